@@ -1,0 +1,54 @@
+"""The `mlops-lite` command: parses arguments, calls one library function, prints."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from mlops_lite.errors import MlopsLiteError
+
+# Each module registers its subcommands; importing them here keeps `--help` complete.
+_COMMAND_MODULES = ("runs", "sharing")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(
+        prog="mlops-lite",
+        description="Pipelines and runs recorded as git objects in your repository.",
+    )
+    parser.add_argument("-C", dest="directory", default=None, help="run as if started in this directory")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for module_name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"mlops_lite.cli.{module_name}")
+        except ModuleNotFoundError as error:
+            if error.name != f"mlops_lite.cli.{module_name}":
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.directory:
+        import os
+
+        os.chdir(args.directory)
+    try:
+        return int(args.handler(args) or 0)
+    except MlopsLiteError as error:
+        print(f"mlops-lite: error: {error}", file=sys.stderr)
+        return getattr(error, "exit_code", 1)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

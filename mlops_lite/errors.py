@@ -1,0 +1,159 @@
+"""The public exception hierarchy: every error mlops_lite raises on purpose.
+
+    MlopsLiteError
+    ├── ProjectNotFoundError          not inside a git repository
+    ├── DefinitionError               a @step / @pipeline used the wrong way
+    │   ├── OutputUsedAsValueError    a step output handle used as a real value
+    │   └── UnrecordableParameterError a parameter that cannot be recorded
+    ├── ConfigError                   a run configuration file or option is wrong
+    ├── MaterializerError
+    │   ├── NoMaterializerError       nothing can save this value
+    │   ├── UnknownMaterializerError  an artifact names a materializer not installed here
+    │   └── UntrustedPickleError      loading would unpickle a value nobody trusted
+    ├── RecordError
+    │   └── UnknownSchemaVersionError a record written by a newer mlops_lite
+    ├── StoreError                    the git store refused or is damaged
+    │   ├── RefConflictError          a ref moved under us and could not be retried
+    │   └── MissingObjectError        a git object the records point at is absent
+    ├── NotFoundError
+    │   ├── RunNotFoundError          (also AmbiguousRunError for a short prefix)
+    │   ├── PipelineNotFoundError
+    │   ├── StepNotFoundError
+    │   └── ArtifactNotFoundError
+    ├── StepFailedError               a step raised; the run was recorded as failed
+    ├── ExecutionError                the orchestrator could not run a step
+    │   ├── WorkerDiedError
+    │   └── StepTimeoutError
+    └── RemoteError                   push / pull
+        ├── RemoteUnreachableError
+        ├── AuthenticationError
+        └── RemoteRejectedError
+
+Messages name the step, output or run involved and say what to do next.
+"""
+
+from __future__ import annotations
+
+
+class MlopsLiteError(Exception):
+    """Base class of every error raised by mlops_lite."""
+
+
+class ProjectNotFoundError(MlopsLiteError):
+    """The working directory is not inside a git repository."""
+
+
+class DefinitionError(MlopsLiteError):
+    """A step or pipeline is defined or called in a way mlops_lite cannot record."""
+
+
+class OutputUsedAsValueError(DefinitionError):
+    """A step's output handle was used as a value while the pipeline was being traced."""
+
+
+class UnrecordableParameterError(DefinitionError):
+    """A parameter value is not a JSON-like value that can be recorded in the run."""
+
+
+class ConfigError(MlopsLiteError):
+    """A run configuration (file, option or environment variable) is invalid."""
+
+
+class MaterializerError(MlopsLiteError):
+    """A value could not be turned into bytes, or bytes back into a value."""
+
+
+class NoMaterializerError(MaterializerError):
+    """No registered materializer accepts the value."""
+
+
+class UnknownMaterializerError(MaterializerError):
+    """An artifact was written by a materializer that is not available here."""
+
+
+class UntrustedPickleError(MaterializerError):
+    """Loading the artifact would unpickle data that the user has not trusted."""
+
+
+class RecordError(MlopsLiteError):
+    """A record stored in git cannot be decoded."""
+
+
+class UnknownSchemaVersionError(RecordError):
+    """A record was written with a schema version this mlops_lite does not know."""
+
+
+class StoreError(MlopsLiteError):
+    """The git store refused an operation or holds damaged data."""
+
+
+class RefConflictError(StoreError):
+    """A ref kept changing under a compare-and-swap update."""
+
+
+class MissingObjectError(StoreError):
+    """A git object referenced by a record is not in the repository."""
+
+
+class NotFoundError(MlopsLiteError, LookupError):
+    """Something looked up by name or id does not exist."""
+
+
+class RunNotFoundError(NotFoundError):
+    """No run matches the given name, sha or sha prefix."""
+
+
+class AmbiguousRunError(RunNotFoundError):
+    """A sha prefix or code commit matches several runs."""
+
+
+class PipelineNotFoundError(NotFoundError):
+    """No run of the named pipeline is recorded."""
+
+
+class StepNotFoundError(NotFoundError):
+    """The run has no step of that name."""
+
+
+class ArtifactNotFoundError(NotFoundError):
+    """The step has no output of that name."""
+
+
+class StepFailedError(MlopsLiteError):
+    """A step raised an exception; the run is recorded as failed.
+
+    The step's own exception is chained as ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, step_name: str, run_name: str) -> None:
+        super().__init__(message)
+        self.step_name = step_name
+        self.run_name = run_name
+
+
+class ExecutionError(MlopsLiteError):
+    """The orchestrator could not run a step."""
+
+
+class WorkerDiedError(ExecutionError):
+    """The worker process running a step exited without returning a result."""
+
+
+class StepTimeoutError(ExecutionError):
+    """A step ran longer than its timeout and its worker was stopped."""
+
+
+class RemoteError(MlopsLiteError):
+    """A transfer to or from a git remote failed."""
+
+
+class RemoteUnreachableError(RemoteError):
+    """The remote could not be reached (no such path, host down, connection refused)."""
+
+
+class AuthenticationError(RemoteError):
+    """The remote refused our credentials."""
+
+
+class RemoteRejectedError(RemoteError):
+    """The remote rejected a ref update (for example a non-fast-forward)."""
