@@ -1,0 +1,128 @@
+"""``mlops-lite runs list|show`` and ``mlops-lite logs``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+from mlops_lite.client import Client, Run
+
+
+def register(subparsers: Any) -> None:
+    runs = subparsers.add_parser("runs", help="list and inspect recorded runs")
+    runs_sub = runs.add_subparsers(dest="runs_command", metavar="COMMAND")
+    runs_sub.required = True
+
+    listing = runs_sub.add_parser("list", help="runs, newest first")
+    listing.add_argument("--pipeline", "-p", help="only runs of this pipeline")
+    listing.add_argument(
+        "--status", choices=["running", "completed", "failed", "crashed"], help="only runs with this status"
+    )
+    listing.add_argument("--limit", "-n", type=int, default=20, help="at most this many runs (default 20; 0: all)")
+    listing.add_argument("--json", action="store_true", help="print JSON for scripts")
+    listing.set_defaults(handler=list_runs)
+
+    show = runs_sub.add_parser("show", help="one run: its steps, status, cache use, outputs")
+    show.add_argument("run", help="run name, sha or unique sha prefix")
+    show.add_argument("--json", action="store_true", help="print JSON for scripts")
+    show.set_defaults(handler=show_run)
+
+    logs = subparsers.add_parser("logs", help="the captured output of one step of a run")
+    logs.add_argument("run", help="run name, sha or unique sha prefix")
+    logs.add_argument("step", help="step name, e.g. train or inc_2")
+    logs.set_defaults(handler=show_logs)
+
+
+def _time(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 1000:.1f}ms" if value < 1 else f"{value:.2f}s"
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=False)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(header, widths, strict=True)).rstrip()]
+    for row in rows:
+        lines.append("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+def list_runs(args: argparse.Namespace) -> int:
+    with Client() as client:
+        runs = client.list_runs(pipeline=args.pipeline, status=args.status, limit=args.limit or None)
+        if args.json:
+            print(json.dumps([_run_summary(run) for run in runs], indent=2))
+            return 0
+        if not runs:
+            print("no runs recorded yet")
+            return 0
+        rows = [
+            [run.sha[:10], run.pipeline_name, run.name, run.status, _time(run.start_time), _seconds(run.duration)]
+            for run in runs
+        ]
+        print(_table(rows, ["SHA", "PIPELINE", "RUN", "STATUS", "STARTED", "DURATION"]))
+    return 0
+
+
+def _run_summary(run: Run) -> dict[str, Any]:
+    return {
+        "sha": run.sha,
+        "pipeline": run.pipeline_name,
+        "name": run.name,
+        "status": run.status,
+        "start_time": run.start_time,
+        "end_time": run.end_time,
+        "code_commit": run.code_commit,
+        "author": run.author,
+    }
+
+
+def show_run(args: argparse.Namespace) -> int:
+    with Client() as client:
+        run = client.get_run(args.run)
+        if args.json:
+            print(json.dumps(run.to_dict(), indent=2, default=repr))
+            return 0
+        code = run.code
+        dirty = " (dirty work tree, snapshot)" if code.get("dirty") else ""
+        print(f"run       {run.pipeline_name}/{run.name}")
+        print(f"sha       {run.sha}")
+        print(f"status    {run.status}")
+        print(f"code      {run.code_commit}{dirty}")
+        print(f"started   {_time(run.start_time)}   duration {_seconds(run.duration)}")
+        print(f"author    {run.author.get('name', '?')} <{run.author.get('email', '?')}>")
+        if run.params:
+            print("params    " + ", ".join(f"{k}={v!r}" for k, v in run.params.items()))
+        if run.metadata:
+            print("metadata  " + json.dumps(run.metadata, default=repr))
+        if run.error:
+            print(f"error     {run.error}")
+        print()
+        rows = []
+        for step in run.steps.values():
+            cached = ""
+            if step.cached and step.cached_from:
+                cached = f"from {step.cached_from['run']}"
+            outputs = ", ".join(f"{n} ({a.size} B)" for n, a in step.outputs.items())
+            rows.append([step.name, step.status, cached, _seconds(step.duration), outputs])
+        print(_table(rows, ["STEP", "STATUS", "CACHED", "DURATION", "OUTPUTS"]))
+    return 0
+
+
+def show_logs(args: argparse.Namespace) -> int:
+    with Client() as client:
+        step = client.get_run(args.run).get_step(args.step)
+        text = step.logs
+        if step.error:
+            text += ("" if not text or text.endswith("\n") else "\n") + step.error
+        sys.stdout.write(text)
+    return 0

@@ -1,0 +1,5 @@
+"""Running a traced pipeline: cache look-ups, step execution, recording the run."""
+
+from mlops_lite.execution.runner import RunResult, run_pipeline
+
+__all__ = ["RunResult", "run_pipeline"]

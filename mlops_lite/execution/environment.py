@@ -1,0 +1,50 @@
+"""The environment a run executed in: interpreter, platform, installed packages."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import sys
+from functools import lru_cache
+from typing import Any
+
+
+@lru_cache(maxsize=1)
+def capture_environment() -> dict[str, Any]:
+    """Interpreter, platform and package versions, read once per process.
+
+    Package versions come from the names of ``*.dist-info`` folders on
+    ``sys.path``: one directory listing per path entry, where ``pip freeze`` or
+    reading every METADATA file costs a subprocess or hundreds of file reads.
+    """
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "executable": sys.executable,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "host": socket.gethostname(),
+        "packages": installed_packages(),
+    }
+
+
+def installed_packages() -> dict[str, str]:
+    packages: dict[str, str] = {}
+    for entry in sys.path:
+        if not entry or not os.path.isdir(entry):
+            continue
+        try:
+            names = os.listdir(entry)
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith(".dist-info"):
+                stem = name[: -len(".dist-info")]
+                project, _, version = stem.partition("-")
+                key = project.lower().replace("_", "-")
+                packages.setdefault(key, version)  # the first on sys.path is the one imported
+            elif name.endswith(".egg-info") and "-" in name:
+                project, _, rest = name[: -len(".egg-info")].partition("-")
+                packages.setdefault(project.lower().replace("_", "-"), rest.split("-py")[0])
+    return dict(sorted(packages.items()))

@@ -1,0 +1,69 @@
+"""Digests (xxh3-128) and the step cache key: pure functions, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NewType
+
+import msgpack
+import xxhash
+
+Digest = NewType("Digest", str)
+CacheKey = NewType("CacheKey", str)
+
+# Part of every cache key: bump it when the meaning of a recorded output changes
+# (artifact layout, materializer contract), so old entries stop matching.
+CACHE_FORMAT_VERSION = 1
+
+
+def digest(data: bytes | bytearray | memoryview) -> Digest:
+    """Hex xxh3-128 of ``data``: ~30x cheaper than SHA-1 on large payloads."""
+    return Digest(xxhash.xxh3_128_hexdigest(data))
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """Deterministic msgpack encoding of a JSON-like value (maps sorted by key).
+
+    Only used for hashing, so lists and tuples may encode alike: the recorded
+    value, not this encoding, is what readers see.
+    """
+    return msgpack.packb(_canonical(value), use_bin_type=True)
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        items = [(_canonical(k), _canonical(v)) for k, v in value.items()]
+        items.sort(key=lambda item: msgpack.packb(item[0], use_bin_type=True))
+        return ["__map__", items]
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+        return ["__bigint__", str(value)]
+    return value
+
+
+def cache_key(
+    *,
+    code_fingerprint: str,
+    parameters: Mapping[str, Any],
+    input_artifacts: Mapping[str, str],
+    materializers: Mapping[str, str],
+    extra: Mapping[str, Any] | None = None,
+) -> CacheKey:
+    """Key under which a step execution's outputs are reused.
+
+    Everything that can change the outputs goes in: the step's code (including
+    the project helpers it calls), its parameters, the ids of its input
+    artifacts, the materializers chosen for its outputs and the format version.
+    """
+    payload = canonical_bytes(
+        [
+            CACHE_FORMAT_VERSION,
+            code_fingerprint,
+            dict(parameters),
+            dict(input_artifacts),
+            dict(materializers),
+            dict(extra or {}),
+        ]
+    )
+    return CacheKey(xxhash.xxh3_128_hexdigest(payload))

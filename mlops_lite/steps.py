@@ -1,0 +1,212 @@
+"""``@step``: a function declared as a pipeline step, its outputs and options.
+
+The decorator validates the signature once, at decoration time, and attaches a
+frozen spec; it runs nothing. Called inside a pipeline being traced, a step
+returns output handles; called anywhere else it is the plain function.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import re
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, overload
+
+from mlops_lite.errors import DefinitionError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_OUTPUT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+DEFAULT_OUTPUT = "output"
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    name: str
+    annotation: Any
+
+
+@dataclass(frozen=True)
+class StepOptions:
+    """Per-step settings; ``None`` means "inherit from the pipeline run"."""
+
+    enable_cache: bool | None = None
+    output_materializers: Mapping[str, Any] = field(default_factory=dict)
+    seed: bool | None = None
+    retries: int = 0
+    retry_delay: float = 1.0
+    timeout: float | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def recordable(self) -> dict[str, Any]:
+        return {
+            "enable_cache": self.enable_cache,
+            "output_materializers": {
+                name: getattr(m, "name", str(m)) for name, m in self.output_materializers.items()
+            },
+            "seed": self.seed,
+            "retries": self.retries,
+            "timeout": self.timeout,
+            "extra": dict(self.extra),
+        }
+
+
+def parse_outputs(func: Callable[..., Any], step_name: str) -> tuple[OutputSpec, ...]:
+    """Output names from the return annotation, ZenML's way.
+
+    ``-> T``: one output ``output``; ``-> Annotated[T, "name"]``: one named
+    output; ``-> tuple[Annotated[A, "a"], B]``: outputs ``a`` and ``output_1``;
+    ``-> None``: no outputs.
+    """
+    try:
+        hints = typing.get_type_hints(func, include_extras=True)
+        annotation = hints.get("return", inspect.Signature.empty)
+    except Exception:
+        annotation = inspect.signature(func).return_annotation
+    if annotation is inspect.Signature.empty:
+        return (OutputSpec(DEFAULT_OUTPUT, Any),)
+    if annotation is None or annotation is type(None):
+        return ()
+    if typing.get_origin(annotation) is tuple:
+        members = typing.get_args(annotation)
+        if members and members[-1] is not Ellipsis and members != ((),):
+            specs = [_output_spec(member, f"output_{i}", step_name) for i, member in enumerate(members)]
+            names = [spec.name for spec in specs]
+            if len(set(names)) != len(names):
+                raise DefinitionError(f"step {step_name!r}: output names must be unique, got {names}")
+            return tuple(specs)
+    return (_output_spec(annotation, DEFAULT_OUTPUT, step_name),)
+
+
+def _output_spec(annotation: Any, default_name: str, step_name: str) -> OutputSpec:
+    if typing.get_origin(annotation) is typing.Annotated:
+        base, *extras = typing.get_args(annotation)
+        names = [extra for extra in extras if isinstance(extra, str)]
+        if names:
+            name = names[0]
+            if not _OUTPUT_NAME.match(name) or name.endswith(".lock"):
+                raise DefinitionError(
+                    f"step {step_name!r}: output name {name!r} is not allowed; use letters, "
+                    "digits, '_', '-' and '.' (not first)"
+                )
+            return OutputSpec(name, base)
+        return OutputSpec(default_name, base)
+    return OutputSpec(default_name, annotation)
+
+
+class Step:
+    """A function declared with ``@step``."""
+
+    def __init__(self, func: Callable[..., Any], *, name: str | None = None, options: StepOptions | None = None) -> None:
+        if not callable(func) or not hasattr(func, "__code__"):
+            raise DefinitionError(f"@step decorates functions; got {func!r}")
+        self.entrypoint = func
+        self.name = name or func.__name__
+        self.options = options or StepOptions()
+        self.signature = inspect.signature(func)
+        for parameter in self.signature.parameters.values():
+            if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+                raise DefinitionError(
+                    f"step {self.name!r}: *args and **kwargs cannot be recorded; "
+                    "name every input and parameter"
+                )
+            if parameter.kind is parameter.POSITIONAL_ONLY:
+                raise DefinitionError(f"step {self.name!r}: positional-only parameters are not supported")
+        self.outputs = parse_outputs(func, self.name)
+        unknown = set(self.options.output_materializers) - {o.name for o in self.outputs}
+        if unknown:
+            raise DefinitionError(
+                f"step {self.name!r}: output_materializers names unknown outputs {sorted(unknown)}; "
+                f"outputs are {[o.name for o in self.outputs]}"
+            )
+        functools.update_wrapper(self, func)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from mlops_lite.pipelines import current_trace
+
+        trace = current_trace()
+        if trace is None:
+            # Outside a pipeline a step is just its function: handy in tests and notebooks.
+            return self.entrypoint(*args, **kwargs)
+        return trace.add_invocation(self, args, kwargs)
+
+    def with_options(
+        self,
+        *,
+        enable_cache: bool | None = None,
+        output_materializers: Mapping[str, Any] | Any | None = None,
+        seed: bool | None = None,
+        retries: int | None = None,
+        retry_delay: float | None = None,
+        timeout: float | None = None,
+        name: str | None = None,
+        **extra: Any,
+    ) -> Step:
+        """A copy of this step with some options changed."""
+        changes: dict[str, Any] = {}
+        if enable_cache is not None:
+            changes["enable_cache"] = enable_cache
+        if output_materializers is not None:
+            changes["output_materializers"] = _materializer_map(output_materializers, self.outputs, self.name)
+        if seed is not None:
+            changes["seed"] = seed
+        if retries is not None:
+            changes["retries"] = retries
+        if retry_delay is not None:
+            changes["retry_delay"] = retry_delay
+        if timeout is not None:
+            changes["timeout"] = timeout
+        if extra:
+            changes["extra"] = {**self.options.extra, **extra}
+        return Step(self.entrypoint, name=name or self.name, options=dataclasses.replace(self.options, **changes))
+
+    def __repr__(self) -> str:
+        return f"<step {self.name}>"
+
+
+def _materializer_map(value: Any, outputs: tuple[OutputSpec, ...], step_name: str) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if len(outputs) != 1:
+        raise DefinitionError(
+            f"step {step_name!r} has {len(outputs)} outputs: give output_materializers as "
+            "{output_name: materializer}"
+        )
+    return {outputs[0].name: value}
+
+
+@overload
+def step(func: F, /) -> Step: ...
+
+
+@overload
+def step(
+    *,
+    name: str | None = None,
+    enable_cache: bool | None = None,
+    output_materializers: Mapping[str, Any] | Any | None = None,
+    seed: bool | None = None,
+    retries: int = 0,
+    retry_delay: float = 1.0,
+    timeout: float | None = None,
+    **extra: Any,
+) -> Callable[[F], Step]: ...
+
+
+def step(func: Any = None, /, **options: Any) -> Any:
+    """Declare a pipeline step: ``@step`` or ``@step(enable_cache=False, ...)``."""
+    if func is not None:
+        if options:
+            raise DefinitionError("use @step or @step(...), not both")
+        return Step(func)
+
+    def decorate(f: Callable[..., Any]) -> Step:
+        settings = dict(options)
+        base = Step(f, name=settings.pop("name", None))
+        return base.with_options(**settings) if settings else base
+
+    return decorate

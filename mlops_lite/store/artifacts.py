@@ -1,0 +1,158 @@
+"""Artifacts as git trees: a ``meta`` blob and the payload, chunked when large.
+
+An artifact tree is content-addressed: the same value written by the same
+materializer gives the same tree id in every run and every clone.
+
+Layout::
+
+    meta            msgpack: materializer, version, type, size, codec, uses_pickle
+    data            the payload, when it fits in one chunk
+    data/00000 ...  the payload's chunks, in order, when it does not
+
+Large payloads are cut at content-defined boundaries (so a slightly changed
+dataset shares most chunks with the old one) and each chunk stays far below
+git hosts' per-file limits (GitHub rejects 100 MB). Compressible payloads are
+stored zstd-compressed; incompressible ones (random floats) raw, because zstd
+on them costs more time than it saves bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import msgpack
+
+from mlops_lite.store.objects import MODE_BLOB, MODE_TREE, GitObject, blob, parse_tree, tree
+
+CHUNK_MIN = 2 * 1024 * 1024
+CHUNK_MAX = 8 * 1024 * 1024
+# A chunk ends at the first occurrence of this marker past CHUNK_MIN: bytes.find
+# runs at memory speed, where a rolling hash in Python would crawl at ~10 MB/s.
+# In random data the marker appears every ~64 KiB, so chunks are ~2.06 MiB.
+_BOUNDARY_MARKER = b"\x9e\x37"
+
+_COMPRESS_FROM = 16 * 1024
+_SAMPLE = 256 * 1024
+_WORTH_COMPRESSING = 0.85  # store raw unless zstd saves at least 15%
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactMeta:
+    materializer: str
+    materializer_version: int
+    type_name: str
+    size: int
+    codec: str
+    uses_pickle: bool
+
+    def encode(self) -> bytes:
+        return msgpack.packb(
+            [self.materializer, self.materializer_version, self.type_name, self.size,
+             self.codec, self.uses_pickle],
+            use_bin_type=True,
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> ArtifactMeta:
+        materializer, version, type_name, size, codec, uses_pickle = msgpack.unpackb(data)
+        return cls(materializer, version, type_name, size, codec, uses_pickle)
+
+
+def chunk_boundaries(payload: bytes | memoryview) -> Iterator[tuple[int, int]]:
+    """Yield ``(start, end)`` of content-defined chunks covering ``payload``."""
+    view = payload if isinstance(payload, bytes) else bytes(payload)
+    size = len(view)
+    start = 0
+    while size - start > CHUNK_MAX:
+        found = view.find(_BOUNDARY_MARKER, start + CHUNK_MIN, start + CHUNK_MAX)
+        end = found + len(_BOUNDARY_MARKER) if found >= 0 else start + CHUNK_MAX
+        yield start, end
+        start = end
+    yield start, size
+
+
+def _choose_codec(payload: bytes) -> str:
+    if len(payload) < _COMPRESS_FROM:
+        return "none"
+    import zstandard
+
+    middle = len(payload) // 2
+    sample = payload[max(0, middle - _SAMPLE // 2) : middle + _SAMPLE // 2]
+    compressed = zstandard.ZstdCompressor(level=1).compress(sample)
+    return "zstd" if len(compressed) < _WORTH_COMPRESSING * len(sample) else "none"
+
+
+def build_artifact(
+    payload: bytes,
+    *,
+    materializer: str,
+    materializer_version: int,
+    type_name: str,
+    uses_pickle: bool,
+) -> tuple[GitObject, list[GitObject]]:
+    """Encode ``payload`` as an artifact tree; return the tree and all new objects."""
+    codec = _choose_codec(payload)
+    encode: Callable[[bytes], bytes]
+    if codec == "zstd":
+        import zstandard
+
+        encode = zstandard.ZstdCompressor(level=3).compress
+    else:
+        encode = bytes
+    meta = ArtifactMeta(materializer, materializer_version, type_name, len(payload), codec, uses_pickle)
+    meta_blob = blob(meta.encode())
+    objects = [meta_blob]
+    if len(payload) <= CHUNK_MAX:
+        data_blob = blob(encode(payload))
+        objects.append(data_blob)
+        data_entry = (MODE_BLOB, data_blob.id)
+    else:
+        view = memoryview(payload)
+        chunk_entries = {}
+        for number, (start, end) in enumerate(chunk_boundaries(payload)):
+            chunk = blob(encode(view[start:end]))
+            objects.append(chunk)
+            chunk_entries[f"{number:05d}"] = (MODE_BLOB, chunk.id)
+        chunk_tree = tree(chunk_entries)
+        objects.append(chunk_tree)
+        data_entry = (MODE_TREE, chunk_tree.id)
+    artifact_tree = tree({"meta": (MODE_BLOB, meta_blob.id), "data": data_entry})
+    objects.append(artifact_tree)
+    return artifact_tree, objects
+
+
+def read_meta(read_object: Callable[[str], bytes], artifact_id: str) -> ArtifactMeta:
+    entries = parse_tree(read_object(artifact_id))
+    return ArtifactMeta.decode(read_object(entries["meta"][1]))
+
+
+def read_artifact(read_object: Callable[[str], bytes], artifact_id: str) -> tuple[ArtifactMeta, bytearray]:
+    """Return the artifact's meta and its payload (writable, assembled in one buffer)."""
+    entries = parse_tree(read_object(artifact_id))
+    meta = ArtifactMeta.decode(read_object(entries["meta"][1]))
+    mode, data_id = entries["data"]
+    if mode == MODE_TREE:
+        chunk_ids = [sha for _, (_, sha) in sorted(parse_tree(read_object(data_id)).items())]
+    else:
+        chunk_ids = [data_id]
+    payload = bytearray(meta.size)
+    decompress = None
+    if meta.codec == "zstd":
+        import zstandard
+
+        decompress = zstandard.ZstdDecompressor().decompress
+    position = 0
+    for chunk_id in chunk_ids:
+        chunk = read_object(chunk_id)
+        if decompress is not None:
+            chunk = decompress(chunk)
+        payload[position : position + len(chunk)] = chunk
+        position += len(chunk)
+    if position != meta.size:
+        from mlops_lite.errors import StoreError
+
+        raise StoreError(
+            f"artifact {artifact_id} is damaged: expected {meta.size} bytes, found {position}"
+        )
+    return meta, payload

@@ -1,0 +1,98 @@
+"""Pinning a run to the code that made it: ``HEAD``, or a snapshot of a dirty work tree.
+
+The snapshot is built in a temporary index file, so the user's index, ``HEAD``
+and work tree are never touched. Its author date is ``HEAD``'s, so the same
+dirty state always gives the same snapshot commit.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from mlops_lite.errors import StoreError
+from mlops_lite.store.objects import Identity
+
+
+@dataclass(frozen=True, slots=True)
+class CodePin:
+    commit: str  # what the run commit's first parent is: HEAD, or the snapshot
+    dirty: bool
+    base_commit: str | None  # HEAD when the run started (None on an unborn branch)
+    branch: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    # Variables a surrounding git (a hook, a rebase) may set would redirect us.
+    env = {k: v for k, v in os.environ.items() if k not in ("GIT_INDEX_FILE", "GIT_DIR", "GIT_WORK_TREE")}
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    # `git status` otherwise refreshes the user's index file opportunistically.
+    env["GIT_OPTIONAL_LOCKS"] = "0"
+    env.update(extra or {})
+    return env
+
+
+def _git(root: str, *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None) -> str:
+    if shutil.which("git") is None:
+        raise StoreError("the git command is needed to pin a run's code: install git")
+    completed = subprocess.run(
+        ["git", *args], cwd=root, env=env or _git_env(), input=stdin, capture_output=True, check=False
+    )
+    if completed.returncode != 0:
+        raise StoreError(
+            f"git {' '.join(args[:2])} failed in {root}: {completed.stderr.decode(errors='replace').strip()}"
+        )
+    return completed.stdout.decode()
+
+
+def pin_code(root: str, git_dir: str, identity: Identity) -> CodePin:
+    """The commit this run is pinned to, snapshotting the work tree when it is dirty."""
+    status = _git(root, "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all")
+    head: str | None = None
+    branch: str | None = None
+    dirty = False
+    for entry in status.split("\0"):
+        if entry.startswith("# branch.oid "):
+            oid = entry.removeprefix("# branch.oid ")
+            head = None if oid == "(initial)" else oid
+        elif entry.startswith("# branch.head "):
+            name = entry.removeprefix("# branch.head ")
+            branch = None if name == "(detached)" else name
+        elif entry and not entry.startswith("#"):
+            dirty = True
+    if head is not None and not dirty:
+        return CodePin(commit=head, dirty=False, base_commit=head, branch=branch)
+    return CodePin(commit=_snapshot(root, git_dir, head, identity), dirty=True, base_commit=head, branch=branch)
+
+
+def _snapshot(root: str, git_dir: str, head: str | None, identity: Identity) -> str:
+    with tempfile.TemporaryDirectory(prefix="mlops-lite-index-") as scratch:
+        index = os.path.join(scratch, "index")
+        user_index = os.path.join(git_dir, "index")
+        if os.path.exists(user_index):
+            # A copy keeps git's stat cache, so unchanged files are not rehashed.
+            shutil.copyfile(user_index, index)
+        env = _git_env({"GIT_INDEX_FILE": index})
+        _git(root, "add", "--all", "--", ".", env=env)
+        tree = _git(root, "write-tree", env=env).strip()
+        date = _git(root, "show", "-s", "--format=%ct %z", head).strip() if head else "0 +0000"
+        commit_env = _git_env(
+            {
+                "GIT_AUTHOR_NAME": identity.name,
+                "GIT_AUTHOR_EMAIL": identity.email,
+                "GIT_COMMITTER_NAME": identity.name,
+                "GIT_COMMITTER_EMAIL": identity.email,
+                "GIT_AUTHOR_DATE": date,
+                "GIT_COMMITTER_DATE": date,
+            }
+        )
+        parents = ["-p", head] if head else []
+        message = f"mlops-lite snapshot of the work tree\n\nbase: {head or '(no commit yet)'}\n"
+        return _git(root, "commit-tree", tree, *parents, env=commit_env, stdin=message.encode()).strip()

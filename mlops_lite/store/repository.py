@@ -1,0 +1,197 @@
+"""The project's git repository: finding it, reading objects, writing packs, moving refs."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Iterable, Iterator
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from mlops_lite.errors import MissingObjectError, ProjectNotFoundError, RefConflictError
+from mlops_lite.store.objects import GitObject, Identity
+from mlops_lite.store.packs import write_pack
+
+if TYPE_CHECKING:
+    from dulwich.repo import Repo
+
+RUNS_PREFIX = "refs/mlops/runs/"
+_ZERO = b"0" * 40
+
+
+def find_project_root(start: str | os.PathLike[str] | None = None) -> str:
+    """The work tree root of the git repository containing ``start`` (default: cwd)."""
+    path = os.path.abspath(start or os.getcwd())
+    while True:
+        if os.path.exists(os.path.join(path, ".git")):
+            return path
+        parent = os.path.dirname(path)
+        if parent == path:
+            raise ProjectNotFoundError(
+                f"{os.path.abspath(start or os.getcwd())} is not inside a git repository: "
+                "mlops_lite records runs in your project's git repository. "
+                "Run `git init` in your project folder first."
+            )
+        path = parent
+
+
+def _resolve_git_dirs(root: str) -> tuple[str, str]:
+    """``(git_dir, common_dir)``; they differ in linked worktrees."""
+    dot_git = os.path.join(root, ".git")
+    if os.path.isfile(dot_git):
+        with open(dot_git) as f:
+            line = f.read().strip()
+        git_dir = os.path.normpath(os.path.join(root, line.removeprefix("gitdir:").strip()))
+    else:
+        git_dir = dot_git
+    common_file = os.path.join(git_dir, "commondir")
+    if os.path.isfile(common_file):
+        with open(common_file) as f:
+            common_dir = os.path.normpath(os.path.join(git_dir, f.read().strip()))
+    else:
+        common_dir = git_dir
+    return git_dir, common_dir
+
+
+class GitStore:
+    """Objects and refs of one git repository, as mlops_lite uses them."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.git_dir, self.common_dir = _resolve_git_dirs(root)
+        self.pack_dir = os.path.join(self.common_dir, "objects", "pack")
+        # Derived, local-only state (indexes, journals): never pushed, rebuildable.
+        self.state_dir = os.path.join(self.common_dir, "mlops-lite")
+
+    @classmethod
+    def open(cls, start: str | os.PathLike[str] | None = None) -> GitStore:
+        return cls(find_project_root(start))
+
+    @cached_property
+    def _repo(self) -> Repo:
+        from dulwich.repo import Repo
+
+        return Repo(self.root)
+
+    def close(self) -> None:
+        if "_repo" in self.__dict__:
+            self._repo.close()
+            del self.__dict__["_repo"]
+
+    def __enter__(self) -> GitStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # objects -------------------------------------------------------------
+
+    def read_object(self, object_id: str) -> bytes:
+        try:
+            _, data = self._repo.object_store.get_raw(object_id.encode())
+        except KeyError:
+            raise MissingObjectError(
+                f"git object {object_id} is missing from {self.root}: "
+                "fetch the runs again (mlops-lite pull) or rerun the pipeline"
+            ) from None
+        return bytes(data)
+
+    def has_object(self, object_id: str) -> bool:
+        return object_id.encode() in self._repo.object_store
+
+    def write_objects(self, objects: Iterable[GitObject]) -> None:
+        """Write objects as one pack (skipping none: git tolerates duplicates across packs)."""
+        write_pack(self.pack_dir, objects)
+
+    # refs ----------------------------------------------------------------
+
+    def read_ref(self, name: str) -> str | None:
+        try:
+            value = self._repo.refs[name.encode()]
+        except KeyError:
+            return None
+        return value.decode()
+
+    def head_commit(self) -> str | None:
+        try:
+            return self._repo.refs[b"HEAD"].decode()
+        except KeyError:
+            return None
+
+    def refs_under(self, prefix: str) -> dict[str, str]:
+        """``{full ref name: sha}`` for refs starting with ``prefix`` (loose and packed)."""
+        refs = self._repo.refs.as_dict(prefix.rstrip("/").encode())
+        base = prefix.rstrip("/") + "/"
+        return {base + name.decode(): sha.decode() for name, sha in refs.items()}
+
+    def update_ref(self, name: str, new: str, old: str | None) -> None:
+        """Compare-and-swap ``name`` from ``old`` (None: must not exist) to ``new``.
+
+        Another process may hold the ref's lock for a moment; that is retried with
+        jitter. A ref whose value differs from ``old`` is a real conflict.
+        """
+        from dulwich.file import FileLocked
+
+        refs = self._repo.refs
+        expected = old.encode() if old else None
+        for attempt in range(50):
+            try:
+                if expected is None:
+                    done = refs.add_if_new(name.encode(), new.encode())
+                else:
+                    done = refs.set_if_equals(name.encode(), expected, new.encode())
+            except FileLocked:
+                time.sleep(random.uniform(0.001, 0.01) * (attempt + 1))
+                continue
+            if not done:
+                current = self.read_ref(name)
+                raise RefConflictError(
+                    f"ref {name} changed under us (expected {old or 'no ref'}, found {current}); "
+                    "nothing was overwritten — run the command again"
+                )
+            return
+        raise RefConflictError(f"ref {name} stayed locked by another process; try again")
+
+    # identity ------------------------------------------------------------
+
+    @cached_property
+    def identity(self) -> Identity:
+        """The user's git identity, as git would pick it for a commit."""
+        name = os.environ.get("GIT_AUTHOR_NAME")
+        email = os.environ.get("GIT_AUTHOR_EMAIL")
+        if not (name and email):
+            config: Any = self._repo.get_config_stack()
+            for key in ("name", "email"):
+                try:
+                    value = config.get((b"user",), key.encode()).decode()
+                except KeyError:
+                    continue
+                if key == "name":
+                    name = name or value
+                else:
+                    email = email or value
+        if not name:
+            import getpass
+
+            name = getpass.getuser()
+        if not email:
+            import socket
+
+            email = f"{name}@{socket.gethostname()}"
+        return Identity(_clean_identity_part(name), _clean_identity_part(email))
+
+    def iter_tree_paths(self, tree_id: str, prefix: str = "") -> Iterator[tuple[str, int, str]]:
+        from mlops_lite.store.objects import MODE_TREE, parse_tree
+
+        for name, (mode, sha) in parse_tree(self.read_object(tree_id)).items():
+            path = prefix + name
+            if mode == MODE_TREE:
+                yield from self.iter_tree_paths(sha, path + "/")
+            else:
+                yield path, mode, sha
+
+
+def _clean_identity_part(value: str) -> str:
+    # git refuses these characters inside an identity (fsck: badName / badEmail).
+    return value.replace("<", "").replace(">", "").replace("\n", " ").strip() or "unknown"
