@@ -1,0 +1,115 @@
+"""The `push`, `pull` and `remote setup` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any
+
+_EXIT_CODES = """\
+exit codes:
+  0  done (for pull: also when some refs were kept because they differ; see the warnings)
+  1  other error
+  3  the remote rejected a ref update (never forced; pull, compare, then push again)
+  4  the remote cannot be reached (wrong name, URL or path, host down)
+  5  the remote refused the credentials (ssh key / agent, credential helper, token)
+"""
+
+
+def register(subparsers: Any) -> None:
+    """Add the sharing subcommands to the `mlops-lite` parser."""
+    for name, verb, handler in (
+        ("push", "Push every run (refs/mlops/*) and the objects it needs to", _push),
+        ("pull", "Fetch every run (refs/mlops/*) and the objects it needs from", _pull),
+    ):
+        parser = subparsers.add_parser(
+            name,
+            help=f"{verb.split(' (')[0].lower()} a git remote",
+            description=f"{verb} a git remote. Nothing is ever forced.",
+            epilog=_EXIT_CODES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        parser.add_argument(
+            "remote",
+            nargs="?",
+            default="origin",
+            help="remote name or URL/path (default: origin)",
+        )
+        parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+        parser.add_argument(
+            "--transport",
+            choices=("auto", "git", "dulwich"),
+            default="auto",
+            help="auto (default) uses the git CLI when installed, else dulwich",
+        )
+        parser.add_argument("--json", action="store_true", help="print the result as JSON")
+        parser.set_defaults(handler=handler)
+
+    remote = subparsers.add_parser("remote", help="configure a git remote for runs")
+    actions = remote.add_subparsers(dest="remote_action", metavar="ACTION")
+    actions.required = True
+    setup = actions.add_parser(
+        "setup",
+        help="make a plain `git fetch` bring runs",
+        description="Add the fetch refspec refs/mlops/*:refs/mlops/* to the remote "
+        "(idempotent), so `git fetch`/`git pull` bring teammates' runs. `git push` is "
+        "unchanged; share your runs with `mlops-lite push`.",
+    )
+    setup.add_argument("remote", nargs="?", default="origin", help="remote name (default: origin)")
+    setup.set_defaults(handler=_setup)
+
+
+def _push(args: argparse.Namespace) -> int:
+    from mlops_lite import sharing
+
+    result = sharing.push(args.remote, quiet=args.quiet, transport=args.transport)
+    _report(result, args, "pushed", "to")
+    return 0
+
+
+def _pull(args: argparse.Namespace) -> int:
+    from mlops_lite import sharing
+
+    _route_warnings_to_stderr()
+    result = sharing.pull(args.remote, quiet=args.quiet, transport=args.transport)
+    _report(result, args, "pulled", "from")
+    return 0
+
+
+def _setup(args: argparse.Namespace) -> int:
+    from mlops_lite import sharing
+
+    changed = sharing.setup_remote(args.remote)
+    state = "added" if changed else "already had"
+    print(f"remote {args.remote!r} {state} fetch refspec {sharing.REFSPEC}")
+    return 0
+
+
+def _report(result: Any, args: argparse.Namespace, verb: str, preposition: str) -> None:
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+        return
+    runs = result.runs
+    others = len(result.created) + len(result.updated) - runs
+    what = f"{runs} run{'' if runs == 1 else 's'}"
+    if others:
+        what += f" and {others} other ref{'' if others == 1 else 's'}"
+    line = (
+        f"{verb} {what} {preposition} {result.remote} "
+        f"({result.transport}, {result.elapsed_seconds:.2f} s)"
+    )
+    if result.rejected:
+        line += f"; kept {len(result.rejected)} local ref(s) that differ from the remote"
+    print(line)
+
+
+def _route_warnings_to_stderr() -> None:
+    # A pull's "kept local ref" warnings must reach the user even without logging set up.
+    logger = logging.getLogger("mlops_lite.sharing")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("mlops-lite: warning: %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
