@@ -96,16 +96,23 @@ class PipelineTrace:
     """The graph being built while a pipeline function runs."""
 
     pipeline_name: str
+    step_config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     invocations: dict[str, Invocation] = field(default_factory=dict)
     run_metadata: dict[str, Any] = field(default_factory=dict)
     last_invocation: Invocation | None = None
 
     def add_invocation(self, step: Step, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         name = self._unique_name(step.name)
+        configured = self.step_config.get(name, {})
+        if configured.get("enable_cache") is not None:
+            step = step.with_options(enable_cache=configured["enable_cache"])
         try:
             bound = step.signature.bind(*args, **kwargs)
         except TypeError as error:
             raise DefinitionError(f"step {step.name!r} called with the wrong arguments: {error}") from None
+        for arg_name, value in configured.get("parameters", {}).items():
+            if arg_name not in bound.arguments:
+                bound.arguments[arg_name] = value
         bound.apply_defaults()
         parameters: dict[str, Any] = {}
         inputs: dict[str, OutputHandle] = {}
@@ -161,6 +168,11 @@ class PipelineOptions:
     enable_cache: bool = True
     run_name: str | None = None
     config_path: str | None = None
+    # The resolved configuration content, recorded with the run.
+    config: Mapping[str, Any] = field(default_factory=dict)
+    # Per-invocation overrides from a configuration: {step name: {"parameters": {...},
+    # "enable_cache": bool}}; explicit call arguments still win over them.
+    step_config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     orchestrator: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -196,7 +208,7 @@ class Pipeline:
 
     def trace(self, parameters: Mapping[str, Any]) -> PipelineTrace:
         """Run the pipeline function with a trace active; return the graph it built."""
-        trace = PipelineTrace(self.name)
+        trace = PipelineTrace(self.name, step_config=self.options.step_config)
         token = _active_trace.set(trace)
         try:
             self.entrypoint(**parameters)

@@ -25,7 +25,7 @@ from mlops_lite.pipelines import Invocation, Pipeline, PipelineTrace
 from mlops_lite.records import OutputRecord, RunRecord, StepRecord
 from mlops_lite.store import GitStore
 from mlops_lite.store.artifacts import build_artifact, read_artifact
-from mlops_lite.store.codepin import pin_code
+from mlops_lite.store.codepin import CodePin, pin_code
 from mlops_lite.store.index import CacheHit, RunIndex
 from mlops_lite.store.runs import RunWriter, StepEntry, build_step_tree, recover_abandoned_runs
 
@@ -69,11 +69,26 @@ def entry_point_of(pipeline: Pipeline, root: str) -> dict[str, Any]:
     }
 
 
+# Set by `mlops-lite rerun` for the subprocess it starts: the run goes into the
+# original repository, pinned to the original code commit, caching as asked.
+ENV_REPOSITORY = "MLOPS_LITE_REPOSITORY"
+ENV_CODE_COMMIT = "MLOPS_LITE_CODE_COMMIT"
+ENV_REPRODUCES = "MLOPS_LITE_REPRODUCES"
+ENV_ENABLE_CACHE = "MLOPS_LITE_ENABLE_CACHE"
+
+
+def _env_flag(name: str) -> bool | None:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return None
+    return value.lower() not in ("0", "false", "no", "off")
+
+
 def run_pipeline(pipeline: Pipeline, args: tuple[Any, ...], kwargs: dict[str, Any]) -> RunResult:
     """Run ``pipeline(*args, **kwargs)`` in process and record it; see ``Pipeline.__call__``."""
     parameters = pipeline.bind_parameters(args, kwargs)
     trace = pipeline.trace(parameters)
-    store = GitStore.open()
+    store = GitStore.open(os.environ.get(ENV_REPOSITORY) or None)
     try:
         recover_abandoned_runs(store)
         index = RunIndex(store)
@@ -100,7 +115,8 @@ class _Driver:
         self.pipeline = pipeline
         self.trace = trace
         self.parameters = parameters
-        self.enable_cache = pipeline.options.enable_cache
+        cache_override = _env_flag(ENV_ENABLE_CACHE)
+        self.enable_cache = pipeline.options.enable_cache if cache_override is None else cache_override
         # Artifacts produced or reused so far: (invocation, output) -> artifact id.
         self.artifact_ids: dict[tuple[str, str], str] = {}
         # Values already in memory, so downstream steps skip a git read.
@@ -110,7 +126,11 @@ class _Driver:
     def run(self) -> RunResult:
         now = datetime.now(timezone.utc)
         run_name = new_run_name(self.pipeline.options.run_name, self.pipeline.name, now)
-        pin = pin_code(self.store.root, self.store.git_dir, self.store.identity)
+        pinned = os.environ.get(ENV_CODE_COMMIT)
+        if pinned:
+            pin = CodePin(commit=pinned, dirty=False, base_commit=pinned, branch=None)
+        else:
+            pin = pin_code(self.store.root, self.store.git_dir, self.store.identity)
         identity = self.store.identity
         record = RunRecord(
             run_name=run_name,
@@ -123,7 +143,9 @@ class _Driver:
             environment=capture_environment(),
             metadata=dict(self.trace.run_metadata),
             entry_point=entry_point_of(self.pipeline, self.store.root),
+            config=dict(self.pipeline.options.config),
             enable_cache=self.enable_cache,
+            reproduces=os.environ.get(ENV_REPRODUCES) or None,
             orchestrator="local",
             author={"name": identity.name, "email": identity.email},
         )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
 import time
+import weakref
 from collections.abc import Iterable, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -17,7 +19,16 @@ if TYPE_CHECKING:
     from dulwich.repo import Repo
 
 RUNS_PREFIX = "refs/mlops/runs/"
-_ZERO = b"0" * 40
+
+# Stores still holding open pack files; closed at exit, before dulwich's own
+# finalizers would complain while the interpreter shuts down.
+_open_stores: weakref.WeakSet[GitStore] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_stores() -> None:
+    for store in list(_open_stores):
+        store.close()
 
 
 def find_project_root(start: str | os.PathLike[str] | None = None) -> str:
@@ -72,6 +83,7 @@ class GitStore:
     def _repo(self) -> Repo:
         from dulwich.repo import Repo
 
+        _open_stores.add(self)
         return Repo(self.root)
 
     def close(self) -> None:

@@ -1,0 +1,7 @@
+"""``python -m mlops_lite.cli``: the same as the ``mlops-lite`` command."""
+
+import sys
+
+from mlops_lite.cli import main
+
+sys.exit(main())
