@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from mlops_lite.errors import MaterializerError
@@ -68,7 +69,10 @@ def encode_npy(array: NDArray[Any]) -> bytes:
 def _encode_with_numpy_save(array: NDArray[Any]) -> bytes:
     np = _numpy()
     buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
+    with warnings.catch_warnings():
+        # "Stored array in format 3.0": expected for utf-8 field names, not news.
+        warnings.simplefilter("ignore", UserWarning)
+        np.save(buffer, array, allow_pickle=False)
     return buffer.getvalue()
 
 

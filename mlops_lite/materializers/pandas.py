@@ -182,7 +182,8 @@ def _restore_object_columns(table: Any, frame: Any) -> Any:
     for label in frame.columns:
         if label in object_fields and frame[label].dtype != object:
             frame[label] = frame[label].astype(object)
-    index_fields = pandas_metadata.get("index_columns", [])
+    # Entries are field names, or dicts describing a RangeIndex (never object).
+    index_fields = [f for f in pandas_metadata.get("index_columns", []) if isinstance(f, str)]
     if frame.index.nlevels == 1 and index_fields and index_fields[0] in object_fields:
         if frame.index.dtype != object:
             frame.index = frame.index.astype(object)
