@@ -18,7 +18,7 @@ NATIVE_TYPES: tuple[type, ...] = (
     float,
     str,
     bytes,
-    bytearray,
+    bytearray,  # loads back as bytes: msgpack packs it as bin before any hook
     list,
     tuple,
     dict,
