@@ -441,3 +441,16 @@ def test_library_errors_carry_the_cli_exit_codes(tmp_path: Path) -> None:
             sharing.pull(str(tmp_path / "nowhere"), path=project, transport=implementation)
         assert caught.value.exit_code == sharing.EXIT_UNREACHABLE == 4  # type: ignore[attr-defined]
     assert issubclass(AuthenticationError, RemoteError)
+
+
+def test_auto_falls_back_to_dulwich_without_the_git_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bare = make_bare(tmp_path / "team.git")
+    project = make_project(tmp_path / "project")
+    record_run(project, "train", "r1")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    with pytest.raises(RemoteError, match="git CLI is not on PATH"):
+        sharing.push(str(bare), path=project, transport="git")
+    result = sharing.push(str(bare), path=project)
+    assert result.transport == "dulwich" and result.created == ["refs/mlops/runs/train/r1"]
