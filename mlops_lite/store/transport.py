@@ -248,11 +248,19 @@ def _stdin_is_terminal() -> bool:
 
 
 def _drain(stream: IO[bytes], chunks: list[bytes], echo: bool) -> None:
+    pending = ""
     while chunk := os.read(stream.fileno(), 65536):
         chunks.append(chunk)
         if echo:
-            sys.stderr.write(chunk.decode("utf-8", "replace"))
+            # Echo whole lines (progress redraws end in \r) minus `fetch -v`'s one line per
+            # unchanged ref: with 1,000 runs those would bury the progress.
+            pending += chunk.decode("utf-8", "replace")
+            *complete, pending = re.split(r"(?<=[\r\n])", pending)
+            shown = [line for line in complete if not line.startswith(" = [up to date]")]
+            sys.stderr.write("".join(shown))
             sys.stderr.flush()
+    if echo and pending:
+        sys.stderr.write(pending)
 
 
 # "Writing objects: 100% (8008/8008), 1.20 MiB | ..." (push) and the fetch equivalents
@@ -551,7 +559,7 @@ def _dulwich_pull(start_dir: str, remote: str, progress: bool) -> TransferResult
         with _dulwich_errors(remote, "pull"):
             fetched = client.fetch(
                 path,
-                repo,
+                _EveryRefAsHave(repo),  # type: ignore[arg-type]
                 determine_wants=determine_wants,
                 progress=report,
                 ref_prefix=[Ref(prefix)],
@@ -570,6 +578,25 @@ def _dulwich_pull(start_dir: str, remote: str, progress: bool) -> TransferResult
         new_packs = [pack for pack in repo.object_store.packs if pack.name() not in packs_before]
         result.transferred_objects = sum(len(pack.index) for pack in new_packs)
     return result
+
+
+class _EveryRefAsHave:
+    """The repository as `client.fetch` sees it, offering every ref's commit as a "have".
+
+    dulwich offers only `refs/heads/*`, so a clone whose runs pin unpushed code would
+    download that code again with every run.
+    """
+
+    def __init__(self, repo: Repo) -> None:
+        self._repo = repo
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._repo, name)
+
+    def get_graph_walker(self, heads: Any = None) -> Any:
+        store = self._repo.object_store
+        heads = sorted({sha for sha in self._repo.get_refs().values() if sha in store})
+        return self._repo.get_graph_walker(heads=heads)
 
 
 def _update_local_ref(repo: Repo, name: bytes, sha: bytes) -> str:
