@@ -387,7 +387,7 @@ class Artifact:
                 f"load(trust_pickle=True) or set {_TRUST_ENV}=1"
             )
         meta, payload = read_artifact(self.run._client._read, self.artifact_id)
-        return get_materializer(meta.materializer).load(payload)
+        return get_materializer(meta.materializer, version=meta.materializer_version).load(payload)
 
     def _pickle_trusted(self, trust_pickle: bool | None) -> bool:
         if trust_pickle is not None:

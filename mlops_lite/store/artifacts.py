@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import msgpack
 
 from mlops_lite.store.objects import MODE_BLOB, MODE_TREE, GitObject, blob, parse_tree, tree
+from mlops_lite.store.threads import parallel_map
 
 CHUNK_MIN = 2 * 1024 * 1024
 CHUNK_MAX = 8 * 1024 * 1024
@@ -93,25 +94,29 @@ def build_artifact(
 ) -> tuple[GitObject, list[GitObject]]:
     """Encode ``payload`` as an artifact tree; return the tree and all new objects."""
     codec = _choose_codec(payload)
-    encode: Callable[[bytes], bytes]
+    encode: Callable[[memoryview], bytes | memoryview]
     if codec == "zstd":
         import zstandard
 
-        encode = zstandard.ZstdCompressor(level=3).compress
+        def encode(view: memoryview) -> bytes:
+            # A compressor per call: ZstdCompressor objects are not thread-safe.
+            return zstandard.ZstdCompressor(level=3).compress(view)
     else:
-        encode = bytes
+        def encode(view: memoryview) -> memoryview:
+            return view
     meta = ArtifactMeta(materializer, materializer_version, type_name, len(payload), codec, uses_pickle)
     meta_blob = blob(meta.encode())
     objects = [meta_blob]
+    view = memoryview(payload)
     if len(payload) <= CHUNK_MAX:
-        data_blob = blob(encode(payload))
+        data_blob = blob(encode(view))
         objects.append(data_blob)
         data_entry = (MODE_BLOB, data_blob.id)
     else:
-        view = memoryview(payload)
+        spans = chunk_boundaries(payload)
+        chunks = parallel_map(lambda span: blob(encode(view[span[0] : span[1]])), spans)
         chunk_entries = {}
-        for number, (start, end) in enumerate(chunk_boundaries(payload)):
-            chunk = blob(encode(view[start:end]))
+        for number, chunk in enumerate(chunks):
             objects.append(chunk)
             chunk_entries[f"{number:05d}"] = (MODE_BLOB, chunk.id)
         chunk_tree = tree(chunk_entries)

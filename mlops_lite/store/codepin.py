@@ -82,7 +82,7 @@ def _snapshot(root: str, git_dir: str, head: str | None, identity: Identity) -> 
         env = _git_env({"GIT_INDEX_FILE": index})
         _git(root, "add", "--all", "--", ".", env=env)
         tree = _git(root, "write-tree", env=env).strip()
-        date = _git(root, "show", "-s", "--format=%ct %z", head).strip() if head else "0 +0000"
+        date = _git(root, "show", "-s", "--format=@%ct %z", head).strip() if head else "@0 +0000"
         commit_env = _git_env(
             {
                 "GIT_AUTHOR_NAME": identity.name,

@@ -97,7 +97,8 @@ class RunIndex:
             try:
                 db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
                 db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=NORMAL")
+                # Derived data: losing the last writes on power loss only costs a rebuild.
+                db.execute("PRAGMA synchronous=OFF")
                 version = db.execute("PRAGMA user_version").fetchone()[0]
                 if version not in (0, _INDEX_VERSION):
                     raise sqlite3.DatabaseError("index written by another mlops_lite version")

@@ -26,18 +26,18 @@ class GitObject:
     """An encoded git object: its type number, body and hex id."""
 
     type_num: int
-    data: bytes
+    data: bytes | memoryview  # a view lets a large payload's chunks skip a copy
     id: str
 
 
-def make_object(type_num: int, data: bytes) -> GitObject:
+def make_object(type_num: int, data: bytes | memoryview) -> GitObject:
     header = b"%s %d\x00" % (_TYPE_NAMES[type_num], len(data))
     sha = hashlib.sha1(header, usedforsecurity=False)
     sha.update(data)
     return GitObject(type_num, data, sha.hexdigest())
 
 
-def blob(data: bytes) -> GitObject:
+def blob(data: bytes | memoryview) -> GitObject:
     return make_object(BLOB, data)
 
 

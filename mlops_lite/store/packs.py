@@ -16,6 +16,7 @@ import zlib
 from collections.abc import Iterable
 
 from mlops_lite.store.objects import GitObject
+from mlops_lite.store.threads import parallel_map
 
 _SMALL = 64 * 1024
 
@@ -30,6 +31,14 @@ def _entry_header(type_num: int, size: int) -> bytes:
         size >>= 7
     out.append(byte)
     return bytes(out)
+
+
+def _encode_entry(obj: GitObject) -> tuple[bytes, bytes, int]:
+    # Large payloads are zstd-compressed or incompressible: zlib level 0 only frames them.
+    level = 1 if len(obj.data) < _SMALL else 0
+    head = _entry_header(obj.type_num, len(obj.data))
+    body = zlib.compress(obj.data, level)
+    return head, body, zlib.crc32(body, zlib.crc32(head))
 
 
 def write_pack(pack_dir: str, objects: Iterable[GitObject]) -> str | None:
@@ -53,13 +62,18 @@ def write_pack(pack_dir: str, objects: Iterable[GitObject]) -> str | None:
             out.write(header)
             checksum.update(header)
             offset = len(header)
-            for obj in unique.values():
-                level = 1 if len(obj.data) < _SMALL else 0
-                chunk = _entry_header(obj.type_num, len(obj.data)) + zlib.compress(obj.data, level)
-                out.write(chunk)
-                checksum.update(chunk)
-                entries.append((bytes.fromhex(obj.id), offset, zlib.crc32(chunk)))
-                offset += len(chunk)
+            small = [obj for obj in unique.values() if len(obj.data) < _SMALL]
+            large = [obj for obj in unique.values() if len(obj.data) >= _SMALL]
+            for obj, (head, body, crc) in [
+                *zip(small, map(_encode_entry, small), strict=True),
+                *zip(large, parallel_map(_encode_entry, large), strict=True),
+            ]:
+                out.write(head)
+                out.write(body)
+                checksum.update(head)
+                checksum.update(body)
+                entries.append((bytes.fromhex(obj.id), offset, crc))
+                offset += len(head) + len(body)
             pack_sha = checksum.digest()
             out.write(pack_sha)
         name = "pack-" + pack_sha.hex()

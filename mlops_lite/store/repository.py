@@ -5,14 +5,16 @@ from __future__ import annotations
 import atexit
 import os
 import random
+import tempfile
 import time
 import weakref
+import zlib
 from collections.abc import Iterable, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from mlops_lite.errors import MissingObjectError, ProjectNotFoundError, RefConflictError
-from mlops_lite.store.objects import GitObject, Identity
+from mlops_lite.store.objects import _TYPE_NAMES, GitObject, Identity
 from mlops_lite.store.packs import write_pack
 
 if TYPE_CHECKING:
@@ -140,30 +142,72 @@ class GitStore:
     def update_ref(self, name: str, new: str, old: str | None) -> None:
         """Compare-and-swap ``name`` from ``old`` (None: must not exist) to ``new``.
 
-        Another process may hold the ref's lock for a moment; that is retried with
-        jitter. A ref whose value differs from ``old`` is a real conflict.
+        Locks the ref the way git does (``<ref>.lock`` created exclusively, then
+        renamed over the ref), so git and mlops_lite writers exclude each other.
+        A lock held by another process is retried with jitter; a ref whose value
+        differs from ``old`` is a real conflict and is never overwritten.
         """
-        from dulwich.file import FileLocked
-
-        refs = self._repo.refs
-        expected = old.encode() if old else None
-        for attempt in range(50):
+        path = os.path.join(self.common_dir, *name.split("/"))
+        lock = path + ".lock"
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        for attempt in range(200):
             try:
-                if expected is None:
-                    done = refs.add_if_new(name.encode(), new.encode())
-                else:
-                    done = refs.set_if_equals(name.encode(), expected, new.encode())
-            except FileLocked:
-                time.sleep(random.uniform(0.001, 0.01) * (attempt + 1))
+                handle = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                time.sleep(random.uniform(0.001, 0.005) * min(attempt + 1, 20))
                 continue
-            if not done:
-                current = self.read_ref(name)
-                raise RefConflictError(
-                    f"ref {name} changed under us (expected {old or 'no ref'}, found {current}); "
-                    "nothing was overwritten — run the command again"
-                )
+            try:
+                current = self._read_ref_file(name)
+                if current != old:
+                    raise RefConflictError(
+                        f"ref {name} changed under us (expected {old or 'no ref'}, found "
+                        f"{current or 'no ref'}); nothing was overwritten — run the command again"
+                    )
+                os.write(handle, new.encode() + b"\n")
+                os.close(handle)
+                handle = -1
+                os.replace(lock, path)
+            except BaseException:
+                if handle >= 0:
+                    os.close(handle)
+                if os.path.exists(lock):
+                    os.unlink(lock)
+                raise
             return
-        raise RefConflictError(f"ref {name} stayed locked by another process; try again")
+        raise RefConflictError(f"ref {name} stayed locked ({lock}); if no git process runs, delete that file")
+
+    def _read_ref_file(self, name: str) -> str | None:
+        """The ref's value straight from disk: its loose file, else packed-refs."""
+        try:
+            with open(os.path.join(self.common_dir, *name.split("/")), "rb") as f:
+                value = f.read().strip()
+            if value and not value.startswith(b"ref:"):
+                return value.decode()
+        except (FileNotFoundError, IsADirectoryError):
+            pass
+        try:
+            with open(os.path.join(self.common_dir, "packed-refs"), "rb") as f:
+                target = b" " + name.encode() + b"\n"
+                for line in f:
+                    if line.endswith(target):
+                        return line.split(b" ", 1)[0].decode()
+        except FileNotFoundError:
+            pass
+        return None
+
+    def write_loose_object(self, obj: GitObject) -> None:
+        """Write one object as a loose file: cheaper than a pack for one or two objects."""
+        directory = os.path.join(self.common_dir, "objects", obj.id[:2])
+        path = os.path.join(directory, obj.id[2:])
+        if os.path.exists(path):
+            return
+        os.makedirs(directory, exist_ok=True)
+        header = b"%s %d\x00" % (_TYPE_NAMES[obj.type_num], len(obj.data))
+        handle, temporary = tempfile.mkstemp(prefix="tmp_obj_", dir=directory)
+        with os.fdopen(handle, "wb") as out:
+            out.write(zlib.compress(header + obj.data, 1))
+        os.chmod(temporary, 0o444)
+        os.replace(temporary, path)
 
     # identity ------------------------------------------------------------
 

@@ -39,6 +39,7 @@ from mlops_lite.store.objects import (
     parse_tree,
     tree,
 )
+from mlops_lite.store.maintenance import consolidate_packs
 from mlops_lite.store.repository import RUNS_PREFIX, GitStore
 
 # Steps whose objects exceed this go straight into a pack of their own instead of
@@ -125,7 +126,10 @@ class RunWriter:
     def start(self) -> str:
         """Write the ``running`` commit and create the ref; return the commit id."""
         running, objects = build_run_commit(self.store, self.record, {}, self.code_commit)
-        self.store.write_objects(objects)
+        # Three small objects: loose files cost less than a pack of their own,
+        # and the run's final pack keeps the pack count at one per run.
+        for obj in objects:
+            self.store.write_loose_object(obj)
         self.store.update_ref(self.ref, running.id, None)
         self.head = running.id
         self._journal = _Journal.create(self.store.state_dir, self.ref, running.id, self.code_commit)
@@ -151,6 +155,7 @@ class RunWriter:
         if self._journal is not None:
             self._journal.close_and_remove()
             self._journal = None
+        consolidate_packs(self.store.root, self.store.pack_dir, self.store.state_dir)
         return final.id
 
 

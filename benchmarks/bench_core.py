@@ -1,0 +1,159 @@
+"""Core benchmarks, each beside a baseline measured in the same process.
+
+    python benchmarks/bench_core.py [--repeat 5] [--mb 100]
+
+- per-step overhead of a 50-step chain of trivial steps, uncached and fully
+  cached, against calling the same functions directly;
+- ``import mlops_lite`` time (fresh interpreters) against ``import json``;
+- save + load of a 100 MB numpy array as an artifact against np.save + np.load.
+
+Figures are medians over the repetitions; the machines are shared and noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+CHAIN = 50
+
+
+def median_time(function: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def make_repo() -> str:
+    root = tempfile.mkdtemp(prefix="mlops-bench-")
+    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
+           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
+    subprocess.run(["git", "init", "-q", root], check=True)
+    Path(root, "README").write_text("bench\n")
+    subprocess.run(["git", "add", "README"], cwd=root, check=True)
+    subprocess.run(["git", "commit", "-qm", "init"], cwd=root, check=True, env=env)
+    return root
+
+
+def bench_step_overhead(repeat: int) -> None:
+    from mlops_lite import pipeline, step
+
+    def increment(x: int) -> int:
+        return x + 1
+
+    inc = step(increment)
+
+    @pipeline
+    def chain(start: int = 0) -> None:
+        value = inc(start)
+        for _ in range(CHAIN - 1):
+            value = inc(value)
+
+    def direct(start: int = 0) -> int:
+        value = increment(start)
+        for _ in range(CHAIN - 1):
+            value = increment(value)
+        return value
+
+    counter = iter(range(10**9))
+    uncached = median_time(lambda: chain.with_options(enable_cache=False)(start=next(counter)), repeat)
+    chain(start=-1)
+    cached = median_time(lambda: chain(start=-1), repeat)
+    baseline = median_time(lambda: direct(0), repeat)
+    per_uncached = (uncached - baseline) / CHAIN * 1000
+    per_cached = (cached - baseline) / CHAIN * 1000
+    print(f"{CHAIN}-step chain, uncached : {uncached * 1000:8.1f} ms  -> {per_uncached:6.3f} ms/step "
+          f"(target <= 2 ms)   direct calls: {baseline * 1e6:.1f} us")
+    print(f"{CHAIN}-step chain, cached   : {cached * 1000:8.1f} ms  -> {per_cached:6.3f} ms/step "
+          f"(target <= 0.5 ms)")
+
+
+def bench_import(repeat: int) -> None:
+    def fresh(module: str) -> float:
+        code = f"import time; s = time.perf_counter(); import {module}; print(time.perf_counter() - s)"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+        return float(out.stdout)
+
+    ours = statistics.median(fresh("mlops_lite") for _ in range(repeat))
+    base = statistics.median(fresh("json") for _ in range(repeat))
+    print(f"import mlops_lite        : {ours * 1000:8.1f} ms (target <= 100 ms)   import json: {base * 1000:.1f} ms")
+
+
+def bench_numpy_artifact(repeat: int, megabytes: int) -> None:
+    import numpy as np
+
+    from mlops_lite.materializers import get_materializer, materializer_for_value
+    from mlops_lite.store import GitStore
+    from mlops_lite.store.artifacts import build_artifact, read_artifact
+
+    array = np.random.default_rng(0).random(megabytes * 1024 * 1024 // 8)
+    store = GitStore.open()
+    scratch = tempfile.mkdtemp(prefix="mlops-bench-npy-")
+
+    def ours() -> None:
+        materializer = materializer_for_value(array)
+        payload = materializer.save(array)
+        tree, objects = build_artifact(payload, materializer=materializer.name,
+                                       materializer_version=materializer.version,
+                                       type_name="numpy.ndarray", uses_pickle=False)
+        store.write_objects(objects)
+        store.close()  # a reader in a fresh handle, as another process would be
+        meta, data = read_artifact(store.read_object, tree.id)
+        loaded = get_materializer(meta.materializer).load(data)
+        assert loaded.shape == array.shape
+
+    def baseline() -> None:
+        path = os.path.join(scratch, "array.npy")
+        np.save(path, array)
+        loaded = np.load(path)
+        assert loaded.shape == array.shape
+
+    # Vary one element per round so every write is new content, not a dedup hit.
+    def ours_fresh() -> None:
+        array[0] = time.perf_counter()
+        ours()
+
+    counter = iter(range(10**6))
+
+    def baseline_new_file() -> None:
+        # What any store that keeps every version pays: a new file per save.
+        path = os.path.join(scratch, f"array-{next(counter)}.npy")
+        np.save(path, array)
+        loaded = np.load(path)
+        assert loaded.shape == array.shape
+
+    mine = median_time(ours_fresh, repeat)
+    base = median_time(baseline, repeat)
+    base_new = median_time(baseline_new_file, repeat)
+    print(f"{megabytes} MB numpy artifact  : {mine:8.3f} s save+load   np.save+np.load: {base:.3f} s "
+          f"(same file rewritten), {base_new:.3f} s (new file each time)")
+    print(f"{'':25}  speed ratio {base / mine:.2f}x vs rewrite, {base_new / mine:.2f}x vs new file "
+          "(target >= 0.3x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--mb", type=int, default=100)
+    args = parser.parse_args()
+    os.chdir(make_repo())
+    bench_import(args.repeat)
+    bench_step_overhead(args.repeat)
+    bench_numpy_artifact(args.repeat, args.mb)
+
+
+if __name__ == "__main__":
+    main()

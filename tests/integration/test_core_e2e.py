@@ -1,0 +1,529 @@
+"""End to end: pipeline scripts run in subprocesses, results read from another process,
+the repository checked with the real git CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from mlops_lite import Client
+from mlops_lite.errors import RunNotFoundError, StepFailedError, UnknownSchemaVersionError
+from tests.conftest import git, run_script
+
+TRAINING = textwrap.dedent(
+    '''
+    import logging
+    import sys
+    from typing import Annotated
+    from mlops_lite import step, pipeline, log_metadata, get_step_context
+    import helpers
+
+    @step
+    def load(n: int = 5) -> list[int]:
+        print("loading", n)
+        logging.getLogger("demo").info("info from load")
+        return list(range(n))
+
+    @step
+    def split(data: list[int]) -> tuple[Annotated[list[int], "train"], Annotated[list[int], "test"]]:
+        print("to stderr", file=sys.stderr)
+        return data[:-1], data[-1:]
+
+    @step
+    def train(train: list[int], lr: float) -> Annotated[dict, "model"]:
+        log_metadata({"loss": 0.5})
+        return {"w": helpers.scale(sum(train), lr), "step": get_step_context().step_name}
+
+    @pipeline
+    def training(lr: float = 0.1, n: int = 5):
+        log_metadata({"purpose": "test"})
+        data = load(n=n)
+        tr, te = split(data)
+        train(tr, lr=lr)
+
+    if __name__ == "__main__":
+        lr = float(sys.argv[1]) if len(sys.argv) > 1 else 0.5
+        run = training(lr=lr)
+        print("RUN", run.sha, run.name)
+    '''
+)
+
+HELPERS = "def scale(value, factor):\n    return value * factor\n"
+
+
+def write_project(root: Path, *, commit: bool = True) -> None:
+    (root / "train.py").write_text(TRAINING)
+    (root / "helpers.py").write_text(HELPERS)
+    (root / ".gitignore").write_text("__pycache__/\n")
+    if commit:
+        git(root, "add", ".")
+        git(root, "commit", "-q", "-m", "pipeline")
+
+
+def run_id(completed: subprocess.CompletedProcess[str]) -> tuple[str, str]:
+    line = next(line for line in completed.stdout.splitlines() if line.startswith("RUN "))
+    _, sha, name = line.split()
+    return sha, name
+
+
+def read_in_other_process(root: Path, code: str) -> object:
+    script = "import json\nfrom mlops_lite import Client\nclient = Client()\n" + textwrap.dedent(code)
+    completed = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True)
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def test_run_is_recorded_and_read_back_from_another_process(project: Path) -> None:
+    write_project(project)
+    head = git(project, "rev-parse", "HEAD")
+    index_before = (project / ".git" / "index").read_bytes()
+    sha, name = run_id(run_script(project, "train.py"))
+
+    result = read_in_other_process(project, """
+        run = client.get_pipeline("training").last_run
+        steps = run.steps
+        print(json.dumps({
+            "sha": run.sha, "name": run.name, "status": run.status, "code": run.code_commit,
+            "params": run.params, "model": steps["train"].outputs["model"].load(),
+            "load": steps["load"].output.load(), "cached": steps["train"].cached,
+            "train_status": steps["train"].status, "logs": steps["load"].logs,
+            "split_logs": steps["split"].logs, "metadata": steps["train"].metadata,
+            "run_metadata": run.metadata, "inputs": sorted(steps["train"].inputs),
+            "order": list(steps), "python": run.environment["python"],
+            "has_packages": "msgpack" in run.environment["packages"],
+        }))
+    """)
+    assert result["sha"] == sha and result["name"] == name
+    assert result["status"] == "completed"
+    assert result["code"] == head
+    assert result["params"] == {"lr": 0.5, "n": 5}
+    assert result["model"] == {"w": 3.0, "step": "train"}
+    assert result["load"] == [0, 1, 2, 3, 4]
+    assert result["cached"] is False and result["train_status"] == "completed"
+    assert "loading 5" in result["logs"] and "info from load" in result["logs"]
+    assert "to stderr" in result["split_logs"]
+    assert result["metadata"] == {"loss": 0.5}
+    assert result["run_metadata"] == {"purpose": "test"}
+    assert result["inputs"] == ["train"]
+    assert result["order"] == ["load", "split", "train"]
+    assert result["python"].count(".") == 2 and result["has_packages"]
+
+    # The user's repository is untouched, and git agrees the objects are sound.
+    assert git(project, "status", "--porcelain") == ""
+    assert git(project, "rev-parse", "HEAD") == head
+    assert (project / ".git" / "index").read_bytes() == index_before
+    assert git(project, "branch", "--list") == "* main"
+    subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=project, check=True)
+    assert git(project, "rev-parse", f"refs/mlops/runs/training/{name}") == sha
+    assert git(project, "rev-parse", f"{sha}^1") == head
+
+
+def test_console_still_shows_step_output(project: Path) -> None:
+    write_project(project)
+    completed = run_script(project, "train.py")
+    assert "loading 5" in completed.stdout
+    assert "to stderr" in completed.stderr
+
+
+def test_second_identical_run_executes_nothing(project: Path) -> None:
+    write_project(project)
+    first_sha, first_name = run_id(run_script(project, "train.py"))
+    second = run_script(project, "train.py")
+    assert "loading" not in second.stdout
+    sha, _ = run_id(second)
+    with Client() as client:
+        run = client.get_run(sha)
+        assert all(step.cached for step in run.steps.values())
+        assert run.steps["train"].cached_from == {"pipeline": "training", "run": first_name, "step": "train"}
+        assert run.steps["train"].outputs["model"].artifact_id == client.get_run(first_sha).steps["train"].outputs["model"].artifact_id
+
+
+def test_changing_a_parameter_reruns_only_what_depends_on_it(project: Path) -> None:
+    write_project(project)
+    run_script(project, "train.py", "0.5")
+    sha, _ = run_id(run_script(project, "train.py", "0.25"))
+    with Client() as client:
+        steps = client.get_run(sha).steps
+        assert [steps[n].cached for n in ("load", "split", "train")] == [True, True, False]
+        assert steps["train"].output.load()["w"] == 1.5
+
+
+def test_editing_a_helper_invalidates_the_step_that_calls_it(project: Path) -> None:
+    write_project(project)
+    run_script(project, "train.py")
+    (project / "helpers.py").write_text("def scale(value, factor):\n    return value * factor * 2\n")
+    git(project, "commit", "-qam", "change helper")
+    sha, _ = run_id(run_script(project, "train.py"))
+    with Client() as client:
+        steps = client.get_run(sha).steps
+        assert [steps[n].cached for n in ("load", "split", "train")] == [True, True, False]
+        assert steps["train"].output.load()["w"] == 6.0
+
+
+def test_unrelated_code_change_keeps_the_cache(project: Path) -> None:
+    write_project(project)
+    run_script(project, "train.py")
+    with (project / "helpers.py").open("a") as f:
+        f.write("\ndef unrelated():\n    return 42\n")
+    (project / "other.py").write_text("X = 1\n")
+    sha, _ = run_id(run_script(project, "train.py"))
+    with Client() as client:
+        assert all(step.cached for step in client.get_run(sha).steps.values())
+
+
+def test_dirty_tree_run_pins_snapshot_with_head_parent(project: Path) -> None:
+    write_project(project)
+    head = git(project, "rev-parse", "HEAD")
+    (project / "helpers.py").write_text(HELPERS + "# edited\n")
+    (project / "untracked.txt").write_text("new file\n")
+    status_before = git(project, "status", "--porcelain")
+    index_before = (project / ".git" / "index").read_bytes()
+    sha, _ = run_id(run_script(project, "train.py"))
+    assert git(project, "status", "--porcelain") == status_before
+    assert (project / ".git" / "index").read_bytes() == index_before
+    snapshot = git(project, "rev-parse", f"{sha}^1")
+    assert snapshot != head
+    assert git(project, "rev-parse", f"{snapshot}^1") == head
+    assert git(project, "show", f"{snapshot}:untracked.txt") == "new file"
+    assert "# edited" in git(project, "show", f"{snapshot}:helpers.py")
+    with Client() as client:
+        code = client.get_run(sha).code
+    assert code["dirty"] is True and code["base_commit"] == head and code["commit"] == snapshot
+    subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=project, check=True)
+
+
+def test_repository_without_any_commit_works(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "fresh"
+    root.mkdir()
+    git(root, "init", "-q")
+    write_project(root, commit=False)
+    sha, _ = run_id(run_script(root, "train.py"))
+    snapshot = git(root, "rev-parse", f"{sha}^1")
+    assert git(root, "show", f"{snapshot}:helpers.py") == HELPERS.strip()
+    assert subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root).returncode != 0
+
+
+def test_outside_a_git_repository_the_error_says_git_init(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(TRAINING)
+    (tmp_path / "helpers.py").write_text(HELPERS)
+    completed = run_script(tmp_path, "train.py", check=False)
+    assert completed.returncode != 0
+    assert "git init" in completed.stderr and "ProjectNotFoundError" in completed.stderr
+
+
+FAILING = textwrap.dedent(
+    '''
+    import os, sys
+    from mlops_lite import step, pipeline
+
+    @step
+    def first() -> int:
+        print("first ran")
+        return 1
+
+    @step
+    def flaky(x: int) -> int:
+        if os.environ.get("FAIL") == "1":
+            raise ValueError("boom from flaky")
+        return x + 1
+
+    @step
+    def after(x: int) -> int:
+        return x * 10
+
+    @step
+    def independent() -> str:
+        return "done"
+
+    @pipeline
+    def fragile():
+        after(flaky(first()))
+        independent()
+
+    if __name__ == "__main__":
+        try:
+            run = fragile()
+            print("RUN", run.sha, run.name)
+        except Exception as error:
+            print("ERROR", type(error).__name__, error.step_name, error.run_name, type(error.__cause__).__name__)
+            sys.exit(3)
+    '''
+)
+
+
+def test_failed_step_is_recorded_and_the_next_run_resumes(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (project / "fragile.py").write_text(FAILING)
+    monkeypatch.setenv("FAIL", "1")
+    failed = run_script(project, "fragile.py", check=False)
+    assert failed.returncode == 3
+    assert "ERROR StepFailedError flaky" in failed.stdout and "ValueError" in failed.stdout
+    run_name = failed.stdout.split("ERROR StepFailedError flaky ")[1].split()[0]
+    with Client() as client:
+        run = client.get_run(run_name)
+        assert run.status == "failed"
+        assert run.steps["first"].status == "completed"
+        assert run.steps["flaky"].status == "failed"
+        assert "boom from flaky" in (run.steps["flaky"].error or "")
+        assert run.steps["after"].status == "skipped"
+        assert run.steps["independent"].status == "completed"
+    monkeypatch.setenv("FAIL", "0")
+    resumed = run_script(project, "fragile.py")
+    assert "first ran" not in resumed.stdout
+    sha, _ = run_id(resumed)
+    with Client() as client:
+        steps = client.get_run(sha).steps
+        assert steps["first"].cached and not steps["flaky"].cached
+        assert steps["after"].output.load() == 20
+
+
+def test_failing_step_raises_step_failed_error_in_process(project: Path) -> None:
+    from mlops_lite import pipeline, step
+
+    @step
+    def broken() -> int:
+        raise RuntimeError("nope")
+
+    @pipeline
+    def p() -> None:
+        broken()
+
+    with pytest.raises(StepFailedError, match="step 'broken'") as info:
+        p()
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+def test_enable_cache_false_per_step_and_per_run(project: Path) -> None:
+    from mlops_lite import pipeline, step
+
+    calls: list[str] = []
+
+    @step
+    def a() -> int:
+        calls.append("a")
+        return 1
+
+    @step(enable_cache=False)
+    def b(x: int) -> int:
+        calls.append("b")
+        return x + 1
+
+    @pipeline
+    def p() -> None:
+        b(a())
+
+    p()
+    p()
+    assert calls == ["a", "b", "b"]
+    p.with_options(enable_cache=False)()
+    assert calls == ["a", "b", "b", "a", "b"]
+
+
+def test_cache_hits_work_across_pipelines(project: Path) -> None:
+    from mlops_lite import pipeline, step
+
+    calls: list[int] = []
+
+    @step
+    def expensive(n: int) -> int:
+        calls.append(n)
+        return n * n
+
+    @pipeline
+    def one() -> None:
+        expensive(7)
+
+    @pipeline
+    def two() -> None:
+        expensive(7)
+
+    one()
+    run = two()
+    assert calls == [7]
+    assert run.steps["expensive"].cached_from["pipeline"] == "one"
+
+
+def test_cache_hit_with_missing_object_falls_back_to_running(project: Path) -> None:
+    from mlops_lite import pipeline, step
+    from mlops_lite.store import GitStore
+    from mlops_lite.store.index import RunIndex
+
+    calls: list[int] = []
+
+    @step
+    def produce() -> int:
+        calls.append(1)
+        return 123456
+
+    @pipeline
+    def p() -> None:
+        produce()
+
+    p()
+    # Poison the derived index with an entry whose artifact does not exist.
+    store = GitStore.open()
+    index = RunIndex(store)
+    key = index._db.execute("SELECT cache_key FROM cache").fetchone()[0]
+    import msgpack
+
+    index._db.execute("UPDATE cache SET outputs = ?", (msgpack.packb({"output": {"artifact_id": "ab" * 20}}),))
+    index.close()
+    run = p()
+    assert calls == [1, 1]
+    assert run.steps["produce"].output.load() == 123456
+    assert key
+
+
+def test_same_values_share_one_artifact_object(project: Path) -> None:
+    from mlops_lite import pipeline, step
+
+    @step
+    def make(seed: int) -> list[int]:
+        return [1, 2, 3]
+
+    @pipeline
+    def p() -> None:
+        make(1)
+        make(2)
+
+    run = p()
+    assert run.steps["make"].output.artifact_id == run.steps["make_2"].output.artifact_id
+
+
+def test_kill_9_loses_no_finished_step_and_shows_crashed(project: Path) -> None:
+    script = textwrap.dedent(
+        '''
+        import os, signal, time
+        from mlops_lite import step, pipeline
+
+        @step
+        def quick() -> int:
+            print("quick ran")
+            return 41
+
+        @step
+        def dies(x: int) -> int:
+            if os.environ.get("DIE") == "1":
+                os.kill(os.getpid(), signal.SIGKILL)
+            return x + 1
+
+        @pipeline
+        def crashy():
+            dies(quick())
+
+        if __name__ == "__main__":
+            run = crashy()
+            print("RUN", run.sha, run.name)
+        '''
+    )
+    (project / "crashy.py").write_text(script)
+    env = {**os.environ, "DIE": "1"}
+    killed = subprocess.run([sys.executable, "crashy.py"], cwd=project, env=env, capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL
+    with Client() as client:
+        [run] = client.list_runs(pipeline="crashy")
+        assert run.status == "crashed"
+    second = run_script(project, "crashy.py")
+    assert "quick ran" not in second.stdout
+    with Client() as client:
+        runs = client.list_runs(pipeline="crashy")
+        assert [r.status for r in runs] == ["completed", "crashed"]
+        assert runs[0].steps["quick"].cached
+        crashed = runs[1]
+        assert crashed.steps["quick"].status == "completed" and "dies" not in crashed.steps
+    subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=project, check=True)
+
+
+def test_concurrent_runs_in_one_repository_lose_nothing(project: Path) -> None:
+    write_project(project)
+    processes = [
+        subprocess.Popen([sys.executable, "train.py", str(0.1 * (i + 1))], cwd=project,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i in range(8)
+    ]
+    outputs = [p.communicate(timeout=120) for p in processes]
+    assert all(p.returncode == 0 for p in processes), outputs
+    with Client() as client:
+        runs = client.list_runs(pipeline="training")
+        assert len(runs) == 8
+        assert all(run.status == "completed" for run in runs)
+        assert sorted(run.params["lr"] for run in runs) == pytest.approx([0.1 * (i + 1) for i in range(8)])
+    subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=project, check=True)
+
+
+def test_listing_filters_and_lookup_by_prefix(project: Path) -> None:
+    write_project(project)
+    shas = [run_id(run_script(project, "train.py", str(lr)))[0] for lr in (0.1, 0.2)]
+    with Client() as client:
+        runs = client.list_runs()
+        assert [r.sha for r in runs] == shas[::-1]
+        assert [r.sha for r in client.list_runs(limit=1)] == [shas[1]]
+        assert client.list_runs(status="failed") == []
+        assert client.get_run(shas[0][:8]).sha == shas[0]
+        assert [p.name for p in client.list_pipelines()] == ["training"]
+        assert client.get_pipeline("training").last_run.sha == shas[1]
+        with pytest.raises(RunNotFoundError):
+            client.get_run("does-not-exist")
+
+
+def test_index_is_rebuilt_when_deleted_or_corrupt(project: Path) -> None:
+    write_project(project)
+    sha, _ = run_id(run_script(project, "train.py"))
+    index = project / ".git" / "mlops-lite" / "index.sqlite3"
+    index.unlink()
+    with Client() as client:
+        assert client.get_run(sha).status == "completed"
+    index.write_bytes(b"this is not a database" * 100)
+    for suffix in ("-wal", "-shm"):
+        Path(str(index) + suffix).unlink(missing_ok=True)
+    with Client() as client:
+        assert [r.sha for r in client.list_runs()] == [sha]
+
+
+def test_runs_fetched_by_plain_git_appear_without_rescanning(project: Path, tmp_path: Path) -> None:
+    write_project(project)
+    sha, _ = run_id(run_script(project, "train.py"))
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(project), str(clone))
+    with Client(clone) as client:
+        assert client.list_runs() == []
+    git(clone, "fetch", "-q", "origin", "refs/mlops/*:refs/mlops/*")
+    with Client(clone) as client:
+        run = client.get_run(sha)
+        assert run.steps["train"].outputs["model"].load()["step"] == "train"
+
+
+def test_unknown_schema_version_is_a_clear_error(project: Path) -> None:
+    from mlops_lite.records import RunRecord, pack_value
+
+    data = pack_value({"schema": 99, "kind": "run", "data": {}})
+    with pytest.raises(UnknownSchemaVersionError, match="schema 99.*upgrade"):
+        RunRecord.decode(data)
+
+
+def test_thousands_of_runs_keep_the_pack_count_bounded(project: Path) -> None:
+    from mlops_lite import pipeline, step
+
+    @step
+    def one(x: int) -> int:
+        return x
+
+    @pipeline
+    def many(x: int = 0) -> None:
+        one(x)
+
+    started = time.perf_counter()
+    for i in range(120):
+        many(x=i)
+    elapsed = time.perf_counter() - started
+    packs = list((project / ".git" / "objects" / "pack").glob("*.idx"))
+    loose = [p for p in (project / ".git" / "objects").glob("??/*")]
+    assert len(packs) <= 60
+    assert len(loose) <= 400
+    assert elapsed < 60

@@ -1,0 +1,79 @@
+"""The git store: objects and packs that git accepts, refs with compare-and-swap."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mlops_lite.errors import ProjectNotFoundError, RefConflictError
+from mlops_lite.store import GitStore, find_project_root
+from mlops_lite.store import objects as o
+from tests.conftest import git
+
+
+def test_project_root_is_found_upward(project: Path) -> None:
+    nested = project / "a" / "b"
+    nested.mkdir(parents=True)
+    assert find_project_root(nested) == str(project)
+
+
+def test_outside_a_repository_says_git_init(tmp_path: Path) -> None:
+    with pytest.raises(ProjectNotFoundError, match="git init"):
+        find_project_root(tmp_path)
+
+
+def test_pack_written_by_us_passes_git_fsck(project: Path) -> None:
+    store = GitStore.open()
+    payload = o.blob(os.urandom(100_000))
+    small = o.blob(b"hello\n")
+    inner = o.tree({"payload": (o.MODE_BLOB, payload.id), "small": (o.MODE_BLOB, small.id)})
+    outer = o.tree({"dir": (o.MODE_TREE, inner.id), "a": (o.MODE_BLOB, small.id)})
+    head = git(project, "rev-parse", "HEAD")
+    commit = o.commit(tree_id=outer.id, parents=[head], author=o.Identity("A", "a@example.com"),
+                      timestamp=1_700_000_000, tz_offset_minutes=-330, message="m")
+    store.write_objects([payload, small, inner, outer, commit])
+    store.update_ref("refs/mlops/test/x", commit.id, None)
+    subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=project, check=True, capture_output=True)
+    assert git(project, "rev-parse", "refs/mlops/test/x") == commit.id
+    assert git(project, "cat-file", "-p", f"{commit.id}:dir/small") == "hello"
+    assert store.read_object(payload.id) == payload.data
+    assert git(project, "log", "-1", "--format=%an <%ae> %ad", "--date=raw", commit.id) == "A <a@example.com> 1700000000 -0530"
+    store.close()
+
+
+def test_object_ids_match_git(project: Path) -> None:
+    data = b"some content\n"
+    (project / "f.txt").write_bytes(data)
+    assert o.blob(data).id == git(project, "hash-object", "f.txt")
+
+
+def test_ref_compare_and_swap(project: Path) -> None:
+    store = GitStore.open()
+    head = git(project, "rev-parse", "HEAD")
+    store.update_ref("refs/mlops/runs/p/r1", head, None)
+    with pytest.raises(RefConflictError):
+        store.update_ref("refs/mlops/runs/p/r1", head, None)
+    with pytest.raises(RefConflictError):
+        store.update_ref("refs/mlops/runs/p/r1", head, "0" * 40)
+    assert store.read_ref("refs/mlops/runs/p/r1") == head
+
+
+def test_ref_in_packed_refs_is_compared(project: Path) -> None:
+    store = GitStore.open()
+    head = git(project, "rev-parse", "HEAD")
+    store.update_ref("refs/mlops/runs/p/r1", head, None)
+    git(project, "pack-refs", "--all")
+    assert not (project / ".git/refs/mlops/runs/p/r1").exists()
+    with pytest.raises(RefConflictError):
+        store.update_ref("refs/mlops/runs/p/r1", head, None)
+    store.update_ref("refs/mlops/runs/p/r1", head, head)
+
+
+def test_loose_object_is_readable_by_git(project: Path) -> None:
+    store = GitStore.open()
+    obj = o.blob(b"loose\n")
+    store.write_loose_object(obj)
+    assert git(project, "cat-file", "-p", obj.id) == "loose"
