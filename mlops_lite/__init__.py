@@ -29,13 +29,19 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
-    from mlops_lite import errors
-    from mlops_lite.client import Artifact, Client, Run
-    from mlops_lite.context import StepContext, get_step_context, log_metadata
-    from mlops_lite.materializers import Materializer, register_materializer
-    from mlops_lite.pipelines import Pipeline, pipeline
-    from mlops_lite.steps import Step, step
-
+    from mlops_lite import errors as errors
+    from mlops_lite.client import Artifact as Artifact
+    from mlops_lite.client import Client as Client
+    from mlops_lite.client import Run as Run
+    from mlops_lite.context import StepContext as StepContext
+    from mlops_lite.context import get_step_context as get_step_context
+    from mlops_lite.context import log_metadata as log_metadata
+    from mlops_lite.materializers import Materializer as Materializer
+    from mlops_lite.materializers import register_materializer as register_materializer
+    from mlops_lite.pipelines import Pipeline as Pipeline
+    from mlops_lite.pipelines import pipeline as pipeline
+    from mlops_lite.steps import Step as Step
+    from mlops_lite.steps import step as step
 
 def __getattr__(name: str) -> Any:
     module_name = _EXPORTS.get(name)

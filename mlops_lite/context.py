@@ -52,12 +52,20 @@ def reset_step_context(token: contextvars.Token[StepContext | None]) -> None:
     _current.reset(token)
 
 
+def _plain(value: Any) -> Any:
+    """numpy scalars (a loss, an accuracy) as the Python numbers they stand for."""
+    if type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return value.item()
+    return value
+
+
 def log_metadata(metadata: Mapping[str, Any]) -> None:
     """Attach JSON-like metadata to the running step, or to the run being defined.
 
     Inside a step it lands on that step; inside a ``@pipeline`` function body it
     lands on the run. Values merge over earlier ones with the same key.
     """
+    metadata = {key: _plain(value) for key, value in metadata.items()}
     for key, value in metadata.items():
         if not isinstance(key, str) or not is_recordable(value):
             raise UnrecordableParameterError(

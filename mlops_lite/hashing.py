@@ -27,7 +27,8 @@ def canonical_bytes(value: Any) -> bytes:
     Only used for hashing, so lists and tuples may encode alike: the recorded
     value, not this encoding, is what readers see.
     """
-    return msgpack.packb(_canonical(value), use_bin_type=True)
+    packed: bytes = msgpack.packb(_canonical(value), use_bin_type=True)
+    return packed
 
 
 def _canonical(value: Any) -> Any:

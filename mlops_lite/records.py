@@ -46,7 +46,8 @@ def _ext_hook(code: int, data: bytes) -> Any:
 
 def pack_value(value: Any) -> bytes:
     """Encode a JSON-like value exactly: tuples, big ints and int keys survive."""
-    return msgpack.packb(value, use_bin_type=True, strict_types=True, default=_default)
+    packed: bytes = msgpack.packb(value, use_bin_type=True, strict_types=True, default=_default)
+    return packed
 
 
 def unpack_value(data: bytes) -> Any:

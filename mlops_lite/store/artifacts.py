@@ -48,11 +48,12 @@ class ArtifactMeta:
     uses_pickle: bool
 
     def encode(self) -> bytes:
-        return msgpack.packb(
+        packed: bytes = msgpack.packb(
             [self.materializer, self.materializer_version, self.type_name, self.size,
              self.codec, self.uses_pickle],
             use_bin_type=True,
         )
+        return packed
 
     @classmethod
     def decode(cls, data: bytes) -> ArtifactMeta:

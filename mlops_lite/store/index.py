@@ -203,9 +203,14 @@ class RunIndex:
         try:
             record, steps, code_commit = read_run_commit(self.store, sha)
         except MlopsLiteError:
-            # A run this version cannot read (newer schema, missing objects) is
-            # listed by the client with its error; it just cannot serve the cache.
+            # A run this version cannot read (a newer schema, missing objects) is
+            # still listed, as "unreadable"; reading its record raises the reason.
             self._forget(ref)
+            pipeline, _, run_name = ref.removeprefix(RUNS_PREFIX).rpartition("/")
+            self._db.execute(
+                "INSERT INTO runs (ref, sha, pipeline, run_name, status) VALUES (?, ?, ?, ?, ?)",
+                (ref, sha, pipeline, run_name, "unreadable"),
+            )
             return
         step_records = {}
         for name, (_, tree_id) in steps.items():
@@ -268,7 +273,8 @@ class RunIndex:
         limit: int | None = None,
         code_commit: str | None = None,
     ) -> list[RunRow]:
-        clauses, args = [], []
+        clauses: list[str] = []
+        args: list[Any] = []
         for column, value in (("pipeline", pipeline), ("status", status), ("code_commit", code_commit)):
             if value is not None:
                 clauses.append(f"{column} = ?")
@@ -332,7 +338,7 @@ def _read_packed_runs(path: str) -> dict[str, str | None]:
             for line in f:
                 if line.startswith((b"#", b"^")):
                     continue
-                sha, _, name = line.strip().partition(b" ")
+                _, _, name = line.strip().partition(b" ")
                 if name.startswith(RUNS_PREFIX.encode()):
                     refs[name.decode()] = None
     except FileNotFoundError:

@@ -102,8 +102,8 @@ def _index_bytes(entries: list[tuple[bytes, int, int]], pack_sha: bytes) -> byte
     for i in range(256):
         running += fanout[i]
         fanout[i] = running
-    small_offsets = []
-    large_offsets = []
+    small_offsets: list[int] = []
+    large_offsets: list[int] = []
     for _, offset, _ in entries:
         if offset < 0x80000000:
             small_offsets.append(offset)

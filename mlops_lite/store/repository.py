@@ -11,14 +11,11 @@ import weakref
 import zlib
 from collections.abc import Iterable, Iterator
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mlops_lite.errors import MissingObjectError, ProjectNotFoundError, RefConflictError
 from mlops_lite.store.objects import _TYPE_NAMES, GitObject, Identity
 from mlops_lite.store.packs import write_pack
-
-if TYPE_CHECKING:
-    from dulwich.repo import Repo
 
 RUNS_PREFIX = "refs/mlops/runs/"
 
@@ -82,7 +79,7 @@ class GitStore:
         return cls(find_project_root(start))
 
     @cached_property
-    def _repo(self) -> Repo:
+    def _repo(self) -> Any:  # dulwich.repo.Repo; its typed ids (ObjectID, Ref) are plain bytes here
         from dulwich.repo import Repo
 
         _open_stores.add(self)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import msgpack
 
 from mlops_lite.records import RunRecord, StepRecord
+from mlops_lite.store.maintenance import consolidate_packs
 from mlops_lite.store.objects import (
     MODE_BLOB,
     MODE_TREE,
@@ -39,7 +40,6 @@ from mlops_lite.store.objects import (
     parse_tree,
     tree,
 )
-from mlops_lite.store.maintenance import consolidate_packs
 from mlops_lite.store.repository import RUNS_PREFIX, GitStore
 
 # Steps whose objects exceed this go straight into a pack of their own instead of
@@ -179,10 +179,14 @@ class _Journal:
     def create(cls, state_dir: str, ref: str, running_commit: str, code_commit: str) -> _Journal:
         path = _journal_path(state_dir, ref)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        # Locked and given its header under a temporary name first: a journal
+        # that is visible under its real name always has a live lock or a dead writer.
+        temporary = f"{path}.{os.getpid()}.tmp"
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o644)
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         journal = cls(path, handle)
         journal._write(["run", ref, running_commit, code_commit, os.getpid(), socket.gethostname()])
+        os.replace(temporary, path)
         return journal
 
     def _write(self, frame: list[object]) -> None:
@@ -193,6 +197,7 @@ class _Journal:
         self._write(["step", entry.name, entry.tree_id, [[o.type_num, o.data] for o in entry.objects]])
 
     def close_and_remove(self) -> None:
+        # Unlinked while still locked, so no recoverer can take it for abandoned.
         os.unlink(self.path)
         os.close(self.handle)
 

@@ -448,7 +448,8 @@ def test_concurrent_runs_in_one_repository_lose_nothing(project: Path) -> None:
         for i in range(8)
     ]
     outputs = [p.communicate(timeout=120) for p in processes]
-    assert all(p.returncode == 0 for p in processes), outputs
+    failures = [err for p, (_, err) in zip(processes, outputs, strict=True) if p.returncode != 0]
+    assert not failures, "\n".join(failures)
     with Client() as client:
         runs = client.list_runs(pipeline="training")
         assert len(runs) == 8
@@ -503,7 +504,7 @@ def test_unknown_schema_version_is_a_clear_error(project: Path) -> None:
     from mlops_lite.records import RunRecord, pack_value
 
     data = pack_value({"schema": 99, "kind": "run", "data": {}})
-    with pytest.raises(UnknownSchemaVersionError, match="schema 99.*upgrade"):
+    with pytest.raises(UnknownSchemaVersionError, match=r"schema 99.*upgrade"):
         RunRecord.decode(data)
 
 
@@ -527,3 +528,40 @@ def test_thousands_of_runs_keep_the_pack_count_bounded(project: Path) -> None:
     assert len(packs) <= 60
     assert len(loose) <= 400
     assert elapsed < 60
+
+
+def test_run_with_a_newer_schema_is_listed_and_explained(project: Path) -> None:
+    from mlops_lite.records import pack_value
+    from mlops_lite.store import GitStore
+    from mlops_lite.store import objects as o
+
+    record = o.blob(pack_value({"schema": 99, "kind": "run", "data": {}}))
+    tree = o.tree({"run.msgpack": (o.MODE_BLOB, record.id)})
+    head = git(project, "rev-parse", "HEAD")
+    commit = o.commit(tree_id=tree.id, parents=[head], author=o.Identity("Future", "f@example.com"),
+                      timestamp=time.time(), tz_offset_minutes=0, message="future run")
+    store = GitStore.open()
+    store.write_objects([record, tree, commit])
+    store.update_ref("refs/mlops/runs/future/20991231-000000-000000-abcd", commit.id, None)
+    store.close()
+    with Client() as client:
+        [run] = client.list_runs()
+        assert run.status == "unreadable" and run.pipeline_name == "future"
+        with pytest.raises(UnknownSchemaVersionError, match="schema 99"):
+            client.get_run(commit.id[:10]).record
+
+
+def test_numpy_metadata_is_recorded_as_numbers(project: Path) -> None:
+    np = pytest.importorskip("numpy")
+    from mlops_lite import log_metadata, pipeline, step
+
+    @step
+    def score() -> int:
+        log_metadata({"accuracy": np.float64(0.75), "n": np.int64(3)})
+        return 1
+
+    @pipeline
+    def p() -> None:
+        score()
+
+    assert p().steps["score"].metadata == {"accuracy": 0.75, "n": 3}

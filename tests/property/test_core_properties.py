@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -98,7 +99,7 @@ def test_large_payload_is_chunked_below_host_limits() -> None:
     data = random.Random(1).randbytes(20 * 1024 * 1024)
     spans = list(artifacts.chunk_boundaries(data))
     assert spans[0][0] == 0 and spans[-1][1] == len(data)
-    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
     assert all(end - start <= artifacts.CHUNK_MAX for start, end in spans)
 
 

@@ -77,9 +77,9 @@ def test_using_an_output_as_a_value_names_the_step_and_output() -> None:
 def test_arithmetic_on_an_output_is_refused() -> None:
     handle = OutputHandle("load", "output")
     with pytest.raises(OutputUsedAsValueError):
-        handle + 1  # noqa: B018
+        handle + 1
     with pytest.raises(OutputUsedAsValueError):
-        f"{handle}"  # noqa: B018
+        f"{handle}"
 
 
 def test_unpacking_the_wrong_number_of_outputs_is_explained() -> None:
