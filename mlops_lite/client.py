@@ -191,7 +191,17 @@ class Run:
 
     @property
     def author(self) -> dict[str, str]:
+        """``{"name", "email"}``: the git identity of whoever ran it."""
         return self.record.author
+
+    @property
+    def author_email(self) -> str | None:
+        return self._row.author if self._row else self.record.author.get("email")
+
+    @property
+    def host(self) -> str | None:
+        """The machine the run executed on."""
+        return self._row.host if self._row else self.record.environment.get("host")
 
     @property
     def start_time(self) -> float:

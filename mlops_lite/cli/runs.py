@@ -66,11 +66,24 @@ def list_runs(args: argparse.Namespace) -> int:
             print("no runs recorded yet")
             return 0
         rows = [
-            [run.sha[:10], run.pipeline_name, run.name, run.status, _time(run.start_time), _seconds(run.duration)]
+            [run.sha[:10], run.pipeline_name, run.name, run.status, _time(_row_start(run)),
+             _seconds(_row_duration(run)), f"{run.author_email or '?'} on {run.host or '?'}"]
             for run in runs
         ]
-        print(_table(rows, ["SHA", "PIPELINE", "RUN", "STATUS", "STARTED", "DURATION"]))
+        print(_table(rows, ["SHA", "PIPELINE", "RUN", "STATUS", "STARTED", "DURATION", "BY"]))
     return 0
+
+
+def _row_start(run: Run) -> float | None:
+    # Listing reads the index row only: no git object per listed run.
+    return run._row.start_time if run._row else run.start_time
+
+
+def _row_duration(run: Run) -> float | None:
+    row = run._row
+    if row is None:
+        return run.duration
+    return None if row.end_time is None or row.start_time is None else row.end_time - row.start_time
 
 
 def _run_summary(run: Run) -> dict[str, Any]:
@@ -83,6 +96,7 @@ def _run_summary(run: Run) -> dict[str, Any]:
         "end_time": run.end_time,
         "code_commit": run.code_commit,
         "author": run.author,
+        "host": run.host,
     }
 
 

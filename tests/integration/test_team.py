@@ -1,0 +1,110 @@
+"""Two teammates sharing one remote: runs appear, load, and serve as cache hits."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git
+
+PIPELINE = textwrap.dedent(
+    '''
+    from mlops_lite import step, pipeline
+
+    @step
+    def prepare(n: int) -> list[int]:
+        print("prepare executed")
+        return list(range(n))
+
+    @step
+    def total(values: list[int]) -> int:
+        print("total executed")
+        return sum(values)
+
+    @pipeline
+    def team(n: int = 10):
+        total(prepare(n))
+
+    if __name__ == "__main__":
+        run = team()
+        print("RUN", run.sha, run.name)
+    '''
+)
+
+
+def as_user(name: str) -> dict[str, str]:
+    email = f"{name}@example.com"
+    return {**os.environ, "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
+            "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
+
+
+def mlops(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([sys.executable, "-m", "mlops_lite", *args], cwd=cwd, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.mark.parametrize("transport", ["git", "dulwich"])
+def test_teammates_runs_arrive_load_and_are_cache_hits(tmp_path: Path, transport: str) -> None:
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "--initial-branch=main", str(remote))
+    alice_dir = tmp_path / "alice"
+    alice_dir.mkdir()
+    alice, bob = as_user("alice"), as_user("bob")
+    git(alice_dir, "init", "-q", "-b", "main")
+    (alice_dir / "team.py").write_text(PIPELINE)
+    git(alice_dir, "add", "team.py")
+    git(alice_dir, "commit", "-qm", "pipeline")
+    git(alice_dir, "remote", "add", "origin", str(remote))
+    git(alice_dir, "push", "-q", "origin", "main")
+
+    first = subprocess.run([sys.executable, "team.py"], cwd=alice_dir, env=alice, capture_output=True, text=True, check=True)
+    sha = next(line.split()[1] for line in first.stdout.splitlines() if line.startswith("RUN"))
+    mlops(alice_dir, alice, "push", "--transport", transport, "--quiet")
+
+    bob_dir = tmp_path / "bob"
+    git(tmp_path, "clone", "-q", str(remote), str(bob_dir))
+    mlops(bob_dir, bob, "pull", "--transport", transport, "--quiet")
+
+    listing = json.loads(mlops(bob_dir, bob, "runs", "list", "--json").stdout)
+    assert [entry["sha"] for entry in listing] == [sha]
+    assert listing[0]["author"]["email"] == "alice@example.com"
+    shown = json.loads(mlops(bob_dir, bob, "runs", "show", sha[:10], "--json").stdout)
+    assert shown["steps"]["total"]["status"] == "completed"
+
+    second = subprocess.run([sys.executable, "team.py"], cwd=bob_dir, env=bob, capture_output=True, text=True, check=True)
+    assert "executed" not in second.stdout
+    check = textwrap.dedent(
+        f'''
+        import json
+        from mlops_lite import Client
+        run = Client().get_pipeline("team").last_run
+        print(json.dumps({{
+            "author": run.author["email"],
+            "cached": [s.cached for s in run.steps.values()],
+            "from": run.steps["total"].cached_from,
+            "value": run.steps["total"].output.load(),
+            "teammate_value": Client().get_run("{sha}").steps["total"].output.load(),
+        }}))
+        '''
+    )
+    result = json.loads(subprocess.run([sys.executable, "-c", check], cwd=bob_dir, env=bob,
+                                       capture_output=True, text=True, check=True).stdout)
+    assert result["author"] == "bob@example.com"
+    assert result["cached"] == [True, True]
+    assert result["from"]["run"] == listing[0]["name"]
+    assert result["value"] == result["teammate_value"] == 45
+
+    # Bob's run travels back to Alice; both runs are listed on both sides.
+    mlops(bob_dir, bob, "push", "--transport", transport, "--quiet")
+    mlops(alice_dir, alice, "pull", "--transport", transport, "--quiet")
+    alice_listing = json.loads(mlops(alice_dir, alice, "runs", "list", "--json").stdout)
+    assert sorted(entry["author"]["email"] for entry in alice_listing) == ["alice@example.com", "bob@example.com"]
+    subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=remote, check=True)
