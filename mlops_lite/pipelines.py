@@ -89,6 +89,8 @@ class Invocation:
     parameters: dict[str, Any]
     inputs: dict[str, OutputHandle]
     upstream: list[str] = field(default_factory=list)
+    # Arguments receiving a list of step outputs (a gather, e.g. after Step.map).
+    gathered: dict[str, list[OutputHandle]] = field(default_factory=dict)
 
 
 @dataclass
@@ -101,8 +103,10 @@ class PipelineTrace:
     run_metadata: dict[str, Any] = field(default_factory=dict)
     last_invocation: Invocation | None = None
 
-    def add_invocation(self, step: Step, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        name = self._unique_name(step.name)
+    def add_invocation(
+        self, step: Step, args: tuple[Any, ...], kwargs: dict[str, Any], *, name: str | None = None
+    ) -> Any:
+        name = self._unique_name(name or step.name)
         configured = self.step_config.get(name, {})
         if configured.get("enable_cache") is not None:
             step = step.with_options(enable_cache=configured["enable_cache"])
@@ -116,15 +120,19 @@ class PipelineTrace:
         bound.apply_defaults()
         parameters: dict[str, Any] = {}
         inputs: dict[str, OutputHandle] = {}
+        gathered: dict[str, list[OutputHandle]] = {}
         for arg_name, value in bound.arguments.items():
             if isinstance(value, OutputHandle):
                 inputs[arg_name] = value
             elif value is inspect.Parameter.empty:
                 continue
+            elif isinstance(value, (list, tuple)) and value and all(isinstance(v, OutputHandle) for v in value):
+                gathered[arg_name] = list(value)  # the step receives a list of their values
             elif _contains_handle(value):
                 raise DefinitionError(
-                    f"step {name!r}, argument {arg_name!r}: step outputs inside a list or dict are "
-                    "not supported; pass each output as its own argument"
+                    f"step {name!r}, argument {arg_name!r}: step outputs mixed with other values "
+                    "or nested in a dict are not supported; pass a list of step outputs, or each "
+                    "output as its own argument"
                 )
             elif not is_recordable(value):
                 raise UnrecordableParameterError(
@@ -135,8 +143,11 @@ class PipelineTrace:
                 )
             else:
                 parameters[arg_name] = value
-        upstream = sorted({handle.invocation for handle in inputs.values()})
-        invocation = Invocation(name, step, parameters, inputs, upstream)
+        upstream = sorted(
+            {handle.invocation for handle in inputs.values()}
+            | {handle.invocation for handles in gathered.values() for handle in handles}
+        )
+        invocation = Invocation(name, step, parameters, inputs, upstream, gathered)
         self.invocations[name] = invocation
         self.last_invocation = invocation
         handles = tuple(OutputHandle(name, output.name) for output in step.outputs)

@@ -50,6 +50,7 @@ class StepOptions:
             },
             "seed": self.seed,
             "retries": self.retries,
+            "retry_delay": self.retry_delay,
             "timeout": self.timeout,
             "extra": dict(self.extra),
         }
@@ -164,8 +165,58 @@ class Step:
             changes["extra"] = {**self.options.extra, **extra}
         return Step(self.entrypoint, name=name or self.name, options=dataclasses.replace(self.options, **changes))
 
+    def map(self, **arguments: Any) -> list[Any]:
+        """Fan out inside a pipeline: one invocation per element of the list arguments.
+
+        ``evaluate.map(lr=[0.1, 0.2], data=dataset)`` calls ``evaluate`` once per
+        learning rate (invocations ``evaluate_0``, ``evaluate_1``), each cached on
+        its own and run in parallel by the ``pool`` and ``dask`` orchestrators;
+        arguments that are not lists (``data``) go to every invocation, and
+        ``unmapped([...])`` passes a list whole. Lists must have equal lengths.
+        Returns the invocations' outputs as a list: pass it to a step to gather.
+        """
+        from mlops_lite.pipelines import current_trace
+
+        trace = current_trace()
+        if trace is None:
+            raise DefinitionError(
+                f"{self.name}.map(...) works inside a @pipeline function; outside one, call the "
+                "step in a loop"
+            )
+        mapped = {k: list(v) for k, v in arguments.items() if isinstance(v, (list, tuple))}
+        constant = {
+            k: v.value if isinstance(v, Unmapped) else v for k, v in arguments.items() if k not in mapped
+        }
+        if not mapped:
+            raise DefinitionError(
+                f"{self.name}.map(...) needs at least one argument given as a list to map over "
+                "(a list known when the pipeline is defined: values or step outputs)"
+            )
+        lengths = {name: len(values) for name, values in mapped.items()}
+        if len(set(lengths.values())) != 1:
+            raise DefinitionError(f"{self.name}.map(...): the mapped lists differ in length: {lengths}")
+        count = next(iter(lengths.values()))
+        return [
+            trace.add_invocation(
+                self, (), {**constant, **{k: v[i] for k, v in mapped.items()}}, name=f"{self.name}_{i}"
+            )
+            for i in range(count)
+        ]
+
     def __repr__(self) -> str:
         return f"<step {self.name}>"
+
+
+@dataclass(frozen=True)
+class Unmapped:
+    """A list argument of ``Step.map`` given whole to every invocation."""
+
+    value: Any
+
+
+def unmapped(value: Any) -> Unmapped:
+    """Pass ``value`` (a list) unchanged to every invocation of ``Step.map``."""
+    return Unmapped(value)
 
 
 def _materializer_map(value: Any, outputs: tuple[OutputSpec, ...], step_name: str) -> dict[str, Any]:

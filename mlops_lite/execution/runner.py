@@ -1,27 +1,36 @@
-"""The driver: plans a traced pipeline, consults the cache, runs steps, records the run.
+"""The driver: plans a traced pipeline, consults the cache, dispatches steps, records the run.
 
-Only this process writes git objects and refs; steps hand back bytes.
+Only this process writes git objects and refs. Steps run through an
+orchestrator (``local`` in this process, ``pool`` worker processes, ``dask``)
+and hand back bytes; every ready invocation is dispatched, up to the
+orchestrator's capacity, in trace order; cache look-ups, retries and
+recording stay here.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import heapq
 import inspect
 import os
 import secrets
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from mlops_lite.context import StepContext
 from mlops_lite.errors import StepFailedError
 from mlops_lite.execution.environment import capture_environment
-from mlops_lite.execution.task import MaterializedOutput, StepResult, StepTask, execute_step
+from mlops_lite.execution.orchestrators import Job, Orchestrator, create_orchestrator
+from mlops_lite.execution.plan import ReadyQueue
+from mlops_lite.execution.stacks import OrchestratorChoice, choose_orchestrator
+from mlops_lite.execution.task import MaterializedOutput, StepResult, StepTask
 from mlops_lite.fingerprint import code_fingerprint
 from mlops_lite.hashing import cache_key as make_cache_key
-from mlops_lite.materializers import get_materializer, materializer_for_type
-from mlops_lite.pipelines import Invocation, Pipeline, PipelineTrace
+from mlops_lite.materializers import materializer_for_type
+from mlops_lite.pipelines import Invocation, OutputHandle, Pipeline, PipelineTrace
 from mlops_lite.records import OutputRecord, RunRecord, StepRecord
 from mlops_lite.store import GitStore
 from mlops_lite.store.artifacts import build_artifact, read_artifact
@@ -85,20 +94,35 @@ def _env_flag(name: str) -> bool | None:
 
 
 def run_pipeline(pipeline: Pipeline, args: tuple[Any, ...], kwargs: dict[str, Any]) -> RunResult:
-    """Run ``pipeline(*args, **kwargs)`` in process and record it; see ``Pipeline.__call__``."""
+    """Run ``pipeline(*args, **kwargs)`` and record it; see ``Pipeline.__call__``."""
     parameters = pipeline.bind_parameters(args, kwargs)
     trace = pipeline.trace(parameters)
     store = GitStore.open(os.environ.get(ENV_REPOSITORY) or None)
     try:
+        # Before anything is recorded: a wrong stack or orchestrator is a ConfigError.
+        choice = choose_orchestrator(store.root, pipeline.options.orchestrator, pipeline.options.extra)
         recover_abandoned_runs(store)
         index = RunIndex(store)
         try:
             index.refresh()
-            return _Driver(store, index, pipeline, trace, parameters).run()
+            with create_orchestrator(choice.orchestrator, choice.settings) as orchestrator:
+                return _Driver(store, index, pipeline, trace, parameters, choice, orchestrator).run()
         finally:
             index.close()
     finally:
         store.close()
+
+
+Failures = list[tuple[str, BaseException | None]]
+
+
+@dataclass
+class _Attempts:
+    """A step being tried: its record so far and the logs of failed attempts."""
+
+    base: StepRecord
+    task: StepTask
+    earlier_logs: list[str] = field(default_factory=list)
 
 
 class _Driver:
@@ -109,12 +133,17 @@ class _Driver:
         pipeline: Pipeline,
         trace: PipelineTrace,
         parameters: dict[str, Any],
+        choice: OrchestratorChoice,
+        orchestrator: Orchestrator,
     ) -> None:
         self.store = store
         self.index = index
         self.pipeline = pipeline
         self.trace = trace
         self.parameters = parameters
+        self.choice = choice
+        self.orchestrator = orchestrator
+        self.fail_fast = bool(pipeline.options.extra.get("fail_fast", False))
         cache_override = _env_flag(ENV_ENABLE_CACHE)
         self.enable_cache = pipeline.options.enable_cache if cache_override is None else cache_override
         # Artifacts produced or reused so far: (invocation, output) -> artifact id.
@@ -122,6 +151,7 @@ class _Driver:
         # Values already in memory, so downstream steps skip a git read.
         self.payloads: dict[tuple[str, str], MaterializedOutput] = {}
         self.step_records: dict[str, StepRecord] = {}
+        self._job_ids = 0
 
     def run(self) -> RunResult:
         now = datetime.now(timezone.utc)
@@ -146,18 +176,23 @@ class _Driver:
             config=dict(self.pipeline.options.config),
             enable_cache=self.enable_cache,
             reproduces=os.environ.get(ENV_REPRODUCES) or None,
-            orchestrator="local",
+            orchestrator=self.choice.orchestrator,
             author={"name": identity.name, "email": identity.email},
+            extra={
+                "stack": self.choice.stack,
+                "orchestrator_source": self.choice.source,
+                "orchestrator_settings": self.orchestrator.describe(),
+                **({"fail_fast": True} if self.fail_fast else {}),
+            },
         )
         writer = RunWriter(self.store, record, pin.commit)
         writer.start()
-        failures: list[tuple[str, BaseException | None]] = []
+        failures: Failures = []
         try:
-            for invocation in self.trace.invocations.values():
-                entry = self._run_invocation(invocation, record, failures)
-                writer.add_step(entry)
+            self._schedule(writer, record, failures)
         except BaseException as error:
             # Interrupted (Ctrl-C) or an internal error: record what finished.
+            self.orchestrator.cancel_all()
             record.status = "failed"
             record.error = f"run interrupted: {type(error).__name__}: {error}"
             record.end_time = time.time()
@@ -172,13 +207,13 @@ class _Driver:
             step_name, cause = failures[0]
             step_record = self.step_records[step_name]
             last_line = (step_record.error or "").strip().splitlines()[-1:] or [""]
-            error = StepFailedError(
+            failure = StepFailedError(
                 f"step {step_name!r} of pipeline {self.pipeline.name!r} failed: {last_line[0]} "
                 f"(run {run_name} recorded as failed; see `mlops-lite logs {run_name} {step_name}`)",
                 step_name=step_name,
                 run_name=run_name,
             )
-            raise error from cause
+            raise failure from cause
         return result
 
     def _finish(self, writer: RunWriter, record: RunRecord) -> RunResult:
@@ -186,11 +221,86 @@ class _Driver:
         self.index.add_run(writer.ref, sha, record, self.step_records, writer.code_commit)
         return RunResult(self.store.root, writer.ref, sha, record)
 
+    # dispatching ---------------------------------------------------------------
+
+    def _schedule(self, writer: RunWriter, record: RunRecord, failures: Failures) -> None:
+        """Dispatch every ready invocation until all are recorded."""
+        plan = ReadyQueue({name: inv.upstream for name, inv in self.trace.invocations.items()})
+        runnable: list[tuple[int, str]] = []  # prepared, waiting for capacity; trace order
+        attempts: dict[str, _Attempts] = {}
+        running: dict[int, Job] = {}
+        retries: list[tuple[float, int, Job]] = []  # (due, job id, job)
+        stopped: str | None = None  # why nothing more is started (fail_fast)
+
+        def record_entry(entry: StepEntry) -> None:
+            writer.add_step(entry)
+            plan.done(entry.name)
+
+        def stop(reason: str) -> None:
+            nonlocal stopped
+            stopped = reason
+            self.orchestrator.cancel_all()
+            cancelled = [job.invocation for job in running.values()]
+            cancelled += [job.invocation for _, _, job in retries] + [name for _, name in runnable]
+            running.clear()
+            retries.clear()
+            runnable.clear()
+            for name in sorted(cancelled, key=plan.order):
+                base = attempts.pop(name).base
+                base.status = "skipped"
+                base.error = f"cancelled: {reason}"
+                record_entry(self._record(base, "", {}, []))
+
+        while plan or runnable or running or retries:
+            while plan:
+                invocation = self.trace.invocations[plan.pop()]
+                prepared = self._prepare(invocation, record, stopped)
+                if isinstance(prepared, StepEntry):
+                    record_entry(prepared)
+                else:
+                    attempts[invocation.name] = prepared
+                    heapq.heappush(runnable, (plan.order(invocation.name), invocation.name))
+            now = time.monotonic()
+            while retries and retries[0][0] <= now and len(running) < self.orchestrator.capacity:
+                _, _, job = heapq.heappop(retries)
+                running[job.job_id] = job
+                self.orchestrator.submit(job)
+            while runnable and len(running) < self.orchestrator.capacity:
+                _, name = heapq.heappop(runnable)
+                job = self._new_job(attempts[name].task, 1)
+                running[job.job_id] = job
+                self.orchestrator.submit(job)
+            if not running:
+                if retries:
+                    time.sleep(max(0.0, retries[0][0] - time.monotonic()))
+                continue
+            wait_for = max(0.0, retries[0][0] - time.monotonic()) if retries else None
+            for completion in self.orchestrator.wait(wait_for):
+                job = completion.job
+                if running.pop(job.job_id, None) is None:
+                    continue  # cancelled meanwhile
+                step = attempts[job.invocation]
+                result = completion.result
+                allowed = 1 + max(0, step.task.step.options.retries)
+                if not result.ok and job.attempt < allowed and stopped is None:
+                    step.earlier_logs.append(_attempt_log(job.attempt, allowed, result))
+                    delay = max(0.0, step.task.step.options.retry_delay) * 2 ** (job.attempt - 1)
+                    retry = self._new_job(_fresh_context(step.task), job.attempt + 1)
+                    heapq.heappush(retries, (time.monotonic() + delay, retry.job_id, retry))
+                    continue
+                del attempts[job.invocation]
+                record_entry(self._record_result(step, job.attempt, result, failures))
+                if not result.ok and self.fail_fast and stopped is None:
+                    stop(f"step {job.invocation!r} failed and the pipeline runs with fail_fast")
+
+    def _new_job(self, task: StepTask, attempt: int) -> Job:
+        self._job_ids += 1
+        return Job(self._job_ids, task, task.step.options.timeout, attempt)
+
     # one step --------------------------------------------------------------
 
-    def _run_invocation(
-        self, invocation: Invocation, record: RunRecord, failures: list[tuple[str, BaseException | None]]
-    ) -> StepEntry:
+    def _prepare(self, invocation: Invocation, record: RunRecord, stopped: str | None) -> StepEntry | _Attempts:
+        """A skipped or cached step's record, or the task to run it."""
         step = invocation.step
         blocked = [name for name in invocation.upstream if self.step_records[name].status in ("failed", "skipped")]
         base = StepRecord(
@@ -200,17 +310,13 @@ class _Driver:
             parameters=invocation.parameters,
             upstream=invocation.upstream,
             settings=step.options.recordable(),
-            inputs={
-                arg: {
-                    "artifact_id": self.artifact_ids.get((h.invocation, h.output), ""),
-                    "step": h.invocation,
-                    "output": h.output,
-                }
-                for arg, h in invocation.inputs.items()
-            },
+            inputs={arg: self._input_record(h) for arg, h in _all_inputs(invocation)},
         )
         if blocked:
             base.error = f"not run: upstream step {blocked[0]!r} did not complete"
+            return self._record(base, "", {}, [])
+        if stopped is not None:
+            base.error = f"not run: {stopped}"
             return self._record(base, "", {}, [])
         fingerprint = code_fingerprint(step.entrypoint)
         key = make_cache_key(
@@ -241,28 +347,42 @@ class _Driver:
             cache_key=key,
             output_names=tuple(o.name for o in step.outputs),
         )
+        payloads: dict[str, MaterializedOutput | list[MaterializedOutput]] = {
+            arg: self._input_payload(h) for arg, h in invocation.inputs.items()
+        }
+        for arg, handles in invocation.gathered.items():
+            payloads[arg] = [self._input_payload(h) for h in handles]
         task = StepTask(
             invocation=invocation.name,
             step=step,
             parameters=invocation.parameters,
-            inputs={arg: self._input_value(h.invocation, h.output) for arg, h in invocation.inputs.items()},
+            inputs={},
             context=context,
             seed=bool(step.options.seed),
+            input_payloads=payloads,
         )
-        result = execute_step(task)
-        return self._record_result(base, result, failures)
+        return _Attempts(base, task)
 
-    def _record_result(
-        self, base: StepRecord, result: StepResult, failures: list[tuple[str, BaseException | None]]
-    ) -> StepEntry:
+    def _input_record(self, handle: OutputHandle) -> dict[str, Any]:
+        return {
+            "artifact_id": self.artifact_ids.get((handle.invocation, handle.output), ""),
+            "step": handle.invocation,
+            "output": handle.output,
+        }
+
+    def _record_result(self, step: _Attempts, attempt: int, result: StepResult, failures: Failures) -> StepEntry:
+        base = step.base
         base.start_time = result.start_time
         base.end_time = result.end_time
         base.metadata = result.metadata
+        logs = "".join([*step.earlier_logs, result.logs])
+        if step.task.step.options.retries > 0:
+            base.metadata = {**result.metadata, "mlops_lite.attempts": attempt}
         if not result.ok:
             base.status = "failed"
             base.error = result.error
             failures.append((base.name, result.exception))
-            return self._record(base, result.logs, {}, [])
+            return self._record(base, logs, {}, [])
         objects = []
         output_ids = {}
         for name, output in result.outputs.items():
@@ -286,7 +406,7 @@ class _Driver:
                 uses_pickle=output.uses_pickle,
             ).to_dict()
         base.status = "completed"
-        return self._record(base, result.logs, output_ids, objects)
+        return self._record(base, logs, output_ids, objects)
 
     def _record(self, record: StepRecord, logs: str, outputs: dict[str, str], objects: list[Any]) -> StepEntry:
         self.step_records[record.name] = record
@@ -309,11 +429,33 @@ class _Driver:
                 return hit
         return None
 
-    def _input_value(self, invocation: str, output: str) -> Any:
-        payload = self.payloads.get((invocation, output))
+    def _input_payload(self, handle: OutputHandle) -> MaterializedOutput:
+        """An input as bytes: from memory when this run made it, else read from git."""
+        payload = self.payloads.get((handle.invocation, handle.output))
         if payload is not None:
-            return get_materializer(payload.materializer).load(payload.payload)
-        artifact_id = self.artifact_ids[(invocation, output)]
+            return payload
+        artifact_id = self.artifact_ids[(handle.invocation, handle.output)]
         meta, data = read_artifact(self.store.read_object, artifact_id)
         # Reusing our own project's cached output: the same trust as running it.
-        return get_materializer(meta.materializer).load(data)
+        return MaterializedOutput(
+            bytes(data), meta.materializer, meta.materializer_version, meta.type_name, meta.uses_pickle
+        )
+
+
+def _all_inputs(invocation: Invocation) -> list[tuple[str, OutputHandle]]:
+    """Every input; a gathered argument ``scores`` is recorded as ``scores[0]``, ``scores[1]``…"""
+    pairs = list(invocation.inputs.items())
+    for arg, handles in invocation.gathered.items():
+        pairs += [(f"{arg}[{i}]", handle) for i, handle in enumerate(handles)]
+    return pairs
+
+
+def _fresh_context(task: StepTask) -> StepTask:
+    """The same task for another attempt, without metadata logged by the failed one."""
+    return dataclasses.replace(task, context=dataclasses.replace(task.context, metadata={}))
+
+
+def _attempt_log(attempt: int, allowed: int, result: StepResult) -> str:
+    last = (result.error or "").strip().splitlines()[-1:] or ["failed"]
+    logs = result.logs if not result.logs or result.logs.endswith("\n") else result.logs + "\n"
+    return f"{logs}--- mlops-lite: attempt {attempt} of {allowed} failed: {last[0]}; retrying ---\n"

@@ -1,20 +1,26 @@
 """Running one step: inputs in, materialized outputs (bytes) out.
 
 ``execute_step`` touches no repository, so it runs the same in the driver
-process or in a worker (which only needs the task, by cloudpickle).
+process or in a worker (which only needs the task, by cloudpickle). Inputs may
+travel as materialized bytes (``input_payloads``) and are loaded inside the
+step's own error handling; ``encode_task`` / ``run_encoded_task`` /
+``decode_result`` carry a task across a process boundary and its result back.
 """
 
 from __future__ import annotations
 
+import logging
+import pickle
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_lite.context import StepContext, reset_step_context, set_step_context
-from mlops_lite.errors import DefinitionError, MaterializerError
+from mlops_lite.errors import DefinitionError, ExecutionError, MaterializerError
 from mlops_lite.execution.logs import capture_logs
-from mlops_lite.materializers import Materializer, materializer_for_value
+from mlops_lite.materializers import Materializer, get_materializer, materializer_for_value
 from mlops_lite.steps import Step
 
 
@@ -28,6 +34,9 @@ class StepTask:
     inputs: dict[str, Any]
     context: StepContext
     seed: bool = False
+    # Inputs as bytes, loaded by their materializer when the step starts: a list
+    # is a gathered input (one argument receiving several step outputs).
+    input_payloads: dict[str, MaterializedOutput | list[MaterializedOutput]] = field(default_factory=dict)
 
 
 @dataclass
@@ -37,6 +46,9 @@ class MaterializedOutput:
     materializer_version: int
     type_name: str
     uses_pickle: bool
+
+    def load(self) -> Any:
+        return get_materializer(self.materializer).load(self.payload)
 
 
 @dataclass
@@ -68,9 +80,10 @@ def execute_step(task: StepTask) -> StepResult:
     try:
         with capture_logs() as log_buffer:
             try:
+                inputs = {**task.inputs, **load_inputs(task)}
                 if task.seed:
                     _seed_everything(task.context.seed)
-                value = task.step.entrypoint(**task.inputs, **task.parameters)
+                value = task.step.entrypoint(**inputs, **task.parameters)
                 outputs = materialize_outputs(task.step, task.invocation, value)
             except (Exception, SystemExit) as error:
                 return StepResult(
@@ -94,6 +107,125 @@ def execute_step(task: StepTask) -> StepResult:
         )
     finally:
         reset_step_context(token)
+
+
+def load_inputs(task: StepTask) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for arg, payload in task.input_payloads.items():
+        try:
+            if isinstance(payload, list):
+                values[arg] = [item.load() for item in payload]
+            else:
+                values[arg] = payload.load()
+        except MaterializerError:
+            raise
+        except Exception as error:
+            raise MaterializerError(
+                f"step {task.invocation!r}, input {arg!r}: its materializer could not load the "
+                f"value: {error}"
+            ) from error
+    return values
+
+
+# -- across a process boundary ----------------------------------------------
+
+
+@dataclass
+class WorkerSetup:
+    """What a worker process needs from the driver before running its tasks."""
+
+    # The driver's import path, so steps pickled by reference import the same modules.
+    sys_path: list[str] | None = None
+    # Materializers the user registered in the driver: without them a worker would
+    # choose another one and write different bytes (different artifact ids).
+    materializers: list[Materializer] = field(default_factory=list)
+    root_log_level: int | None = None
+
+    @classmethod
+    def from_driver(cls, *, with_sys_path: bool) -> WorkerSetup:
+        from mlops_lite import materializers
+
+        # Newest registration first in the registry; replayed oldest first.
+        user = list(materializers._registry._user)
+        return cls(
+            sys_path=list(sys.path) if with_sys_path else None,
+            materializers=user,
+            root_log_level=logging.getLogger().level,
+        )
+
+    def apply(self) -> None:
+        from mlops_lite.materializers import register_materializer
+
+        if self.sys_path is not None:
+            sys.path[:] = [*self.sys_path, *(p for p in sys.path if p not in self.sys_path)]
+        for materializer in reversed(self.materializers):
+            register_materializer(materializer, override=True)
+        if self.root_log_level is not None:
+            logging.getLogger().setLevel(self.root_log_level)
+
+
+def encode_task(task: StepTask) -> bytes:
+    import cloudpickle
+
+    # cloudpickle pickles functions of __main__ (the user's script) by value.
+    return cloudpickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[no-any-return]
+
+
+def decode_task(data: bytes) -> StepTask:
+    task = pickle.loads(data)
+    assert isinstance(task, StepTask)
+    return task
+
+
+def run_encoded_task(data: bytes) -> bytes:
+    """The worker side: decode, execute, and encode a result the driver can load."""
+    try:
+        task = decode_task(data)
+    except BaseException as error:
+        # No invocation name to report: the driver knows which task this was.
+        result = StepResult(
+            "?", ok=False, error="".join(traceback.format_exception(error)),
+            exception=ExecutionError(
+                f"the worker could not load the step: {type(error).__name__}: {error}; steps "
+                "and the modules they import must be importable in the worker"
+            ),
+        )
+        return encode_result(result)
+    return encode_result(execute_step(task))
+
+
+def run_with_setup(setup: bytes, data: bytes) -> bytes:
+    """A task on a shared worker (Dask): apply the driver's setup, then run it."""
+    worker_setup = pickle.loads(setup)
+    assert isinstance(worker_setup, WorkerSetup)
+    worker_setup.apply()
+    return run_encoded_task(data)
+
+
+def encode_result(result: StepResult) -> bytes:
+    import cloudpickle
+
+    exception = result.exception
+    if exception is not None:
+        try:
+            # Round-trip here: some exceptions pickle but cannot be rebuilt.
+            pickle.loads(cloudpickle.dumps(exception))
+        except Exception as error:
+            exception = ExecutionError(
+                f"{type(exception).__module__}.{type(exception).__qualname__}: {exception} "
+                f"(the original exception could not be sent back from the worker: {error})"
+            )
+    portable = StepResult(
+        result.invocation, result.ok, result.outputs, result.logs, result.metadata,
+        result.error, exception, result.start_time, result.end_time,
+    )
+    return cloudpickle.dumps(portable, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[no-any-return]
+
+
+def decode_result(data: bytes) -> StepResult:
+    result = pickle.loads(data)
+    assert isinstance(result, StepResult)
+    return result
 
 
 def split_outputs(step: Step, invocation: str, value: Any) -> dict[str, Any]:

@@ -1,0 +1,48 @@
+"""Orchestrators: where step tasks run (this process, worker processes, a Dask cluster).
+
+``create_orchestrator`` builds one by name from its settings; each is imported
+only when chosen, so ``local`` runs never import process or cluster code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mlops_lite.errors import ConfigError
+from mlops_lite.execution.orchestrators.base import Completion, Job, Orchestrator, positive_int
+
+__all__ = ["ORCHESTRATOR_SETTINGS", "Completion", "Job", "Orchestrator", "create_orchestrator"]
+
+# The settings each orchestrator reads (from a stack, or with_options(...) extras).
+ORCHESTRATOR_SETTINGS: dict[str, tuple[str, ...]] = {
+    "local": (),
+    "pool": ("workers",),
+    "dask": ("address", "workers"),
+}
+
+
+def create_orchestrator(name: str, settings: Mapping[str, Any]) -> Orchestrator:
+    if name == "local":
+        from mlops_lite.execution.orchestrators.local import LocalOrchestrator
+
+        return LocalOrchestrator()
+    if name == "pool":
+        from mlops_lite.execution.orchestrators.pool import PoolOrchestrator
+
+        workers = settings.get("workers")
+        return PoolOrchestrator(positive_int(settings, "workers", 1, name) if workers is not None else None)
+    if name == "dask":
+        from mlops_lite.execution.orchestrators.dask import DaskOrchestrator
+
+        address = settings.get("address")
+        if address is not None and not isinstance(address, str):
+            raise ConfigError(f"orchestrator 'dask': address must be a string, got {address!r}")
+        workers = settings.get("workers")
+        return DaskOrchestrator(
+            address=address or None,
+            workers=positive_int(settings, "workers", 1, name) if workers is not None else None,
+        )
+    raise ConfigError(
+        f"unknown orchestrator {name!r}: choose one of {', '.join(ORCHESTRATOR_SETTINGS)}"
+    )
