@@ -239,7 +239,13 @@ class Pipeline:
         from mlops_lite.client import Client, Run
         from mlops_lite.execution import run_pipeline
 
-        result = run_pipeline(self, args, kwargs)
+        pipeline = self
+        if self.options.config_path is not None or self.options.config:
+            from mlops_lite.config import configure
+
+            # Load and check the configuration before anything runs or is recorded.
+            pipeline = configure(self)
+        result = run_pipeline(pipeline, args, kwargs)
         return Run(Client(result.root), result.sha)
 
     def with_options(
@@ -248,14 +254,18 @@ class Pipeline:
         enable_cache: bool | None = None,
         run_name: str | None = None,
         config_path: str | None = None,
+        config: Mapping[str, Any] | None = None,
         orchestrator: str | None = None,
         **extra: Any,
     ) -> Pipeline:
+        """A copy with some options changed; ``config_path`` (a YAML/TOML/JSON file) or
+        ``config`` (its content) is loaded and checked when the pipeline is called."""
         changes: dict[str, Any] = {}
         for key, value in (
             ("enable_cache", enable_cache),
             ("run_name", run_name),
             ("config_path", config_path),
+            ("config", config),
             ("orchestrator", orchestrator),
         ):
             if value is not None:

@@ -1,0 +1,425 @@
+"""Run configuration files: load them, validate them against a pipeline, apply them.
+
+A configuration is a mapping (YAML when PyYAML is installed, TOML always, JSON)::
+
+    run_name: "training-{date}-{time}"   # {date} {time} {pipeline} {stamp} {random}
+    enable_cache: false                   # the whole run
+    seed: true                            # seed random/numpy before every step
+    parameters: {c: 0.5}                  # pipeline parameters
+    steps:
+      train:                              # an invocation name: train, train_2, ...
+        parameters: {max_iter: 200}
+        enable_cache: false
+        seed: true
+
+Precedence: explicit call arguments > configuration file > defaults in the
+code. For settings (``enable_cache``, ``run_name``, ``seed``) the file wins over
+the decorator and ``with_options``: a file exists to change a run without
+editing code. Everything is checked before anything runs — unknown keys,
+unknown steps (after tracing, before the store is opened) and values that do
+not match the parameter's annotation — so a bad configuration records nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import inspect
+import json
+import os
+import re
+import string
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlops_lite.errors import ConfigError
+from mlops_lite.pipelines import Pipeline, PipelineTrace
+from mlops_lite.records import is_recordable
+
+TOP_LEVEL_KEYS = ("enable_cache", "parameters", "run_name", "seed", "steps")
+STEP_KEYS = ("enable_cache", "parameters", "seed")
+RUN_NAME_FIELDS = ("date", "pipeline", "random", "stamp", "time")
+_RUN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+
+
+@dataclass(frozen=True)
+class StepConfig:
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    enable_cache: bool | None = None
+    seed: bool | None = None
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A validated configuration; ``content`` is what gets recorded with the run."""
+
+    content: Mapping[str, Any]
+    source: str = "configuration"
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    steps: Mapping[str, StepConfig] = field(default_factory=dict)
+    enable_cache: bool | None = None
+    run_name: str | None = None
+    seed: bool | None = None
+
+    def step_config(self) -> dict[str, dict[str, Any]]:
+        """The shape ``PipelineOptions.step_config`` takes (the trace applies it)."""
+        return {
+            name: {"parameters": dict(step.parameters), "enable_cache": step.enable_cache}
+            for name, step in self.steps.items()
+        }
+
+
+# loading -------------------------------------------------------------------
+
+
+def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The mapping in a ``.yaml``/``.yml``, ``.toml`` or ``.json`` file."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ConfigError(
+            f"configuration file {path!r} not found (relative paths start at the working "
+            f"directory, {os.getcwd()})"
+        )
+    extension = os.path.splitext(path)[1].lower()
+    with open(path, "rb") as f:
+        data = f.read()
+    if extension == ".toml":
+        content = _load_toml(data, path)
+    elif extension in (".yaml", ".yml"):
+        content = _load_yaml(data, path)
+    elif extension == ".json":
+        try:
+            content = json.loads(data)
+        except ValueError as error:
+            raise ConfigError(f"configuration file {path}: not valid JSON: {error}") from None
+    else:
+        raise ConfigError(
+            f"configuration file {path}: unknown format {extension or '(no extension)'!r}; "
+            "use .yaml, .yml, .toml or .json"
+        )
+    if content is None:
+        content = {}
+    if not isinstance(content, dict):
+        raise ConfigError(f"configuration file {path}: the top level must be a mapping of settings")
+    return content
+
+
+def _load_toml(data: bytes, path: str) -> Any:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        try:
+            import tomli as tomllib  # type: ignore[no-redef,import-not-found,unused-ignore]
+        except ModuleNotFoundError:
+            raise ConfigError(
+                f"configuration file {path}: reading TOML on Python 3.10 needs tomli (pip install tomli)"
+            ) from None
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"configuration file {path}: not valid TOML: {error}") from None
+
+
+def _load_yaml(data: bytes, path: str) -> Any:
+    try:
+        import yaml
+    except ModuleNotFoundError:
+        raise ConfigError(
+            f"configuration file {path}: reading YAML needs PyYAML (pip install pyyaml), or write "
+            "the configuration as TOML"
+        ) from None
+    try:
+        return yaml.safe_load(data)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"configuration file {path}: not valid YAML: {error}") from None
+
+
+# validating the shape ---------------------------------------------------------
+
+
+def parse_config(content: Mapping[str, Any], *, source: str = "configuration") -> RunConfig:
+    """Check the keys and value kinds of a configuration (no pipeline needed)."""
+    if not isinstance(content, Mapping):
+        raise ConfigError(f"{source}: the top level must be a mapping of settings")
+    _check_keys(content, TOP_LEVEL_KEYS, source, "")
+    if not is_recordable(_plain(content)):
+        raise ConfigError(
+            f"{source}: holds a value that cannot be recorded with the run (dates and times are "
+            "not supported); write it as a string or number"
+        )
+    steps: dict[str, StepConfig] = {}
+    for step_name, step_content in _mapping(content.get("steps"), source, "steps").items():
+        where = f"steps.{step_name}"
+        step_map = _mapping(step_content, source, where)
+        _check_keys(step_map, STEP_KEYS, source, where + ".")
+        steps[str(step_name)] = StepConfig(
+            parameters=_mapping(step_map.get("parameters"), source, where + ".parameters"),
+            enable_cache=_flag(step_map.get("enable_cache"), source, where + ".enable_cache"),
+            seed=_flag(step_map.get("seed"), source, where + ".seed"),
+        )
+    run_name = content.get("run_name")
+    if run_name is not None:
+        _check_run_name(run_name, source)
+    return RunConfig(
+        content=_plain(content),
+        source=source,
+        parameters=_mapping(content.get("parameters"), source, "parameters"),
+        steps=steps,
+        enable_cache=_flag(content.get("enable_cache"), source, "enable_cache"),
+        run_name=run_name,
+        seed=_flag(content.get("seed"), source, "seed"),
+    )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _check_keys(content: Mapping[str, Any], known: tuple[str, ...], source: str, prefix: str) -> None:
+    for key in content:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(
+                f"{source}: unknown key {prefix}{key!r}; {hint}the keys allowed here are "
+                f"{', '.join(known)}"
+            )
+
+
+def _mapping(value: Any, source: str, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{source}: {where} must be a mapping of names to values, got {_kind(value)}")
+    return {str(key): item for key, item in value.items()}
+
+
+def _flag(value: Any, source: str, where: str) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise ConfigError(f"{source}: {where} must be true or false, got {_kind(value)} {value!r}")
+
+
+def _check_run_name(template: Any, source: str) -> None:
+    if not isinstance(template, str) or not template:
+        raise ConfigError(f"{source}: run_name must be a non-empty string, got {_kind(template)}")
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as error:
+        raise ConfigError(f"{source}: run_name {template!r} is not a valid template: {error}") from None
+    unknown = [name for name in fields if name not in RUN_NAME_FIELDS]
+    if unknown:
+        raise ConfigError(
+            f"{source}: run_name {template!r} uses {{{unknown[0]}}}; the placeholders are "
+            + ", ".join(f"{{{name}}}" for name in RUN_NAME_FIELDS)
+        )
+    sample = template.format(
+        date="2026_01_01", time="00_00_00_000000", pipeline="p", stamp="20260101-000000-000000", random="abcd"
+    )
+    if not _RUN_NAME.match(sample) or sample.endswith(".lock"):
+        raise ConfigError(
+            f"{source}: run_name {template!r} gives names like {sample!r}, which cannot be part of a "
+            "git ref; use letters, digits, '_', '-' and '.'"
+        )
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), f"a {type(value).__name__}"
+    )
+
+
+# applying to a pipeline ------------------------------------------------------------
+
+
+class ConfiguredPipeline(Pipeline):
+    """A pipeline with a configuration resolved: fills parameters, checks steps, seeds.
+
+    ``force_enable_cache`` sets caching for every step, including steps that
+    declare ``enable_cache`` themselves: a rerun must execute every step.
+    """
+
+    def __init__(
+        self, base: Pipeline, run_config: RunConfig, *, force_enable_cache: bool | None = None
+    ) -> None:
+        options = dataclasses.replace(
+            base.options,
+            config=run_config.content,
+            step_config=run_config.step_config(),
+            enable_cache=base.options.enable_cache if run_config.enable_cache is None else run_config.enable_cache,
+            run_name=run_config.run_name or base.options.run_name,
+        )
+        super().__init__(base.entrypoint, name=base.name, options=options)
+        self.run_config = run_config
+        self.force_enable_cache = force_enable_cache
+
+    def bind_parameters(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            explicit = self.signature.bind_partial(*args, **kwargs).arguments
+        except TypeError:
+            return super().bind_parameters(args, kwargs)  # raises the usual DefinitionError
+        merged = dict(kwargs)
+        for name, value in self.run_config.parameters.items():
+            if name not in explicit:
+                merged[name] = value
+        return super().bind_parameters(args, merged)
+
+    def trace(self, parameters: Mapping[str, Any]) -> PipelineTrace:
+        trace = super().trace(parameters)
+        check_steps(self.run_config, trace)
+        for name, invocation in trace.invocations.items():
+            step = invocation.step
+            configured = self.run_config.steps.get(name)
+            seed = configured.seed if configured is not None and configured.seed is not None else None
+            if seed is None:
+                seed = step.options.seed if step.options.seed is not None else self.run_config.seed
+            if seed is not None and seed != step.options.seed:
+                step = step.with_options(seed=seed)
+            if self.force_enable_cache is not None and step.options.enable_cache != self.force_enable_cache:
+                step = step.with_options(enable_cache=self.force_enable_cache)
+            invocation.step = step
+        return trace
+
+
+def configure(
+    pipeline: Pipeline,
+    content: Mapping[str, Any] | None = None,
+    *,
+    force_enable_cache: bool | None = None,
+) -> Pipeline:
+    """``pipeline`` with its configuration (``content``, else ``options.config_path`` or
+    ``options.config``) loaded, checked against its parameters and applied."""
+    if isinstance(pipeline, ConfiguredPipeline) and content is None and force_enable_cache is None:
+        return pipeline
+    source = "configuration"
+    if content is None:
+        if pipeline.options.config_path is not None:
+            source = f"configuration file {pipeline.options.config_path}"
+            content = load_config_file(pipeline.options.config_path)
+        else:
+            content = pipeline.options.config
+    run_config = parse_config(content, source=source)
+    check_pipeline_parameters(run_config, pipeline)
+    return ConfiguredPipeline(pipeline, run_config, force_enable_cache=force_enable_cache)
+
+
+def check_pipeline_parameters(run_config: RunConfig, pipeline: Pipeline) -> None:
+    parameters = pipeline.signature.parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    hints = _hints(pipeline.entrypoint)
+    for name, value in run_config.parameters.items():
+        if name not in parameters and not takes_any:
+            raise ConfigError(
+                f"{run_config.source}: parameters.{name}: pipeline {pipeline.name!r} has no parameter "
+                f"{name!r}; {_choices('its parameters are', list(parameters), name)}"
+            )
+        _check_value(value, hints.get(name), f"{run_config.source}: parameters.{name}", f"pipeline {pipeline.name!r}")
+
+
+def check_steps(run_config: RunConfig, trace: PipelineTrace) -> None:
+    """Configured steps exist, their parameters exist, are not inputs, and type-check."""
+    for step_name, configured in run_config.steps.items():
+        invocation = trace.invocations.get(step_name)
+        if invocation is None:
+            raise ConfigError(
+                f"{run_config.source}: steps.{step_name}: pipeline {trace.pipeline_name!r} has no step "
+                f"{step_name!r}; {_choices('its steps are', list(trace.invocations), step_name)}"
+            )
+        signature = invocation.step.signature.parameters
+        hints = _hints(invocation.step.entrypoint)
+        for name, value in configured.parameters.items():
+            where = f"{run_config.source}: steps.{step_name}.parameters.{name}"
+            if name not in signature:
+                raise ConfigError(
+                    f"{where}: step {step_name!r} has no parameter {name!r}; "
+                    f"{_choices('its parameters are', list(signature), name)}"
+                )
+            if name in invocation.inputs:
+                handle = invocation.inputs[name]
+                raise ConfigError(
+                    f"{where}: {name!r} receives output {handle.output!r} of step {handle.invocation!r} "
+                    "in the pipeline, so it is an input, not a parameter; remove it from the configuration"
+                )
+            _check_value(value, hints.get(name), where, f"step {step_name!r}")
+
+
+def _choices(label: str, names: list[str], wrong: str) -> str:
+    close = difflib.get_close_matches(wrong, names, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"{hint}{label} {', '.join(names) or '(none)'}"
+
+
+def _hints(function: Callable[..., Any]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(function, include_extras=True)
+    except Exception:
+        # Annotations naming types only imported under TYPE_CHECKING: check nothing.
+        return {}
+
+
+def _check_value(value: Any, annotation: Any, where: str, owner: str) -> None:
+    if annotation is None or matches_annotation(value, annotation):
+        return
+    raise ConfigError(
+        f"{where}: {owner} declares {_describe(annotation)}, but the configuration gives "
+        f"{_kind(value)} {value!r}; change the value to match the annotation"
+    )
+
+
+def _describe(annotation: Any) -> str:
+    if isinstance(annotation, type) and not typing.get_args(annotation):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
+def matches_annotation(value: Any, annotation: Any) -> bool:
+    """Whether a configuration value fits a parameter annotation.
+
+    Lenient where it cannot know (``Any``, type variables, protocols, classes a
+    configuration can never produce are checked with ``isinstance`` only).
+    """
+    if annotation in (Any, object, inspect.Parameter.empty):
+        return True
+    if annotation is None or annotation is type(None):
+        return value is None
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return matches_annotation(value, args[0])
+    if origin is typing.Union or origin is types.UnionType:
+        return any(matches_annotation(value, arg) for arg in args)
+    if origin is typing.Literal:
+        return value in args
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin in (list, tuple, set, frozenset) or annotation in (list, tuple, set, frozenset):
+        if not isinstance(value, (list, tuple)):
+            return False
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            return len(args) == len(value) and all(map(matches_annotation, value, args))
+        return not args or all(matches_annotation(item, args[0]) for item in value)
+    if origin is dict or annotation is dict or origin is Mapping:
+        if not isinstance(value, dict):
+            return False
+        if len(args) == 2:
+            return all(matches_annotation(k, args[0]) and matches_annotation(v, args[1]) for k, v in value.items())
+        return True
+    supertype = getattr(annotation, "__supertype__", None)  # NewType
+    if supertype is not None:
+        return matches_annotation(value, supertype)
+    if isinstance(annotation, type):
+        try:
+            return isinstance(value, annotation)
+        except TypeError:
+            return True
+    return True
+
