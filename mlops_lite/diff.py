@@ -1,0 +1,153 @@
+"""Comparing two runs: parameters, configuration, code, environment, outputs, metadata."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from mlops_lite.client import Client, Run
+from mlops_lite.store.checkout import changed_files, patch
+
+_MISSING = "<missing>"
+
+
+@dataclass
+class ValueChange:
+    """One key with its value in each run (``None`` + ``present`` False when absent)."""
+
+    key: str
+    a: Any
+    b: Any
+    same: bool
+
+
+@dataclass
+class OutputDiff:
+    step: str
+    output: str
+    status: str  # same | different | only-a | only-b
+    a: str | None = None  # artifact ids
+    b: str | None = None
+
+
+@dataclass
+class RunDiff:
+    """What differs between run ``a`` and run ``b``."""
+
+    a: dict[str, str]
+    b: dict[str, str]
+    parameters: list[ValueChange] = field(default_factory=list)
+    config: list[ValueChange] = field(default_factory=list)
+    code_a: str = ""
+    code_b: str = ""
+    code_files: list[dict[str, str | None]] = field(default_factory=list)
+    patch: str | None = None
+    python: ValueChange | None = None
+    packages: list[ValueChange] = field(default_factory=list)
+    outputs: list[OutputDiff] = field(default_factory=list)
+    steps: list[ValueChange] = field(default_factory=list)  # step status
+    metadata: list[ValueChange] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def identical_outputs(self) -> bool:
+        return all(o.status == "same" for o in self.outputs)
+
+
+def diff_runs(
+    a: Run | str,
+    b: Run | str,
+    *,
+    with_patch: bool = False,
+    path: str | os.PathLike[str] | None = None,
+) -> RunDiff:
+    """Compare two runs (``Run`` objects, or names / shas looked up in the project at ``path``)."""
+    if isinstance(a, str) or isinstance(b, str):
+        with Client(path) as client:
+            run_a = client.get_run(a) if isinstance(a, str) else a
+            run_b = client.get_run(b) if isinstance(b, str) else b
+            return _diff(run_a, run_b, client.root, with_patch)
+    return _diff(a, b, a._client.root, with_patch)
+
+
+def _diff(a: Run, b: Run, root: str, with_patch: bool) -> RunDiff:
+    result = RunDiff(a=_summary(a), b=_summary(b))
+    result.parameters = compare_mappings(a.params, b.params)
+    result.config = compare_mappings(_flatten(a.record.config), _flatten(b.record.config))
+    result.code_a, result.code_b = a.code_commit, b.code_commit
+    result.code_files = [
+        {"status": change.status, "path": change.path, "old_path": change.old_path}
+        for change in changed_files(root, a.code_commit, b.code_commit)
+    ]
+    if with_patch:
+        result.patch = patch(root, a.code_commit, b.code_commit)
+    env_a, env_b = a.environment, b.environment
+    result.python = ValueChange("python", env_a.get("python"), env_b.get("python"), env_a.get("python") == env_b.get("python"))
+    result.packages = [
+        change
+        for change in compare_mappings(env_a.get("packages", {}), env_b.get("packages", {}))
+        if not change.same
+    ]
+    result.outputs = compare_outputs(a, b)
+    statuses_a = {name: step.status for name, step in a.steps.items()}
+    statuses_b = {name: step.status for name, step in b.steps.items()}
+    result.steps = compare_mappings(statuses_a, statuses_b)
+    metadata_a = {"run." + k: v for k, v in _flatten(a.metadata).items()}
+    metadata_b = {"run." + k: v for k, v in _flatten(b.metadata).items()}
+    for run, target in ((a, metadata_a), (b, metadata_b)):
+        for name, step in run.steps.items():
+            target.update({f"{name}.{k}": v for k, v in _flatten(step.metadata).items()})
+    result.metadata = compare_mappings(metadata_a, metadata_b)
+    return result
+
+
+def _summary(run: Run) -> dict[str, str]:
+    return {"sha": run.sha, "name": run.name, "pipeline": run.pipeline_name, "status": run.status}
+
+
+def compare_outputs(a: Run, b: Run) -> list[OutputDiff]:
+    rows = []
+    steps_b = b.steps
+    names = [*a.steps, *(name for name in steps_b if name not in a.steps)]
+    for name in names:
+        outputs_a = a.steps[name].outputs if name in a.steps else {}
+        outputs_b = steps_b[name].outputs if name in steps_b else {}
+        for output in [*outputs_a, *(o for o in outputs_b if o not in outputs_a)]:
+            id_a = outputs_a[output].artifact_id if output in outputs_a else None
+            id_b = outputs_b[output].artifact_id if output in outputs_b else None
+            if id_a is None:
+                status = "only-b"
+            elif id_b is None:
+                status = "only-a"
+            else:
+                status = "same" if id_a == id_b else "different"
+            rows.append(OutputDiff(name, output, status, id_a, id_b))
+    return rows
+
+
+def compare_mappings(a: dict[str, Any], b: dict[str, Any]) -> list[ValueChange]:
+    """Every key of either mapping, ``a``'s order first, with both values."""
+    keys = [*a, *(k for k in b if k not in a)]
+    return [
+        ValueChange(str(k), a.get(k, _MISSING), b.get(k, _MISSING), k in a and k in b and _same(a[k], b[k]))
+        for k in keys
+    ]
+
+
+def _same(x: Any, y: Any) -> bool:
+    # 1 == 1.0 == True in Python; a run recorded with 1 and one with 1.0 differ.
+    return type(x) is type(y) and x == y
+
+
+def _flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat

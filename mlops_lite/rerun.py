@@ -1,0 +1,364 @@
+"""Reproducing a run: rebuild its pinned code in a temporary directory, run it again, compare.
+
+``rerun(ref)`` materializes the tree of the run's code commit (never the
+user's checkout), starts a fresh interpreter whose source root is that tree,
+calls the recorded pipeline entry point with the recorded parameters and
+configuration, records the result as a new run that names the one it
+reproduces, and compares every step output by content id.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from mlops_lite.client import Artifact, Client, Run
+from mlops_lite.entrypoints import call_pipeline, check_entry_point, load_pipeline_from_entry_point
+from mlops_lite.errors import AmbiguousRunError, MlopsLiteError, RunNotFoundError, StepFailedError
+from mlops_lite.records import pack_value, unpack_value
+from mlops_lite.store.checkout import materialize_tree, resolve_commit
+
+# Private protocol between `rerun` and the interpreter it starts.
+_ENV_SPEC = "MLOPS_LITE_RERUN_SPEC"
+_LOG_TAIL_LINES = 30
+
+
+@dataclass
+class OutputComparison:
+    """One step output of the original run next to the same output of the rerun."""
+
+    step: str
+    output: str
+    status: str  # identical | different | missing (not produced by the rerun) | new
+    original_id: str | None = None
+    rerun_id: str | None = None
+    original_size: int | None = None
+    rerun_size: int | None = None
+    max_abs_difference: float | None = None
+
+    @property
+    def identical(self) -> bool:
+        return self.status == "identical"
+
+
+@dataclass
+class RerunReport:
+    """What a rerun did and how its outputs compare with the original run's."""
+
+    original_sha: str
+    original_name: str
+    pipeline: str
+    code_commit: str
+    rerun_sha: str | None = None
+    rerun_name: str | None = None
+    rerun_status: str | None = None
+    outputs: list[OutputComparison] = field(default_factory=list)
+    environment_differences: list[str] = field(default_factory=list)
+    strict_env: bool = False
+    error: str | None = None
+    log: str = ""
+    original_seconds: float | None = None
+    rerun_seconds: float | None = None
+
+    @property
+    def identical(self) -> bool:
+        return self.error is None and bool(self.outputs) and all(o.identical for o in self.outputs)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every output is identical (and, with strict_env, the environment too); else 1."""
+        if self.strict_env and self.environment_differences:
+            return 1
+        return 0 if self.identical else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["identical"] = self.identical
+        data["exit_code"] = self.exit_code
+        return data
+
+
+# finding the run ---------------------------------------------------------------
+
+
+def resolve_run(client: Client, ref: str) -> Run:
+    """A run by sha, unique sha prefix or name; or the latest run pinned to a code commit."""
+    try:
+        return client.get_run(ref)
+    except AmbiguousRunError:
+        raise
+    except RunNotFoundError:
+        pass
+    commit = resolve_commit(client.root, ref)
+    if commit is None:
+        raise RunNotFoundError(
+            f"{ref!r} is neither a run (name, sha or sha prefix) nor a commit; "
+            "list runs with `mlops-lite runs list`"
+        )
+    runs = client.runs_for_code_commit(commit)
+    if not runs:
+        raise RunNotFoundError(
+            f"no recorded run is pinned to commit {commit[:10]} (a run from a dirty work tree is "
+            "pinned to a snapshot commit: give the run's sha instead)"
+        )
+    pipelines: dict[str, Run] = {}
+    for run in runs:  # newest first
+        pipelines.setdefault(run.pipeline_name, run)
+    if len(pipelines) > 1:
+        choices = "; ".join(f"{name}: {run.name} ({run.sha[:10]})" for name, run in sorted(pipelines.items()))
+        raise AmbiguousRunError(
+            f"runs of {len(pipelines)} pipelines are pinned to commit {commit[:10]}: {choices}; "
+            "rerun one of them by its sha"
+        )
+    # The latest original run, not a reproduction of it, when there is one.
+    originals = [run for run in runs if not run.record.reproduces]
+    return (originals or runs)[0]
+
+
+def _entry_point(client: Client, run: Run) -> dict[str, Any]:
+    """The run's entry point; a rerun records paths inside its temporary tree, so
+    for one of those the entry point of the run it reproduced is the right one."""
+    entry = run.record.entry_point
+    seen = {run.sha}
+    current = run
+    while _outside_tree(entry) and current.record.reproduces and current.record.reproduces not in seen:
+        seen.add(current.record.reproduces)
+        current = Run(client, current.record.reproduces)
+        entry = current.record.entry_point
+    return dict(entry)
+
+
+def _outside_tree(entry: dict[str, Any]) -> bool:
+    file = entry.get("file")
+    return bool(file) and (str(file).startswith("../") or os.path.isabs(str(file)))
+
+
+# environment ---------------------------------------------------------------------
+
+
+def environment_differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Differences in interpreter version and in the versions of the packages ``recorded`` lists."""
+    differences = []
+    for key, label in (("implementation", "Python implementation"), ("python", "Python")):
+        if recorded.get(key) and recorded.get(key) != current.get(key):
+            differences.append(f"{label} {recorded[key]} made the run; this is {current.get(key)}")
+    now = current.get("packages", {})
+    for name, version in sorted(recorded.get("packages", {}).items()):
+        if now.get(name) != version:
+            differences.append(f"package {name}: {version} made the run; here {now.get(name) or 'not installed'}")
+    return differences
+
+
+def current_environment() -> dict[str, Any]:
+    from mlops_lite.execution.environment import capture_environment
+
+    return capture_environment()
+
+
+# rerun ---------------------------------------------------------------------
+
+
+def rerun(
+    ref: str,
+    *,
+    use_cache: bool = False,
+    strict_env: bool = False,
+    path: str | os.PathLike[str] | None = None,
+) -> RerunReport:
+    """Run ``ref`` again from its pinned code and compare every output with the original.
+
+    Nothing in the user's checkout changes: ``HEAD``, the index and the work tree
+    stay as they are. The new run is recorded with ``reproduces`` = the
+    original's sha. Raises ``RunNotFoundError``/``AmbiguousRunError`` for a bad
+    ``ref``; every other failure is reported in ``RerunReport.error``.
+    """
+    with Client(path) as client:
+        original = resolve_run(client, ref)
+        report = RerunReport(
+            original_sha=original.sha,
+            original_name=original.name,
+            pipeline=original.pipeline_name,
+            code_commit=original.code_commit,
+            strict_env=strict_env,
+            original_seconds=original.duration,
+        )
+        report.environment_differences = environment_differences(original.environment, current_environment())
+        if strict_env and report.environment_differences:
+            report.error = "the environment differs from the run's and --strict-env was given; nothing ran"
+            return report
+        entry = _entry_point(client, original)
+        try:
+            check_entry_point(entry, original.pipeline_name)
+        except MlopsLiteError as error:
+            report.error = str(error)
+            return report
+        started = time.perf_counter()
+        result = _run_in_subprocess(client, original, entry, use_cache=use_cache, report=report)
+        report.rerun_seconds = time.perf_counter() - started
+        if result is None:
+            return report
+        new_run = Run(client, result["sha"])
+        report.rerun_sha = new_run.sha
+        report.rerun_name = new_run.name
+        report.rerun_status = new_run.status
+        if result.get("error"):
+            report.error = str(result["error"])
+        # The environment the rerun recorded is the precise one to compare with.
+        report.environment_differences = environment_differences(original.environment, new_run.environment)
+        report.outputs = compare_outputs(original, new_run)
+        return report
+
+
+def _run_in_subprocess(
+    client: Client, original: Run, entry: dict[str, Any], *, use_cache: bool, report: RerunReport
+) -> dict[str, Any] | None:
+    import mlops_lite
+
+    with tempfile.TemporaryDirectory(prefix="mlops-lite-rerun-") as scratch:
+        source_root = os.path.join(scratch, "src")
+        os.mkdir(source_root)
+        materialize_tree(client.root, original.code_commit, source_root)
+        spec_path = os.path.join(scratch, "spec.msgpack")
+        result_path = os.path.join(scratch, "result.msgpack")
+        spec = {
+            "source_root": source_root,
+            "entry_point": entry,
+            "pipeline_name": original.pipeline_name,
+            "parameters": original.params,
+            "config": original.record.config,
+            "use_cache": use_cache,
+            "result_path": result_path,
+        }
+        with open(spec_path, "wb") as f:
+            f.write(pack_value(spec))
+        # The child imports this very mlops_lite, never a copy inside the run's tree.
+        library_root = os.path.dirname(os.path.dirname(os.path.abspath(mlops_lite.__file__)))
+        python_path = [library_root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+        env.update(
+            {
+                "PYTHONPATH": os.pathsep.join(python_path),
+                "MLOPS_LITE_REPOSITORY": client.root,
+                "MLOPS_LITE_CODE_COMMIT": original.code_commit,
+                "MLOPS_LITE_REPRODUCES": original.sha,
+                "MLOPS_LITE_ENABLE_CACHE": "1" if use_cache else "0",
+                _ENV_SPEC: spec_path,
+            }
+        )
+        completed = subprocess.run(
+            [sys.executable, "-c", "from mlops_lite.rerun import child_main; child_main()"],
+            cwd=scratch, env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        report.log = _tail(completed.stdout + completed.stderr)
+        result: dict[str, Any] | None = None
+        if os.path.exists(result_path):
+            with open(result_path, "rb") as f:
+                result = unpack_value(f.read())
+        if result is None or not result.get("sha"):
+            reason = (result or {}).get("error") or f"the interpreter exited with status {completed.returncode}"
+            report.error = f"the rerun did not record a run: {reason}"
+            return None
+        return result
+
+
+def _tail(text: str) -> str:
+    return "\n".join(text.strip().splitlines()[-_LOG_TAIL_LINES:])
+
+
+def child_main() -> None:
+    """In the rerun's interpreter: load the entry point from the tree, call it, report back."""
+    from mlops_lite.config import configure
+
+    with open(os.environ[_ENV_SPEC], "rb") as f:
+        spec = unpack_value(f.read())
+    outcome: dict[str, Any] = {}
+    try:
+        pipeline = load_pipeline_from_entry_point(spec["source_root"], spec["entry_point"], spec["pipeline_name"])
+        configured = configure(
+            pipeline, spec["config"], force_enable_cache=None if spec["use_cache"] else False
+        )
+        try:
+            run = call_pipeline(configured, spec["parameters"], unique_run_name=True)
+            outcome = {"sha": run.sha}
+        except StepFailedError as error:
+            with Client(os.environ["MLOPS_LITE_REPOSITORY"]) as client:
+                failed = client.get_run(f"{configured.name}/{error.run_name}")
+                outcome = {"sha": failed.sha, "error": str(error)}
+    except MlopsLiteError as error:
+        outcome = {"error": f"{type(error).__name__}: {error}"}
+    except BaseException as error:
+        outcome = {"error": f"{type(error).__name__}: {error}"}
+        raise
+    finally:
+        with open(spec["result_path"], "wb") as f:
+            f.write(pack_value(outcome))
+    if outcome.get("error"):
+        sys.exit(1)
+
+
+# comparing -------------------------------------------------------------------
+
+
+def compare_outputs(original: Run, new: Run) -> list[OutputComparison]:
+    """Every output of ``original`` next to ``new``'s, by content id."""
+    comparisons = []
+    new_steps = new.steps
+    for step_name, step in original.steps.items():
+        new_outputs = new_steps[step_name].outputs if step_name in new_steps else {}
+        for output_name, artifact in step.outputs.items():
+            other = new_outputs.get(output_name)
+            if other is None:
+                comparisons.append(
+                    OutputComparison(step_name, output_name, "missing", artifact.artifact_id, None, artifact.size)
+                )
+                continue
+            same = artifact.artifact_id == other.artifact_id
+            comparison = OutputComparison(
+                step_name, output_name, "identical" if same else "different",
+                artifact.artifact_id, other.artifact_id, artifact.size, other.size,
+            )  # fmt: skip
+            if not same:
+                comparison.max_abs_difference = numeric_difference(artifact, other)
+            comparisons.append(comparison)
+        for output_name, other in new_outputs.items():
+            if output_name not in step.outputs:
+                comparisons.append(
+                    OutputComparison(step_name, output_name, "new", None, other.artifact_id, None, other.size)
+                )
+    return comparisons
+
+
+def numeric_difference(a: Artifact, b: Artifact) -> float | None:
+    """Largest absolute difference of two numeric values (scalars, arrays), else None.
+
+    Pickled values are never loaded for this: comparing must not run code.
+    """
+    if a.uses_pickle or b.uses_pickle:
+        return None
+    try:
+        return max_abs_difference(a.load(), b.load())
+    except MlopsLiteError:
+        return None
+
+
+def max_abs_difference(a: Any, b: Any) -> float | None:
+    if isinstance(a, numbers.Real) and isinstance(b, numbers.Real):
+        return abs(float(a) - float(b))
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(a, numpy.ndarray) and isinstance(b, numpy.ndarray):
+        if a.shape != b.shape or a.dtype.kind not in "biuf" or b.dtype.kind not in "biuf":
+            return None
+        if a.size == 0:
+            return 0.0
+        difference = numpy.abs(a.astype(numpy.float64) - b.astype(numpy.float64))
+        return float(numpy.max(difference))
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b) and a:
+        parts = [max_abs_difference(x, y) for x, y in zip(a, b, strict=True)]
+        return None if any(p is None for p in parts) else max(p for p in parts if p is not None)
+    return None
