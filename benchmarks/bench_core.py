@@ -111,7 +111,7 @@ def bench_numpy_artifact(repeat: int, megabytes: int) -> None:
                                        type_name="numpy.ndarray", uses_pickle=False)
         store.write_objects(objects)
         store.close()  # a reader in a fresh handle, as another process would be
-        meta, data = read_artifact(store.read_object, tree.id)
+        meta, data = read_artifact(store.read_object, tree.id, store.read_blobs)
         loaded = get_materializer(meta.materializer).load(data)
         assert loaded.shape == array.shape
 

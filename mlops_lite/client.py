@@ -396,7 +396,8 @@ class Artifact:
                 "is a pickle, and loading it runs code. If you trust its author, call "
                 f"load(trust_pickle=True) or set {_TRUST_ENV}=1"
             )
-        meta, payload = read_artifact(self.run._client._read, self.artifact_id)
+        store = self.run._client._store
+        meta, payload = read_artifact(store.read_object, self.artifact_id, store.read_blobs)
         return get_materializer(meta.materializer, version=meta.materializer_version).load(payload)
 
     def _pickle_trusted(self, trust_pickle: bool | None) -> bool:

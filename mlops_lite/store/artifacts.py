@@ -18,7 +18,7 @@ on them costs more time than it saves bytes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import msgpack
@@ -133,8 +133,15 @@ def read_meta(read_object: Callable[[str], bytes], artifact_id: str) -> Artifact
     return ArtifactMeta.decode(read_object(entries["meta"][1]))
 
 
-def read_artifact(read_object: Callable[[str], bytes], artifact_id: str) -> tuple[ArtifactMeta, bytearray]:
-    """Return the artifact's meta and its payload (writable, assembled in one buffer)."""
+def read_artifact(
+    read_object: Callable[[str], bytes],
+    artifact_id: str,
+    read_many: Callable[[list[str]], Iterable[bytes]] | None = None,
+) -> tuple[ArtifactMeta, bytearray]:
+    """Return the artifact's meta and its payload (writable, assembled in one buffer).
+
+    ``read_many`` reads a list of chunk blobs at once (in parallel, in the store).
+    """
     entries = parse_tree(read_object(artifact_id))
     meta = ArtifactMeta.decode(read_object(entries["meta"][1]))
     mode, data_id = entries["data"]
@@ -149,8 +156,8 @@ def read_artifact(read_object: Callable[[str], bytes], artifact_id: str) -> tupl
 
         decompress = zstandard.ZstdDecompressor().decompress
     position = 0
-    for chunk_id in chunk_ids:
-        chunk = read_object(chunk_id)
+    chunks = read_many(chunk_ids) if read_many is not None else map(read_object, chunk_ids)
+    for chunk in chunks:
         if decompress is not None:
             chunk = decompress(chunk)
         payload[position : position + len(chunk)] = chunk

@@ -16,6 +16,7 @@ from typing import Any
 from mlops_lite.errors import MissingObjectError, ProjectNotFoundError, RefConflictError
 from mlops_lite.store.objects import _TYPE_NAMES, GitObject, Identity
 from mlops_lite.store.packs import write_pack
+from mlops_lite.store.threads import parallel_map
 
 RUNS_PREFIX = "refs/mlops/runs/"
 
@@ -107,6 +108,36 @@ class GitStore:
                 "fetch the runs again (mlops-lite pull) or rerun the pipeline"
             ) from None
         return bytes(data)
+
+    def read_blobs(self, object_ids: list[str]) -> Iterator[bytes]:
+        """Blob contents, in order, read and inflated in parallel.
+
+        Large artifacts are stored as undeltified pack entries at zlib level 0,
+        so reading one is a ``pread`` and an inflate that releases the GIL: both
+        chunks of a 2-core machine's work can run at once. Anything else (loose,
+        deltified) goes through dulwich.
+        """
+        located = [self._locate_in_pack(object_id) for object_id in object_ids]
+
+        def read(item: tuple[str, tuple[str, int] | None]) -> bytes:
+            object_id, location = item
+            if location is not None:
+                data = _read_pack_entry(*location)
+                if data is not None:
+                    return data
+            return self.read_object(object_id)
+
+        return parallel_map(read, zip(object_ids, located, strict=True))
+
+    def _locate_in_pack(self, object_id: str) -> tuple[str, int] | None:
+        binary = bytes.fromhex(object_id)
+        for pack in self._repo.object_store.packs:
+            try:
+                offset = pack.index.object_offset(binary)
+            except KeyError:
+                continue
+            return pack._data_path, offset
+        return None
 
     def has_object(self, object_id: str) -> bool:
         return object_id.encode() in self._repo.object_store
@@ -243,6 +274,32 @@ class GitStore:
                 yield from self.iter_tree_paths(sha, path + "/")
             else:
                 yield path, mode, sha
+
+
+def _read_pack_entry(path: str, offset: int) -> bytes | None:
+    """An undeltified blob's body at ``offset`` in a pack, or None for anything else."""
+    with open(path, "rb") as f:
+        header = os.pread(f.fileno(), 32, offset)
+        type_num = (header[0] >> 4) & 7
+        if type_num != 3:  # not a blob: deltas and the rest are dulwich's job
+            return None
+        size = header[0] & 0x0F
+        shift, position = 4, 0
+        while header[position] & 0x80:
+            position += 1
+            size |= (header[position] & 0x7F) << shift
+            shift += 7
+        inflater = zlib.decompressobj()
+        # A stored (level 0) stream is the size plus 5 bytes per 64 KiB block and 6 more.
+        compressed = os.pread(f.fileno(), size + size // 16000 + 64, offset + position + 1)
+        data = inflater.decompress(compressed, size)
+        while len(data) < size and not inflater.eof:
+            more = os.pread(f.fileno(), 1 << 20, offset + position + 1 + len(compressed))
+            if not more:
+                break
+            compressed += more
+            data += inflater.decompress(inflater.unconsumed_tail + more, size - len(data))
+        return data if len(data) == size else None
 
 
 def _clean_identity_part(value: str) -> str:
