@@ -150,22 +150,10 @@ class GitStore:
 
     def read_ref(self, name: str) -> str | None:
         try:
-            value = self._repo.refs[name.encode()]
+            value: bytes = self._repo.refs[name.encode()]
         except KeyError:
             return None
         return value.decode()
-
-    def head_commit(self) -> str | None:
-        try:
-            return self._repo.refs[b"HEAD"].decode()
-        except KeyError:
-            return None
-
-    def refs_under(self, prefix: str) -> dict[str, str]:
-        """``{full ref name: sha}`` for refs starting with ``prefix`` (loose and packed)."""
-        refs = self._repo.refs.as_dict(prefix.rstrip("/").encode())
-        base = prefix.rstrip("/") + "/"
-        return {base + name.decode(): sha.decode() for name, sha in refs.items()}
 
     def update_ref(self, name: str, new: str, old: str | None) -> None:
         """Compare-and-swap ``name`` from ``old`` (None: must not exist) to ``new``.
@@ -264,16 +252,6 @@ class GitStore:
 
             email = f"{name}@{socket.gethostname()}"
         return Identity(_clean_identity_part(name), _clean_identity_part(email))
-
-    def iter_tree_paths(self, tree_id: str, prefix: str = "") -> Iterator[tuple[str, int, str]]:
-        from mlops_lite.store.objects import MODE_TREE, parse_tree
-
-        for name, (mode, sha) in parse_tree(self.read_object(tree_id)).items():
-            path = prefix + name
-            if mode == MODE_TREE:
-                yield from self.iter_tree_paths(sha, path + "/")
-            else:
-                yield path, mode, sha
 
 
 def _read_pack_entry(path: str, offset: int) -> bytes | None:
