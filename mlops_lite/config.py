@@ -341,11 +341,12 @@ def check_steps(run_config: RunConfig, trace: PipelineTrace) -> None:
                     f"{where}: step {step_name!r} has no parameter {name!r}; "
                     f"{_choices('its parameters are', list(signature), name)}"
                 )
-            if name in invocation.inputs:
-                handle = invocation.inputs[name]
+            handles = [invocation.inputs[name]] if name in invocation.inputs else invocation.gathered.get(name, [])
+            if handles:
                 raise ConfigError(
-                    f"{where}: {name!r} receives output {handle.output!r} of step {handle.invocation!r} "
-                    "in the pipeline, so it is an input, not a parameter; remove it from the configuration"
+                    f"{where}: {name!r} receives output {handles[0].output!r} of step "
+                    f"{handles[0].invocation!r} in the pipeline, so it is an input, not a parameter; "
+                    "remove it from the configuration"
                 )
             _check_value(value, hints.get(name), where, f"step {step_name!r}")
 
