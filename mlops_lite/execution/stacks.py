@@ -223,8 +223,16 @@ def _edit(
         lines[-1] += "\n"
     start = next((i for i, text in enumerate(lines) if header.match(text)), None)
     if start is None:
-        lines += ["\n"] if lines and lines[-1].strip() else []
-        lines += [new_header, *body]
+        # A parent table reads best above its sub-tables ([tool.mlops-lite.stacks.*]).
+        child = re.compile(r'^\s*\[\s*tool\s*\.\s*(mlops-lite|"mlops-lite")\s*\.')
+        first_child = None if only_key is None else next(
+            (i for i, text in enumerate(lines) if child.match(text)), None
+        )
+        if first_child is not None:
+            lines[first_child:first_child] = [new_header, *body, "\n"]
+        else:
+            lines += ["\n"] if lines and lines[-1].strip() else []
+            lines += [new_header, *body]
     else:
         end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
         if only_key is None:
