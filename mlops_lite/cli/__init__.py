@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from mlops_lite.errors import MlopsLiteError
 
 # Each module registers its subcommands; importing them here keeps `--help` complete.
-_COMMAND_MODULES = ("runs", "sharing", "rerun")
+_COMMAND_MODULES = ("runs", "sharing", "rerun", "stacks")
 
 
 def build_parser() -> argparse.ArgumentParser:
