@@ -68,7 +68,7 @@ class RerunReport:
 
     @property
     def identical(self) -> bool:
-        return self.error is None and bool(self.outputs) and all(o.identical for o in self.outputs)
+        return self.error is None and self.rerun_sha is not None and all(o.identical for o in self.outputs)
 
     @property
     def exit_code(self) -> int:
@@ -240,7 +240,9 @@ def _run_in_subprocess(
         # The child imports this very mlops_lite, never a copy inside the run's tree.
         library_root = os.path.dirname(os.path.dirname(os.path.abspath(mlops_lite.__file__)))
         python_path = [library_root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+        # A surrounding git (a hook) may point these elsewhere; the identity variables stay.
+        redirecting = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR")
+        env = {k: v for k, v in os.environ.items() if k not in redirecting}
         env.update(
             {
                 "PYTHONPATH": os.pathsep.join(python_path),

@@ -20,7 +20,7 @@ PIPELINE = textwrap.dedent(
     import sys
     from typing import Annotated
 
-    from mlops_lite import pipeline, step
+    from mlops_lite import log_metadata, pipeline, step
 
     @step
     def load(n: int = 4) -> Annotated[list, "rows"]:
@@ -33,6 +33,7 @@ PIPELINE = textwrap.dedent(
 
     @step(enable_cache=True)
     def summary(rows: list, score: float) -> dict:
+        log_metadata({"version": VERSION})
         return {"count": len(rows), "score": score, "version": VERSION}
 
     VERSION = 1
@@ -311,3 +312,22 @@ def test_diff_shows_parameters_code_outputs_and_patch(project: Path) -> None:
     statuses = {(o["step"], o["output"]): o["status"] for o in data["outputs"]}
     assert statuses == {("load", "rows"): "same", ("jitter", "score"): "same", ("summary", "output"): "different"}
     assert data["python"]["same"] is True
+    assert {"key": "summary.version", "a": 1, "b": 2, "same": False} in data["metadata"]
+    assert "summary.version  1  2  *" in text.stdout
+
+
+def test_rerun_that_fails_in_a_step_exits_1_and_names_the_step(project: Path) -> None:
+    # Data the pipeline read from an ignored file is not in the code commit.
+    commit_file(project, ".gitignore", "data.txt\n", "ignore data")
+    (project / "data.txt").write_text("7\n")
+    text = PIPELINE.replace("return [i * i for i in range(n)]", "return [int(open('data.txt').read())] * n")
+    commit_file(project, "train.py", text, "read data")
+    sha = last_line(run_script(project, "train.py"))
+
+    completed = cli(project, "rerun", sha)
+
+    assert completed.returncode == 1
+    assert "rerun failed: step 'load'" in completed.stderr
+    assert "FileNotFoundError" in completed.stderr or "data.txt" in completed.stderr
+    rows = {tuple(line.split()[:3]) for line in completed.stdout.splitlines()}
+    assert ("load", "rows", "missing") in rows
