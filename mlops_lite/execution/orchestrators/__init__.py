@@ -18,7 +18,7 @@ __all__ = ["ORCHESTRATOR_SETTINGS", "Completion", "Job", "Orchestrator", "create
 ORCHESTRATOR_SETTINGS: dict[str, tuple[str, ...]] = {
     "local": (),
     "pool": ("workers",),
-    "dask": ("address", "workers"),
+    "dask": ("address", "workers", "connect_timeout"),
 }
 
 
@@ -39,9 +39,15 @@ def create_orchestrator(name: str, settings: Mapping[str, Any]) -> Orchestrator:
         if address is not None and not isinstance(address, str):
             raise ConfigError(f"orchestrator 'dask': address must be a string, got {address!r}")
         workers = settings.get("workers")
+        connect_timeout = settings.get("connect_timeout", 30.0)
+        if isinstance(connect_timeout, bool) or not isinstance(connect_timeout, (int, float)) or connect_timeout <= 0:
+            raise ConfigError(
+                f"orchestrator 'dask': connect_timeout must be a positive number of seconds, got {connect_timeout!r}"
+            )
         return DaskOrchestrator(
             address=address or None,
             workers=positive_int(settings, "workers", 1, name) if workers is not None else None,
+            connect_timeout=float(connect_timeout),
         )
     raise ConfigError(
         f"unknown orchestrator {name!r}: choose one of {', '.join(ORCHESTRATOR_SETTINGS)}"

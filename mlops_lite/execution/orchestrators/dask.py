@@ -37,7 +37,9 @@ _CONNECT_SECONDS = 30.0
 class DaskOrchestrator(Orchestrator):
     name = "dask"
 
-    def __init__(self, address: str | None = None, workers: int | None = None) -> None:
+    def __init__(
+        self, address: str | None = None, workers: int | None = None, connect_timeout: float = _CONNECT_SECONDS
+    ) -> None:
         try:
             # Typed as Any: this module must type-check where Dask is not installed.
             dask: Any = importlib.import_module("dask")
@@ -52,7 +54,7 @@ class DaskOrchestrator(Orchestrator):
         self._cluster: Any = None
         if address:
             try:
-                self._client = distributed.Client(address, timeout=_CONNECT_SECONDS, set_as_default=False)
+                self._client = distributed.Client(address, timeout=connect_timeout, set_as_default=False)
             except OSError as error:
                 raise ConfigError(
                     f"the 'dask' orchestrator could not reach the scheduler at {address!r}: {error}; "
@@ -67,12 +69,12 @@ class DaskOrchestrator(Orchestrator):
                 )
             self._client = distributed.Client(self._cluster, set_as_default=False)
         try:
-            self._client.wait_for_workers(1, timeout=_CONNECT_SECONDS)
+            self._client.wait_for_workers(1, timeout=connect_timeout)
         except Exception as error:
             self.close()
             raise ConfigError(
                 f"no Dask worker joined the scheduler at {self._client.scheduler.address} within "
-                f"{_CONNECT_SECONDS:g}s: start one with `dask worker <scheduler address>`"
+                f"{connect_timeout:g}s: start one with `dask worker <scheduler address>`"
             ) from error
         self._threads: int = max(1, sum(self._client.nthreads().values()))
         self._setup = pickle.dumps(WorkerSetup.from_driver(with_sys_path=False))
@@ -106,10 +108,12 @@ class DaskOrchestrator(Orchestrator):
         if timeout is not None:
             limits.append(timeout)
         try:
-            self._distributed.wait(
-                list(self._running), timeout=max(0.01, min(limits)) if limits else None,
-                return_when="FIRST_COMPLETED",
-            )
+            # Not the default client (set_as_default=False leaves the user's alone).
+            with self._client.as_current():
+                self._distributed.wait(
+                    list(self._running), timeout=max(0.01, min(limits)) if limits else None,
+                    return_when="FIRST_COMPLETED",
+                )
         except TimeoutError:
             pass
         done = []
