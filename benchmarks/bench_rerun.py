@@ -130,11 +130,11 @@ def main() -> None:
     print(f"  original run (python pipeline.py)   {original_time:7.3f} s")
     print(
         f"  rerun, CLI (python -m mlops_lite)    {cli_time:7.3f} s   x{cli_time / original_time:.2f}"
-        f"   +{cli_time - original_time:.3f} s"
+        f"   {cli_time - original_time:+.3f} s"
     )
     print(
         f"  rerun, library call                  {library_time:7.3f} s   x{library_time / original_time:.2f}"
-        f"   +{library_time - original_time:.3f} s"
+        f"   {library_time - original_time:+.3f} s"
     )
     print(f"  of which materializing the code tree {materialize_time:7.3f} s")
     verdict = "within" if cli_time - original_time < 0.5 else "OVER"
