@@ -166,3 +166,16 @@ def test_unreachable_scheduler_is_a_config_error_naming_it(project: Path) -> Non
     assert f"could not reach the scheduler at {address!r}" in completed.stderr
     with Client(project) as client:
         assert client.list_runs() == []  # nothing recorded
+
+
+def test_without_an_address_the_run_starts_its_own_local_cluster(project: Path) -> None:
+    (project / "sweep.py").write_text(SCRIPT.replace(
+        "run = distributed_sweep()", "run = distributed_sweep.with_options(orchestrator='dask', workers=2)()",
+    ))
+    completed = run_script(project, "sweep.py")
+    driver_pid = int(completed.stdout.split("DRIVER ")[1].split()[0])
+    _, remote = _outputs(project)
+    assert remote["orchestrator"] == "dask"
+    assert remote["settings"]["address"] == "local-cluster"  # type: ignore[index]
+    assert remote["best"] == pytest.approx(4.0)
+    assert driver_pid not in remote["pids"]  # type: ignore[operator]

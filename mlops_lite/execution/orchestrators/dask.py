@@ -66,6 +66,8 @@ class DaskOrchestrator(Orchestrator):
                 self._cluster = distributed.LocalCluster(
                     n_workers=workers or cpu_count(), threads_per_worker=1, processes=True,
                     dashboard_address=None, silence_logs=logging.ERROR,
+                    # No dashboard, and its HTTP endpoints on a free port, not :8787.
+                    scheduler_kwargs={"dashboard_address": ":0"},
                 )
             self._client = distributed.Client(self._cluster, set_as_default=False)
         try:
