@@ -224,7 +224,10 @@ class Pipeline:
         try:
             self.entrypoint(**parameters)
         except ValueError as error:
-            raise _explain_unpacking(error, trace, self.entrypoint) or error
+            explained = _explain_unpacking(error, trace, self.entrypoint)
+            if explained is None:
+                raise
+            raise explained from None
         finally:
             _active_trace.reset(token)
         if not trace.invocations:
