@@ -24,6 +24,7 @@ _EXPORTS = {
     "pipeline": "mlops_lite.pipelines",
     "register_materializer": "mlops_lite.materializers",
     "step": "mlops_lite.steps",
+    "unmapped": "mlops_lite.steps",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from mlops_lite.pipelines import pipeline as pipeline
     from mlops_lite.steps import Step as Step
     from mlops_lite.steps import step as step
+    from mlops_lite.steps import unmapped as unmapped
 
 def __getattr__(name: str) -> Any:
     module_name = _EXPORTS.get(name)

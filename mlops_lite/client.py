@@ -303,6 +303,11 @@ class StepView:
         return self.record.error
 
     @property
+    def attempts(self) -> int:
+        """How many times the step was tried (more than 1 with retries)."""
+        return self.record.attempts
+
+    @property
     def logs(self) -> str:
         entry = self._entries.get("logs.txt")
         return "" if entry is None else self.run._client._read(entry[1]).decode("utf-8", "replace")

@@ -148,6 +148,8 @@ class StepRecord(_Record):
     # For a cache hit: the run (pipeline, run name, step) that produced the outputs.
     cached_from: dict[str, str] | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    # How many times the step was tried (retries, dead workers, timeouts).
+    attempts: int = 1
 
     @property
     def duration(self) -> float | None:

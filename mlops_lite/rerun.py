@@ -250,6 +250,7 @@ def _run_in_subprocess(
                 "MLOPS_LITE_CODE_COMMIT": original.code_commit,
                 "MLOPS_LITE_REPRODUCES": original.sha,
                 "MLOPS_LITE_ENABLE_CACHE": "1" if use_cache else "0",
+                "MLOPS_LITE_SOURCE_ROOT": source_root,
                 _ENV_SPEC: spec_path,
             }
         )

@@ -60,7 +60,12 @@ def new_run_name(template: str | None, pipeline_name: str, now: datetime) -> str
 
 
 def entry_point_of(pipeline: Pipeline, root: str) -> dict[str, Any]:
-    """Where the pipeline is defined, relative to the project root, for reruns."""
+    """Where the pipeline is defined, relative to the source root, for reruns.
+
+    The source root is the project root, or the temporary tree a rerun runs in
+    (``MLOPS_LITE_SOURCE_ROOT``), so a rerun records paths as the original did.
+    """
+    root = os.environ.get(ENV_SOURCE_ROOT) or root
     func = pipeline.entrypoint
     try:
         source_file = inspect.getsourcefile(func)
@@ -84,6 +89,7 @@ ENV_REPOSITORY = "MLOPS_LITE_REPOSITORY"
 ENV_CODE_COMMIT = "MLOPS_LITE_CODE_COMMIT"
 ENV_REPRODUCES = "MLOPS_LITE_REPRODUCES"
 ENV_ENABLE_CACHE = "MLOPS_LITE_ENABLE_CACHE"
+ENV_SOURCE_ROOT = "MLOPS_LITE_SOURCE_ROOT"
 
 
 def _env_flag(name: str) -> bool | None:
@@ -144,8 +150,10 @@ class _Driver:
         self.choice = choice
         self.orchestrator = orchestrator
         self.fail_fast = bool(pipeline.options.extra.get("fail_fast", False))
-        cache_override = _env_flag(ENV_ENABLE_CACHE)
-        self.enable_cache = pipeline.options.enable_cache if cache_override is None else cache_override
+        # The variable overrides every cache setting, the steps' own included:
+        # a rerun with MLOPS_LITE_ENABLE_CACHE=0 must execute everything.
+        self.cache_override = _env_flag(ENV_ENABLE_CACHE)
+        self.enable_cache = pipeline.options.enable_cache if self.cache_override is None else self.cache_override
         # Artifacts produced or reused so far: (invocation, output) -> artifact id.
         self.artifact_ids: dict[tuple[str, str], str] = {}
         # Values already in memory, so downstream steps skip a git read.
@@ -327,7 +335,9 @@ class _Driver:
         )
         base.cache_key = key
         base.code_fingerprint = fingerprint
-        enable_cache = step.options.enable_cache if step.options.enable_cache is not None else self.enable_cache
+        enable_cache = self.enable_cache
+        if step.options.enable_cache is not None and self.cache_override is None:
+            enable_cache = step.options.enable_cache
         if enable_cache:
             hit = self._find_cache_hit(key)
             if hit is not None:
@@ -376,8 +386,7 @@ class _Driver:
         base.end_time = result.end_time
         base.metadata = result.metadata
         logs = "".join([*step.earlier_logs, result.logs])
-        if step.task.step.options.retries > 0:
-            base.metadata = {**result.metadata, "mlops_lite.attempts": attempt}
+        base.attempts = attempt
         if not result.ok:
             base.status = "failed"
             base.error = result.error
@@ -435,7 +444,7 @@ class _Driver:
         if payload is not None:
             return payload
         artifact_id = self.artifact_ids[(handle.invocation, handle.output)]
-        meta, data = read_artifact(self.store.read_object, artifact_id)
+        meta, data = read_artifact(self.store.read_object, artifact_id, self.store.read_blobs)
         # Reusing our own project's cached output: the same trust as running it.
         return MaterializedOutput(
             bytes(data), meta.materializer, meta.materializer_version, meta.type_name, meta.uses_pickle

@@ -143,10 +143,10 @@ class WorkerSetup:
 
     @classmethod
     def from_driver(cls, *, with_sys_path: bool) -> WorkerSetup:
-        from mlops_lite import materializers
+        from mlops_lite.materializers import user_materializers
 
-        # Newest registration first in the registry; replayed oldest first.
-        user = list(materializers._registry._user)
+        # Newest registration first; replayed oldest first.
+        user = user_materializers()
         return cls(
             sys_path=list(sys.path) if with_sys_path else None,
             materializers=user,

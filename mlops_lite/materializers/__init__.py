@@ -37,6 +37,7 @@ __all__ = [
     "materializer_for_value",
     "register_materializer",
     "registered_materializers",
+    "user_materializers",
 ]
 
 ENTRY_POINT_GROUP = "mlops_lite.materializers"
@@ -341,3 +342,12 @@ def get_materializer(name: str, *, version: int | None = None) -> Materializer:
 def registered_materializers() -> list[Materializer]:
     """Every materializer (plugins included), in the order lookups consider them."""
     return _registry.all()
+
+
+def user_materializers() -> list[Materializer]:
+    """Materializers registered by the user in this process, newest first.
+
+    Worker processes replay these (oldest first) so that they choose exactly
+    what the driver would, and so write the same bytes.
+    """
+    return list(_registry._user)

@@ -565,3 +565,27 @@ def test_numpy_metadata_is_recorded_as_numbers(project: Path) -> None:
         score()
 
     assert p().steps["score"].metadata == {"accuracy": 0.75, "n": 3}
+
+
+def test_cache_switch_in_the_environment_overrides_steps_own_setting(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops_lite import pipeline, step
+
+    calls: list[int] = []
+
+    @step(enable_cache=True)
+    def insists() -> int:
+        calls.append(1)
+        return 1
+
+    @pipeline
+    def p() -> None:
+        insists()
+
+    p()
+    p()
+    assert calls == [1]
+    monkeypatch.setenv("MLOPS_LITE_ENABLE_CACHE", "0")
+    run = p()
+    assert calls == [1, 1] and not run.steps["insists"].cached

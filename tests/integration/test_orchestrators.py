@@ -291,7 +291,8 @@ def test_retries_rerun_a_flaky_step_with_backoff(project: Path, orchestrator: st
         view = client.get_pipeline("retrying").last_run.get_step("flaky")
         assert view.status == "completed"
         assert view.output.load() == "done after 3"
-        assert view.metadata == {"seen": 3, "mlops_lite.attempts": 3}
+        assert view.metadata == {"seen": 3}
+        assert view.attempts == 3
         assert view.record.settings["retries"] == 3 and view.record.settings["retry_delay"] == 0.1
         logs = view.logs
     assert logs.index("attempt 1") < logs.index("attempt 1 of 4 failed") < logs.index("attempt 3")
@@ -316,7 +317,7 @@ if __name__ == "__main__":
 ''')
     report = launch(project, script, orchestrator="pool")
     assert report["run"] is not None, report
-    assert steps_of(project, "dying")["dies_once"].metadata["mlops_lite.attempts"] == 2  # type: ignore[attr-defined]
+    assert steps_of(project, "dying")["dies_once"].attempts == 2  # type: ignore[attr-defined]
 
 
 # -- fan-out --------------------------------------------------------------------

@@ -105,6 +105,7 @@ def test_rerun_of_old_run_reproduces_its_outputs_and_leaves_the_checkout_alone(p
         original = client.get_run(old)
         reproduction = next(run for run in client.list_runs() if run.record.reproduces == old)
         assert reproduction.code_commit == original.code_commit
+        assert reproduction.record.entry_point["file"] == original.record.entry_point["file"]
         assert not any(step.cached for step in reproduction.steps.values())
         for name, step in original.steps.items():
             for output, artifact in step.outputs.items():
