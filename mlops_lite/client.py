@@ -26,9 +26,7 @@ from mlops_lite.store.artifacts import read_artifact
 from mlops_lite.store.index import RunIndex, RunRow, read_run_commit
 from mlops_lite.store.objects import parse_tree
 from mlops_lite.store.runs import run_is_live
-
-_TRUST_ENV = "MLOPS_LITE_TRUST_PICKLE"
-
+from mlops_lite.trust import TRUST_ENV, pickle_trusted
 
 class Client:
     """Read access to the runs recorded in a project's git repository."""
@@ -394,24 +392,17 @@ class Artifact:
         the run was made under your own git identity, ``trust_pickle=True`` is
         given, or ``MLOPS_LITE_TRUST_PICKLE=1`` is set.
         """
-        if self.uses_pickle and not self._pickle_trusted(trust_pickle):
-            author = self.run.author.get("email", "unknown")
+        author = self.run.author_email
+        own = self.run._client._store.identity.email
+        if self.uses_pickle and not pickle_trusted(author, own, explicit=trust_pickle):
             raise UntrustedPickleError(
-                f"output {self.name!r} of step {self.step_name!r} (run {self.run.name}, by {author}) "
-                "is a pickle, and loading it runs code. If you trust its author, call "
-                f"load(trust_pickle=True) or set {_TRUST_ENV}=1"
+                f"output {self.name!r} of step {self.step_name!r} (run {self.run.name}, by "
+                f"{author or 'unknown'}) is a pickle, and loading it runs code. If you trust its "
+                f"author, call load(trust_pickle=True) or set {TRUST_ENV}={author or 1}"
             )
         store = self.run._client._store
         meta, payload = read_artifact(store.read_object, self.artifact_id, store.read_blobs)
         return get_materializer(meta.materializer, version=meta.materializer_version).load(payload)
-
-    def _pickle_trusted(self, trust_pickle: bool | None) -> bool:
-        if trust_pickle is not None:
-            return trust_pickle
-        if os.environ.get(_TRUST_ENV, "").lower() in ("1", "true", "yes"):
-            return True
-        own = self.run._client._store.identity.email
-        return self.run.author.get("email") == own
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -37,6 +37,7 @@ from mlops_lite.store.artifacts import build_artifact, read_artifact
 from mlops_lite.store.codepin import CodePin, pin_code
 from mlops_lite.store.index import CacheHit, RunIndex
 from mlops_lite.store.runs import RunWriter, StepEntry, build_step_tree, recover_abandoned_runs
+from mlops_lite.trust import pickle_trusted
 
 
 @dataclass(frozen=True)
@@ -432,7 +433,11 @@ class _Driver:
         return declared
 
     def _find_cache_hit(self, key: str) -> CacheHit | None:
+        own = self.store.identity.email
         for hit in self.index.cache_hits(key):
+            # A teammate's pickle would run their code here: reuse it only when trusted.
+            if any(info.get("uses_pickle") for info in hit.outputs.values()) and not pickle_trusted(hit.author, own):
+                continue
             # The index is derived: trust it only for objects that are really here.
             if all(self.store.has_object(info["artifact_id"]) for info in hit.outputs.values()):
                 return hit

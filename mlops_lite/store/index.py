@@ -63,6 +63,7 @@ class CacheHit:
     ref: str
     step: str
     outputs: dict[str, dict[str, Any]]  # output name -> OutputRecord fields
+    author: str | None  # email of whoever recorded the run
 
     @property
     def pipeline(self) -> str:
@@ -259,11 +260,12 @@ class RunIndex:
     def cache_hits(self, cache_key: str) -> Iterator[CacheHit]:
         """Earlier executions with this key, the executed (non-cached) ones first."""
         rows = self._db.execute(
-            "SELECT ref, step, outputs FROM cache WHERE cache_key = ? ORDER BY end_time ASC",
+            "SELECT cache.ref, cache.step, cache.outputs, runs.author FROM cache "
+            "LEFT JOIN runs ON runs.ref = cache.ref WHERE cache_key = ? ORDER BY cache.end_time ASC",
             (cache_key,),
         ).fetchall()
-        for ref, step, outputs in rows:
-            yield CacheHit(ref, step, msgpack.unpackb(outputs, raw=False))
+        for ref, step, outputs, author in rows:
+            yield CacheHit(ref, step, msgpack.unpackb(outputs, raw=False), author)
 
     def runs(
         self,

@@ -108,3 +108,61 @@ def test_teammates_runs_arrive_load_and_are_cache_hits(tmp_path: Path, transport
     alice_listing = json.loads(mlops(alice_dir, alice, "runs", "list", "--json").stdout)
     assert sorted(entry["author"]["email"] for entry in alice_listing) == ["alice@example.com", "bob@example.com"]
     subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=remote, check=True)
+
+
+PICKLED = textwrap.dedent(
+    '''
+    from mlops_lite import step, pipeline
+
+    class Model:
+        def __init__(self, weight):
+            self.weight = weight
+
+    @step
+    def fit() -> Model:
+        print("fit executed")
+        return Model(3)
+
+    @pipeline
+    def modelling():
+        fit()
+
+    if __name__ == "__main__":
+        print("RUN", modelling().sha)
+    '''
+)
+
+
+def test_a_teammates_pickle_is_neither_loaded_nor_reused_until_trusted(tmp_path: Path) -> None:
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "--initial-branch=main", str(remote))
+    alice_dir, bob_dir = tmp_path / "alice", tmp_path / "bob"
+    alice_dir.mkdir()
+    alice, bob = as_user("alice"), as_user("bob")
+    git(alice_dir, "init", "-q", "-b", "main")
+    (alice_dir / "modelling.py").write_text(PICKLED)
+    git(alice_dir, "add", "modelling.py")
+    git(alice_dir, "commit", "-qm", "pipeline")
+    git(alice_dir, "remote", "add", "origin", str(remote))
+    git(alice_dir, "push", "-q", "origin", "main")
+    subprocess.run([sys.executable, "modelling.py"], cwd=alice_dir, env=alice, check=True, capture_output=True)
+    mlops(alice_dir, alice, "push", "--quiet")
+    git(tmp_path, "clone", "-q", str(remote), str(bob_dir))
+    mlops(bob_dir, bob, "pull", "--quiet")
+
+    load = (
+        "from mlops_lite import Client\n"
+        "run = Client().list_runs(pipeline='modelling')[-1]\n"
+        "print(run.steps['fit'].output.load().weight)\n"
+    )
+    refused = subprocess.run([sys.executable, "-c", load], cwd=bob_dir, env=bob, capture_output=True, text=True)
+    assert refused.returncode != 0 and "UntrustedPickleError" in refused.stderr
+    assert "MLOPS_LITE_TRUST_PICKLE=alice@example.com" in refused.stderr
+
+    # Untrusted, Alice's pickle is not reused: Bob's run executes the step itself.
+    rerun = subprocess.run([sys.executable, "modelling.py"], cwd=bob_dir, env=bob, capture_output=True, text=True, check=True)
+    assert "fit executed" in rerun.stdout
+
+    trusting = {**bob, "MLOPS_LITE_TRUST_PICKLE": "alice@example.com"}
+    loaded = subprocess.run([sys.executable, "-c", load], cwd=bob_dir, env=trusting, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "3"
