@@ -28,6 +28,7 @@ from mlops_lite.store.objects import parse_tree
 from mlops_lite.store.runs import run_is_live
 from mlops_lite.trust import TRUST_ENV, pickle_trusted
 
+
 class Client:
     """Read access to the runs recorded in a project's git repository."""
 
