@@ -20,13 +20,13 @@ exit codes:
 
 def register(subparsers: Any) -> None:
     """Add the sharing subcommands to the `mlops-lite` parser."""
-    for name, verb, handler in (
-        ("push", "Push every run (refs/mlops/*) and the objects it needs to", _push),
-        ("pull", "Fetch every run (refs/mlops/*) and the objects it needs from", _pull),
+    for name, verb, summary, handler in (
+        ("push", "Push every run (refs/mlops/*) and the objects it needs to", "push every run to a git remote", _push),
+        ("pull", "Fetch every run (refs/mlops/*) and the objects it needs from", "fetch every run from a git remote", _pull),
     ):
         parser = subparsers.add_parser(
             name,
-            help=f"{verb.split(' (')[0].lower()} a git remote",
+            help=summary,
             description=f"{verb} a git remote. Nothing is ever forced.",
             epilog=_EXIT_CODES,
             formatter_class=argparse.RawDescriptionHelpFormatter,
