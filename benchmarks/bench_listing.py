@@ -2,7 +2,7 @@
 
     python benchmarks/bench_listing.py [--runs 100000] [--repeat 5]
 
-Builds N run commits (one pack, refs in packed-refs, as after a `git pack-refs`
+Builds N run commits of 10 steps (one pack, refs in packed-refs, as after a `git pack-refs`
 or a fetch), then measures, each beside `git for-each-ref` on the same refs:
 - building the index from nothing (once per clone, or after deleting it);
 - listing the newest 20 runs with a warm index (what `mlops-lite runs list` does);
@@ -30,6 +30,9 @@ from mlops_lite.store.index import RunIndex
 from mlops_lite.store.runs import build_run_commit, build_step_tree, run_ref
 
 
+STEPS = 10
+
+
 def make_repository(runs: int) -> str:
     root = tempfile.mkdtemp(prefix="mlops-bench-list-")
     subprocess.run(["git", "init", "-q", root], check=True)
@@ -41,16 +44,26 @@ def make_repository(runs: int) -> str:
     objects: list[o.GitObject] = []
     packed = ["# pack-refs with: peeled fully-peeled sorted"]
     start = 1_700_000_000.0
+    step_names = [f"step{i}" for i in range(STEPS)]
     step_tree, step_objects = build_step_tree(
-        StepRecord(name="train", function="m.train", status="completed", cache_key="k"), "", {}
+        StepRecord(name="step", function="m.step", status="completed", cache_key="k"), "", {}
     )
     objects.extend(step_objects)
     refs = []
     for number in range(runs):
         name = f"{number:09d}"
+        # As the runner writes it: the record carries a summary of its steps.
+        summary = {
+            step: {"status": "completed", "cache_key": f"{number}-{step}", "end_time": start + number,
+                   "outputs": {"output": {"artifact_id": step_tree.id, "materializer": "builtins.msgpack",
+                                          "materializer_version": 1, "type_name": "builtins.int",
+                                          "size": 1, "uses_pickle": False}}}
+            for step in step_names
+        }
         record = RunRecord(run_name=name, pipeline_name=f"p{number % 10}", status="completed",
-                           start_time=start + number, end_time=start + number + 1, step_names=["train"])
-        commit, run_objects = build_run_commit(store, record, {"train": step_tree.id}, head)
+                           start_time=start + number, end_time=start + number + 1, step_names=step_names,
+                           step_summary=summary)
+        commit, run_objects = build_run_commit(store, record, dict.fromkeys(step_names, step_tree.id), head)
         objects.extend(run_objects)
         refs.append((run_ref(record.pipeline_name, name), commit.id))
     store.write_objects(objects)

@@ -181,3 +181,6 @@ class RunRecord(_Record):
     error: str | None = None
     reproduces: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Per finished step: status, cache_key, outputs and end_time, copied from the
+    # step records so that indexing a run reads one record, not one per step.
+    step_summary: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -226,6 +226,10 @@ class _Driver:
         return result
 
     def _finish(self, writer: RunWriter, record: RunRecord) -> RunResult:
+        record.step_summary = {
+            name: {"status": step.status, "cache_key": step.cache_key, "outputs": step.outputs, "end_time": step.end_time}
+            for name, step in self.step_records.items()
+        }
         sha = writer.finish(record)
         self.index.add_run(writer.ref, sha, record, self.step_records, writer.code_commit)
         return RunResult(self.store.root, writer.ref, sha, record)

@@ -74,14 +74,23 @@ class CacheHit:
         return self.ref.rsplit("/", 1)[1]
 
 
-def read_run_commit(store: GitStore, sha: str) -> tuple[RunRecord, dict[str, tuple[int, str]], str]:
-    """The run record, the ``steps`` tree entries and the code commit of a run commit."""
+def _read_run(store: GitStore, sha: str) -> tuple[RunRecord, dict[str, tuple[int, str]], str]:
+    """The run record, the run tree's entries and the code commit of a run commit."""
     headers = parse_commit(store.read_object(sha))
     tree_entries = parse_tree(store.read_object(headers["tree"][0].decode()))
     record = RunRecord.decode(store.read_object(tree_entries["run.msgpack"][1]), where=f"run {sha}")
-    steps = parse_tree(store.read_object(tree_entries["steps"][1])) if "steps" in tree_entries else {}
     code_commit = headers["parent"][0].decode() if headers.get("parent") else ""
-    return record, steps, code_commit
+    return record, tree_entries, code_commit
+
+
+def _steps_tree(store: GitStore, tree_entries: dict[str, tuple[int, str]]) -> dict[str, tuple[int, str]]:
+    return parse_tree(store.read_object(tree_entries["steps"][1])) if "steps" in tree_entries else {}
+
+
+def read_run_commit(store: GitStore, sha: str) -> tuple[RunRecord, dict[str, tuple[int, str]], str]:
+    """The run record, the ``steps`` tree entries and the code commit of a run commit."""
+    record, tree_entries, code_commit = _read_run(store, sha)
+    return record, _steps_tree(store, tree_entries), code_commit
 
 
 class RunIndex:
@@ -156,7 +165,7 @@ class RunIndex:
         if packed_changed:
             for ref in self._db.execute("SELECT ref FROM runs").fetchall():
                 candidates[ref[0]] = None
-            candidates.update(_read_packed_runs(packed_path))
+            candidates.update(dict.fromkeys(_read_packed_runs(packed_path)))
         for directory in changed_dirs + vanished_dirs:
             prefix = "refs/" + os.path.relpath(directory, os.path.join(self.store.common_dir, "refs"))
             prefix = prefix.replace(os.sep, "/") + "/"
@@ -174,10 +183,16 @@ class RunIndex:
                     new_loose[ref] = None
                     candidates.setdefault(ref, None)
         indexed = dict(self._db.execute("SELECT ref, sha FROM runs").fetchall())
+        packed: dict[str, str | None] | None = None
         self._db.execute("BEGIN")
         try:
             for ref in candidates:
-                sha = self.store.read_ref(ref)
+                # A loose ref file wins over packed-refs, as in git.
+                sha = _read_loose_ref(self.store.common_dir, ref)
+                if sha is None:
+                    if packed is None:
+                        packed = _read_packed_runs(packed_path)
+                    sha = packed.get(ref)
                 if sha is None:
                     self._forget(ref)
                 elif indexed.get(ref) != sha:
@@ -202,7 +217,7 @@ class RunIndex:
 
     def _index_run(self, ref: str, sha: str) -> None:
         try:
-            record, steps, code_commit = read_run_commit(self.store, sha)
+            record, tree_entries, code_commit = _read_run(self.store, sha)
         except MlopsLiteError:
             # A run this version cannot read (a newer schema, missing objects) is
             # still listed, as "unreadable"; reading its record raises the reason.
@@ -214,9 +229,13 @@ class RunIndex:
             )
             return
         step_records = {}
-        for name, (_, tree_id) in steps.items():
-            entries = parse_tree(self.store.read_object(tree_id))
-            step_records[name] = StepRecord.decode(self.store.read_object(entries["step.msgpack"][1]))
+        if record.step_summary:
+            for name, summary in record.step_summary.items():
+                step_records[name] = StepRecord(name=name, function="", **summary)
+        else:  # a crashed run's record, written before its steps finished
+            for name, (_, tree_id) in _steps_tree(self.store, tree_entries).items():
+                entries = parse_tree(self.store.read_object(tree_id))
+                step_records[name] = StepRecord.decode(self.store.read_object(entries["step.msgpack"][1]))
         self.add_run(ref, sha, record, step_records, code_commit, in_transaction=True)
 
     def add_run(
@@ -242,12 +261,14 @@ class RunIndex:
                     record.author.get("email"), record.environment.get("host"),
                 ),
             )
-            for name, step in steps.items():
-                if step.cache_key and step.status in ("completed", "cached") and step.outputs is not None:
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?, ?)",
-                        (step.cache_key, ref, name, msgpack.packb(step.outputs), step.end_time),
-                    )
+            self._db.executemany(
+                "INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?, ?)",
+                [
+                    (step.cache_key, ref, name, msgpack.packb(step.outputs), step.end_time)
+                    for name, step in steps.items()
+                    if step.cache_key and step.status in ("completed", "cached") and step.outputs is not None
+                ],
+            )
             if not in_transaction:
                 self._db.execute("COMMIT")
         except BaseException:
@@ -333,16 +354,26 @@ def _scandir_files(directory: str) -> Iterator[os.DirEntry[str]]:
             yield entry
 
 
+def _read_loose_ref(common_dir: str, ref: str) -> str | None:
+    try:
+        with open(os.path.join(common_dir, *ref.split("/")), "rb") as f:
+            value = f.read().strip()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+    return value.decode() if len(value) == 40 else None
+
+
 def _read_packed_runs(path: str) -> dict[str, str | None]:
+    """``{run ref: sha}`` from packed-refs, read in one pass."""
     refs: dict[str, str | None] = {}
     try:
         with open(path, "rb") as f:
             for line in f:
                 if line.startswith((b"#", b"^")):
                     continue
-                _, _, name = line.strip().partition(b" ")
+                sha, _, name = line.strip().partition(b" ")
                 if name.startswith(RUNS_PREFIX.encode()):
-                    refs[name.decode()] = None
+                    refs[name.decode()] = sha.decode()
     except FileNotFoundError:
         pass
     return refs
