@@ -29,7 +29,6 @@ from mlops_lite.store import objects as o
 from mlops_lite.store.index import RunIndex
 from mlops_lite.store.runs import build_run_commit, build_step_tree, run_ref
 
-
 STEPS = 10
 
 
