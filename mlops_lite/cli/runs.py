@@ -113,7 +113,11 @@ def show_run(args: argparse.Namespace) -> int:
         print(f"status    {run.status}")
         print(f"code      {run.code_commit}{dirty}")
         print(f"started   {_time(run.start_time)}   duration {_seconds(run.duration)}")
-        print(f"author    {run.author.get('name', '?')} <{run.author.get('email', '?')}>")
+        print(f"author    {run.author.get('name', '?')} <{run.author.get('email', '?')}> on {run.host or '?'}")
+        stack = run.record.extra.get("stack")
+        print(f"executed  {run.record.orchestrator}" + (f" (stack {stack})" if stack else ""))
+        if run.record.reproduces:
+            print(f"reproduces {run.record.reproduces}")
         if run.params:
             print("params    " + ", ".join(f"{k}={v!r}" for k, v in run.params.items()))
         if run.metadata:
