@@ -48,6 +48,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return getattr(error, "exit_code", 1)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`mlops-lite runs list | head`): not an error.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
