@@ -14,14 +14,15 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import median_time
 
 from mlops_lite.records import RunRecord, StepRecord
 from mlops_lite.store import GitStore
@@ -72,15 +73,6 @@ def make_repository(runs: int) -> str:
     return root
 
 
-def timed(function, repeat: int) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20_000)
@@ -112,10 +104,10 @@ def main() -> None:
         assert len(rows) == 20
         index.close()
 
-    git_all = timed(git_list_all, args.repeat)
+    git_all = median_time(git_list_all, args.repeat)
     print(f"index build, {args.runs} runs     : {cold:8.3f} s   (git for-each-ref of all refs: {git_all:.3f} s)")
-    ours = timed(ours_newest_20, args.repeat)
-    theirs = timed(git_newest_20, args.repeat)
+    ours = median_time(ours_newest_20, args.repeat)
+    theirs = median_time(git_newest_20, args.repeat)
     print(f"newest 20 runs, warm index  : {ours * 1000:8.1f} ms  git for-each-ref --sort=-committerdate --count=20: "
           f"{theirs * 1000:.1f} ms  ratio {theirs / ours:.1f}x faster")
 

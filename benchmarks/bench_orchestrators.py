@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import make_repo, median_time
 
 from mlops_lite import pipeline, step
 
@@ -60,26 +59,6 @@ def chain(start: int = 0) -> None:
 @pipeline(enable_cache=False)
 def fan_out(start: int = 0) -> None:
     increment.map(x=list(range(start, start + CHAIN)))
-
-
-def median_time(function: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def make_repo() -> str:
-    root = tempfile.mkdtemp(prefix="mlops-bench-orch-")
-    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
-           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
-    subprocess.run(["git", "init", "-q", root], check=True)
-    Path(root, "README").write_text("bench\n")
-    subprocess.run(["git", "add", "README"], cwd=root, check=True)
-    subprocess.run(["git", "commit", "-qm", "init"], cwd=root, check=True, env=env)
-    return root
 
 
 def iterations_for(seconds: float) -> int:
@@ -156,7 +135,7 @@ def main() -> None:
     os.environ.setdefault("GIT_AUTHOR_EMAIL", "bench@example.com")
     os.environ.setdefault("GIT_COMMITTER_NAME", "bench")
     os.environ.setdefault("GIT_COMMITTER_EMAIL", "bench@example.com")
-    os.chdir(make_repo())
+    os.chdir(make_repo("mlops-bench-orch-"))
     with_dask = not args.no_dask
     if with_dask:
         try:

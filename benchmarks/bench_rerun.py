@@ -19,17 +19,17 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 LIBRARY_ROOT = str(Path(__file__).resolve().parent.parent)
 sys.path.insert(0, LIBRARY_ROOT)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import median_time  # noqa: E402
 
 PIPELINE = textwrap.dedent(
     """
@@ -53,15 +53,6 @@ PIPELINE = textwrap.dedent(
         print(chain().sha)
     """
 )
-
-
-def median_time(function: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def make_project(steps: int) -> str:

@@ -8,12 +8,12 @@ rerun can rebuild any pinned commit while the user keeps editing.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
 
-from mlops_lite.errors import MissingObjectError, StoreError
+from mlops_lite.errors import MissingObjectError
+from mlops_lite.store.gitcli import git_env, run_git
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,33 +25,11 @@ class ChangedFile:
     old_path: str | None = None
 
 
-def _git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    # A surrounding git (a hook) may set these; they would redirect every command.
-    env = {k: v for k, v in os.environ.items() if k not in ("GIT_INDEX_FILE", "GIT_DIR", "GIT_WORK_TREE")}
-    env["GIT_TERMINAL_PROMPT"] = "0"
-    env["GIT_OPTIONAL_LOCKS"] = "0"
-    env.update(extra or {})
-    return env
-
-
-def _git(root: str, *args: str, env: dict[str, str] | None = None) -> str:
-    if shutil.which("git") is None:
-        raise StoreError("the git command is needed to read a run's code: install git")
-    completed = subprocess.run(
-        ["git", *args], cwd=root, env=env or _git_env(), capture_output=True, check=False
-    )
-    if completed.returncode != 0:
-        raise StoreError(
-            f"git {' '.join(args[:2])} failed in {root}: {completed.stderr.decode(errors='replace').strip()}"
-        )
-    return completed.stdout.decode("utf-8", "replace")
-
-
 def resolve_commit(root: str, revision: str) -> str | None:
     """The full sha of the commit ``revision`` names (sha, prefix, branch), or None."""
     completed = subprocess.run(
         ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{revision}^{{commit}}"],
-        cwd=root, env=_git_env(), capture_output=True, text=True, check=False,
+        cwd=root, env=git_env(), capture_output=True, text=True, check=False,
     )  # fmt: skip
     sha = completed.stdout.strip()
     return sha if completed.returncode == 0 and sha else None
@@ -71,17 +49,17 @@ def materialize_tree(root: str, commit: str, destination: str) -> None:
             "`mlops-lite pull` (a run's code commit travels with it as its parent)"
         )
     with tempfile.TemporaryDirectory(prefix="mlops-lite-index-") as scratch:
-        env = _git_env({"GIT_INDEX_FILE": os.path.join(scratch, "index")})
-        _git(root, "read-tree", commit, env=env)
+        env = git_env({"GIT_INDEX_FILE": os.path.join(scratch, "index")})
+        run_git(root, "read-tree", commit, env=env)
         prefix = os.path.join(os.path.abspath(destination), "")
-        _git(root, "checkout-index", "--all", "--force", f"--prefix={prefix}", env=env)
+        run_git(root, "checkout-index", "--all", "--force", f"--prefix={prefix}", env=env)
 
 
 def changed_files(root: str, old: str, new: str) -> list[ChangedFile]:
     """Files that differ between two commits, with rename detection."""
     if old == new:
         return []
-    output = _git(root, "diff", "--name-status", "-z", "-M", old, new, "--")
+    output = run_git(root, "diff", "--name-status", "-z", "-M", old, new, "--")
     fields = output.split("\0")
     changes: list[ChangedFile] = []
     position = 0
@@ -100,4 +78,4 @@ def patch(root: str, old: str, new: str) -> str:
     """``git diff`` between two commits, as text."""
     if old == new:
         return ""
-    return _git(root, "diff", "-M", "--no-color", old, new, "--")
+    return run_git(root, "diff", "-M", "--no-color", old, new, "--")

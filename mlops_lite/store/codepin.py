@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from mlops_lite.errors import StoreError
+from mlops_lite.store.gitcli import git_env, run_git
 from mlops_lite.store.objects import Identity
 
 
@@ -29,32 +28,9 @@ class CodePin:
         return asdict(self)
 
 
-def _git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    # Variables a surrounding git (a hook, a rebase) may set would redirect us.
-    env = {k: v for k, v in os.environ.items() if k not in ("GIT_INDEX_FILE", "GIT_DIR", "GIT_WORK_TREE")}
-    env["GIT_TERMINAL_PROMPT"] = "0"
-    # `git status` otherwise refreshes the user's index file opportunistically.
-    env["GIT_OPTIONAL_LOCKS"] = "0"
-    env.update(extra or {})
-    return env
-
-
-def _git(root: str, *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None) -> str:
-    if shutil.which("git") is None:
-        raise StoreError("the git command is needed to pin a run's code: install git")
-    completed = subprocess.run(
-        ["git", *args], cwd=root, env=env or _git_env(), input=stdin, capture_output=True, check=False
-    )
-    if completed.returncode != 0:
-        raise StoreError(
-            f"git {' '.join(args[:2])} failed in {root}: {completed.stderr.decode(errors='replace').strip()}"
-        )
-    return completed.stdout.decode()
-
-
 def pin_code(root: str, git_dir: str, identity: Identity) -> CodePin:
     """The commit this run is pinned to, snapshotting the work tree when it is dirty."""
-    status = _git(root, "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all")
+    status = run_git(root, "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all")
     head: str | None = None
     branch: str | None = None
     dirty = False
@@ -79,11 +55,11 @@ def _snapshot(root: str, git_dir: str, head: str | None, identity: Identity) -> 
         if os.path.exists(user_index):
             # A copy keeps git's stat cache, so unchanged files are not rehashed.
             shutil.copyfile(user_index, index)
-        env = _git_env({"GIT_INDEX_FILE": index})
-        _git(root, "add", "--all", "--", ".", env=env)
-        tree = _git(root, "write-tree", env=env).strip()
-        date = _git(root, "show", "-s", "--format=@%ct %z", head).strip() if head else "@0 +0000"
-        commit_env = _git_env(
+        env = git_env({"GIT_INDEX_FILE": index})
+        run_git(root, "add", "--all", "--", ".", env=env)
+        tree = run_git(root, "write-tree", env=env).strip()
+        date = run_git(root, "show", "-s", "--format=@%ct %z", head).strip() if head else "@0 +0000"
+        commit_env = git_env(
             {
                 "GIT_AUTHOR_NAME": identity.name,
                 "GIT_AUTHOR_EMAIL": identity.email,
@@ -95,4 +71,4 @@ def _snapshot(root: str, git_dir: str, head: str | None, identity: Identity) -> 
         )
         parents = ["-p", head] if head else []
         message = f"mlops-lite snapshot of the work tree\n\nbase: {head or '(no commit yet)'}\n"
-        return _git(root, "commit-tree", tree, *parents, env=commit_env, stdin=message.encode()).strip()
+        return run_git(root, "commit-tree", tree, *parents, env=commit_env, stdin=message.encode()).strip()
