@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -22,6 +24,9 @@ def parallel_map(function: Callable[[T], R], items: Iterable[T], *, window: int 
     """``map`` over a thread pool, in order, holding at most ``window`` results ahead."""
     global _executor
     if _executor is None:
+        # Imported on first use: most runs never hold a value big enough to need it.
+        from concurrent.futures import ThreadPoolExecutor
+
         _executor = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="mlops-lite")
     pending = []
     for item in items:
