@@ -108,15 +108,8 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _load_toml(data: bytes, path: str) -> Any:
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        try:
-            import tomli as tomllib  # type: ignore[no-redef,import-not-found,unused-ignore]
-        except ModuleNotFoundError:
-            raise ConfigError(
-                f"configuration file {path}: reading TOML on Python 3.10 needs tomli (pip install tomli)"
-            ) from None
+    import tomllib
+
     try:
         return tomllib.loads(data.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:

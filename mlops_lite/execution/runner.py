@@ -17,7 +17,7 @@ import secrets
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from mlops_lite.context import StepContext
@@ -163,7 +163,7 @@ class _Driver:
         self._job_ids = 0
 
     def run(self) -> RunResult:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         run_name = new_run_name(self.pipeline.options.run_name, self.pipeline.name, now)
         pinned = os.environ.get(ENV_CODE_COMMIT)
         if pinned:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from mlops_lite import pipeline, step
 from mlops_lite.errors import ConfigError, DefinitionError
