@@ -19,6 +19,7 @@ import msgpack
 
 from mlops_lite.errors import MlopsLiteError
 from mlops_lite.records import RunRecord, StepRecord
+from mlops_lite.store.interface import ObjectRefStore
 from mlops_lite.store.objects import parse_commit, parse_tree
 from mlops_lite.store.repository import RUNS_PREFIX, GitStore
 
@@ -74,7 +75,7 @@ class CacheHit:
         return self.ref.rsplit("/", 1)[1]
 
 
-def _read_run(store: GitStore, sha: str) -> tuple[RunRecord, dict[str, tuple[int, str]], str]:
+def _read_run(store: ObjectRefStore, sha: str) -> tuple[RunRecord, dict[str, tuple[int, str]], str]:
     """The run record, the run tree's entries and the code commit of a run commit."""
     headers = parse_commit(store.read_object(sha))
     tree_entries = parse_tree(store.read_object(headers["tree"][0].decode()))
@@ -83,11 +84,11 @@ def _read_run(store: GitStore, sha: str) -> tuple[RunRecord, dict[str, tuple[int
     return record, tree_entries, code_commit
 
 
-def _steps_tree(store: GitStore, tree_entries: dict[str, tuple[int, str]]) -> dict[str, tuple[int, str]]:
+def _steps_tree(store: ObjectRefStore, tree_entries: dict[str, tuple[int, str]]) -> dict[str, tuple[int, str]]:
     return parse_tree(store.read_object(tree_entries["steps"][1])) if "steps" in tree_entries else {}
 
 
-def read_run_commit(store: GitStore, sha: str) -> tuple[RunRecord, dict[str, tuple[int, str]], str]:
+def read_run_commit(store: ObjectRefStore, sha: str) -> tuple[RunRecord, dict[str, tuple[int, str]], str]:
     """The run record, the ``steps`` tree entries and the code commit of a run commit."""
     record, tree_entries, code_commit = _read_run(store, sha)
     return record, _steps_tree(store, tree_entries), code_commit

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import msgpack
 
 from mlops_lite.records import RunRecord, StepRecord
+from mlops_lite.store.interface import ObjectRefStore
 from mlops_lite.store.maintenance import consolidate_packs
 from mlops_lite.store.objects import (
     MODE_BLOB,
@@ -80,7 +81,7 @@ def build_step_tree(
 
 
 def build_run_commit(
-    store: GitStore, record: RunRecord, steps: dict[str, str], code_commit: str
+    store: ObjectRefStore, record: RunRecord, steps: dict[str, str], code_commit: str
 ) -> tuple[GitObject, list[GitObject]]:
     record_blob = blob(record.encode())
     objects = [record_blob]
