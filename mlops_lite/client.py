@@ -8,6 +8,7 @@ imports the execution layer.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
 
@@ -22,10 +23,11 @@ from mlops_lite.errors import (
 from mlops_lite.materializers import get_materializer
 from mlops_lite.records import OutputRecord, RunRecord, StepRecord
 from mlops_lite.store import RUNS_PREFIX, GitStore
+from mlops_lite.store.annotations import add_annotations, read_annotations
 from mlops_lite.store.artifacts import read_artifact
 from mlops_lite.store.index import RunIndex, RunRow, read_run_commit
 from mlops_lite.store.objects import parse_tree
-from mlops_lite.store.runs import run_is_live
+from mlops_lite.store.runs import run_is_live, run_ref
 from mlops_lite.trust import TRUST_ENV, pickle_trusted
 
 
@@ -96,6 +98,18 @@ class Client:
             names = ", ".join(f"{r.pipeline}/{r.run_name} ({r.sha[:10]})" for r in rows[:5])
             raise AmbiguousRunError(f"{text!r} matches {len(rows)} runs: {names}; give more of the sha")
         return Run(self, rows[0].sha, rows[0])
+
+    def log_metadata(self, run: str, metadata: Mapping[str, Any], *, step_name: str | None = None) -> None:
+        """Add metadata to a recorded run (or one of its steps) without changing the run.
+
+        It is stored beside the run, under ``refs/mlops/metadata/``, and shows in
+        ``run.metadata`` / ``step.metadata``; the run's sha stays the same.
+        """
+        target = self.get_run(run)
+        if step_name is not None:
+            target.get_step(step_name)  # a clear error for a step the run does not have
+        add_annotations(self._store, run_ref(target.pipeline_name, target.name), metadata, step=step_name)
+        target.__dict__.pop("_annotations", None)
 
     def runs_for_code_commit(self, commit: str) -> list[Run]:
         return [Run(self, row.sha, row) for row in self.index.runs(code_commit=commit)]
@@ -182,7 +196,12 @@ class Run:
 
     @property
     def metadata(self) -> dict[str, Any]:
-        return self.record.metadata
+        """Run metadata: logged during the run, then anything added to it later."""
+        return {**self.record.metadata, **self._annotations["run"]}
+
+    @cached_property
+    def _annotations(self) -> dict[str, Any]:
+        return read_annotations(self._client._store, run_ref(self.pipeline_name, self.name))
 
     @property
     def environment(self) -> dict[str, Any]:
@@ -291,7 +310,8 @@ class StepView:
 
     @property
     def metadata(self) -> dict[str, Any]:
-        return self.record.metadata
+        """Step metadata: logged by the step, then anything added to it later."""
+        return {**self.record.metadata, **self.run._annotations["steps"].get(self.name, {})}
 
     @property
     def parameters(self) -> dict[str, Any]:

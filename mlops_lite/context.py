@@ -59,11 +59,18 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def log_metadata(metadata: Mapping[str, Any]) -> None:
-    """Attach JSON-like metadata to the running step, or to the run being defined.
+def log_metadata(
+    metadata: Mapping[str, Any],
+    *,
+    run_id_name_or_prefix: str | None = None,
+    step_name: str | None = None,
+) -> None:
+    """Attach JSON-like metadata to a step or a run.
 
     Inside a step it lands on that step; inside a ``@pipeline`` function body it
-    lands on the run. Values merge over earlier ones with the same key.
+    lands on the run. Anywhere, ``run_id_name_or_prefix`` (a run name, sha or
+    sha prefix, as in ZenML) names a recorded run to annotate, and ``step_name``
+    one of its steps. Values merge over earlier ones with the same key.
     """
     metadata = {key: _plain(value) for key, value in metadata.items()}
     for key, value in metadata.items():
@@ -72,6 +79,15 @@ def log_metadata(metadata: Mapping[str, Any]) -> None:
                 f"metadata {key!r}: a value of type {type(value).__qualname__} cannot be recorded; "
                 "use JSON-like values (numbers, strings, lists, dicts)"
             )
+    if run_id_name_or_prefix is not None:
+        # Annotating a recorded run is an operation on the repository.
+        from mlops_lite.client import Client
+
+        with Client() as client:
+            client.log_metadata(run_id_name_or_prefix, metadata, step_name=step_name)
+        return
+    if step_name is not None:
+        raise DefinitionError("log_metadata(step_name=...) needs run_id_name_or_prefix=... too")
     context = _current.get()
     if context is not None:
         context.metadata.update(metadata)
@@ -84,5 +100,6 @@ def log_metadata(metadata: Mapping[str, Any]) -> None:
         return
     raise DefinitionError(
         "log_metadata() was called outside a step and outside a pipeline definition; call it "
-        "inside a @step function, or inside the @pipeline function body for run metadata"
+        "inside a @step function, inside the @pipeline function body for run metadata, or give "
+        "run_id_name_or_prefix=... to annotate a recorded run"
     )
