@@ -8,7 +8,6 @@ imports the execution layer.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
 
@@ -23,7 +22,7 @@ from mlops_lite.errors import (
 from mlops_lite.materializers import get_materializer
 from mlops_lite.records import OutputRecord, RunRecord, StepRecord
 from mlops_lite.store import RUNS_PREFIX, GitStore
-from mlops_lite.store.annotations import add_annotations, read_annotations
+from mlops_lite.store.annotations import read_annotations
 from mlops_lite.store.artifacts import read_artifact
 from mlops_lite.store.index import RunIndex, RunRow, read_run_commit
 from mlops_lite.store.objects import parse_tree
@@ -41,6 +40,11 @@ class Client:
     @property
     def root(self) -> str:
         return self._store.root
+
+    @property
+    def store(self) -> GitStore:
+        """The underlying git store (for operations built on the client)."""
+        return self._store
 
     @property
     def index(self) -> RunIndex:
@@ -98,18 +102,6 @@ class Client:
             names = ", ".join(f"{r.pipeline}/{r.run_name} ({r.sha[:10]})" for r in rows[:5])
             raise AmbiguousRunError(f"{text!r} matches {len(rows)} runs: {names}; give more of the sha")
         return Run(self, rows[0].sha, rows[0])
-
-    def log_metadata(self, run: str, metadata: Mapping[str, Any], *, step_name: str | None = None) -> None:
-        """Add metadata to a recorded run (or one of its steps) without changing the run.
-
-        It is stored beside the run, under ``refs/mlops/metadata/``, and shows in
-        ``run.metadata`` / ``step.metadata``; the run's sha stays the same.
-        """
-        target = self.get_run(run)
-        if step_name is not None:
-            target.get_step(step_name)  # a clear error for a step the run does not have
-        add_annotations(self._store, run_ref(target.pipeline_name, target.name), metadata, step=step_name)
-        target.__dict__.pop("_annotations", None)
 
     def runs_for_code_commit(self, commit: str) -> list[Run]:
         return [Run(self, row.sha, row) for row in self.index.runs(code_commit=commit)]

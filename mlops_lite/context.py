@@ -81,10 +81,9 @@ def log_metadata(
             )
     if run_id_name_or_prefix is not None:
         # Annotating a recorded run is an operation on the repository.
-        from mlops_lite.client import Client
+        from mlops_lite.annotate import annotate_run
 
-        with Client() as client:
-            client.log_metadata(run_id_name_or_prefix, metadata, step_name=step_name)
+        annotate_run(run_id_name_or_prefix, metadata, step_name=step_name)
         return
     if step_name is not None:
         raise DefinitionError("log_metadata(step_name=...) needs run_id_name_or_prefix=... too")

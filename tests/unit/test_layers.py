@@ -69,3 +69,9 @@ def test_import_is_light() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+def test_the_client_only_reads() -> None:
+    source = (PACKAGE / "client.py").read_text()
+    for writer in ("update_ref", "write_objects", "write_loose_object", "add_annotations", "RunWriter"):
+        assert writer not in source, writer

@@ -1,0 +1,30 @@
+"""Adding metadata to a recorded run: the write side of ``log_metadata(run_id_name_or_prefix=...)``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from mlops_lite.client import Client
+from mlops_lite.store.annotations import add_annotations
+from mlops_lite.store.runs import run_ref
+
+
+def annotate_run(
+    run: str,
+    metadata: Mapping[str, Any],
+    *,
+    step_name: str | None = None,
+    path: str | os.PathLike[str] | None = None,
+) -> None:
+    """Merge ``metadata`` into a recorded run (or one of its steps), leaving the run as it is.
+
+    It is stored beside the run, under ``refs/mlops/metadata/``, and shows in
+    ``run.metadata`` / ``step.metadata``; the run's sha stays the same.
+    """
+    with Client(path) as client:
+        target = client.get_run(run)
+        if step_name is not None:
+            target.get_step(step_name)  # a clear error for a step the run does not have
+        add_annotations(client.store, run_ref(target.pipeline_name, target.name), metadata, step=step_name)
