@@ -589,3 +589,19 @@ def test_cache_switch_in_the_environment_overrides_steps_own_setting(
     monkeypatch.setenv("MLOPS_LITE_ENABLE_CACHE", "0")
     run = p()
     assert calls == [1, 1] and not run.steps["insists"].cached
+
+
+def test_runs_from_a_linked_worktree_share_the_repository(project: Path, tmp_path: Path) -> None:
+    write_project(project)
+    worktree = tmp_path / "feature"
+    git(project, "worktree", "add", "-q", "-b", "feature", str(worktree))
+    status_before = git(worktree, "status", "--porcelain")
+    sha, _ = run_id(run_script(worktree, "train.py"))
+    assert git(worktree, "status", "--porcelain") == status_before
+    assert git(project, "rev-parse", f"{sha}^1") == git(worktree, "rev-parse", "HEAD")
+    with Client(project) as client:
+        assert client.get_run(sha).steps["train"].output.load()["step"] == "train"
+    # A second run from the main checkout reuses the worktree's results.
+    second, _ = run_id(run_script(project, "train.py"))
+    with Client(project) as client:
+        assert all(step.cached for step in client.get_run(second).steps.values())
