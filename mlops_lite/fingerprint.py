@@ -91,7 +91,9 @@ class _Walker:
         if id(func) in self.seen:
             return
         self.seen.add(id(func))
-        self.hasher.update(f"fn:{func.__module__}.{func.__qualname__}\n{_source_of(func)}".encode())
+        # No module name: the same step run as a script (``__main__``) or imported
+        # (``train``) is the same code and must hit the same cache entries.
+        self.hasher.update(f"fn:{func.__qualname__}\n{_source_of(func)}".encode())
         code = getattr(func, "__code__", None)
         if code is None:
             return

@@ -605,3 +605,15 @@ def test_runs_from_a_linked_worktree_share_the_repository(project: Path, tmp_pat
     second, _ = run_id(run_script(project, "train.py"))
     with Client(project) as client:
         assert all(step.cached for step in client.get_run(second).steps.values())
+
+
+def test_a_script_run_and_an_import_of_it_share_the_cache(project: Path) -> None:
+    write_project(project)
+    run_script(project, "train.py")
+    imported = subprocess.run(
+        [sys.executable, "-c", "import train; run = train.training(lr=0.5); print('RUN', run.sha, run.name)"],
+        cwd=project, capture_output=True, text=True, check=True,
+    )
+    sha, _ = run_id(imported)
+    with Client() as client:
+        assert all(step.cached for step in client.get_run(sha).steps.values())
