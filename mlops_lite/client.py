@@ -8,6 +8,7 @@ imports the execution layer.
 from __future__ import annotations
 
 import os
+import socket
 from functools import cached_property
 from typing import Any
 
@@ -168,7 +169,13 @@ class Run:
     @property
     def status(self) -> str:
         status = self._row.status if self._row else self.record.status
-        if status == "running" and not run_is_live(self._client._store.state_dir, self.pipeline_name, self.name):
+        # Only a run started on this machine can be seen to have died: its writer
+        # held a lock here. A teammate's run still recording stays "running".
+        if (
+            status == "running"
+            and self.host == socket.gethostname()
+            and not run_is_live(self._client._store.state_dir, self.pipeline_name, self.name)
+        ):
             return "crashed"
         return status
 

@@ -617,3 +617,22 @@ def test_a_script_run_and_an_import_of_it_share_the_cache(project: Path) -> None
     sha, _ = run_id(imported)
     with Client() as client:
         assert all(step.cached for step in client.get_run(sha).steps.values())
+
+
+@pytest.mark.parametrize(("host", "expected"), [("a-teammates-laptop", "running"), (None, "crashed")])
+def test_a_running_run_from_elsewhere_is_not_called_crashed(project: Path, host: str | None, expected: str) -> None:
+    import socket
+
+    from mlops_lite.records import RunRecord
+    from mlops_lite.store import GitStore
+    from mlops_lite.store.runs import build_run_commit, run_ref
+
+    record = RunRecord(run_name="20261123-000000-000000-abcd", pipeline_name="remote", status="running",
+                       start_time=time.time(), environment={"host": host or socket.gethostname()})
+    store = GitStore.open()
+    commit, objects = build_run_commit(store, record, {}, git(project, "rev-parse", "HEAD"))
+    store.write_objects(objects)
+    store.update_ref(run_ref("remote", record.run_name), commit.id, None)
+    store.close()
+    with Client() as client:
+        assert client.get_run(record.run_name).status == expected
