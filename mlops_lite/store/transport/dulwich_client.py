@@ -1,0 +1,239 @@
+"""The dulwich transport, used when the git CLI is missing: push, fetch and local ref updates."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from mlops_lite.errors import RefConflictError
+from mlops_lite.store.transport.classify import _classify, _dulwich_errors
+from mlops_lite.store.transport.result import MLOPS_PREFIX, Direction, TransferResult
+
+if TYPE_CHECKING:
+    from dulwich.client import GitClient
+    from dulwich.repo import Repo
+
+
+@contextmanager
+def _dulwich_session(
+    start_dir: str, remote: str, direction: Direction, progress: bool
+) -> Iterator[tuple[Repo, GitClient, str, Callable[[bytes], None] | None]]:
+    """Open the local repository and a dulwich client for `remote` (a name, URL or path)."""
+    from dulwich.client import get_transport_and_path
+    from dulwich.repo import Repo
+
+    with Repo.discover(start_dir) as repo:
+        config = repo.get_config_stack()
+        location = remote
+        section = (b"remote", remote.encode())
+        keys = (b"pushurl", b"url") if direction == "push" else (b"url",)
+        for key in keys:
+            try:
+                location = config.get(section, key).decode()
+                break
+            except KeyError:
+                continue
+        if "://" not in location and os.path.isdir(os.path.join(start_dir, location)):
+            # Relative paths mean the caller's directory, as with `git push ../team.git`.
+            location = os.path.abspath(os.path.join(start_dir, location))
+        elif "://" not in location and not _looks_like_scp(location):
+            raise _classify(remote, direction, f"'{remote}' does not appear to be a git repository")
+        ssh_command = os.environ.get("GIT_SSH_COMMAND") or os.environ.get("GIT_SSH") or None
+        try:
+            client, path = get_transport_and_path(
+                location,
+                config=config,
+                operation=direction,
+                quiet=not progress,
+                ssh_command=ssh_command,
+            )
+        except ValueError as error:
+            raise _classify(remote, direction, f"not found: {error}") from error
+        report: Callable[[bytes], None] | None = None
+        if progress:
+
+            def report(data: bytes) -> None:
+                sys.stderr.write(data.decode("utf-8", "replace"))
+                sys.stderr.flush()
+
+        yield repo, client, path, report
+
+
+def _looks_like_scp(location: str) -> bool:
+    head = location.split("/", 1)[0]
+    return ":" in head and not os.path.exists(location)
+
+
+def _is_fast_forward(repo: Repo, old: bytes, new: bytes) -> bool:
+    from dulwich.graph import can_fast_forward
+    from dulwich.objects import ObjectID
+
+    old_id, new_id = ObjectID(old), ObjectID(new)
+    if old_id not in repo.object_store or new_id not in repo.object_store:
+        return False
+    try:
+        return bool(can_fast_forward(repo, old_id, new_id))
+    except (KeyError, AssertionError):
+        return False  # not commits (an annotated tag, a tree): never move it silently
+
+
+def _dulwich_push(start_dir: str, remote: str, progress: bool) -> TransferResult:
+    from dulwich.objects import ObjectID
+    from dulwich.refs import Ref
+
+    result = TransferResult("push", remote, "dulwich")
+    counted: list[int] = []
+
+    with _dulwich_session(start_dir, remote, "push", progress) as (repo, client, path, report):
+        ours = {
+            name.decode(): sha
+            for name, sha in repo.get_refs().items()
+            if name.startswith(MLOPS_PREFIX.encode())
+        }
+
+        def update_refs(theirs: dict[Ref, ObjectID]) -> dict[Ref, ObjectID]:
+            # Called with the remote's refs just read; the remote applies each update
+            # only if the ref still has the old value we saw (compare-and-swap).
+            for bucket in (result.created, result.updated, result.unchanged):
+                bucket.clear()
+            result.rejected.clear()
+            wanted: dict[Ref, ObjectID] = {}
+            for name, sha in sorted(ours.items()):
+                current = theirs.get(Ref(name.encode()))
+                if current == sha:
+                    result.unchanged.append(name)
+                    continue
+                if current is None:
+                    result.created.append(name)
+                elif _is_fast_forward(repo, current, sha):
+                    result.updated.append(name)
+                else:
+                    result.rejected[name] = (
+                        "non-fast-forward" if current in repo.object_store else "fetch first"
+                    )
+                    continue
+                wanted[Ref(name.encode())] = ObjectID(sha)
+            return wanted
+
+        def generate_pack_data(
+            have: Any, want: Any, *, ofs_delta: bool = False, progress: Any = None
+        ) -> Any:
+            count, objects = repo.generate_pack_data(
+                set(have), set(want), progress=progress, ofs_delta=ofs_delta
+            )
+            counted.append(count)
+            return count, objects
+
+        with _dulwich_errors(remote, "push"):
+            sent = client.send_pack(
+                path.encode() if isinstance(path, str) else path,
+                update_refs,
+                generate_pack_data=generate_pack_data,
+                progress=report,
+            )
+    for name, status in (sent.ref_status or {}).items():
+        if status is not None:
+            ref = name.decode()
+            result.rejected[ref] = status
+            for bucket in (result.created, result.updated):
+                if ref in bucket:
+                    bucket.remove(ref)
+    result.transferred_objects = sum(counted)
+    return result
+
+
+def _dulwich_pull(start_dir: str, remote: str, progress: bool) -> TransferResult:
+    from dulwich.objects import ObjectID
+    from dulwich.refs import Ref
+
+    result = TransferResult("pull", remote, "dulwich")
+    prefix = MLOPS_PREFIX.encode()
+    with _dulwich_session(start_dir, remote, "pull", progress) as (repo, client, path, report):
+        packs_before = {pack.name() for pack in repo.object_store.packs}
+
+        def determine_wants(refs: Any, depth: int | None = None) -> list[ObjectID]:
+            return sorted(
+                {
+                    sha
+                    for name, sha in refs.items()
+                    if name.startswith(prefix)
+                    and not name.endswith(b"^{}")
+                    and sha not in repo.object_store
+                }
+            )
+
+        with _dulwich_errors(remote, "pull"):
+            fetched = client.fetch(
+                path,
+                _EveryRefAsHave(repo),  # type: ignore[arg-type]
+                determine_wants=determine_wants,
+                progress=report,
+                ref_prefix=[Ref(prefix)],
+            )
+        theirs = {
+            name: sha
+            for name, sha in fetched.refs.items()
+            if name.startswith(prefix) and sha is not None and not name.endswith(b"^{}")
+        }
+        for name, sha in sorted(theirs.items()):
+            outcome = _update_local_ref(repo, name, sha)
+            if outcome == "rejected":
+                result.rejected[name.decode()] = "non-fast-forward"
+            else:
+                getattr(result, outcome).append(name.decode())
+        new_packs = [pack for pack in repo.object_store.packs if pack.name() not in packs_before]
+        result.transferred_objects = sum(len(pack.index) for pack in new_packs)
+    return result
+
+
+class _EveryRefAsHave:
+    """The repository as `client.fetch` sees it, offering every ref's commit as a "have".
+
+    dulwich offers only `refs/heads/*`, so a clone whose runs pin unpushed code would
+    download that code again with every run.
+    """
+
+    def __init__(self, repo: Repo) -> None:
+        self._repo = repo
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._repo, name)
+
+    def get_graph_walker(self, heads: Any = None) -> Any:
+        store = self._repo.object_store
+        heads = sorted({sha for sha in self._repo.get_refs().values() if sha in store})
+        return self._repo.get_graph_walker(heads=heads)
+
+
+def _update_local_ref(repo: Repo, name: bytes, sha: bytes) -> str:
+    """Create or fast-forward one local ref with compare-and-swap; never move it backwards."""
+    from dulwich.file import FileLocked
+    from dulwich.objects import ObjectID
+    from dulwich.refs import Ref
+
+    ref, new = Ref(name), ObjectID(sha)
+    for attempt in range(50):
+        try:
+            current: ObjectID | None = repo.refs[ref]
+        except KeyError:
+            current = None
+        if current == new:
+            return "unchanged"
+        if current is not None and not _is_fast_forward(repo, current, new):
+            return "rejected"
+        try:
+            if current is None:
+                if repo.refs.add_if_new(ref, new):
+                    return "created"
+            elif repo.refs.set_if_equals(ref, current, new):
+                return "updated"
+        except FileLocked:
+            pass
+        # Another writer holds or just moved the ref: re-read and decide again.
+        time.sleep(random.uniform(0.001, 0.01) * (1 + attempt % 10))
+    raise RefConflictError(f"{name.decode()} kept changing while pulling; run the pull again")

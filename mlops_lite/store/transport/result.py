@@ -1,0 +1,41 @@
+"""What a push or pull reports (`TransferResult`) and the ref names it moves."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+MLOPS_PREFIX = "refs/mlops/"
+RUNS_PREFIX = "refs/mlops/runs/"
+# No leading `+`: runs are immutable and uniquely named, so a ref that would need
+# forcing is a real conflict to report, never something to overwrite.
+REFSPEC = "refs/mlops/*:refs/mlops/*"
+
+Implementation = Literal["git", "dulwich"]
+Direction = Literal["push", "pull"]
+
+
+@dataclass
+class TransferResult:
+    """What one push or pull did; ref names are full (`refs/mlops/...`)."""
+
+    direction: Direction
+    remote: str
+    transport: Implementation
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    # ref -> why it was refused (non-fast-forward, hook declined, ...); nothing is forced
+    rejected: dict[str, str] = field(default_factory=dict)
+    transferred_objects: int | None = None
+    transferred_bytes: int | None = None
+    elapsed_seconds: float = 0.0
+
+    @property
+    def runs(self) -> int:
+        """How many run refs this transfer created or moved."""
+        return sum(name.startswith(RUNS_PREFIX) for name in self.created + self.updated)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary (used by `--json`)."""
+        return {**asdict(self), "runs": self.runs}
