@@ -87,7 +87,7 @@ def bench_numpy_artifact(repeat: int, megabytes: int) -> None:
 
     from mlops_lite.materializers import get_materializer, materializer_for_value
     from mlops_lite.store import GitStore
-    from mlops_lite.store.artifacts import build_artifact, read_artifact
+    from mlops_lite.store.artifacts import build_artifact
 
     array = np.random.default_rng(0).random(megabytes * 1024 * 1024 // 8)
     store = GitStore.open()
@@ -101,7 +101,7 @@ def bench_numpy_artifact(repeat: int, megabytes: int) -> None:
                                        type_name="numpy.ndarray", uses_pickle=False)
         store.write_objects(objects)
         store.close()  # a reader in a fresh handle, as another process would be
-        meta, data = read_artifact(store.read_object, tree.id, store.read_blobs)
+        meta, data = store.read_artifact(tree.id)
         loaded = get_materializer(meta.materializer).load(data)
         assert loaded.shape == array.shape
 

@@ -24,7 +24,6 @@ from mlops_lite.materializers import get_materializer
 from mlops_lite.records import OutputRecord, RunRecord, StepRecord
 from mlops_lite.store import RUNS_PREFIX, GitStore
 from mlops_lite.store.annotations import read_annotations
-from mlops_lite.store.artifacts import read_artifact
 from mlops_lite.store.index import RunIndex, RunRow, read_run_commit
 from mlops_lite.store.objects import parse_tree
 from mlops_lite.store.runs import run_is_live, run_ref
@@ -421,7 +420,7 @@ class Artifact:
                 f"author, call load(trust_pickle=True) or set {TRUST_ENV}={author or 1}"
             )
         store = self.run._client._store
-        meta, payload = read_artifact(store.read_object, self.artifact_id, store.read_blobs)
+        meta, payload = store.read_artifact(self.artifact_id)
         return get_materializer(meta.materializer, version=meta.materializer_version).load(payload)
 
     def to_dict(self) -> dict[str, Any]:

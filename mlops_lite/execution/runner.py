@@ -33,7 +33,7 @@ from mlops_lite.materializers import materializer_for_type
 from mlops_lite.pipelines import Invocation, OutputHandle, Pipeline, PipelineTrace
 from mlops_lite.records import OutputRecord, RunRecord, StepRecord
 from mlops_lite.store import GitStore
-from mlops_lite.store.artifacts import build_artifact, read_artifact
+from mlops_lite.store.artifacts import build_artifact
 from mlops_lite.store.codepin import CodePin, pin_code
 from mlops_lite.store.index import CacheHit, RunIndex
 from mlops_lite.store.runs import RunWriter, StepEntry, build_step_tree, recover_abandoned_runs
@@ -453,7 +453,7 @@ class _Driver:
         if payload is not None:
             return payload
         artifact_id = self.artifact_ids[(handle.invocation, handle.output)]
-        meta, data = read_artifact(self.store.read_object, artifact_id, self.store.read_blobs)
+        meta, data = self.store.read_artifact(artifact_id)
         # Reusing our own project's cached output: the same trust as running it.
         return MaterializedOutput(
             bytes(data), meta.materializer, meta.materializer_version, meta.type_name, meta.uses_pickle

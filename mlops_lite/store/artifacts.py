@@ -137,10 +137,12 @@ def read_artifact(
     read_object: Callable[[str], bytes],
     artifact_id: str,
     read_many: Callable[[list[str]], Iterable[bytes]] | None = None,
+    read_into: Callable[[list[str], memoryview], bool] | None = None,
 ) -> tuple[ArtifactMeta, bytearray]:
     """Return the artifact's meta and its payload (writable, assembled in one buffer).
 
-    ``read_many`` reads a list of chunk blobs at once (in parallel, in the store).
+    ``read_many`` reads a list of chunk blobs at once (in parallel, in the store);
+    ``read_into`` reads uncompressed chunks straight into the payload buffer.
     """
     entries = parse_tree(read_object(artifact_id))
     meta = ArtifactMeta.decode(read_object(entries["meta"][1]))
@@ -150,6 +152,8 @@ def read_artifact(
     else:
         chunk_ids = [data_id]
     payload = bytearray(meta.size)
+    if meta.codec == "none" and read_into is not None and read_into(chunk_ids, memoryview(payload)):
+        return meta, payload
     decompress = None
     if meta.codec == "zstd":
         import zstandard

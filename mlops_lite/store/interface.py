@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Protocol
 
+from mlops_lite.store.artifacts import ArtifactMeta
 from mlops_lite.store.objects import GitObject, Identity
 
 
@@ -17,6 +18,8 @@ class ObjectRefStore(Protocol):
     def read_object(self, object_id: str) -> bytes: ...
 
     def read_blobs(self, object_ids: list[str]) -> Iterator[bytes]: ...
+
+    def read_artifact(self, artifact_id: str) -> tuple[ArtifactMeta, bytearray]: ...
 
     def has_object(self, object_id: str) -> bool: ...
 

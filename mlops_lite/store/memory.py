@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterable, Iterator
 
 from mlops_lite.errors import MissingObjectError, RefConflictError
+from mlops_lite.store.artifacts import ArtifactMeta, read_artifact
 from mlops_lite.store.objects import GitObject, Identity
 
 
@@ -35,6 +36,9 @@ class MemoryStore:
 
     def read_blobs(self, object_ids: list[str]) -> Iterator[bytes]:
         return (self.read_object(object_id) for object_id in object_ids)
+
+    def read_artifact(self, artifact_id: str) -> tuple[ArtifactMeta, bytearray]:
+        return read_artifact(self.read_object, artifact_id, self.read_blobs)
 
     def has_object(self, object_id: str) -> bool:
         return object_id in self.objects

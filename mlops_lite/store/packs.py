@@ -33,12 +33,43 @@ def _entry_header(type_num: int, size: int) -> bytes:
     return bytes(out)
 
 
-def _encode_entry(obj: GitObject) -> tuple[bytes, bytes, int]:
-    # Large payloads are zstd-compressed or incompressible: zlib level 0 only frames them.
-    level = 1 if len(obj.data) < _SMALL else 0
+_STORED_BLOCK = 0xFFFF
+
+
+def _stored_zlib(data: bytes | memoryview) -> list[bytes | memoryview]:
+    """``data`` as a zlib stream of stored (level 0) deflate blocks, without copying it.
+
+    Large payloads are zstd-compressed or incompressible, so deflate would only
+    frame them; framing them by hand saves a full copy of the payload, and the
+    pieces go to the file as they are.
+    """
+    view = memoryview(data).cast("B")
+    pieces: list[bytes | memoryview] = [b"\x78\x01"]
+    size = len(view)
+    position = 0
+    while True:
+        length = min(_STORED_BLOCK, size - position)
+        final = position + length >= size
+        pieces.append(struct.pack("<BHH", 1 if final else 0, length, length ^ 0xFFFF))
+        pieces.append(view[position : position + length])
+        position += length
+        if final:
+            break
+    pieces.append(struct.pack(">I", zlib.adler32(view)))
+    return pieces
+
+
+def _encode_entry(obj: GitObject) -> tuple[list[bytes | memoryview], int]:
+    """The pack entry's pieces (header and zlib stream) and their CRC-32."""
     head = _entry_header(obj.type_num, len(obj.data))
-    body = zlib.compress(obj.data, level)
-    return head, body, zlib.crc32(body, zlib.crc32(head))
+    if len(obj.data) < _SMALL:
+        pieces: list[bytes | memoryview] = [head, zlib.compress(obj.data, 1)]
+    else:
+        pieces = [head, *_stored_zlib(obj.data)]
+    crc = 0
+    for piece in pieces:
+        crc = zlib.crc32(piece, crc)
+    return pieces, crc
 
 
 def write_pack(pack_dir: str, objects: Iterable[GitObject]) -> str | None:
@@ -64,16 +95,15 @@ def write_pack(pack_dir: str, objects: Iterable[GitObject]) -> str | None:
             offset = len(header)
             small = [obj for obj in unique.values() if len(obj.data) < _SMALL]
             large = [obj for obj in unique.values() if len(obj.data) >= _SMALL]
-            for obj, (head, body, crc) in [
+            for obj, (pieces, crc) in [
                 *zip(small, map(_encode_entry, small), strict=True),
                 *zip(large, parallel_map(_encode_entry, large), strict=True),
             ]:
-                out.write(head)
-                out.write(body)
-                checksum.update(head)
-                checksum.update(body)
                 entries.append((bytes.fromhex(obj.id), offset, crc))
-                offset += len(head) + len(body)
+                for piece in pieces:
+                    out.write(piece)
+                    checksum.update(piece)
+                    offset += len(piece)
             pack_sha = checksum.digest()
             out.write(pack_sha)
         name = "pack-" + pack_sha.hex()
@@ -121,3 +151,47 @@ def _index_bytes(entries: list[tuple[bytes, int, int]], pack_sha: bytes) -> byte
     ]
     body = b"".join(parts)
     return body + hashlib.sha1(body, usedforsecurity=False).digest()
+
+
+def entry_header_at(fd: int, offset: int) -> tuple[int, int, int]:
+    """``(type number, size, header length)`` of the pack entry at ``offset``."""
+    header = os.pread(fd, 16, offset)
+    type_num = (header[0] >> 4) & 7
+    size = header[0] & 0x0F
+    shift, position = 4, 0
+    while header[position] & 0x80:
+        position += 1
+        size |= (header[position] & 0x7F) << shift
+        shift += 7
+    return type_num, size, position + 1
+
+
+def read_stored_into(fd: int, offset: int, target: memoryview) -> bool:
+    """Read a blob written by ``_stored_zlib`` straight into ``target``; False if it is not one.
+
+    One ``preadv`` scatters the block payloads into place (the only copy), and
+    the block headers and Adler-32 are checked, so a blob that git itself
+    repacked with real compression is refused and the caller inflates it instead.
+    """
+    type_num, size, header_length = entry_header_at(fd, offset)
+    if type_num != 3 or size != len(target):
+        return False
+    blocks = max(1, -(-size // _STORED_BLOCK))
+    if 2 * blocks + 2 > 1000:  # the kernel's limit on buffers per call
+        return False
+    zlib_header = bytearray(2)
+    block_headers = [bytearray(5) for _ in range(blocks)]
+    trailer = bytearray(4)
+    buffers: list[bytearray | memoryview] = [zlib_header]
+    for number, block_header in enumerate(block_headers):
+        buffers += [block_header, target[number * _STORED_BLOCK : (number + 1) * _STORED_BLOCK]]
+    buffers.append(trailer)
+    expected = 2 + 5 * blocks + size + 4
+    if os.preadv(fd, buffers, offset + header_length) != expected or zlib_header != b"\x78\x01":
+        return False
+    for number, block_header in enumerate(block_headers):
+        length = min(_STORED_BLOCK, size - number * _STORED_BLOCK)
+        final = 1 if number == blocks - 1 else 0
+        if block_header != struct.pack("<BHH", final, length, length ^ 0xFFFF):
+            return False
+    return bytes(trailer) == struct.pack(">I", zlib.adler32(target))
