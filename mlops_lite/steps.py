@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import inspect
 import re
+import sys
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -56,18 +57,28 @@ class StepOptions:
         }
 
 
-def parse_outputs(func: Callable[..., Any], step_name: str) -> tuple[OutputSpec, ...]:
+def parse_outputs(
+    func: Callable[..., Any], step_name: str, localns: Mapping[str, Any] | None = None
+) -> tuple[OutputSpec, ...]:
     """Output names from the return annotation, ZenML's way.
 
     ``-> T``: one output ``output``; ``-> Annotated[T, "name"]``: one named
     output; ``-> tuple[Annotated[A, "a"], B]``: outputs ``a`` and ``output_1``;
-    ``-> None``: no outputs.
+    ``-> None``: no outputs. String annotations (``from __future__ import
+    annotations``) are resolved in the function's module and, for a step defined
+    inside a function, in that function's local names (``localns``).
     """
     try:
-        hints = typing.get_type_hints(func, include_extras=True)
+        hints = typing.get_type_hints(func, localns=dict(localns or {}), include_extras=True)
         annotation = hints.get("return", inspect.Signature.empty)
-    except Exception:
+    except Exception as error:
         annotation = inspect.signature(func).return_annotation
+        if isinstance(annotation, str):
+            # Guessing would silently turn several outputs into one: refuse instead.
+            raise DefinitionError(
+                f"step {step_name!r}: its return annotation {annotation!r} cannot be resolved "
+                f"({type(error).__name__}: {error}); import the names it uses where the step is defined"
+            ) from None
     if annotation is inspect.Signature.empty:
         return (OutputSpec(DEFAULT_OUTPUT, Any),)
     if annotation is None or annotation is type(None):
@@ -102,7 +113,15 @@ def _output_spec(annotation: Any, default_name: str, step_name: str) -> OutputSp
 class Step:
     """A function declared with ``@step``."""
 
-    def __init__(self, func: Callable[..., Any], *, name: str | None = None, options: StepOptions | None = None) -> None:
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        *,
+        name: str | None = None,
+        options: StepOptions | None = None,
+        outputs: tuple[OutputSpec, ...] | None = None,
+        localns: Mapping[str, Any] | None = None,
+    ) -> None:
         if not callable(func) or not hasattr(func, "__code__"):
             raise DefinitionError(f"@step decorates functions; got {func!r}")
         self.entrypoint = func
@@ -117,7 +136,7 @@ class Step:
                 )
             if parameter.kind is parameter.POSITIONAL_ONLY:
                 raise DefinitionError(f"step {self.name!r}: positional-only parameters are not supported")
-        self.outputs = parse_outputs(func, self.name)
+        self.outputs = outputs if outputs is not None else parse_outputs(func, self.name, localns)
         unknown = set(self.options.output_materializers) - {o.name for o in self.outputs}
         if unknown:
             raise DefinitionError(
@@ -163,7 +182,12 @@ class Step:
             changes["timeout"] = timeout
         if extra:
             changes["extra"] = {**self.options.extra, **extra}
-        return Step(self.entrypoint, name=name or self.name, options=dataclasses.replace(self.options, **changes))
+        return Step(
+            self.entrypoint,
+            name=name or self.name,
+            options=dataclasses.replace(self.options, **changes),
+            outputs=self.outputs,
+        )
 
     def map(self, **arguments: Any) -> list[Any]:
         """Fan out inside a pipeline: one invocation per element of the list arguments.
@@ -250,14 +274,17 @@ def step(
 
 def step(func: Any = None, /, **options: Any) -> Any:
     """Declare a pipeline step: ``@step`` or ``@step(enable_cache=False, ...)``."""
+    # The names where the step is defined, to resolve string annotations of a
+    # step defined inside a function (its imports are local there).
+    localns = sys._getframe(1).f_locals
     if func is not None:
         if options:
             raise DefinitionError("use @step or @step(...), not both")
-        return Step(func)
+        return Step(func, localns=localns)
 
     def decorate(f: Callable[..., Any]) -> Step:
         settings = dict(options)
-        base = Step(f, name=settings.pop("name", None))
+        base = Step(f, name=settings.pop("name", None), localns=sys._getframe(1).f_locals)
         return base.with_options(**settings) if settings else base
 
     return decorate

@@ -636,3 +636,47 @@ def test_a_running_run_from_elsewhere_is_not_called_crashed(project: Path, host:
     store.close()
     with Client() as client:
         assert client.get_run(record.run_name).status == expected
+
+
+def test_a_value_nothing_can_save_fails_the_step_naming_output_and_type(project: Path) -> None:
+    import threading
+
+    from mlops_lite import pipeline, step
+    from mlops_lite.errors import NoMaterializerError
+
+    @step
+    def make_lock() -> object:
+        return threading.Lock()
+
+    @pipeline
+    def locking() -> None:
+        make_lock()
+
+    with pytest.raises(StepFailedError, match="make_lock") as info:
+        locking()
+    cause = info.value.__cause__
+    assert isinstance(cause, NoMaterializerError)
+    message = str(cause)
+    assert "make_lock" in message and "output" in message and "lock" in message.lower()
+    assert "register_materializer" in message
+    with Client() as client:
+        [run] = client.list_runs(pipeline="locking")
+        assert run.status == "failed" and "NoMaterializerError" in (run.steps["make_lock"].error or "")
+
+
+def test_wrong_number_of_returned_values_names_the_step(project: Path) -> None:
+    from typing import Annotated
+
+    from mlops_lite import pipeline, step
+
+    @step
+    def pair() -> tuple[Annotated[int, "a"], Annotated[int, "b"]]:
+        return (1, 2, 3)  # type: ignore[return-value]
+
+    @pipeline
+    def pairs() -> None:
+        pair()
+
+    with pytest.raises(StepFailedError, match="pair") as info:
+        pairs()
+    assert "declares 2 outputs ['a', 'b'] but returned a tuple of 3" in str(info.value.__cause__)
