@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -183,10 +184,12 @@ class RunIndex:
                 if ref.startswith(prefix) and ref.count("/") == prefix.count("/") and ref not in seen:
                     new_loose[ref] = None
                     candidates.setdefault(ref, None)
-        indexed = dict(self._db.execute("SELECT ref, sha FROM runs").fetchall())
         packed: dict[str, str | None] | None = None
-        self._db.execute("BEGIN")
+        # Take the write lock before reading ref values: a writer that moves a ref
+        # after we read it must index its run after our commit, not under it.
+        self._db.execute("BEGIN IMMEDIATE")
         try:
+            indexed = dict(self._db.execute("SELECT ref, sha FROM runs").fetchall())
             for ref in candidates:
                 # A loose ref file wins over packed-refs, as in git.
                 sha = _read_loose_ref(self.store.common_dir, ref)
@@ -251,7 +254,7 @@ class RunIndex:
     ) -> None:
         """Index a run the caller just wrote (or read), with its cache entries."""
         if not in_transaction:
-            self._db.execute("BEGIN")
+            self._db.execute("BEGIN IMMEDIATE")
         try:
             self._forget(ref)
             self._db.execute(
@@ -328,11 +331,20 @@ class RunIndex:
         return {"runs": self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]}
 
 
+# A directory's mtime ticks coarsely (a few ms on ext4): a change in the same
+# tick as our look leaves it unchanged. As git does for its index, a stamp this
+# recent is not trusted: it is stored as one that never matches, so the next
+# refresh looks at that directory again.
+_RACY_NS = 2_000_000_000
+
+
 def _stamp(path: str) -> str:
     try:
         stat = os.stat(path)
     except FileNotFoundError:
         return "missing"
+    if time.time_ns() - stat.st_mtime_ns < _RACY_NS:
+        return f"racy:{time.time_ns()}"
     return f"{stat.st_ino}:{stat.st_mtime_ns}:{stat.st_size}"
 
 
