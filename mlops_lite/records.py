@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, NewType, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import msgpack
 
 from mlops_lite.errors import RecordError, UnknownSchemaVersionError
 
 SCHEMA_VERSION = 1
-
-RunName = NewType("RunName", str)
-ArtifactId = NewType("ArtifactId", str)  # git tree sha of the artifact
-CommitSha = NewType("CommitSha", str)
-
-RunStatus = Literal["running", "completed", "failed", "crashed"]
-StepStatus = Literal["completed", "cached", "failed", "skipped"]
 
 # msgpack extension codes for the few JSON-like values msgpack cannot keep apart.
 _EXT_TUPLE = 1
@@ -114,16 +107,6 @@ class OutputRecord(_Record):
     type_name: str
     size: int
     uses_pickle: bool = False
-
-
-@dataclass
-class InputRecord(_Record):
-    """One input of a step: the artifact and the step output it came from."""
-
-    kind: ClassVar[str] = "input"
-    artifact_id: str
-    step: str
-    output: str
 
 
 @dataclass

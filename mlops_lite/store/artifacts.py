@@ -128,11 +128,6 @@ def build_artifact(
     return artifact_tree, objects
 
 
-def read_meta(read_object: Callable[[str], bytes], artifact_id: str) -> ArtifactMeta:
-    entries = parse_tree(read_object(artifact_id))
-    return ArtifactMeta.decode(read_object(entries["meta"][1]))
-
-
 def read_artifact(
     read_object: Callable[[str], bytes],
     artifact_id: str,

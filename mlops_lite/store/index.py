@@ -327,8 +327,6 @@ class RunIndex:
             ).fetchall()
         return [RunRow(*row) for row in rows]
 
-    def stats(self) -> dict[str, Any]:
-        return {"runs": self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]}
 
 
 # A directory's mtime ticks coarsely (a few ms on ext4): a change in the same
