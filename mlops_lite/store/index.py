@@ -328,7 +328,6 @@ class RunIndex:
         return [RunRow(*row) for row in rows]
 
 
-
 # A directory's mtime ticks coarsely (a few ms on ext4): a change in the same
 # tick as our look leaves it unchanged. As git does for its index, a stamp this
 # recent is not trusted: it is stored as one that never matches, so the next
