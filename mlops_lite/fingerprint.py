@@ -11,6 +11,7 @@ library) is left out: its version is recorded in the run environment instead.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 import sys
@@ -20,6 +21,9 @@ from functools import lru_cache
 from typing import Any
 
 import xxhash
+
+from mlops_lite.hashing import canonical_bytes
+from mlops_lite.records import is_recordable
 
 _LIBRARY_PREFIXES = tuple(
     os.path.join(os.path.realpath(p), "")
@@ -111,10 +115,13 @@ class _Walker:
             self.hasher.update(f"const:{name}={value!r}\n".encode())
         elif isinstance(value, types.ModuleType):
             filename = getattr(value, "__file__", None)
-            if filename and _is_project_file(filename) and not value.__name__.startswith("mlops_lite"):
+            project = filename and _is_project_file(filename) and not value.__name__.startswith("mlops_lite")
+            # A package reached as ``pkg.sub.helper``: follow its project submodules too.
+            if project and id(value) not in self.seen:
+                self.seen.add(id(value))
                 for attribute in sorted(names):
                     member = getattr(value, attribute, None)
-                    if member is not None and not isinstance(member, types.ModuleType):
+                    if member is not None:
                         self.add_value(f"{value.__name__}.{attribute}", member, names)
         elif _is_step_or_pipeline(value):
             self.add_function(value.entrypoint)
@@ -129,10 +136,31 @@ class _Walker:
                     target = getattr(member, "__func__", member)
                     if isinstance(target, types.FunctionType):
                         self.add_function(target)
-        elif isinstance(value, (tuple, frozenset)) and len(value) < 64 and all(
-            isinstance(v, _SIMPLE_CONSTANTS) for v in value
-        ):
-            self.hasher.update(f"const:{name}={value!r}\n".encode())
+        elif isinstance(value, (list, tuple, dict, set, frozenset)):
+            # Settings kept in module-level containers (FEATURES = ["a", "b"]):
+            # editing them changes what the step computes.
+            encoded = _constant_bytes(value)
+            if encoded is not None:
+                self.hasher.update(f"const:{name}=".encode() + encoded + b"\n")
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type) and _is_project_object(type(value)):
+            # A configuration object of the project's own (CONFIG = Config(lr=0.1)).
+            self.add_value(name, type(value), names)
+            encoded = _constant_bytes(dataclasses.asdict(value))
+            if encoded is not None:
+                self.hasher.update(f"instance:{name}=".encode() + encoded + b"\n")
+
+
+_CONSTANT_LIMIT = 1_000_000
+
+
+def _constant_bytes(value: Any) -> bytes | None:
+    """A stable encoding of a JSON-like container, or None for anything else or too big."""
+    if isinstance(value, (set, frozenset)):
+        value = sorted(value, key=repr)
+    if not is_recordable(value):
+        return None
+    encoded = canonical_bytes(value)
+    return encoded if len(encoded) <= _CONSTANT_LIMIT else None
 
 
 def _cell_ok(cell: Any) -> bool:

@@ -97,3 +97,42 @@ def test_library_code_is_not_hashed(on_path: Path) -> None:
 
     walker.add_value("json", json, {"dumps"})
     assert walker.hasher.hexdigest() == fingerprint._Walker().hasher.hexdigest()
+
+
+def test_module_level_containers_and_config_objects_are_part_of_the_fingerprint(on_path: Path) -> None:
+    def source(features: str, lr: float) -> str:
+        return f"""
+            from dataclasses import dataclass
+
+            FEATURES = {features}
+
+            @dataclass
+            class Config:
+                lr: float
+
+            CONFIG = Config(lr={lr})
+
+            def my_step(x):
+                return [x * CONFIG.lr for _ in FEATURES]
+        """
+
+    base = fingerprint_of(on_path, source('["a", "b"]', 0.1))
+    assert base == fingerprint_of(on_path, source('["a", "b"]', 0.1))
+    assert base != fingerprint_of(on_path, source('["a", "b", "c"]', 0.1))
+    assert base != fingerprint_of(on_path, source('["a", "b"]', 0.2))
+
+
+def test_helpers_in_subpackages_are_followed(on_path: Path) -> None:
+    package = on_path / "pkgfp" / "sub"
+    package.mkdir(parents=True)
+    (on_path / "pkgfp" / "__init__.py").write_text("from . import sub\n")
+    (package / "__init__.py").write_text("from .maths import scale\n")
+
+    def fingerprint_with(body: str) -> str:
+        (package / "maths.py").write_text(f"def scale(x):\n    return {body}\n")
+        for name in [m for m in sys.modules if m.startswith("pkgfp")]:
+            del sys.modules[name]
+        module = load_module(on_path, "steps_sub", "import pkgfp\n\ndef my_step(x):\n    return pkgfp.sub.scale(x)\n")
+        return fingerprint.code_fingerprint(module.my_step)
+
+    assert fingerprint_with("x * 2") != fingerprint_with("x * 3")
