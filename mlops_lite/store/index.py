@@ -162,7 +162,6 @@ class RunIndex:
             return
         # Every ref whose value may have changed, with its current value (or None).
         candidates: dict[str, str | None] = {}
-        loose_stamps = dict(self._db.execute("SELECT ref, stamp FROM loose").fetchall())
         new_loose: dict[str, str | None] = {}
         if packed_changed:
             for ref in self._db.execute("SELECT ref FROM runs").fetchall():
@@ -171,6 +170,12 @@ class RunIndex:
         for directory in changed_dirs + vanished_dirs:
             prefix = "refs/" + os.path.relpath(directory, os.path.join(self.store.common_dir, "refs"))
             prefix = prefix.replace(os.sep, "/") + "/"
+            # Only this directory's loose refs ("/" sorts just before "0").
+            loose_stamps = dict(
+                self._db.execute(
+                    "SELECT ref, stamp FROM loose WHERE ref >= ? AND ref < ?", (prefix, prefix[:-1] + "0")
+                ).fetchall()
+            )
             seen = set()
             for entry in _scandir_files(directory):
                 ref = prefix + entry.name
@@ -189,7 +194,16 @@ class RunIndex:
         # after we read it must index its run after our commit, not under it.
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            indexed = dict(self._db.execute("SELECT ref, sha FROM runs").fetchall())
+            # Loading every indexed sha costs ~80 ms at 100k runs: only worth it
+            # when most refs are candidates anyway (packed-refs rewritten).
+            if len(candidates) > 1000:
+                indexed = dict(self._db.execute("SELECT ref, sha FROM runs").fetchall())
+            else:
+                indexed = {}
+                for ref in candidates:
+                    row = self._db.execute("SELECT sha FROM runs WHERE ref = ?", (ref,)).fetchone()
+                    if row is not None:
+                        indexed[ref] = row[0]
             for ref in candidates:
                 # A loose ref file wins over packed-refs, as in git.
                 sha = _read_loose_ref(self.store.common_dir, ref)

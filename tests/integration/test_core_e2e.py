@@ -680,3 +680,27 @@ def test_wrong_number_of_returned_values_names_the_step(project: Path) -> None:
     with pytest.raises(StepFailedError, match="pair") as info:
         pairs()
     assert "declares 2 outputs ['a', 'b'] but returned a tuple of 3" in str(info.value.__cause__)
+
+
+def test_listing_follows_pack_refs_deleted_refs_and_new_runs(project: Path) -> None:
+    from mlops_lite import pipeline, step
+
+    @step
+    def value(x: int) -> int:
+        return x
+
+    @pipeline
+    def listed(x: int = 0) -> None:
+        value(x)
+
+    first, second = listed(x=1), listed(x=2)
+    with Client() as client:
+        assert {r.sha for r in client.list_runs()} == {first.sha, second.sha}
+    git(project, "pack-refs", "--all")
+    third = listed(x=3)
+    with Client() as client:
+        assert {r.sha for r in client.list_runs()} == {first.sha, second.sha, third.sha}
+    git(project, "update-ref", "-d", f"refs/mlops/runs/listed/{first.name}")
+    git(project, "update-ref", "-d", f"refs/mlops/runs/listed/{third.name}")
+    with Client() as client:
+        assert [r.sha for r in client.list_runs()] == [second.sha]
