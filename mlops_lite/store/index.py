@@ -14,7 +14,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import msgpack
 
@@ -76,7 +76,39 @@ class CacheHit:
         return self.ref.rsplit("/", 1)[1]
 
 
-def _read_run(store: ObjectRefStore, sha: str) -> tuple[RunRecord, dict[str, tuple[int, str]], str]:
+class _ObjectReader(Protocol):
+    def read_object(self, object_id: str) -> bytes: ...
+
+
+class _Prefetched:
+    """Objects read in bulk beforehand, with the store behind them for the rest."""
+
+    def __init__(self, store: GitStore, objects: dict[str, bytes]) -> None:
+        self._store = store
+        self._objects = objects
+
+    def read_object(self, object_id: str) -> bytes:
+        found = self._objects.get(object_id)
+        return found if found is not None else self._store.read_object(object_id)
+
+
+def _prefetch_runs(store: GitStore, shas: list[str]) -> _ObjectReader:
+    """Read many run commits, their trees and records in three bulk passes."""
+    if len(shas) < 100:
+        return store
+    objects = store.read_objects(shas)
+    trees = {sha: parse_commit(objects[sha])["tree"][0].decode() for sha in shas if sha in objects}
+    objects.update(store.read_objects(sorted(set(trees.values()))))
+    records = []
+    for tree_id in set(trees.values()):
+        entry = parse_tree(objects[tree_id]).get("run.msgpack") if tree_id in objects else None
+        if entry is not None:
+            records.append(entry[1])
+    objects.update(store.read_objects(records))
+    return _Prefetched(store, objects)
+
+
+def _read_run(store: _ObjectReader, sha: str) -> tuple[RunRecord, dict[str, tuple[int, str]], str]:
     """The run record, the run tree's entries and the code commit of a run commit."""
     headers = parse_commit(store.read_object(sha))
     tree_entries = parse_tree(store.read_object(headers["tree"][0].decode()))
@@ -85,7 +117,7 @@ def _read_run(store: ObjectRefStore, sha: str) -> tuple[RunRecord, dict[str, tup
     return record, tree_entries, code_commit
 
 
-def _steps_tree(store: ObjectRefStore, tree_entries: dict[str, tuple[int, str]]) -> dict[str, tuple[int, str]]:
+def _steps_tree(store: _ObjectReader, tree_entries: dict[str, tuple[int, str]]) -> dict[str, tuple[int, str]]:
     return parse_tree(store.read_object(tree_entries["steps"][1])) if "steps" in tree_entries else {}
 
 
@@ -204,6 +236,7 @@ class RunIndex:
                     row = self._db.execute("SELECT sha FROM runs WHERE ref = ?", (ref,)).fetchone()
                     if row is not None:
                         indexed[ref] = row[0]
+            changed: list[tuple[str, str]] = []
             for ref in candidates:
                 # A loose ref file wins over packed-refs, as in git.
                 sha = _read_loose_ref(self.store.common_dir, ref)
@@ -214,7 +247,10 @@ class RunIndex:
                 if sha is None:
                     self._forget(ref)
                 elif indexed.get(ref) != sha:
-                    self._index_run(ref, sha)
+                    changed.append((ref, sha))
+            reader = _prefetch_runs(self.store, [sha for _, sha in changed])
+            for ref, sha in changed:
+                self._index_run(ref, sha, reader, known=ref in indexed)
             for ref, loose_stamp in new_loose.items():
                 if loose_stamp is None:
                     self._db.execute("DELETE FROM loose WHERE ref = ?", (ref,))
@@ -233,9 +269,9 @@ class RunIndex:
         self._db.execute("DELETE FROM runs WHERE ref = ?", (ref,))
         self._db.execute("DELETE FROM cache WHERE ref = ?", (ref,))
 
-    def _index_run(self, ref: str, sha: str) -> None:
+    def _index_run(self, ref: str, sha: str, reader: _ObjectReader, *, known: bool = True) -> None:
         try:
-            record, tree_entries, code_commit = _read_run(self.store, sha)
+            record, tree_entries, code_commit = _read_run(reader, sha)
         except MlopsLiteError:
             # A run this version cannot read (a newer schema, missing objects) is
             # still listed, as "unreadable"; reading its record raises the reason.
@@ -254,7 +290,7 @@ class RunIndex:
             for name, (_, tree_id) in _steps_tree(self.store, tree_entries).items():
                 entries = parse_tree(self.store.read_object(tree_id))
                 step_records[name] = StepRecord.decode(self.store.read_object(entries["step.msgpack"][1]))
-        self.add_run(ref, sha, record, step_records, code_commit, in_transaction=True)
+        self.add_run(ref, sha, record, step_records, code_commit, in_transaction=True, replace=known)
 
     def add_run(
         self,
@@ -265,12 +301,18 @@ class RunIndex:
         code_commit: str,
         *,
         in_transaction: bool = False,
+        replace: bool = True,
     ) -> None:
-        """Index a run the caller just wrote (or read), with its cache entries."""
+        """Index a run the caller just wrote (or read), with its cache entries.
+
+        ``replace=False`` promises the ref is not indexed yet (a cold rebuild),
+        which spares two deletes per run.
+        """
         if not in_transaction:
             self._db.execute("BEGIN IMMEDIATE")
         try:
-            self._forget(ref)
+            if replace:
+                self._forget(ref)
             self._db.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (

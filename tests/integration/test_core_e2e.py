@@ -704,3 +704,30 @@ def test_listing_follows_pack_refs_deleted_refs_and_new_runs(project: Path) -> N
     git(project, "update-ref", "-d", f"refs/mlops/runs/listed/{third.name}")
     with Client() as client:
         assert [r.sha for r in client.list_runs()] == [second.sha]
+
+
+def test_rebuilding_the_index_of_many_runs_reads_them_in_bulk(project: Path) -> None:
+    from mlops_lite import pipeline, step
+    from mlops_lite.store.gitcli import cat_objects
+
+    calls: list[int] = []
+
+    @step
+    def square(x: int) -> int:
+        calls.append(x)
+        return x * x
+
+    @pipeline
+    def squares(x: int = 0) -> None:
+        square(x)
+
+    shas = {squares(x=i).sha for i in range(130)}
+    (project / ".git" / "mlops-lite" / "index.sqlite3").unlink()
+    with Client() as client:
+        runs = client.list_runs()
+        assert {r.sha for r in runs} == shas and {r.status for r in runs} == {"completed"}
+    calls.clear()
+    assert squares(x=7).steps["square"].cached and calls == []
+    # The bulk reader leaves out what does not exist instead of failing.
+    some = sorted(shas)[:3]
+    assert set(cat_objects(str(project), [*some, "0" * 40])) == set(some)
