@@ -107,3 +107,26 @@ def test_large_artifact_reads_back_exactly_before_and_after_git_repacks(project:
     assert bytes(data) == payload and meta.size == len(payload)
     subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=project, check=True, capture_output=True)
     store.close()
+
+
+@pytest.mark.parametrize(
+    "size", [0, 1, 65_534, 65_535, 65_536, 2 * 65_535, 2 * 65_535 + 1, 8 * 1024 * 1024, 8 * 1024 * 1024 + 1]
+)
+def test_stored_block_framing_round_trips_at_block_edges(project: Path, size: int) -> None:
+    import random
+    import zlib
+
+    from mlops_lite.store.artifacts import build_artifact
+    from mlops_lite.store.packs import _stored_zlib
+
+    payload = random.Random(size).randbytes(size)
+    assert zlib.decompress(b"".join(bytes(piece) for piece in _stored_zlib(payload))) == payload
+    tree, objects = build_artifact(payload, materializer="m", materializer_version=1, type_name="t", uses_pickle=False)
+    store = GitStore.open()
+    store.write_objects(objects)
+    store.close()
+    meta, data = store.read_artifact(tree.id)
+    assert bytes(data) == payload and meta.size == size
+    store.close()
+    subprocess.run(["git", "verify-pack", *map(str, (project / ".git/objects/pack").glob("*.idx"))],
+                   cwd=project, check=True, capture_output=True)
