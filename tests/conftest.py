@@ -36,6 +36,9 @@ def isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "test@example.com")
     # Subprocesses (pipeline scripts) import mlops_lite from this checkout.
     monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    # Outside any repository unless a test asks for one: a pipeline run by mistake
+    # must fail, not record into the checkout the tests run from.
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
     yield
 
 
