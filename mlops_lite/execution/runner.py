@@ -79,9 +79,37 @@ def entry_point_of(pipeline: Pipeline, root: str) -> dict[str, Any]:
         "module": func.__module__,
         "qualname": func.__qualname__,
         "file": relative.replace(os.sep, "/") if relative else None,
-        "argv": list(sys.argv),
+        "argv": redact_secrets(sys.argv),
         "cwd": os.path.relpath(os.getcwd(), root).replace(os.sep, "/"),
     }
+
+
+_SECRET_WORDS = ("password", "passwd", "secret", "token", "api-key", "api_key", "apikey", "credential", "auth")
+REDACTED = "<redacted>"
+
+
+def redact_secrets(argv: list[str]) -> list[str]:
+    """The command line with values of secret-looking options replaced.
+
+    Secrets are never written into a git object, and the command line is: a
+    ``--api-key sk-...`` pushed with the run would leak to every teammate.
+    """
+    redacted: list[str] = []
+    hide_next = False
+    for argument in argv:
+        if hide_next and not argument.startswith("-"):
+            redacted.append(REDACTED)
+            hide_next = False
+            continue
+        hide_next = False
+        name, equals, _ = argument.partition("=")
+        secret = argument.startswith("-") and any(word in name.lower() for word in _SECRET_WORDS)
+        if secret and equals:
+            redacted.append(f"{name}={REDACTED}")
+        else:
+            redacted.append(argument)
+            hide_next = secret
+    return redacted
 
 
 # Set by `mlops-lite rerun` for the subprocess it starts: the run goes into the

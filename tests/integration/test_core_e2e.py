@@ -731,3 +731,37 @@ def test_rebuilding_the_index_of_many_runs_reads_them_in_bulk(project: Path) -> 
     # The bulk reader leaves out what does not exist instead of failing.
     some = sorted(shas)[:3]
     assert set(cat_objects(str(project), [*some, "0" * 40])) == set(some)
+
+
+def test_a_secret_on_the_command_line_is_not_written_to_git(project: Path) -> None:
+    (project / "secretive.py").write_text(textwrap.dedent(
+        '''
+        import argparse
+        from mlops_lite import step, pipeline
+
+        @step
+        def use(n: int) -> int:
+            return n
+
+        @pipeline
+        def secretive(n: int = 1):
+            use(n)
+
+        if __name__ == "__main__":
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--api-key")
+            parser.parse_args()
+            print("RUN", secretive().sha, "x")
+        '''
+    ))
+    run_script(project, "secretive.py", "--api-key", "sk-very-secret-123")
+    blobs = [
+        line.split()[0]
+        for line in git(project, "rev-list", "--objects", "--all", "--reflog").splitlines()
+    ]
+    contents = subprocess.run(
+        ["git", "cat-file", "--batch"], cwd=project, input="\n".join(blobs) + "\n",
+        capture_output=True, check=True,
+    ).stdout
+    assert b"sk-very-secret-123" not in contents
+    assert b"<redacted>" in contents

@@ -166,3 +166,12 @@ def test_with_options_returns_a_new_step() -> None:
 def test_output_materializers_must_name_real_outputs() -> None:
     with pytest.raises(DefinitionError, match="unknown outputs"):
         split.with_options(output_materializers={"nope": object()})
+
+
+def test_secret_looking_options_never_reach_the_record() -> None:
+    from mlops_lite.execution.runner import REDACTED, redact_secrets
+
+    argv = ["train.py", "--lr", "0.1", "--api-key", "sk-123", "--db-password=hunter2", "--token", "--verbose"]
+    assert redact_secrets(argv) == [
+        "train.py", "--lr", "0.1", "--api-key", REDACTED, f"--db-password={REDACTED}", "--token", "--verbose",
+    ]
