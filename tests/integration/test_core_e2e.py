@@ -760,7 +760,7 @@ def test_a_secret_on_the_command_line_is_not_written_to_git(project: Path) -> No
         for line in git(project, "rev-list", "--objects", "--all", "--reflog").splitlines()
     ]
     contents = subprocess.run(
-        ["git", "cat-file", "--batch"], cwd=project, input="\n".join(blobs) + "\n",
+        ["git", "cat-file", "--batch"], cwd=project, input=("\n".join(blobs) + "\n").encode(),
         capture_output=True, check=True,
     ).stdout
     assert b"sk-very-secret-123" not in contents
