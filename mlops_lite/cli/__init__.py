@@ -20,6 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Pipelines and runs recorded as git objects in your repository.",
     )
     parser.add_argument("-C", dest="directory", default=None, help="run as if started in this directory")
+    from mlops_lite import __version__
+
+    parser.add_argument("--version", action="version", version=f"mlops-lite {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for module_name in _COMMAND_MODULES:

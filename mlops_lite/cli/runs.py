@@ -19,7 +19,9 @@ def register(subparsers: Any) -> None:
     listing = runs_sub.add_parser("list", help="runs, newest first")
     listing.add_argument("--pipeline", "-p", help="only runs of this pipeline")
     listing.add_argument(
-        "--status", choices=["running", "completed", "failed", "crashed"], help="only runs with this status"
+        "--status",
+        choices=["running", "completed", "failed", "crashed", "unreadable"],
+        help="only runs with this status (unreadable: written by a newer mlops-lite)",
     )
     listing.add_argument("--limit", "-n", type=int, default=20, help="at most this many runs (default 20; 0: all)")
     listing.add_argument("--json", action="store_true", help="print JSON for scripts")

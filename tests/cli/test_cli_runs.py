@@ -104,3 +104,8 @@ def test_help_everywhere(project: Path) -> None:
 def test_outside_a_repository_is_a_clear_error(tmp_path: Path) -> None:
     result = cli(tmp_path, "runs", "list")
     assert result.returncode != 0 and "git init" in result.stderr
+
+
+def test_version(project: Path) -> None:
+    result = cli(project, "--version")
+    assert result.returncode == 0 and result.stdout.startswith("mlops-lite ")

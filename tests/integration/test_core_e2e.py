@@ -765,3 +765,17 @@ def test_a_secret_on_the_command_line_is_not_written_to_git(project: Path) -> No
     ).stdout
     assert b"sk-very-secret-123" not in contents
     assert b"<redacted>" in contents
+
+
+def test_git_gc_prune_now_loses_nothing_a_run_needs(project: Path) -> None:
+    write_project(project)
+    (project / "helpers.py").write_text(HELPERS + "# uncommitted edit\n")
+    sha, name = run_id(run_script(project, "train.py"))
+    subprocess.run(["git", "gc", "--prune=now", "--quiet"], cwd=project, check=True)
+    subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=project, check=True)
+    with Client() as client:
+        run = client.get_run(name)
+        assert run.sha == sha and run.code["dirty"]
+        assert run.steps["train"].outputs["model"].load() == {"w": 3.0, "step": "train"}
+        # The dirty-tree snapshot the run is pinned to survives too.
+        assert "# uncommitted edit" in git(project, "show", f"{run.code_commit}:helpers.py")
