@@ -103,6 +103,10 @@ class Client:
             raise AmbiguousRunError(f"{text!r} matches {len(rows)} runs: {names}; give more of the sha")
         return Run(self, rows[0].sha, rows[0])
 
+    # ZenML's names for the same calls, so ported code keeps working.
+    get_pipeline_run = get_run
+    list_pipeline_runs = list_runs
+
     def runs_for_code_commit(self, commit: str) -> list[Run]:
         return [Run(self, row.sha, row) for row in self.index.runs(code_commit=commit)]
 

@@ -467,6 +467,8 @@ def test_listing_filters_and_lookup_by_prefix(project: Path) -> None:
         assert [r.sha for r in client.list_runs(limit=1)] == [shas[1]]
         assert client.list_runs(status="failed") == []
         assert client.get_run(shas[0][:8]).sha == shas[0]
+        assert client.get_pipeline_run(shas[0][:8]).sha == shas[0]  # ZenML's name
+        assert [r.sha for r in client.list_pipeline_runs(limit=1)] == [shas[1]]
         assert [p.name for p in client.list_pipelines()] == ["training"]
         assert client.get_pipeline("training").last_run.sha == shas[1]
         with pytest.raises(RunNotFoundError):
