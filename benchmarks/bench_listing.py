@@ -16,13 +16,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import median_time
+from common import median_time, scratch_dir
 
 from mlops_lite.records import RunRecord, StepRecord
 from mlops_lite.store import GitStore
@@ -34,7 +33,7 @@ STEPS = 10
 
 
 def make_repository(runs: int) -> str:
-    root = tempfile.mkdtemp(prefix="mlops-bench-list-")
+    root = scratch_dir("mlops-bench-list-")
     subprocess.run(["git", "init", "-q", root], check=True)
     env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@x", "GIT_COMMITTER_NAME": "b",
            "GIT_COMMITTER_EMAIL": "b@x"}

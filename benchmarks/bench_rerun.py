@@ -29,7 +29,7 @@ LIBRARY_ROOT = str(Path(__file__).resolve().parent.parent)
 sys.path.insert(0, LIBRARY_ROOT)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import median_time  # noqa: E402
+from common import median_time, scratch_dir  # noqa: E402
 
 PIPELINE = textwrap.dedent(
     """
@@ -56,7 +56,7 @@ PIPELINE = textwrap.dedent(
 
 
 def make_project(steps: int) -> str:
-    root = tempfile.mkdtemp(prefix="mlops-bench-rerun-")
+    root = scratch_dir("mlops-bench-rerun-")
     Path(root, "pipeline.py").write_text(PIPELINE.replace("{steps}", str(steps)))
     subprocess.run(["git", "init", "-q", "-b", "main", root], check=True)
     subprocess.run(["git", "add", "pipeline.py"], cwd=root, check=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -32,9 +34,16 @@ def median_time(function: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
+def scratch_dir(prefix: str = "mlops-bench-") -> str:
+    """A temporary directory removed when the benchmark exits: runs of 100 MB add up."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
 def make_repo(prefix: str = "mlops-bench-") -> str:
-    """A new git repository with one commit, in a temporary directory."""
-    root = tempfile.mkdtemp(prefix=prefix)
+    """A new git repository with one commit, in a temporary directory removed at exit."""
+    root = scratch_dir(prefix)
     subprocess.run(["git", "init", "-q", root], check=True)
     Path(root, "README").write_text("bench\n")
     subprocess.run(["git", "add", "README"], cwd=root, check=True)

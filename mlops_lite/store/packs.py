@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import struct
 import tempfile
+import threading
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from mlops_lite.store.objects import GitObject
 from mlops_lite.store.threads import parallel_map
@@ -72,6 +74,55 @@ def _encode_entry(obj: GitObject) -> tuple[list[bytes | memoryview], int]:
     return pieces, crc
 
 
+class _PackChecksum:
+    """The pack's trailing SHA-1, computed in a thread while the same bytes are written.
+
+    Hashing 100 MB costs ~0.06 s and writing it about as much; on two cores the
+    two overlap instead of adding up. Pieces are hashed strictly in order.
+    """
+
+    def __init__(self, *, in_background: bool) -> None:
+        self._sha = hashlib.sha1(usedforsecurity=False)
+        self._queue: queue.SimpleQueue[list[bytes | memoryview] | None] | None = None
+        self._thread: threading.Thread | None = None
+        if in_background:
+            self._queue = queue.SimpleQueue()
+            self._thread = threading.Thread(target=self._run, name="mlops-lite-pack-sha", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        assert self._queue is not None
+        while (pieces := self._queue.get()) is not None:
+            for piece in pieces:
+                self._sha.update(piece)
+
+    def update(self, pieces: list[bytes | memoryview]) -> None:
+        if self._queue is None:
+            for piece in pieces:
+                self._sha.update(piece)
+        else:
+            self._queue.put(pieces)
+
+    def digest(self) -> bytes:
+        if self._queue is not None and self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+        return self._sha.digest()
+
+
+def _write_all(fd: int, pieces: Sequence[bytes | bytearray | memoryview]) -> None:
+    """``writev`` the pieces, a kernel-sized batch at a time, finishing short writes."""
+    for start in range(0, len(pieces), 512):
+        batch = [memoryview(piece).cast("B") for piece in pieces[start : start + 512]]
+        while batch:
+            written = os.writev(fd, batch)
+            while batch and written >= len(batch[0]):
+                written -= len(batch[0])
+                batch.pop(0)
+            if batch and written:
+                batch[0] = batch[0][written:]
+
+
 def write_pack(pack_dir: str, objects: Iterable[GitObject]) -> str | None:
     """Write ``objects`` (deduplicated) as one pack + idx; return the pack's name.
 
@@ -85,27 +136,35 @@ def write_pack(pack_dir: str, objects: Iterable[GitObject]) -> str | None:
         return None
     os.makedirs(pack_dir, exist_ok=True)
     entries: list[tuple[bytes, int, int]] = []  # (binary sha, offset, crc32)
-    checksum = hashlib.sha1(usedforsecurity=False)
+    small = [obj for obj in unique.values() if len(obj.data) < _SMALL]
+    large = [obj for obj in unique.values() if len(obj.data) >= _SMALL]
+    checksum = _PackChecksum(in_background=bool(large))
     fd, tmp_pack = tempfile.mkstemp(prefix="tmp_pack_", dir=pack_dir)
     try:
-        with os.fdopen(fd, "wb") as out:
+        with os.fdopen(fd, "wb", buffering=0) as out:
             header = b"PACK" + struct.pack(">II", 2, len(unique))
-            out.write(header)
-            checksum.update(header)
+            buffered = bytearray(header)  # small entries, written together
             offset = len(header)
-            small = [obj for obj in unique.values() if len(obj.data) < _SMALL]
-            large = [obj for obj in unique.values() if len(obj.data) >= _SMALL]
             for obj, (pieces, crc) in [
                 *zip(small, map(_encode_entry, small), strict=True),
                 *zip(large, parallel_map(_encode_entry, large), strict=True),
             ]:
                 entries.append((bytes.fromhex(obj.id), offset, crc))
-                for piece in pieces:
-                    out.write(piece)
-                    checksum.update(piece)
-                    offset += len(piece)
+                offset += sum(len(piece) for piece in pieces)
+                if len(obj.data) < _SMALL:
+                    buffered += b"".join(pieces)
+                    continue
+                if buffered:
+                    checksum.update([bytes(buffered)])
+                    _write_all(out.fileno(), [buffered])
+                    buffered = bytearray()
+                checksum.update(pieces)
+                _write_all(out.fileno(), pieces)
+            if buffered:
+                checksum.update([bytes(buffered)])
+                _write_all(out.fileno(), [buffered])
             pack_sha = checksum.digest()
-            out.write(pack_sha)
+            _write_all(out.fileno(), [pack_sha])
         name = "pack-" + pack_sha.hex()
         index = _index_bytes(entries, pack_sha)
         fd_idx, tmp_idx = tempfile.mkstemp(prefix="tmp_idx_", dir=pack_dir)
