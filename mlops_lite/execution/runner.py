@@ -399,7 +399,6 @@ class _Driver:
             invocation=invocation.name,
             step=step,
             parameters=invocation.parameters,
-            inputs={},
             context=context,
             seed=bool(step.options.seed),
             input_payloads=payloads,

@@ -31,7 +31,6 @@ class StepTask:
     invocation: str
     step: Step
     parameters: dict[str, Any]
-    inputs: dict[str, Any]
     context: StepContext
     seed: bool = False
     # Inputs as bytes, loaded by their materializer when the step starts: a list
@@ -48,7 +47,7 @@ class MaterializedOutput:
     uses_pickle: bool
 
     def load(self) -> Any:
-        return get_materializer(self.materializer).load(self.payload)
+        return get_materializer(self.materializer, version=self.materializer_version).load(self.payload)
 
 
 @dataclass
@@ -66,7 +65,6 @@ class StepResult:
 
 def _seed_everything(seed: int) -> None:
     import random
-    import sys
 
     random.seed(seed)
     if "numpy" in sys.modules:
@@ -80,7 +78,7 @@ def execute_step(task: StepTask) -> StepResult:
     try:
         with capture_logs() as log_buffer:
             try:
-                inputs = {**task.inputs, **load_inputs(task)}
+                inputs = load_inputs(task)
                 if task.seed:
                     _seed_everything(task.context.seed)
                 value = task.step.entrypoint(**inputs, **task.parameters)

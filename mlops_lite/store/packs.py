@@ -225,6 +225,30 @@ def entry_header_at(fd: int, offset: int) -> tuple[int, int, int]:
     return type_num, size, position + 1
 
 
+def read_blob_inflated(fd: int, offset: int) -> bytes | None:
+    """An undeltified blob's body at ``offset``, inflated; None for anything else.
+
+    Deltified entries and other types are left to dulwich.
+    """
+    type_num, size, header_length = entry_header_at(fd, offset)
+    if type_num != 3:
+        return None
+    inflater = zlib.decompressobj()
+    parts = []
+    position = offset + header_length
+    # Enough for a stored (level 0) stream in one read: 5 bytes per 64 KiB block, 6 more.
+    want = size + size // 16000 + 64
+    while not inflater.eof:
+        compressed = os.pread(fd, want, position)
+        if not compressed:
+            return None
+        position += len(compressed)
+        parts.append(inflater.decompress(compressed))
+        want = 1 << 20
+    data = b"".join(parts)
+    return data if len(data) == size else None
+
+
 def read_stored_into(fd: int, offset: int, target: memoryview) -> bool:
     """Read a blob written by ``_stored_zlib`` straight into ``target``; False if it is not one.
 

@@ -18,7 +18,7 @@ from mlops_lite.errors import MissingObjectError, ProjectNotFoundError, RefConfl
 from mlops_lite.store.artifacts import ArtifactMeta, read_artifact
 from mlops_lite.store.gitcli import cat_objects
 from mlops_lite.store.objects import _TYPE_NAMES, GitObject, Identity
-from mlops_lite.store.packs import entry_header_at, read_stored_into, write_pack
+from mlops_lite.store.packs import entry_header_at, read_blob_inflated, read_stored_into, write_pack
 from mlops_lite.store.threads import parallel_map
 
 RUNS_PREFIX = "refs/mlops/runs/"
@@ -136,7 +136,12 @@ class GitStore:
         def read(item: tuple[str, tuple[str, int] | None]) -> bytes:
             object_id, location = item
             if location is not None:
-                data = _read_pack_entry(*location)
+                path, offset = location
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    data = read_blob_inflated(fd, offset)
+                finally:
+                    os.close(fd)
                 if data is not None:
                     return data
             return self.read_object(object_id)
@@ -305,32 +310,6 @@ class GitStore:
 
             email = f"{name}@{socket.gethostname()}"
         return Identity(_clean_identity_part(name), _clean_identity_part(email))
-
-
-def _read_pack_entry(path: str, offset: int) -> bytes | None:
-    """An undeltified blob's body at ``offset`` in a pack, or None for anything else."""
-    with open(path, "rb") as f:
-        header = os.pread(f.fileno(), 32, offset)
-        type_num = (header[0] >> 4) & 7
-        if type_num != 3:  # not a blob: deltas and the rest are dulwich's job
-            return None
-        size = header[0] & 0x0F
-        shift, position = 4, 0
-        while header[position] & 0x80:
-            position += 1
-            size |= (header[position] & 0x7F) << shift
-            shift += 7
-        inflater = zlib.decompressobj()
-        # A stored (level 0) stream is the size plus 5 bytes per 64 KiB block and 6 more.
-        compressed = os.pread(f.fileno(), size + size // 16000 + 64, offset + position + 1)
-        data = inflater.decompress(compressed, size)
-        while len(data) < size and not inflater.eof:
-            more = os.pread(f.fileno(), 1 << 20, offset + position + 1 + len(compressed))
-            if not more:
-                break
-            compressed += more
-            data += inflater.decompress(inflater.unconsumed_tail + more, size - len(data))
-        return data if len(data) == size else None
 
 
 def _clean_identity_part(value: str) -> str:

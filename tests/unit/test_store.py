@@ -130,3 +130,17 @@ def test_stored_block_framing_round_trips_at_block_edges(project: Path, size: in
     store.close()
     subprocess.run(["git", "verify-pack", *map(str, (project / ".git/objects/pack").glob("*.idx"))],
                    cwd=project, check=True, capture_output=True)
+
+
+def test_compressible_artifact_is_stored_with_zstd_and_reads_back(project: Path) -> None:
+    from mlops_lite.store.artifacts import build_artifact
+
+    payload = b"".join(b"row %d, a fairly repetitive line of text\n" % i for i in range(600_000))
+    tree, objects = build_artifact(payload, materializer="m", materializer_version=1, type_name="t", uses_pickle=False)
+    assert sum(len(obj.data) for obj in objects) < len(payload) // 3
+    store = GitStore.open()
+    store.write_objects(objects)
+    store.close()
+    meta, data = store.read_artifact(tree.id)
+    assert meta.codec == "zstd" and bytes(data) == payload
+    store.close()
