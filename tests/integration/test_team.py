@@ -51,19 +51,25 @@ def mlops(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedPro
     return result
 
 
-@pytest.mark.parametrize("transport", ["git", "dulwich"])
-def test_teammates_runs_arrive_load_and_are_cache_hits(tmp_path: Path, transport: str) -> None:
+def alice_shares(tmp_path: Path, script: str, source: str) -> tuple[Path, Path]:
+    """A bare remote, and Alice's repository holding ``script`` pushed to it."""
     remote = tmp_path / "remote.git"
     git(tmp_path, "init", "-q", "--bare", "--initial-branch=main", str(remote))
     alice_dir = tmp_path / "alice"
     alice_dir.mkdir()
-    alice, bob = as_user("alice"), as_user("bob")
     git(alice_dir, "init", "-q", "-b", "main")
-    (alice_dir / "team.py").write_text(PIPELINE)
-    git(alice_dir, "add", "team.py")
+    (alice_dir / script).write_text(source)
+    git(alice_dir, "add", script)
     git(alice_dir, "commit", "-qm", "pipeline")
     git(alice_dir, "remote", "add", "origin", str(remote))
     git(alice_dir, "push", "-q", "origin", "main")
+    return remote, alice_dir
+
+
+@pytest.mark.parametrize("transport", ["git", "dulwich"])
+def test_teammates_runs_arrive_load_and_are_cache_hits(tmp_path: Path, transport: str) -> None:
+    remote, alice_dir = alice_shares(tmp_path, "team.py", PIPELINE)
+    alice, bob = as_user("alice"), as_user("bob")
 
     first = subprocess.run([sys.executable, "team.py"], cwd=alice_dir, env=alice, capture_output=True, text=True, check=True)
     sha = next(line.split()[1] for line in first.stdout.splitlines() if line.startswith("RUN"))
@@ -134,17 +140,9 @@ PICKLED = textwrap.dedent(
 
 
 def test_a_teammates_pickle_is_neither_loaded_nor_reused_until_trusted(tmp_path: Path) -> None:
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", "--initial-branch=main", str(remote))
-    alice_dir, bob_dir = tmp_path / "alice", tmp_path / "bob"
-    alice_dir.mkdir()
+    remote, alice_dir = alice_shares(tmp_path, "modelling.py", PICKLED)
+    bob_dir = tmp_path / "bob"
     alice, bob = as_user("alice"), as_user("bob")
-    git(alice_dir, "init", "-q", "-b", "main")
-    (alice_dir / "modelling.py").write_text(PICKLED)
-    git(alice_dir, "add", "modelling.py")
-    git(alice_dir, "commit", "-qm", "pipeline")
-    git(alice_dir, "remote", "add", "origin", str(remote))
-    git(alice_dir, "push", "-q", "origin", "main")
     subprocess.run([sys.executable, "modelling.py"], cwd=alice_dir, env=alice, check=True, capture_output=True)
     mlops(alice_dir, alice, "push", "--quiet")
     git(tmp_path, "clone", "-q", str(remote), str(bob_dir))
