@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import median_time, scratch_dir
 
-from mlops_lite.records import RunRecord, StepRecord
+from mlops_lite.core.records import RunRecord, StepRecord
 from mlops_lite.store import GitStore
 from mlops_lite.store import objects as o
 from mlops_lite.store.index import RunIndex

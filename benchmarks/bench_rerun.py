@@ -7,7 +7,7 @@
 - rerun (CLI): ``python -m mlops_lite rerun <sha>`` of that run — a CLI
   interpreter, the code tree materialized in a temporary directory, a second
   interpreter running the pipeline, and the output comparison;
-- rerun (library): ``mlops_lite.rerun.rerun(sha)`` called in this process,
+- rerun (library): ``mlops_lite.operations.rerun.rerun(sha)`` called in this process,
   which leaves out the CLI interpreter's start-up;
 - materialize: ``git read-tree`` + ``checkout-index`` of the code commit alone.
 
@@ -76,7 +76,7 @@ def main() -> None:
             "PYTHONPATH": os.pathsep.join(filter(None, [LIBRARY_ROOT, os.environ.get("PYTHONPATH")])),
         }
     )  # fmt: skip
-    from mlops_lite.rerun import rerun
+    from mlops_lite.operations.rerun import rerun
     from mlops_lite.store.checkout import materialize_tree
 
     root = make_project(args.steps)

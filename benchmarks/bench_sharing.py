@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mlops_lite import sharing
+from mlops_lite.operations import sharing
 
 REFSPEC = "refs/mlops/*:refs/mlops/*"
 STEPS = 10

@@ -8,11 +8,14 @@ from collections.abc import Sequence
 
 from mlops_lite.errors import MlopsLiteError
 
+__all__ = ["build_parser", "main"]
+
 # Each module registers its subcommands; importing them here keeps `--help` complete.
 _COMMAND_MODULES = ("runs", "sharing", "rerun", "stacks")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``mlops-lite`` argument parser with every subcommand."""
     import importlib
 
     parser = argparse.ArgumentParser(
@@ -26,13 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for module_name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"mlops_lite.cli.{module_name}")
-        except ModuleNotFoundError as error:
-            if error.name != f"mlops_lite.cli.{module_name}":
-                raise
-            continue
-        module.register(subparsers)
+        importlib.import_module(f"mlops_lite.cli.{module_name}").register(subparsers)
     return parser
 
 

@@ -7,7 +7,10 @@ import json
 import sys
 from typing import Any
 
+from mlops_lite.cli.output import table
 from mlops_lite.errors import ConfigError, DefinitionError, NotFoundError
+
+__all__ = ["register"]
 
 _RERUN_EXIT_CODES = """\
 exit codes:
@@ -18,6 +21,7 @@ exit codes:
 
 
 def register(subparsers: Any) -> None:
+    """Add ``rerun``, ``run`` and ``diff`` to the ``mlops-lite`` parser."""
     rerun = subparsers.add_parser(
         "rerun",
         help="run a recorded run again from its pinned code and compare every output",
@@ -70,19 +74,11 @@ def _usage_error(error: Exception) -> int:
     return 2
 
 
-def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=False)]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
-    )
-
-
 # rerun ---------------------------------------------------------------------------
 
 
 def _rerun(args: argparse.Namespace) -> int:
-    from mlops_lite.rerun import rerun
+    from mlops_lite.operations.rerun import rerun
 
     try:
         report = rerun(args.ref, use_cache=args.use_cache, strict_env=args.strict_env)
@@ -103,11 +99,11 @@ def _rerun(args: argparse.Namespace) -> int:
         for o in report.outputs:
             detail = ""
             if o.status != "identical":
-                detail = f"{_size(o.original_size)} -> {_size(o.rerun_size)}"
+                detail = f"{_size(o.a_size)} -> {_size(o.b_size)}"
                 if o.max_abs_difference is not None:
                     detail += f", max abs difference {o.max_abs_difference:.6g}"
             rows.append([o.step, o.output, o.status, detail])
-        print(_table(rows, ["STEP", "OUTPUT", "RESULT", "DETAIL"]))
+        print(table(rows, ["STEP", "OUTPUT", "RESULT", "DETAIL"]))
     print()
     if report.error:
         print(f"mlops-lite: rerun failed: {report.error}", file=sys.stderr)
@@ -131,7 +127,7 @@ def _size(size: int | None) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from mlops_lite.entrypoints import parse_parameters, run_target
+    from mlops_lite.operations.entrypoints import parse_parameters, run_target
 
     try:
         parameters = parse_parameters(args.param)
@@ -149,10 +145,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    from mlops_lite.diff import diff_runs
+    from mlops_lite.operations.diff import diff
 
     try:
-        result = diff_runs(args.run_a, args.run_b, with_patch=args.patch)
+        result = diff(args.run_a, args.run_b, with_patch=args.patch)
     except NotFoundError as error:
         return _usage_error(error)
     if args.json:
@@ -192,8 +188,8 @@ def _section(title: str, rows: list[list[str]], header: list[str] | None = None)
     if not rows:
         print("  none")
         return
-    table = _table(rows, header or ["KEY", "A", "B", ""])
-    print("\n".join("  " + line for line in table.splitlines()))
+    text = table(rows, header or ["KEY", "A", "B", ""])
+    print("\n".join("  " + line for line in text.splitlines()))
 
 
 def _show(value: Any) -> str:

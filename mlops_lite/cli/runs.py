@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime
 from typing import Any
 
+from mlops_lite.cli.output import format_duration, format_time, table
 from mlops_lite.client import Client, Run
+
+__all__ = ["register"]
 
 
 def register(subparsers: Any) -> None:
+    """Add ``runs list|show`` and ``logs`` to the ``mlops-lite`` parser."""
     runs = subparsers.add_parser("runs", help="list and inspect recorded runs")
     runs_sub = runs.add_subparsers(dest="runs_command", metavar="COMMAND")
     runs_sub.required = True
@@ -38,29 +41,9 @@ def register(subparsers: Any) -> None:
     logs.set_defaults(handler=show_logs)
 
 
-def _time(timestamp: float | None) -> str:
-    if timestamp is None:
-        return "-"
-    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _seconds(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value * 1000:.1f}ms" if value < 1 else f"{value:.2f}s"
-
-
-def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=False)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(header, widths, strict=True)).rstrip()]
-    for row in rows:
-        lines.append("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-    return "\n".join(lines)
-
-
 def list_runs(args: argparse.Namespace) -> int:
     with Client() as client:
-        runs = client.list_runs(pipeline=args.pipeline, status=args.status, limit=args.limit or None)
+        runs = client.list_pipeline_runs(pipeline=args.pipeline, status=args.status, limit=args.limit or None)
         if args.json:
             print(json.dumps([_run_summary(run) for run in runs], indent=2))
             return 0
@@ -68,24 +51,12 @@ def list_runs(args: argparse.Namespace) -> int:
             print("no runs recorded yet")
             return 0
         rows = [
-            [run.sha[:10], run.pipeline_name, run.name, run.status, _time(_row_start(run)),
-             _seconds(_row_duration(run)), f"{run.author_email or '?'} on {run.host or '?'}"]
+            [run.sha[:10], run.pipeline_name, run.name, run.status, format_time(run.start_time),
+             format_duration(run.duration), f"{run.author_email or '?'} on {run.host or '?'}"]
             for run in runs
         ]
-        print(_table(rows, ["SHA", "PIPELINE", "RUN", "STATUS", "STARTED", "DURATION", "BY"]))
+        print(table(rows, ["SHA", "PIPELINE", "RUN", "STATUS", "STARTED", "DURATION", "BY"]))
     return 0
-
-
-def _row_start(run: Run) -> float | None:
-    # Listing reads the index row only: no git object per listed run.
-    return run._row.start_time if run._row else run.start_time
-
-
-def _row_duration(run: Run) -> float | None:
-    row = run._row
-    if row is None:
-        return run.duration
-    return None if row.end_time is None or row.start_time is None else row.end_time - row.start_time
 
 
 def _run_summary(run: Run) -> dict[str, Any]:
@@ -104,7 +75,7 @@ def _run_summary(run: Run) -> dict[str, Any]:
 
 def show_run(args: argparse.Namespace) -> int:
     with Client() as client:
-        run = client.get_run(args.run)
+        run = client.get_pipeline_run(args.run)
         if args.json:
             print(json.dumps(run.to_dict(), indent=2, default=repr))
             return 0
@@ -114,14 +85,14 @@ def show_run(args: argparse.Namespace) -> int:
         print(f"sha       {run.sha}")
         print(f"status    {run.status}")
         print(f"code      {run.code_commit}{dirty}")
-        print(f"started   {_time(run.start_time)}   duration {_seconds(run.duration)}")
+        print(f"started   {format_time(run.start_time)}   duration {format_duration(run.duration)}")
         print(f"author    {run.author.get('name', '?')} <{run.author.get('email', '?')}> on {run.host or '?'}")
-        stack = run.record.extra.get("stack")
-        print(f"executed  {run.record.orchestrator}" + (f" (stack {stack})" if stack else ""))
-        if run.record.reproduces:
-            print(f"reproduces {run.record.reproduces}")
-        if run.params:
-            print("params    " + ", ".join(f"{k}={v!r}" for k, v in run.params.items()))
+        stack = run.stack
+        print(f"executed  {run.orchestrator}" + (f" (stack {stack})" if stack else ""))
+        if run.reproduces:
+            print(f"reproduces {run.reproduces}")
+        if run.parameters:
+            print("params    " + ", ".join(f"{k}={v!r}" for k, v in run.parameters.items()))
         if run.metadata:
             print("metadata  " + json.dumps(run.metadata, default=repr))
         if run.error:
@@ -133,14 +104,14 @@ def show_run(args: argparse.Namespace) -> int:
             if step.cached and step.cached_from:
                 cached = f"from {step.cached_from['run']}"
             outputs = ", ".join(f"{n} ({a.size} B)" for n, a in step.outputs.items())
-            rows.append([step.name, step.status, cached, _seconds(step.duration), outputs])
-        print(_table(rows, ["STEP", "STATUS", "CACHED", "DURATION", "OUTPUTS"]))
+            rows.append([step.name, step.status, cached, format_duration(step.duration), outputs])
+        print(table(rows, ["STEP", "STATUS", "CACHED", "DURATION", "OUTPUTS"]))
     return 0
 
 
 def show_logs(args: argparse.Namespace) -> int:
     with Client() as client:
-        step = client.get_run(args.run).get_step(args.step)
+        step = client.get_pipeline_run(args.run).get_step(args.step)
         text = step.logs
         if step.error:
             text += ("" if not text or text.endswith("\n") else "\n") + step.error

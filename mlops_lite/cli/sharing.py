@@ -18,6 +18,9 @@ exit codes:
 """
 
 
+__all__ = ["register"]
+
+
 def register(subparsers: Any) -> None:
     """Add the sharing subcommands to the `mlops-lite` parser."""
     for name, verb, summary, handler in (
@@ -62,7 +65,7 @@ def register(subparsers: Any) -> None:
 
 
 def _push(args: argparse.Namespace) -> int:
-    from mlops_lite import sharing
+    from mlops_lite.operations import sharing
 
     result = sharing.push(args.remote, quiet=args.quiet, transport=args.transport)
     _report(result, args, "pushed", "to")
@@ -70,7 +73,7 @@ def _push(args: argparse.Namespace) -> int:
 
 
 def _pull(args: argparse.Namespace) -> int:
-    from mlops_lite import sharing
+    from mlops_lite.operations import sharing
 
     _route_warnings_to_stderr()
     result = sharing.pull(args.remote, quiet=args.quiet, transport=args.transport)
@@ -79,7 +82,7 @@ def _pull(args: argparse.Namespace) -> int:
 
 
 def _setup(args: argparse.Namespace) -> int:
-    from mlops_lite import sharing
+    from mlops_lite.operations import sharing
 
     changed = sharing.setup_remote(args.remote)
     state = "added" if changed else "already had"
@@ -107,7 +110,7 @@ def _report(result: Any, args: argparse.Namespace, verb: str, preposition: str) 
 
 def _route_warnings_to_stderr() -> None:
     # A pull's "kept local ref" warnings must reach the user even without logging set up.
-    logger = logging.getLogger("mlops_lite.sharing")
+    logger = logging.getLogger("mlops_lite.operations.sharing")
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("mlops-lite: warning: %(message)s"))

@@ -7,8 +7,11 @@ import json
 import os
 from typing import Any
 
+__all__ = ["register"]
+
 
 def register(subparsers: Any) -> None:
+    """Add ``stack list|show|register|set`` to the ``mlops-lite`` parser."""
     stack = subparsers.add_parser("stack", help="list, show, register and activate stacks")
     stack_sub = stack.add_subparsers(dest="stack_command", metavar="COMMAND")
     stack_sub.required = True

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlops_lite.core.names import is_valid_name
 from mlops_lite.errors import ConfigError
 from mlops_lite.execution.orchestrators import ORCHESTRATOR_SETTINGS
 
@@ -37,7 +38,6 @@ ENV_STACK = "MLOPS_LITE_STACK"
 ENV_ORCHESTRATOR = "MLOPS_LITE_ORCHESTRATOR"
 PYPROJECT = "pyproject.toml"
 
-_STACK_NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
 _KNOWN_SETTINGS = sorted({key for keys in ORCHESTRATOR_SETTINGS.values() for key in keys})
 
 
@@ -65,7 +65,7 @@ class OrchestratorChoice:
 
 def validate_stack(name: str, table: Mapping[str, Any]) -> Stack:
     where = f"stack {name!r} ([tool.mlops-lite.stacks.{name}] in {PYPROJECT})"
-    if not _STACK_NAME.match(name):
+    if not is_valid_name(name, dots=False):
         raise ConfigError(f"stack name {name!r} is not allowed: use letters, digits, '_' and '-'")
     orchestrator = table.get("orchestrator", "local")
     if orchestrator not in ORCHESTRATOR_SETTINGS:

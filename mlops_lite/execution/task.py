@@ -17,11 +17,11 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlops_lite.context import StepContext, reset_step_context, set_step_context
+from mlops_lite.definition.context import StepContext, reset_step_context, set_step_context
+from mlops_lite.definition.steps import Step
 from mlops_lite.errors import DefinitionError, ExecutionError, MaterializerError
 from mlops_lite.execution.logs import capture_logs
 from mlops_lite.materializers import Materializer, get_materializer, materializer_for_value
-from mlops_lite.steps import Step
 
 
 @dataclass

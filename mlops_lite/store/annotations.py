@@ -12,51 +12,51 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
-from mlops_lite.errors import RefConflictError
-from mlops_lite.records import pack_value, unpack_value
-from mlops_lite.store.interface import ObjectRefStore
-from mlops_lite.store.objects import MODE_BLOB, blob, commit, parse_commit, parse_tree, tree
-from mlops_lite.store.repository import RUNS_PREFIX
+from mlops_lite.core.records import pack_value, unpack_value
+from mlops_lite.errors import RecordError, RefConflictError
+from mlops_lite.store.interface import Store
+from mlops_lite.store.layout import RUNS_PREFIX, annotation_ref, read_tree_blob, utc_offset_minutes
+from mlops_lite.store.objects import MODE_BLOB, blob, commit, tree
 
-METADATA_PREFIX = "refs/mlops/metadata/"
-_EMPTY: dict[str, Any] = {"run": {}, "steps": {}}
+__all__ = ["Annotations", "add_annotations", "read_annotations"]
+
+_STATE: Final = "metadata.msgpack"
+
+Annotations = dict[str, dict[str, Any]]
 
 
-def annotation_ref(run_ref: str) -> str:
-    return METADATA_PREFIX + run_ref.removeprefix(RUNS_PREFIX)
-
-
-def read_annotations(store: ObjectRefStore, run_ref: str) -> dict[str, Any]:
-    """``{"run": {...}, "steps": {...}}`` logged after the run, or empty ones."""
-    head = store.read_ref(annotation_ref(run_ref))
+def read_annotations(store: Store, run_ref: str) -> Annotations:
+    """``{"run": {...}, "steps": {step: {...}}}`` logged after the run (empty when none)."""
+    head = store.refs.read(annotation_ref(run_ref))
     if head is None:
         return {"run": {}, "steps": {}}
     return _state_at(store, head)
 
 
-def _state_at(store: ObjectRefStore, commit_id: str) -> dict[str, Any]:
-    tree_id = parse_commit(store.read_object(commit_id))["tree"][0].decode()
-    entry = parse_tree(store.read_object(tree_id))["metadata.msgpack"]
-    state = unpack_value(store.read_object(entry[1]))
-    return {"run": dict(state.get("run", {})), "steps": dict(state.get("steps", {}))}
+def _state_at(store: Store, commit_id: str) -> Annotations:
+    where = f"metadata of {commit_id[:10]}"
+    state = unpack_value(read_tree_blob(store.read_object, commit_id, _STATE), where=where)
+    run = state.get("run", {}) if isinstance(state, dict) else None
+    steps = state.get("steps", {}) if isinstance(state, dict) else None
+    if not isinstance(run, dict) or not isinstance(steps, dict) or not all(isinstance(v, dict) for v in steps.values()):
+        raise RecordError(f"{where} is not a metadata state")
+    return {"run": dict(run), "steps": {str(name): dict(values) for name, values in steps.items()}}
 
 
-def add_annotations(
-    store: ObjectRefStore, run_ref: str, metadata: Mapping[str, Any], *, step: str | None = None
-) -> None:
+def add_annotations(store: Store, run_ref: str, metadata: Mapping[str, Any], *, step: str | None = None) -> None:
     """Merge ``metadata`` into the run's (or one step's) annotations."""
     name = annotation_ref(run_ref)
     for _ in range(20):
-        head = store.read_ref(name)
+        head = store.refs.read(name)
         state = _state_at(store, head) if head else {"run": {}, "steps": {}}
         if step is None:
             state["run"] = {**state["run"], **metadata}
         else:
             state["steps"][step] = {**state["steps"].get(step, {}), **metadata}
         state_blob = blob(pack_value(state))
-        state_tree = tree({"metadata.msgpack": (MODE_BLOB, state_blob.id)})
+        state_tree = tree({_STATE: (MODE_BLOB, state_blob.id)})
         now = time.time()
         target = "step " + step if step else "run"
         new = commit(
@@ -64,12 +64,12 @@ def add_annotations(
             parents=[head] if head else [],
             author=store.identity,
             timestamp=now,
-            tz_offset_minutes=int(time.localtime(now).tm_gmtoff // 60),
+            tz_offset_minutes=utc_offset_minutes(now),
             message=f"mlops-lite metadata for {target} of {run_ref.removeprefix(RUNS_PREFIX)}\n",
         )
         store.write_objects([state_blob, state_tree, new])
         try:
-            store.update_ref(name, new.id, head)
+            store.refs.compare_and_swap(name, head, new.id)
             return
         except RefConflictError:
             continue  # someone annotated at the same moment: merge over theirs

@@ -8,12 +8,13 @@ rerun can rebuild any pinned commit while the user keeps editing.
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 from dataclasses import dataclass
 
 from mlops_lite.errors import MissingObjectError
-from mlops_lite.store.gitcli import git_env, run_git
+from mlops_lite.store.git import resolve_commit, run_git
+
+__all__ = ["ChangedFile", "changed_files", "materialize_tree", "patch", "resolve_commit"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,16 +24,6 @@ class ChangedFile:
     status: str
     path: str
     old_path: str | None = None
-
-
-def resolve_commit(root: str, revision: str) -> str | None:
-    """The full sha of the commit ``revision`` names (sha, prefix, branch), or None."""
-    completed = subprocess.run(
-        ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{revision}^{{commit}}"],
-        cwd=root, env=git_env(), capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    sha = completed.stdout.strip()
-    return sha if completed.returncode == 0 and sha else None
 
 
 def materialize_tree(root: str, commit: str, destination: str) -> None:
@@ -49,7 +40,7 @@ def materialize_tree(root: str, commit: str, destination: str) -> None:
             "`mlops-lite pull` (a run's code commit travels with it as its parent)"
         )
     with tempfile.TemporaryDirectory(prefix="mlops-lite-index-") as scratch:
-        env = git_env({"GIT_INDEX_FILE": os.path.join(scratch, "index")})
+        env = {"GIT_INDEX_FILE": os.path.join(scratch, "index")}
         run_git(root, "read-tree", commit, env=env)
         prefix = os.path.join(os.path.abspath(destination), "")
         run_git(root, "checkout-index", "--all", "--force", f"--prefix={prefix}", env=env)

@@ -13,18 +13,23 @@ import tempfile
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from mlops_lite.store.gitcli import git_env, run_git
+from mlops_lite.store.git import run_git
 from mlops_lite.store.objects import Identity
+
+__all__ = ["CodePin", "pin_code"]
 
 
 @dataclass(frozen=True, slots=True)
 class CodePin:
+    """The commit a run is pinned to, and how it was chosen."""
+
     commit: str  # what the run commit's first parent is: HEAD, or the snapshot
     dirty: bool
     base_commit: str | None  # HEAD when the run started (None on an unborn branch)
     branch: str | None
 
     def to_dict(self) -> dict[str, Any]:
+        """The form recorded in the run record's ``code`` field."""
         return asdict(self)
 
 
@@ -55,20 +60,18 @@ def _snapshot(root: str, git_dir: str, head: str | None, identity: Identity) -> 
         if os.path.exists(user_index):
             # A copy keeps git's stat cache, so unchanged files are not rehashed.
             shutil.copyfile(user_index, index)
-        env = git_env({"GIT_INDEX_FILE": index})
+        env = {"GIT_INDEX_FILE": index}
         run_git(root, "add", "--all", "--", ".", env=env)
         tree = run_git(root, "write-tree", env=env).strip()
         date = run_git(root, "show", "-s", "--format=@%ct %z", head).strip() if head else "@0 +0000"
-        commit_env = git_env(
-            {
-                "GIT_AUTHOR_NAME": identity.name,
-                "GIT_AUTHOR_EMAIL": identity.email,
-                "GIT_COMMITTER_NAME": identity.name,
-                "GIT_COMMITTER_EMAIL": identity.email,
-                "GIT_AUTHOR_DATE": date,
-                "GIT_COMMITTER_DATE": date,
-            }
-        )
+        commit_env = {
+            "GIT_AUTHOR_NAME": identity.name,
+            "GIT_AUTHOR_EMAIL": identity.email,
+            "GIT_COMMITTER_NAME": identity.name,
+            "GIT_COMMITTER_EMAIL": identity.email,
+            "GIT_AUTHOR_DATE": date,
+            "GIT_COMMITTER_DATE": date,
+        }
         parents = ["-p", head] if head else []
         message = f"mlops-lite snapshot of the work tree\n\nbase: {head or '(no commit yet)'}\n"
         return run_git(root, "commit-tree", tree, *parents, env=commit_env, stdin=message.encode()).strip()

@@ -1,10 +1,11 @@
 """The derived local index of runs and cache entries (``.git/mlops-lite/index.sqlite3``).
 
 The refs are the truth; this index only makes listing and cache look-ups fast.
-It is refreshed from the refs that changed since it last looked — per pipeline
-directory of loose refs (by mtime, then per ref file) and the packed-refs file —
-so a refresh after one new run reads one ref, not all of them. It is rebuilt
-from scratch when missing or damaged, and never pushed.
+It is refreshed from the refs that changed since it last looked — per directory
+of loose refs (by stamp, then per ref file) and the packed-refs file — so a
+refresh after one new run reads one ref, not all of them. It is rebuilt from
+scratch when missing or damaged, and never pushed. A store without a state
+directory (the memory store) keeps it in memory and compares all run refs.
 """
 
 from __future__ import annotations
@@ -14,19 +15,28 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
-import msgpack
-
-from mlops_lite.errors import MlopsLiteError
-from mlops_lite.records import RunRecord, StepRecord
-from mlops_lite.store.interface import ObjectRefStore
+from mlops_lite.core.ids import CacheKey, CommitId
+from mlops_lite.core.records import OutputRecord, RunRecord, StepRecord, pack_value, unpack_value
+from mlops_lite.core.status import FINISHED_STEP_STATUSES
+from mlops_lite.errors import MlopsLiteError, RecordError
+from mlops_lite.store.interface import Store
+from mlops_lite.store.layout import (
+    RUN_RECORD,
+    RUNS_PREFIX,
+    parse_run_ref,
+    read_run_commit,
+    read_step_record,
+)
 from mlops_lite.store.objects import parse_commit, parse_tree
-from mlops_lite.store.repository import RUNS_PREFIX, GitStore
+from mlops_lite.store.refs import DiskRefs
 
-_INDEX_VERSION = 1
+__all__ = ["CacheHit", "RunIndex", "RunRow"]
 
-_SCHEMA = """
+_INDEX_VERSION: Final = 1
+
+_SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS runs (
     ref TEXT PRIMARY KEY, sha TEXT NOT NULL, pipeline TEXT NOT NULL, run_name TEXT NOT NULL,
     status TEXT NOT NULL, start_time REAL, end_time REAL, code_commit TEXT, author TEXT,
@@ -48,6 +58,8 @@ CREATE TABLE IF NOT EXISTS loose (ref TEXT PRIMARY KEY, stamp TEXT NOT NULL);
 
 @dataclass(frozen=True, slots=True)
 class RunRow:
+    """One run as the index lists it."""
+
     ref: str
     sha: str
     pipeline: str
@@ -62,17 +74,21 @@ class RunRow:
 
 @dataclass(frozen=True, slots=True)
 class CacheHit:
+    """An earlier execution of a step with the same cache key, and where it is recorded."""
+
     ref: str
     step: str
-    outputs: dict[str, dict[str, Any]]  # output name -> OutputRecord fields
+    outputs: dict[str, OutputRecord]
     author: str | None  # email of whoever recorded the run
 
     @property
     def pipeline(self) -> str:
+        """The pipeline of the run that holds the hit."""
         return self.ref.removeprefix(RUNS_PREFIX).rsplit("/", 1)[0]
 
     @property
     def run_name(self) -> str:
+        """The run that holds the hit."""
         return self.ref.rsplit("/", 1)[1]
 
 
@@ -83,7 +99,7 @@ class _ObjectReader(Protocol):
 class _Prefetched:
     """Objects read in bulk beforehand, with the store behind them for the rest."""
 
-    def __init__(self, store: GitStore, objects: dict[str, bytes]) -> None:
+    def __init__(self, store: Store, objects: dict[str, bytes]) -> None:
         self._store = store
         self._objects = objects
 
@@ -92,51 +108,53 @@ class _Prefetched:
         return found if found is not None else self._store.read_object(object_id)
 
 
-def _prefetch_runs(store: GitStore, shas: list[str]) -> _ObjectReader:
+def _prefetch_runs(store: Store, shas: list[str]) -> _ObjectReader:
     """Read many run commits, their trees and records in three bulk passes."""
     if len(shas) < 100:
         return store
     objects = store.read_objects(shas)
-    trees = {sha: parse_commit(objects[sha])["tree"][0].decode() for sha in shas if sha in objects}
+    trees = {}
+    for sha in shas:
+        if sha in objects:
+            try:
+                trees[sha] = parse_commit(objects[sha])["tree"][0].decode("ascii", "replace")
+            except (KeyError, IndexError):
+                continue
     objects.update(store.read_objects(sorted(set(trees.values()))))
     records = []
     for tree_id in set(trees.values()):
-        entry = parse_tree(objects[tree_id]).get("run.msgpack") if tree_id in objects else None
+        try:
+            entry = parse_tree(objects[tree_id]).get(RUN_RECORD) if tree_id in objects else None
+        except RecordError:
+            continue
         if entry is not None:
             records.append(entry[1])
     objects.update(store.read_objects(records))
     return _Prefetched(store, objects)
 
 
-def _read_run(store: _ObjectReader, sha: str) -> tuple[RunRecord, dict[str, tuple[int, str]], str]:
-    """The run record, the run tree's entries and the code commit of a run commit."""
-    headers = parse_commit(store.read_object(sha))
-    tree_entries = parse_tree(store.read_object(headers["tree"][0].decode()))
-    record = RunRecord.decode(store.read_object(tree_entries["run.msgpack"][1]), where=f"run {sha}")
-    code_commit = headers["parent"][0].decode() if headers.get("parent") else ""
-    return record, tree_entries, code_commit
+def _encode_outputs(outputs: dict[str, OutputRecord]) -> bytes:
+    return pack_value({name: output.to_dict() for name, output in outputs.items()})
 
 
-def _steps_tree(store: _ObjectReader, tree_entries: dict[str, tuple[int, str]]) -> dict[str, tuple[int, str]]:
-    return parse_tree(store.read_object(tree_entries["steps"][1])) if "steps" in tree_entries else {}
-
-
-def read_run_commit(store: ObjectRefStore, sha: str) -> tuple[RunRecord, dict[str, tuple[int, str]], str]:
-    """The run record, the ``steps`` tree entries and the code commit of a run commit."""
-    record, tree_entries, code_commit = _read_run(store, sha)
-    return record, _steps_tree(store, tree_entries), code_commit
+def _decode_outputs(data: bytes) -> dict[str, OutputRecord]:
+    value = unpack_value(data, where="an index cache row")
+    if not isinstance(value, dict):
+        raise RecordError("an index cache row is damaged")
+    return {str(name): OutputRecord.from_dict(info, where="an index cache row") for name, info in value.items()}
 
 
 class RunIndex:
     """sqlite index of run refs and cache keys, kept in step with the refs."""
 
-    def __init__(self, store: GitStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
-        self.path = os.path.join(store.state_dir, "index.sqlite3")
+        self.path = os.path.join(store.state_dir, "index.sqlite3") if store.state_dir is not None else ":memory:"
         self._db = self._connect()
 
     def _connect(self) -> sqlite3.Connection:
-        os.makedirs(self.store.state_dir, exist_ok=True)
+        if self.store.state_dir is not None:
+            os.makedirs(self.store.state_dir, exist_ok=True)
         for attempt in range(2):
             try:
                 db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -157,6 +175,8 @@ class RunIndex:
         raise AssertionError("unreachable")
 
     def _remove_files(self) -> None:
+        if self.path == ":memory:":
+            return
         for suffix in ("", "-wal", "-shm"):
             try:
                 os.unlink(self.path + suffix)
@@ -164,6 +184,7 @@ class RunIndex:
                 pass
 
     def close(self) -> None:
+        """Close the database."""
         self._db.close()
 
     # refresh ---------------------------------------------------------------
@@ -179,29 +200,44 @@ class RunIndex:
             self._refresh()
 
     def _refresh(self) -> None:
+        refs = self.store.refs
+        if isinstance(refs, DiskRefs):
+            self._refresh_from_disk(refs)
+            return
+        current = refs.list(RUNS_PREFIX)
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            indexed = dict(self._db.execute("SELECT ref, sha FROM runs").fetchall())
+            for ref in indexed.keys() - current.keys():
+                self._forget(ref)
+            changed = [(ref, sha) for ref, sha in current.items() if indexed.get(ref) != sha]
+            for ref, sha in changed:
+                self._index_run(ref, sha, self.store, known=ref in indexed)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def _refresh_from_disk(self, refs: DiskRefs) -> None:
         stamps = dict(self._db.execute("SELECT path, stamp FROM stamps").fetchall())
-        runs_dir = os.path.join(self.store.common_dir, *RUNS_PREFIX.rstrip("/").split("/"))
-        packed_path = os.path.join(self.store.common_dir, "packed-refs")
-        current: dict[str, str] = {}
-        changed_dirs: list[str] = []
-        for directory in _walk_dirs(runs_dir):
-            current[directory] = _stamp(directory)
+        packed_path = refs.packed_refs_path
+        current = {directory: _stamp(directory) for directory in refs.loose_dirs(RUNS_PREFIX)}
         packed_stamp = _stamp(packed_path)
         changed_dirs = [d for d, s in current.items() if stamps.get(d) != s]
         vanished_dirs = [d for d in stamps if d != packed_path and d not in current]
         packed_changed = stamps.get(packed_path) != packed_stamp
         if not changed_dirs and not vanished_dirs and not packed_changed:
             return
-        # Every ref whose value may have changed, with its current value (or None).
-        candidates: dict[str, str | None] = {}
+        # Every ref whose value may have changed.
+        candidates: set[str] = set()
         new_loose: dict[str, str | None] = {}
+        packed: dict[str, str] | None = None
         if packed_changed:
-            for ref in self._db.execute("SELECT ref FROM runs").fetchall():
-                candidates[ref[0]] = None
-            candidates.update(dict.fromkeys(_read_packed_runs(packed_path)))
+            candidates.update(row[0] for row in self._db.execute("SELECT ref FROM runs").fetchall())
+            packed = refs.read_packed(RUNS_PREFIX)
+            candidates.update(packed)
         for directory in changed_dirs + vanished_dirs:
-            prefix = "refs/" + os.path.relpath(directory, os.path.join(self.store.common_dir, "refs"))
-            prefix = prefix.replace(os.sep, "/") + "/"
+            prefix = refs.ref_prefix_of(directory)
             # Only this directory's loose refs ("/" sorts just before "0").
             loose_stamps = dict(
                 self._db.execute(
@@ -209,19 +245,16 @@ class RunIndex:
                 ).fetchall()
             )
             seen = set()
-            for entry in _scandir_files(directory):
-                ref = prefix + entry.name
+            for ref, stat in refs.loose_files(directory):
                 seen.add(ref)
-                stat = entry.stat()
                 stamp = f"{stat.st_ino}:{stat.st_mtime_ns}:{stat.st_size}"
                 if loose_stamps.get(ref) != stamp or packed_changed:
                     new_loose[ref] = stamp
-                    candidates.setdefault(ref, None)
+                    candidates.add(ref)
             for ref in loose_stamps:
-                if ref.startswith(prefix) and ref.count("/") == prefix.count("/") and ref not in seen:
+                if ref.count("/") == prefix.count("/") and ref not in seen:
                     new_loose[ref] = None
-                    candidates.setdefault(ref, None)
-        packed: dict[str, str | None] | None = None
+                    candidates.add(ref)
         # Take the write lock before reading ref values: a writer that moves a ref
         # after we read it must index its run after our commit, not under it.
         self._db.execute("BEGIN IMMEDIATE")
@@ -239,10 +272,10 @@ class RunIndex:
             changed: list[tuple[str, str]] = []
             for ref in candidates:
                 # A loose ref file wins over packed-refs, as in git.
-                sha = _read_loose_ref(self.store.common_dir, ref)
+                sha = refs.read_loose(ref)
                 if sha is None:
                     if packed is None:
-                        packed = _read_packed_runs(packed_path)
+                        packed = refs.read_packed(RUNS_PREFIX)
                     sha = packed.get(ref)
                 if sha is None:
                     self._forget(ref)
@@ -270,27 +303,32 @@ class RunIndex:
         self._db.execute("DELETE FROM cache WHERE ref = ?", (ref,))
 
     def _index_run(self, ref: str, sha: str, reader: _ObjectReader, *, known: bool = True) -> None:
+        parsed = parse_run_ref(ref)
+        if parsed is None:
+            return  # not a name a run can have: never listed
         try:
-            record, tree_entries, code_commit = _read_run(reader, sha)
+            run = read_run_commit(reader.read_object, sha, with_steps=False)
+            step_records: dict[str, StepRecord] = {}
+            if run.record.step_summary:
+                for name, summary in run.record.step_summary.items():
+                    step_records[name] = StepRecord(
+                        name=name, function="", status=summary.status, cache_key=summary.cache_key,
+                        outputs=summary.outputs, end_time=summary.end_time,
+                    )  # fmt: skip
+            else:  # a crashed run's record, written before its steps finished
+                for name, tree_id in read_run_commit(self.store.read_object, sha).steps.items():
+                    step_records[name] = read_step_record(self.store.read_object, tree_id, where=f"step {name} of {ref}")
         except MlopsLiteError:
             # A run this version cannot read (a newer schema, missing objects) is
             # still listed, as "unreadable"; reading its record raises the reason.
             self._forget(ref)
-            pipeline, _, run_name = ref.removeprefix(RUNS_PREFIX).rpartition("/")
+            pipeline, run_name = parsed
             self._db.execute(
                 "INSERT INTO runs (ref, sha, pipeline, run_name, status) VALUES (?, ?, ?, ?, ?)",
                 (ref, sha, pipeline, run_name, "unreadable"),
             )
             return
-        step_records = {}
-        if record.step_summary:
-            for name, summary in record.step_summary.items():
-                step_records[name] = StepRecord(name=name, function="", **summary)
-        else:  # a crashed run's record, written before its steps finished
-            for name, (_, tree_id) in _steps_tree(self.store, tree_entries).items():
-                entries = parse_tree(self.store.read_object(tree_id))
-                step_records[name] = StepRecord.decode(self.store.read_object(entries["step.msgpack"][1]))
-        self.add_run(ref, sha, record, step_records, code_commit, in_transaction=True, replace=known)
+        self.add_run(ref, sha, run.record, step_records, run.code_commit, in_transaction=True, replace=known)
 
     def add_run(
         self,
@@ -320,13 +358,13 @@ class RunIndex:
                     record.start_time, record.end_time, code_commit,
                     record.author.get("email"), record.environment.get("host"),
                 ),
-            )
+            )  # fmt: skip
             self._db.executemany(
                 "INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?, ?)",
                 [
-                    (step.cache_key, ref, name, msgpack.packb(step.outputs), step.end_time)
+                    (step.cache_key, ref, name, _encode_outputs(step.outputs), step.end_time)
                     for name, step in steps.items()
-                    if step.cache_key and step.status in ("completed", "cached") and step.outputs is not None
+                    if step.cache_key and step.status in FINISHED_STEP_STATUSES
                 ],
             )
             if not in_transaction:
@@ -338,15 +376,18 @@ class RunIndex:
 
     # queries -----------------------------------------------------------------
 
-    def cache_hits(self, cache_key: str) -> Iterator[CacheHit]:
-        """Earlier executions with this key, the executed (non-cached) ones first."""
+    def cache_hits(self, cache_key: CacheKey) -> Iterator[CacheHit]:
+        """Earlier executions with this key, oldest first (the executions, before their reuses)."""
         rows = self._db.execute(
             "SELECT cache.ref, cache.step, cache.outputs, runs.author FROM cache "
             "LEFT JOIN runs ON runs.ref = cache.ref WHERE cache_key = ? ORDER BY cache.end_time ASC",
             (cache_key,),
         ).fetchall()
         for ref, step, outputs, author in rows:
-            yield CacheHit(ref, step, msgpack.unpackb(outputs, raw=False), author)
+            try:
+                yield CacheHit(ref, step, _decode_outputs(outputs), author)
+            except RecordError:
+                continue
 
     def runs(
         self,
@@ -354,8 +395,9 @@ class RunIndex:
         pipeline: str | None = None,
         status: str | None = None,
         limit: int | None = None,
-        code_commit: str | None = None,
+        code_commit: CommitId | None = None,
     ) -> list[RunRow]:
+        """Runs newest first, filtered by pipeline, status and code commit."""
         clauses: list[str] = []
         args: list[Any] = []
         for column, value in (("pipeline", pipeline), ("status", status), ("code_commit", code_commit)):
@@ -370,10 +412,11 @@ class RunIndex:
         return [RunRow(*row) for row in self._db.execute(sql, args).fetchall()]
 
     def pipelines(self) -> list[str]:
+        """Every pipeline with at least one run, sorted."""
         return [row[0] for row in self._db.execute("SELECT DISTINCT pipeline FROM runs ORDER BY pipeline")]
 
     def find(self, text: str) -> list[RunRow]:
-        """Runs whose name, sha or sha prefix is ``text``."""
+        """Runs whose name, ref, sha or sha prefix is ``text``."""
         rows = self._db.execute(
             "SELECT * FROM runs WHERE run_name = ? OR ref = ? OR sha = ?", (text, text, text)
         ).fetchall()
@@ -388,7 +431,7 @@ class RunIndex:
 # tick as our look leaves it unchanged. As git does for its index, a stamp this
 # recent is not trusted: it is stored as one that never matches, so the next
 # refresh looks at that directory again.
-_RACY_NS = 2_000_000_000
+_RACY_NS: Final = 2_000_000_000
 
 
 def _stamp(path: str) -> str:
@@ -399,47 +442,3 @@ def _stamp(path: str) -> str:
     if time.time_ns() - stat.st_mtime_ns < _RACY_NS:
         return f"racy:{time.time_ns()}"
     return f"{stat.st_ino}:{stat.st_mtime_ns}:{stat.st_size}"
-
-
-def _walk_dirs(top: str) -> Iterator[str]:
-    if not os.path.isdir(top):
-        return
-    yield top
-    for entry in os.scandir(top):
-        if entry.is_dir(follow_symlinks=False):
-            yield from _walk_dirs(entry.path)
-
-
-def _scandir_files(directory: str) -> Iterator[os.DirEntry[str]]:
-    try:
-        entries = list(os.scandir(directory))
-    except FileNotFoundError:
-        return
-    for entry in entries:
-        if entry.is_file(follow_symlinks=False) and not entry.name.endswith(".lock"):
-            yield entry
-
-
-def _read_loose_ref(common_dir: str, ref: str) -> str | None:
-    try:
-        with open(os.path.join(common_dir, *ref.split("/")), "rb") as f:
-            value = f.read().strip()
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return None
-    return value.decode() if len(value) == 40 else None
-
-
-def _read_packed_runs(path: str) -> dict[str, str | None]:
-    """``{run ref: sha}`` from packed-refs, read in one pass."""
-    refs: dict[str, str | None] = {}
-    try:
-        with open(path, "rb") as f:
-            for line in f:
-                if line.startswith((b"#", b"^")):
-                    continue
-                sha, _, name = line.strip().partition(b" ")
-                if name.startswith(RUNS_PREFIX.encode()):
-                    refs[name.decode()] = sha.decode()
-    except FileNotFoundError:
-        pass
-    return refs

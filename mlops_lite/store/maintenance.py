@@ -11,35 +11,34 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
-import subprocess
+
+from mlops_lite.errors import StoreError
+from mlops_lite.store.git import git_available, run_git
+
+__all__ = ["PACK_LIMIT", "consolidate_packs", "count_packs"]
 
 PACK_LIMIT = 50
 
 
 def count_packs(pack_dir: str) -> int:
+    """How many packs the repository has."""
     try:
         return sum(1 for entry in os.scandir(pack_dir) if entry.name.endswith(".idx"))
     except FileNotFoundError:
         return 0
 
 
-def consolidate_packs(root: str, pack_dir: str, state_dir: str, *, limit: int = PACK_LIMIT) -> bool:
-    """Merge small packs when there are more than ``limit``; True if it ran."""
-    if count_packs(pack_dir) <= limit or shutil.which("git") is None:
-        return False
+def consolidate_packs(root: str, pack_dir: str, state_dir: str, *, limit: int = PACK_LIMIT) -> None:
+    """Merge small packs when there are more than ``limit`` (at most one process at a time)."""
+    if count_packs(pack_dir) <= limit or not git_available():
+        return
     os.makedirs(state_dir, exist_ok=True)
     with open(os.path.join(state_dir, "repack.lock"), "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            return False  # another process is already merging
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-        completed = subprocess.run(
-            ["git", "repack", "--geometric=2", "-d", "-q", "--no-write-bitmap-index"],
-            cwd=root,
-            env=env,
-            capture_output=True,
-            check=False,
-        )
-        return completed.returncode == 0
+            return  # another process is already merging
+        try:
+            run_git(root, "repack", "--geometric=2", "-d", "-q", "--no-write-bitmap-index")
+        except StoreError:
+            pass  # housekeeping only: the next run tries again

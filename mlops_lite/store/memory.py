@@ -1,8 +1,8 @@
-"""An in-memory twin of the git store's objects and refs, for tests and dry runs.
+"""An in-memory twin of the git store, for tests and dry runs.
 
-It keeps the same contract as ``GitStore`` — content-addressed objects with git's
-ids, refs moved only by compare-and-swap — so logic built on that contract can
-be tested without a disk, and one shared test suite holds both to it.
+It keeps the same contract as ``GitStore`` — content-addressed objects with
+git's ids, refs moved only by compare-and-swap, derived state rebuilt on demand —
+so whole pipelines run against it, and one shared test suite holds both to it.
 """
 
 from __future__ import annotations
@@ -10,57 +10,73 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator
 
-from mlops_lite.errors import MissingObjectError, RefConflictError
+from mlops_lite.errors import MissingObjectError
 from mlops_lite.store.artifacts import ArtifactMeta, read_artifact
-from mlops_lite.store.objects import GitObject, Identity
+from mlops_lite.store.codepin import CodePin
+from mlops_lite.store.objects import GitObject, Identity, commit, tree
+from mlops_lite.store.refs import MemoryRefs
+
+__all__ = ["MemoryStore"]
 
 
 class MemoryStore:
     """Objects and refs in dictionaries; safe to share between threads."""
 
-    def __init__(self, identity: Identity | None = None) -> None:
+    state_dir: str | None = None
+
+    def __init__(self, identity: Identity | None = None, root: str = "<memory>") -> None:
         self.objects: dict[str, GitObject] = {}
-        self.refs: dict[str, str] = {}
+        self.refs = MemoryRefs()
+        self.root = root
         self._identity = identity or Identity("Test User", "test@example.com")
         self._lock = threading.Lock()
+        empty = tree({})
+        self._code = commit(
+            tree_id=empty.id, parents=[], author=self._identity, timestamp=0, tz_offset_minutes=0,
+            message="mlops-lite memory store: no code\n",
+        )  # fmt: skip
+        self.write_objects([empty, self._code])
 
     @property
     def identity(self) -> Identity:
+        """The identity runs are recorded under."""
         return self._identity
 
     def read_object(self, object_id: str) -> bytes:
+        """An object's body."""
         try:
             return bytes(self.objects[object_id].data)
         except KeyError:
             raise MissingObjectError(f"git object {object_id} is missing from the memory store") from None
 
+    def read_objects(self, object_ids: list[str]) -> dict[str, bytes]:
+        """The objects present among ``object_ids``."""
+        return {object_id: bytes(self.objects[object_id].data) for object_id in object_ids if object_id in self.objects}
+
     def read_blobs(self, object_ids: list[str]) -> Iterator[bytes]:
+        """Blob bodies, in order."""
         return (self.read_object(object_id) for object_id in object_ids)
 
     def read_artifact(self, artifact_id: str) -> tuple[ArtifactMeta, bytearray]:
+        """An artifact's meta and payload."""
         return read_artifact(self.read_object, artifact_id, self.read_blobs)
 
     def has_object(self, object_id: str) -> bool:
+        """Whether the object is present."""
         return object_id in self.objects
 
     def write_objects(self, objects: Iterable[GitObject]) -> None:
+        """Keep the objects (as bytes: the caller's buffers may change after we return)."""
         with self._lock:
             for obj in objects:
-                # Keep bytes, not views: the caller's buffer may change after we return.
                 self.objects.setdefault(obj.id, GitObject(obj.type_num, bytes(obj.data), obj.id))
 
-    def write_loose_object(self, obj: GitObject) -> None:
-        self.write_objects([obj])
+    def pin_code(self) -> CodePin:
+        """Every run pins the same empty code commit: there is no work tree."""
+        return CodePin(commit=self._code.id, dirty=False, base_commit=self._code.id, branch=None)
 
-    def read_ref(self, name: str) -> str | None:
-        return self.refs.get(name)
+    def maintain(self) -> None:
+        """Nothing to merge in memory."""
 
-    def update_ref(self, name: str, new: str, old: str | None) -> None:
-        with self._lock:
-            current = self.refs.get(name)
-            if current != old:
-                raise RefConflictError(
-                    f"ref {name} changed under us (expected {old or 'no ref'}, found "
-                    f"{current or 'no ref'}); nothing was overwritten — run the command again"
-                )
-            self.refs[name] = new
+    def close(self) -> None:
+        """Nothing to release."""

@@ -10,12 +10,14 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from mlops_lite.errors import RecordError
+
 BLOB = 3
 TREE = 2
 COMMIT = 1
 TAG = 4
 
-_TYPE_NAMES = {COMMIT: b"commit", TREE: b"tree", BLOB: b"blob", TAG: b"tag"}
+TYPE_NAMES = {COMMIT: b"commit", TREE: b"tree", BLOB: b"blob", TAG: b"tag"}
 
 MODE_BLOB = 0o100644
 MODE_TREE = 0o040000
@@ -31,7 +33,7 @@ class GitObject:
 
 
 def make_object(type_num: int, data: bytes | memoryview) -> GitObject:
-    header = b"%s %d\x00" % (_TYPE_NAMES[type_num], len(data))
+    header = b"%s %d\x00" % (TYPE_NAMES[type_num], len(data))
     sha = hashlib.sha1(header, usedforsecurity=False)
     sha.update(data)
     return GitObject(type_num, data, sha.hexdigest())
@@ -59,16 +61,22 @@ def tree(entries: Mapping[str, tuple[int, str]]) -> GitObject:
 
 
 def parse_tree(data: bytes) -> dict[str, tuple[int, str]]:
+    """``{name: (mode, hex id)}`` of a tree object; RecordError when it is damaged."""
     entries: dict[str, tuple[int, str]] = {}
     position = 0
     end = len(data)
-    while position < end:
-        space = data.index(b" ", position)
-        nul = data.index(b"\x00", space)
-        mode = int(data[position:space], 8)
-        name = data[space + 1 : nul].decode("utf-8", "surrogateescape")
-        entries[name] = (mode, data[nul + 1 : nul + 21].hex())
-        position = nul + 21
+    try:
+        while position < end:
+            space = data.index(b" ", position)
+            nul = data.index(b"\x00", space)
+            mode = int(data[position:space], 8)
+            if nul + 21 > end:
+                raise ValueError("truncated entry")
+            name = data[space + 1 : nul].decode("utf-8", "surrogateescape")
+            entries[name] = (mode, data[nul + 1 : nul + 21].hex())
+            position = nul + 21
+    except ValueError as error:
+        raise RecordError(f"a git tree object is damaged ({error})") from None
     return entries
 
 

@@ -1,27 +1,32 @@
-"""The project's git repository: finding it, reading objects, writing packs, moving refs."""
+"""The project's git repository: finding it, reading objects, writing packs; its refs and identity."""
 
 from __future__ import annotations
 
 import atexit
 import os
-import random
-import shutil
 import tempfile
-import time
 import weakref
 import zlib
 from collections.abc import Iterable, Iterator
 from functools import cached_property
-from typing import Any
+from typing import Any, Final
 
-from mlops_lite.errors import MissingObjectError, ProjectNotFoundError, RefConflictError
+from mlops_lite.errors import MissingObjectError, ProjectNotFoundError
 from mlops_lite.store.artifacts import ArtifactMeta, read_artifact
-from mlops_lite.store.gitcli import cat_objects
-from mlops_lite.store.objects import _TYPE_NAMES, GitObject, Identity
+from mlops_lite.store.codepin import CodePin, pin_code
+from mlops_lite.store.git import cat_objects, git_available
+from mlops_lite.store.maintenance import consolidate_packs
+from mlops_lite.store.objects import TYPE_NAMES, GitObject, Identity
 from mlops_lite.store.packs import entry_header_at, read_blob_inflated, read_stored_into, write_pack
+from mlops_lite.store.refs import DiskRefs
 from mlops_lite.store.threads import parallel_map
 
-RUNS_PREFIX = "refs/mlops/runs/"
+__all__ = ["GitStore", "find_project_root"]
+
+# A handful of small objects (a run's "running" commit) cost less as loose
+# files than as a pack of their own, and keep the pack count at one per run.
+_LOOSE_OBJECTS: Final = 3
+_LOOSE_BYTES: Final = 64 * 1024
 
 # Stores still holding open pack files; closed at exit, before dulwich's own
 # finalizers would complain while the interpreter shuts down.
@@ -76,10 +81,12 @@ class GitStore:
         self.git_dir, self.common_dir = _resolve_git_dirs(root)
         self.pack_dir = os.path.join(self.common_dir, "objects", "pack")
         # Derived, local-only state (indexes, journals): never pushed, rebuildable.
-        self.state_dir = os.path.join(self.common_dir, "mlops-lite")
+        self.state_dir: str | None = os.path.join(self.common_dir, "mlops-lite")
+        self.refs = DiskRefs(self.common_dir)
 
     @classmethod
     def open(cls, start: str | os.PathLike[str] | None = None) -> GitStore:
+        """The store of the repository containing ``start`` (default: the working directory)."""
         return cls(find_project_root(start))
 
     @cached_property
@@ -114,7 +121,7 @@ class GitStore:
 
     def read_objects(self, object_ids: list[str]) -> dict[str, bytes]:
         """Many objects at once (``{id: body}``), streamed by git when it is installed."""
-        if len(object_ids) > 50 and shutil.which("git"):
+        if len(object_ids) > 50 and git_available():
             found = cat_objects(self.root, object_ids)
         else:
             found = {}
@@ -201,85 +208,38 @@ class GitStore:
         return object_id.encode() in self._repo.object_store
 
     def write_objects(self, objects: Iterable[GitObject]) -> None:
-        """Write objects as one pack (skipping none: git tolerates duplicates across packs)."""
-        write_pack(self.pack_dir, objects)
+        """Write objects as one pack, or as loose files when they are few and small.
 
-    # refs ----------------------------------------------------------------
-
-    def read_ref(self, name: str) -> str | None:
-        try:
-            value: bytes = self._repo.refs[name.encode()]
-        except KeyError:
-            return None
-        return value.decode()
-
-    def update_ref(self, name: str, new: str, old: str | None) -> None:
-        """Compare-and-swap ``name`` from ``old`` (None: must not exist) to ``new``.
-
-        Locks the ref the way git does (``<ref>.lock`` created exclusively, then
-        renamed over the ref), so git and mlops_lite writers exclude each other.
-        A lock held by another process is retried with jitter; a ref whose value
-        differs from ``old`` is a real conflict and is never overwritten.
+        Nothing is skipped: git tolerates an object stored twice.
         """
-        path = os.path.join(self.common_dir, *name.split("/"))
-        lock = path + ".lock"
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        for attempt in range(200):
-            try:
-                handle = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                time.sleep(random.uniform(0.001, 0.005) * min(attempt + 1, 20))
-                continue
-            try:
-                current = self._read_ref_file(name)
-                if current != old:
-                    raise RefConflictError(
-                        f"ref {name} changed under us (expected {old or 'no ref'}, found "
-                        f"{current or 'no ref'}); nothing was overwritten — run the command again"
-                    )
-                os.write(handle, new.encode() + b"\n")
-                os.close(handle)
-                handle = -1
-                os.replace(lock, path)
-            except BaseException:
-                if handle >= 0:
-                    os.close(handle)
-                if os.path.exists(lock):
-                    os.unlink(lock)
-                raise
+        batch = list(objects)
+        if len(batch) <= _LOOSE_OBJECTS and all(len(obj.data) < _LOOSE_BYTES for obj in batch):
+            for obj in batch:
+                self._write_loose_object(obj)
             return
-        raise RefConflictError(f"ref {name} stayed locked ({lock}); if no git process runs, delete that file")
+        write_pack(self.pack_dir, batch)
 
-    def _read_ref_file(self, name: str) -> str | None:
-        """The ref's value straight from disk: its loose file, else packed-refs."""
-        try:
-            with open(os.path.join(self.common_dir, *name.split("/")), "rb") as f:
-                value = f.read().strip()
-            if value and not value.startswith(b"ref:"):
-                return value.decode()
-        except (FileNotFoundError, IsADirectoryError):
-            pass
-        try:
-            with open(os.path.join(self.common_dir, "packed-refs"), "rb") as f:
-                target = b" " + name.encode() + b"\n"
-                for line in f:
-                    if line.endswith(target):
-                        return line.split(b" ", 1)[0].decode()
-        except FileNotFoundError:
-            pass
-        return None
+    def pin_code(self) -> CodePin:
+        """``HEAD``, or a snapshot commit of the dirty work tree."""
+        return pin_code(self.root, self.git_dir, self.identity)
 
-    def write_loose_object(self, obj: GitObject) -> None:
-        """Write one object as a loose file: cheaper than a pack for one or two objects."""
+    def maintain(self) -> None:
+        """Merge small packs once there are many (see ``maintenance``)."""
+        assert self.state_dir is not None
+        consolidate_packs(self.root, self.pack_dir, self.state_dir)
+
+    def _write_loose_object(self, obj: GitObject) -> None:
         directory = os.path.join(self.common_dir, "objects", obj.id[:2])
         path = os.path.join(directory, obj.id[2:])
         if os.path.exists(path):
             return
         os.makedirs(directory, exist_ok=True)
-        header = b"%s %d\x00" % (_TYPE_NAMES[obj.type_num], len(obj.data))
+        header = b"%s %d\x00" % (TYPE_NAMES[obj.type_num], len(obj.data))
         handle, temporary = tempfile.mkstemp(prefix="tmp_obj_", dir=directory)
         with os.fdopen(handle, "wb") as out:
             out.write(zlib.compress(header + obj.data, 1))
+            out.flush()
+            os.fsync(out.fileno())  # before any ref can point at it (refs.py)
         os.chmod(temporary, 0o444)
         os.replace(temporary, path)
 

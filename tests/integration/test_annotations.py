@@ -31,7 +31,7 @@ def test_metadata_added_later_shows_on_the_run_and_keeps_its_sha(project: Path) 
     log_metadata({"deployed": "2026-11-23"}, run_id_name_or_prefix=run.name, step_name="train")
     log_metadata({"notes": "better"}, run_id_name_or_prefix=run.name)
     with Client() as client:
-        again = client.get_run(run.name)
+        again = client.get_pipeline_run(run.name)
         assert again.sha == run.sha == git(project, "rev-parse", f"refs/mlops/runs/training/{run.name}")
         assert again.metadata == {"reviewed": True, "notes": "better"}
         assert again.steps["train"].metadata == {"loss": 0.25, "deployed": "2026-11-23"}
@@ -61,11 +61,11 @@ def test_concurrent_annotations_from_several_processes_all_land(project: Path) -
     writers = [subprocess.Popen([sys.executable, "-c", script, str(i)], cwd=project) for i in range(6)]
     assert all(writer.wait(timeout=60) == 0 for writer in writers)
     with Client() as client:
-        assert client.get_run(run.name).metadata == {f"writer{i}": i for i in range(6)}
+        assert client.get_pipeline_run(run.name).metadata == {f"writer{i}": i for i in range(6)}
 
 
 def test_annotations_travel_with_push_and_pull(project: Path, tmp_path: Path) -> None:
-    from mlops_lite.sharing import pull, push
+    from mlops_lite.operations.sharing import pull, push
 
     remote = tmp_path / "remote.git"
     git(tmp_path, "init", "-q", "--bare", str(remote))
@@ -77,4 +77,4 @@ def test_annotations_travel_with_push_and_pull(project: Path, tmp_path: Path) ->
     git(tmp_path, "clone", "-q", str(remote), str(clone))
     pull("origin", path=clone, quiet=True)
     with Client(clone) as client:
-        assert client.get_run(run.sha).metadata == {"approved_by": "alice"}
+        assert client.get_pipeline_run(run.sha).metadata == {"approved_by": "alice"}

@@ -84,8 +84,8 @@ def test_config_file_drives_parameters_and_is_recorded(committed: Path) -> None:
     sha = last_line(run_script(committed, "train.py", "config.yaml"))
 
     with Client(committed) as client:
-        run = client.get_run(sha)
-        assert run.params == {"n": 5, "label": "from-config"}
+        run = client.get_pipeline_run(sha)
+        assert run.parameters == {"n": 5, "label": "from-config"}
         assert run.steps["load"].parameters == {"n": 5, "scale": 2.0}
         assert run.steps["train"].parameters == {"rate": 0.5}
         assert run.steps["load"].output.load() == [0.0, 2.0, 4.0, 6.0, 8.0]
@@ -108,7 +108,7 @@ def test_cli_run_with_toml_config_and_params_that_win_over_it(committed: Path) -
     assert run["parameters"] == {"n": 2, "label": "toml"}
     assert run["steps"]["train"]["parameters"] == {"rate": 0.25}
     with Client(committed) as client:
-        assert client.get_run(run["sha"]).record.config["parameters"] == {"n": 4, "label": "toml"}
+        assert client.get_pipeline_run(run["sha"]).record.config["parameters"] == {"n": 4, "label": "toml"}
 
 
 def test_enable_cache_false_for_one_step_in_the_config(committed: Path) -> None:
@@ -116,7 +116,7 @@ def test_enable_cache_false_for_one_step_in_the_config(committed: Path) -> None:
     second = last_line(run_script(committed, "train.py", "config.yaml"))
 
     with Client(committed) as client:
-        steps = client.get_run(second).steps
+        steps = client.get_pipeline_run(second).steps
         assert not steps["load"].cached
         assert steps["train"].cached
 
@@ -128,7 +128,7 @@ def test_seed_in_the_config_makes_a_random_step_reproducible(committed: Path) ->
     def loss(config: str) -> float:
         sha = last_line(run_script(committed, "train.py", config))
         with Client(committed) as client:
-            return float(client.get_run(sha).steps["train"].output.load())
+            return float(client.get_pipeline_run(sha).steps["train"].output.load())
 
     assert loss("seeded.toml") == loss("seeded.toml")
     assert loss("unseeded.toml") != loss("unseeded.toml")
@@ -166,10 +166,10 @@ def test_rerun_of_a_configured_run_applies_the_recorded_config(committed: Path) 
 
     assert completed.returncode == 0, completed.stdout + completed.stderr
     with Client(committed) as client:
-        original = client.get_run(sha)
-        reproduction = client.get_run(json.loads(completed.stdout)["rerun_sha"])
+        original = client.get_pipeline_run(sha)
+        reproduction = client.get_pipeline_run(json.loads(completed.stdout)["rerun_sha"])
         assert reproduction.record.config == original.record.config
-        assert reproduction.params == original.params
+        assert reproduction.parameters == original.parameters
         assert reproduction.name.startswith("training-nightly-")
 
 

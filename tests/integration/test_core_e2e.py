@@ -91,7 +91,7 @@ def test_run_is_recorded_and_read_back_from_another_process(project: Path) -> No
         steps = run.steps
         print(json.dumps({
             "sha": run.sha, "name": run.name, "status": run.status, "code": run.code_commit,
-            "params": run.params, "model": steps["train"].outputs["model"].load(),
+            "params": run.parameters, "model": steps["train"].outputs["model"].load(),
             "load": steps["load"].output.load(), "cached": steps["train"].cached,
             "train_status": steps["train"].status, "logs": steps["load"].logs,
             "split_logs": steps["split"].logs, "metadata": steps["train"].metadata,
@@ -139,10 +139,10 @@ def test_second_identical_run_executes_nothing(project: Path) -> None:
     assert "loading" not in second.stdout
     sha, _ = run_id(second)
     with Client() as client:
-        run = client.get_run(sha)
+        run = client.get_pipeline_run(sha)
         assert all(step.cached for step in run.steps.values())
         assert run.steps["train"].cached_from == {"pipeline": "training", "run": first_name, "step": "train"}
-        assert run.steps["train"].outputs["model"].artifact_id == client.get_run(first_sha).steps["train"].outputs["model"].artifact_id
+        assert run.steps["train"].outputs["model"].id == client.get_pipeline_run(first_sha).steps["train"].outputs["model"].id
 
 
 def test_changing_a_parameter_reruns_only_what_depends_on_it(project: Path) -> None:
@@ -150,7 +150,7 @@ def test_changing_a_parameter_reruns_only_what_depends_on_it(project: Path) -> N
     run_script(project, "train.py", "0.5")
     sha, _ = run_id(run_script(project, "train.py", "0.25"))
     with Client() as client:
-        steps = client.get_run(sha).steps
+        steps = client.get_pipeline_run(sha).steps
         assert [steps[n].cached for n in ("load", "split", "train")] == [True, True, False]
         assert steps["train"].output.load()["w"] == 1.5
 
@@ -162,7 +162,7 @@ def test_editing_a_helper_invalidates_the_step_that_calls_it(project: Path) -> N
     git(project, "commit", "-qam", "change helper")
     sha, _ = run_id(run_script(project, "train.py"))
     with Client() as client:
-        steps = client.get_run(sha).steps
+        steps = client.get_pipeline_run(sha).steps
         assert [steps[n].cached for n in ("load", "split", "train")] == [True, True, False]
         assert steps["train"].output.load()["w"] == 6.0
 
@@ -175,7 +175,7 @@ def test_unrelated_code_change_keeps_the_cache(project: Path) -> None:
     (project / "other.py").write_text("X = 1\n")
     sha, _ = run_id(run_script(project, "train.py"))
     with Client() as client:
-        assert all(step.cached for step in client.get_run(sha).steps.values())
+        assert all(step.cached for step in client.get_pipeline_run(sha).steps.values())
 
 
 def test_dirty_tree_run_pins_snapshot_with_head_parent(project: Path) -> None:
@@ -194,7 +194,7 @@ def test_dirty_tree_run_pins_snapshot_with_head_parent(project: Path) -> None:
     assert git(project, "show", f"{snapshot}:untracked.txt") == "new file"
     assert "# edited" in git(project, "show", f"{snapshot}:helpers.py")
     with Client() as client:
-        code = client.get_run(sha).code
+        code = client.get_pipeline_run(sha).code
     assert code["dirty"] is True and code["base_commit"] == head and code["commit"] == snapshot
     subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=project, check=True)
 
@@ -266,7 +266,7 @@ def test_failed_step_is_recorded_and_the_next_run_resumes(project: Path, monkeyp
     assert "ERROR StepFailedError flaky" in failed.stdout and "ValueError" in failed.stdout
     run_name = failed.stdout.split("ERROR StepFailedError flaky ")[1].split()[0]
     with Client() as client:
-        run = client.get_run(run_name)
+        run = client.get_pipeline_run(run_name)
         assert run.status == "failed"
         assert run.steps["first"].status == "completed"
         assert run.steps["flaky"].status == "failed"
@@ -278,7 +278,7 @@ def test_failed_step_is_recorded_and_the_next_run_resumes(project: Path, monkeyp
     assert "first ran" not in resumed.stdout
     sha, _ = run_id(resumed)
     with Client() as client:
-        steps = client.get_run(sha).steps
+        steps = client.get_pipeline_run(sha).steps
         assert steps["first"].cached and not steps["flaky"].cached
         assert steps["after"].output.load() == 20
 
@@ -393,7 +393,7 @@ def test_same_values_share_one_artifact_object(project: Path) -> None:
         make(2)
 
     run = p()
-    assert run.steps["make"].output.artifact_id == run.steps["make_2"].output.artifact_id
+    assert run.steps["make"].output.id == run.steps["make_2"].output.id
 
 
 def test_kill_9_loses_no_finished_step_and_shows_crashed(project: Path) -> None:
@@ -427,12 +427,12 @@ def test_kill_9_loses_no_finished_step_and_shows_crashed(project: Path) -> None:
     killed = subprocess.run([sys.executable, "crashy.py"], cwd=project, env=env, capture_output=True, text=True)
     assert killed.returncode == -signal.SIGKILL
     with Client() as client:
-        [run] = client.list_runs(pipeline="crashy")
+        [run] = client.list_pipeline_runs(pipeline="crashy")
         assert run.status == "crashed"
     second = run_script(project, "crashy.py")
     assert "quick ran" not in second.stdout
     with Client() as client:
-        runs = client.list_runs(pipeline="crashy")
+        runs = client.list_pipeline_runs(pipeline="crashy")
         assert [r.status for r in runs] == ["completed", "crashed"]
         assert runs[0].steps["quick"].cached
         crashed = runs[1]
@@ -451,10 +451,10 @@ def test_concurrent_runs_in_one_repository_lose_nothing(project: Path) -> None:
     failures = [err for p, (_, err) in zip(processes, outputs, strict=True) if p.returncode != 0]
     assert not failures, "\n".join(failures)
     with Client() as client:
-        runs = client.list_runs(pipeline="training")
+        runs = client.list_pipeline_runs(pipeline="training")
         assert len(runs) == 8
         assert all(run.status == "completed" for run in runs)
-        assert sorted(run.params["lr"] for run in runs) == pytest.approx([0.1 * (i + 1) for i in range(8)])
+        assert sorted(run.parameters["lr"] for run in runs) == pytest.approx([0.1 * (i + 1) for i in range(8)])
     subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=project, check=True)
 
 
@@ -462,17 +462,17 @@ def test_listing_filters_and_lookup_by_prefix(project: Path) -> None:
     write_project(project)
     shas = [run_id(run_script(project, "train.py", str(lr)))[0] for lr in (0.1, 0.2)]
     with Client() as client:
-        runs = client.list_runs()
+        runs = client.list_pipeline_runs()
         assert [r.sha for r in runs] == shas[::-1]
-        assert [r.sha for r in client.list_runs(limit=1)] == [shas[1]]
-        assert client.list_runs(status="failed") == []
-        assert client.get_run(shas[0][:8]).sha == shas[0]
+        assert [r.sha for r in client.list_pipeline_runs(limit=1)] == [shas[1]]
+        assert client.list_pipeline_runs(status="failed") == []
+        assert client.get_pipeline_run(shas[0][:8]).sha == shas[0]
         assert client.get_pipeline_run(shas[0][:8]).sha == shas[0]  # ZenML's name
         assert [r.sha for r in client.list_pipeline_runs(limit=1)] == [shas[1]]
         assert [p.name for p in client.list_pipelines()] == ["training"]
         assert client.get_pipeline("training").last_run.sha == shas[1]
         with pytest.raises(RunNotFoundError):
-            client.get_run("does-not-exist")
+            client.get_pipeline_run("does-not-exist")
 
 
 def test_index_is_rebuilt_when_deleted_or_corrupt(project: Path) -> None:
@@ -481,12 +481,12 @@ def test_index_is_rebuilt_when_deleted_or_corrupt(project: Path) -> None:
     index = project / ".git" / "mlops-lite" / "index.sqlite3"
     index.unlink()
     with Client() as client:
-        assert client.get_run(sha).status == "completed"
+        assert client.get_pipeline_run(sha).status == "completed"
     index.write_bytes(b"this is not a database" * 100)
     for suffix in ("-wal", "-shm"):
         Path(str(index) + suffix).unlink(missing_ok=True)
     with Client() as client:
-        assert [r.sha for r in client.list_runs()] == [sha]
+        assert [r.sha for r in client.list_pipeline_runs()] == [sha]
 
 
 def test_runs_fetched_by_plain_git_appear_without_rescanning(project: Path, tmp_path: Path) -> None:
@@ -495,15 +495,15 @@ def test_runs_fetched_by_plain_git_appear_without_rescanning(project: Path, tmp_
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(project), str(clone))
     with Client(clone) as client:
-        assert client.list_runs() == []
+        assert client.list_pipeline_runs() == []
     git(clone, "fetch", "-q", "origin", "refs/mlops/*:refs/mlops/*")
     with Client(clone) as client:
-        run = client.get_run(sha)
+        run = client.get_pipeline_run(sha)
         assert run.steps["train"].outputs["model"].load()["step"] == "train"
 
 
 def test_unknown_schema_version_is_a_clear_error(project: Path) -> None:
-    from mlops_lite.records import RunRecord, pack_value
+    from mlops_lite.core.records import RunRecord, pack_value
 
     data = pack_value({"schema": 99, "kind": "run", "data": {}})
     with pytest.raises(UnknownSchemaVersionError, match=r"schema 99.*upgrade"):
@@ -533,7 +533,7 @@ def test_thousands_of_runs_keep_the_pack_count_bounded(project: Path) -> None:
 
 
 def test_run_with_a_newer_schema_is_listed_and_explained(project: Path) -> None:
-    from mlops_lite.records import pack_value
+    from mlops_lite.core.records import pack_value
     from mlops_lite.store import GitStore
     from mlops_lite.store import objects as o
 
@@ -544,13 +544,13 @@ def test_run_with_a_newer_schema_is_listed_and_explained(project: Path) -> None:
                       timestamp=time.time(), tz_offset_minutes=0, message="future run")
     store = GitStore.open()
     store.write_objects([record, tree, commit])
-    store.update_ref("refs/mlops/runs/future/20991231-000000-000000-abcd", commit.id, None)
+    store.refs.compare_and_swap("refs/mlops/runs/future/20991231-000000-000000-abcd", None, commit.id)
     store.close()
     with Client() as client:
-        [run] = client.list_runs()
+        [run] = client.list_pipeline_runs()
         assert run.status == "unreadable" and run.pipeline_name == "future"
         with pytest.raises(UnknownSchemaVersionError, match="schema 99"):
-            client.get_run(commit.id[:10]).record
+            client.get_pipeline_run(commit.id[:10]).record
 
 
 def test_numpy_metadata_is_recorded_as_numbers(project: Path) -> None:
@@ -602,11 +602,11 @@ def test_runs_from_a_linked_worktree_share_the_repository(project: Path, tmp_pat
     assert git(worktree, "status", "--porcelain") == status_before
     assert git(project, "rev-parse", f"{sha}^1") == git(worktree, "rev-parse", "HEAD")
     with Client(project) as client:
-        assert client.get_run(sha).steps["train"].output.load()["step"] == "train"
+        assert client.get_pipeline_run(sha).steps["train"].output.load()["step"] == "train"
     # A second run from the main checkout reuses the worktree's results.
     second, _ = run_id(run_script(project, "train.py"))
     with Client(project) as client:
-        assert all(step.cached for step in client.get_run(second).steps.values())
+        assert all(step.cached for step in client.get_pipeline_run(second).steps.values())
 
 
 def test_a_script_run_and_an_import_of_it_share_the_cache(project: Path) -> None:
@@ -618,26 +618,26 @@ def test_a_script_run_and_an_import_of_it_share_the_cache(project: Path) -> None
     )
     sha, _ = run_id(imported)
     with Client() as client:
-        assert all(step.cached for step in client.get_run(sha).steps.values())
+        assert all(step.cached for step in client.get_pipeline_run(sha).steps.values())
 
 
 @pytest.mark.parametrize(("host", "expected"), [("a-teammates-laptop", "running"), (None, "crashed")])
 def test_a_running_run_from_elsewhere_is_not_called_crashed(project: Path, host: str | None, expected: str) -> None:
     import socket
 
-    from mlops_lite.records import RunRecord
+    from mlops_lite.core.records import RunRecord
     from mlops_lite.store import GitStore
-    from mlops_lite.store.runs import build_run_commit, run_ref
+    from mlops_lite.store.layout import build_run_commit, run_ref
 
     record = RunRecord(run_name="20261123-000000-000000-abcd", pipeline_name="remote", status="running",
                        start_time=time.time(), environment={"host": host or socket.gethostname()})
     store = GitStore.open()
-    commit, objects = build_run_commit(store, record, {}, git(project, "rev-parse", "HEAD"))
+    commit, objects = build_run_commit(store.identity, record, {}, git(project, "rev-parse", "HEAD"))
     store.write_objects(objects)
-    store.update_ref(run_ref("remote", record.run_name), commit.id, None)
+    store.refs.compare_and_swap(run_ref("remote", record.run_name), None, commit.id)
     store.close()
     with Client() as client:
-        assert client.get_run(record.run_name).status == expected
+        assert client.get_pipeline_run(record.run_name).status == expected
 
 
 def test_a_value_nothing_can_save_fails_the_step_naming_output_and_type(project: Path) -> None:
@@ -662,7 +662,7 @@ def test_a_value_nothing_can_save_fails_the_step_naming_output_and_type(project:
     assert "make_lock" in message and "output" in message and "lock" in message.lower()
     assert "register_materializer" in message
     with Client() as client:
-        [run] = client.list_runs(pipeline="locking")
+        [run] = client.list_pipeline_runs(pipeline="locking")
         assert run.status == "failed" and "NoMaterializerError" in (run.steps["make_lock"].error or "")
 
 
@@ -697,20 +697,20 @@ def test_listing_follows_pack_refs_deleted_refs_and_new_runs(project: Path) -> N
 
     first, second = listed(x=1), listed(x=2)
     with Client() as client:
-        assert {r.sha for r in client.list_runs()} == {first.sha, second.sha}
+        assert {r.sha for r in client.list_pipeline_runs()} == {first.sha, second.sha}
     git(project, "pack-refs", "--all")
     third = listed(x=3)
     with Client() as client:
-        assert {r.sha for r in client.list_runs()} == {first.sha, second.sha, third.sha}
+        assert {r.sha for r in client.list_pipeline_runs()} == {first.sha, second.sha, third.sha}
     git(project, "update-ref", "-d", f"refs/mlops/runs/listed/{first.name}")
     git(project, "update-ref", "-d", f"refs/mlops/runs/listed/{third.name}")
     with Client() as client:
-        assert [r.sha for r in client.list_runs()] == [second.sha]
+        assert [r.sha for r in client.list_pipeline_runs()] == [second.sha]
 
 
 def test_rebuilding_the_index_of_many_runs_reads_them_in_bulk(project: Path) -> None:
     from mlops_lite import pipeline, step
-    from mlops_lite.store.gitcli import cat_objects
+    from mlops_lite.store.git import cat_objects
 
     calls: list[int] = []
 
@@ -726,7 +726,7 @@ def test_rebuilding_the_index_of_many_runs_reads_them_in_bulk(project: Path) -> 
     shas = {squares(x=i).sha for i in range(130)}
     (project / ".git" / "mlops-lite" / "index.sqlite3").unlink()
     with Client() as client:
-        runs = client.list_runs()
+        runs = client.list_pipeline_runs()
         assert {r.sha for r in runs} == shas and {r.status for r in runs} == {"completed"}
     calls.clear()
     assert squares(x=7).steps["square"].cached and calls == []
@@ -776,7 +776,7 @@ def test_git_gc_prune_now_loses_nothing_a_run_needs(project: Path) -> None:
     subprocess.run(["git", "gc", "--prune=now", "--quiet"], cwd=project, check=True)
     subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=project, check=True)
     with Client() as client:
-        run = client.get_run(name)
+        run = client.get_pipeline_run(name)
         assert run.sha == sha and run.code["dirty"]
         assert run.steps["train"].outputs["model"].load() == {"w": 3.0, "step": "train"}
         # The dirty-tree snapshot the run is pinned to survives too.

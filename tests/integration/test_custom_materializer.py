@@ -72,7 +72,7 @@ def test_custom_materializer_round_trip_and_cache_key(project: Path) -> None:
         f'''
         import json, points
         from mlops_lite import Client
-        artifact = Client().get_run("{sha}").steps["make"].output
+        artifact = Client().get_pipeline_run("{sha}").steps["make"].output
         value = artifact.load()
         print(json.dumps({{"x": value.x, "y": value.y, "materializer": artifact.materializer,
                           "pickle": artifact.uses_pickle, "type": artifact.type_name}}))

@@ -117,7 +117,7 @@ def _outputs(root: Path) -> tuple[dict[str, str], dict[str, object]]:
     with Client(root) as client:
         run = client.get_pipeline("distributed_sweep").last_run
         ids = {
-            f"{name}/{output}": artifact.artifact_id
+            f"{name}/{output}": artifact.id
             for name, view in run.steps.items()
             for output, artifact in view.outputs.items()
         }
@@ -165,7 +165,7 @@ def test_unreachable_scheduler_is_a_config_error_naming_it(project: Path) -> Non
     assert "ConfigError" in completed.stderr, completed.stderr
     assert f"could not reach the scheduler at {address!r}" in completed.stderr
     with Client(project) as client:
-        assert client.list_runs() == []  # nothing recorded
+        assert client.list_pipeline_runs() == []  # nothing recorded
 
 
 def test_without_an_address_the_run_starts_its_own_local_cluster(project: Path) -> None:

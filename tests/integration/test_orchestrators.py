@@ -72,7 +72,7 @@ def steps_of(root: Path, pipeline_name: str) -> dict[str, object]:
 
 def output_ids(root: Path, pipeline_name: str) -> dict[str, str]:
     return {
-        f"{name}/{output}": info["artifact_id"]
+        f"{name}/{output}": info.artifact_id
         for name, record in steps_of(root, pipeline_name).items()
         for output, info in record.outputs.items()  # type: ignore[attr-defined]
     }

@@ -89,8 +89,8 @@ def old_and_new_runs(project: Path) -> tuple[str, str, str]:
 def test_rerun_of_old_run_reproduces_its_outputs_and_leaves_the_checkout_alone(project: Path) -> None:
     old, _, new = old_and_new_runs(project)
     with Client(project) as client:
-        assert client.get_run(old).steps["summary"].output.artifact_id != (
-            client.get_run(new).steps["summary"].output.artifact_id
+        assert client.get_pipeline_run(old).steps["summary"].output.id != (
+            client.get_pipeline_run(new).steps["summary"].output.id
         )
     (project / "notes.txt").write_text("work in progress\n")  # an untracked file stays put too
     before = checkout_state(project)
@@ -102,14 +102,14 @@ def test_rerun_of_old_run_reproduces_its_outputs_and_leaves_the_checkout_alone(p
     assert checkout_state(project) == before
     assert "VERSION = 2" in (project / "train.py").read_text()
     with Client(project) as client:
-        original = client.get_run(old)
-        reproduction = next(run for run in client.list_runs() if run.record.reproduces == old)
+        original = client.get_pipeline_run(old)
+        reproduction = next(run for run in client.list_pipeline_runs() if run.record.reproduces == old)
         assert reproduction.code_commit == original.code_commit
         assert reproduction.record.entry_point["file"] == original.record.entry_point["file"]
         assert not any(step.cached for step in reproduction.steps.values())
         for name, step in original.steps.items():
             for output, artifact in step.outputs.items():
-                assert reproduction.steps[name].outputs[output].artifact_id == artifact.artifact_id
+                assert reproduction.steps[name].outputs[output].id == artifact.id
         assert reproduction.steps["summary"].output.load()["version"] == 1
 
 
@@ -177,7 +177,7 @@ def test_numeric_difference_is_reported(project: Path) -> None:
     score = next(o for o in report["outputs"] if o["step"] == "jitter")
     assert score["status"] == "different"  # equal by chance once in 2**32 runs
     assert score["max_abs_difference"] > 0
-    assert score["original_size"] == score["rerun_size"]
+    assert score["a_size"] == score["b_size"]
 
 
 def test_run_from_a_dirty_work_tree_reproduces_from_its_snapshot(project: Path) -> None:
@@ -196,7 +196,7 @@ def test_run_from_a_dirty_work_tree_reproduces_from_its_snapshot(project: Path) 
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert checkout_state(project) == before
     with Client(project) as client:
-        run = client.get_run(sha)
+        run = client.get_pipeline_run(sha)
         assert run.code["dirty"] is True
         assert run.steps["summary"].output.load()["version"] == 107
 
@@ -222,7 +222,7 @@ def test_fresh_clone_reproduces_a_run_whose_branch_was_never_pushed(project: Pat
 
     assert completed.returncode == 0, completed.stdout + completed.stderr
     with Client(clone) as client:
-        reproduction = next(run for run in client.list_runs() if run.record.reproduces == sha)
+        reproduction = next(run for run in client.list_pipeline_runs() if run.record.reproduces == sha)
         assert reproduction.code_commit == commit
         assert reproduction.steps["summary"].output.load()["version"] == 42
 
@@ -242,10 +242,10 @@ def test_pipeline_in_a_package_module_with_relative_imports_reproduces(project: 
 
     assert completed.returncode == 0, completed.stdout + completed.stderr
     with Client(project) as client:
-        assert client.get_run(sha).record.entry_point["module"] == "pkg.pipes"
-        reproduction = client.get_run(json.loads(completed.stdout)["rerun_sha"])
+        assert client.get_pipeline_run(sha).record.entry_point["module"] == "pkg.pipes"
+        reproduction = client.get_pipeline_run(json.loads(completed.stdout)["rerun_sha"])
         assert reproduction.steps["load"].output.load() == [0, 2, 4, 6, 8]
-        assert reproduction.params == {"n": 5}
+        assert reproduction.parameters == {"n": 5}
 
 
 def test_pipeline_without_a_source_file_gives_a_clear_error(project: Path) -> None:
@@ -292,7 +292,7 @@ def test_use_cache_lets_steps_reuse_outputs(project: Path) -> None:
 
     assert report["identical"] is True
     with Client(project) as client:
-        reproduction = client.get_run(report["rerun_sha"])
+        reproduction = client.get_pipeline_run(report["rerun_sha"])
         assert all(step.cached for step in reproduction.steps.values())
         assert reproduction.record.reproduces == sha
 
@@ -311,7 +311,7 @@ def test_diff_shows_parameters_code_outputs_and_patch(project: Path) -> None:
     assert parameters == [{"key": "n", "a": 4, "b": 6, "same": False}]
     assert data["code_files"] == [{"status": "M", "path": "train.py", "old_path": None}]
     statuses = {(o["step"], o["output"]): o["status"] for o in data["outputs"]}
-    assert statuses == {("load", "rows"): "same", ("jitter", "score"): "same", ("summary", "output"): "different"}
+    assert statuses == {("load", "rows"): "identical", ("jitter", "score"): "identical", ("summary", "output"): "different"}
     assert data["python"]["same"] is True
     assert {"key": "summary.version", "a": 1, "b": 2, "same": False} in data["metadata"]
     assert "summary.version  1  2  *" in text.stdout
@@ -331,4 +331,4 @@ def test_rerun_that_fails_in_a_step_exits_1_and_names_the_step(project: Path) ->
     assert "rerun failed: step 'load'" in completed.stderr
     assert "FileNotFoundError" in completed.stderr or "data.txt" in completed.stderr
     rows = {tuple(line.split()[:3]) for line in completed.stdout.splitlines()}
-    assert ("load", "rows", "missing") in rows
+    assert ("load", "rows", "removed") in rows

@@ -24,7 +24,6 @@ from remotes import (
     sshd,
 )
 
-from mlops_lite import sharing
 from mlops_lite.cli import main as cli_main
 from mlops_lite.errors import (
     AuthenticationError,
@@ -33,7 +32,8 @@ from mlops_lite.errors import (
     RemoteRejectedError,
     RemoteUnreachableError,
 )
-from mlops_lite.sharing import TransportChoice
+from mlops_lite.operations import sharing
+from mlops_lite.operations.sharing import TransportChoice
 
 # The server fixtures must be names in this module for pytest to find them.
 __all__ = [
@@ -279,7 +279,7 @@ def test_a_diverged_shared_ref_is_rejected_on_push_and_kept_on_pull(
     assert git(bare, "rev-parse", stage) == theirs  # not forced
     assert git(bare, "rev-parse", "refs/mlops/runs/train/bob-1") == ours  # the rest went through
 
-    with caplog.at_level(logging.WARNING, logger="mlops_lite.sharing"):
+    with caplog.at_level(logging.WARNING, logger="mlops_lite.operations.sharing"):
         pulled = sharing.pull(str(bare), path=bob, transport=implementation)
     assert list(pulled.rejected) == [stage] and pulled.created == ["refs/mlops/runs/train/alice-1"]
     assert git(bob, "rev-parse", stage) == ours

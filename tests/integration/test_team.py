@@ -97,7 +97,7 @@ def test_teammates_runs_arrive_load_and_are_cache_hits(tmp_path: Path, transport
             "cached": [s.cached for s in run.steps.values()],
             "from": run.steps["total"].cached_from,
             "value": run.steps["total"].output.load(),
-            "teammate_value": Client().get_run("{sha}").steps["total"].output.load(),
+            "teammate_value": Client().get_pipeline_run("{sha}").steps["total"].output.load(),
         }}))
         '''
     )
@@ -150,7 +150,7 @@ def test_a_teammates_pickle_is_neither_loaded_nor_reused_until_trusted(tmp_path:
 
     load = (
         "from mlops_lite import Client\n"
-        "run = Client().list_runs(pipeline='modelling')[-1]\n"
+        "run = Client().list_pipeline_runs(pipeline='modelling')[-1]\n"
         "print(run.steps['fit'].output.load().weight)\n"
     )
     refused = subprocess.run([sys.executable, "-c", load], cwd=bob_dir, env=bob, capture_output=True, text=True)

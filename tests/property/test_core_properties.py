@@ -9,8 +9,9 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlops_lite.hashing import cache_key
-from mlops_lite.records import RunRecord, StepRecord, is_recordable, pack_value, unpack_value
+from mlops_lite.core.hashing import cache_key
+from mlops_lite.core.records import RunRecord, StepRecord, pack_value, unpack_value
+from mlops_lite.core.values import is_recordable
 from mlops_lite.store import artifacts
 from mlops_lite.store.objects import GitObject
 

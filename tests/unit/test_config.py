@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 import pytest
 
 from mlops_lite import pipeline, step
-from mlops_lite.config import (
+from mlops_lite.definition.config import (
     ConfiguredPipeline,
     configure,
     load_config_file,
@@ -20,6 +20,7 @@ from mlops_lite.config import (
     parse_config,
 )
 from mlops_lite.errors import ConfigError
+from mlops_lite.execution.cache import cache_enabled
 
 
 @step
@@ -194,13 +195,16 @@ def test_seed_per_pipeline_and_per_step() -> None:
     assert seeds == {"load": None, "train": True, "report": True}
 
 
-def test_enable_cache_per_step_and_forced_for_every_step() -> None:
+def test_enable_cache_per_step_and_the_override_for_every_step() -> None:
     _, trace, _ = traced({"steps": {"load": {"enable_cache": False}}})
     assert trace.invocations["load"].step.options.enable_cache is False
     assert trace.invocations["train"].step.options.enable_cache is None
-    forced = configure(training.with_options(), {}, force_enable_cache=False)
-    trace = forced.trace(forced.bind_parameters((), {}))
-    assert {inv.step.options.enable_cache for inv in trace.invocations.values()} == {False}
+    # The one decision: the override (rerun's MLOPS_LITE_ENABLE_CACHE) wins over a step's
+    # own setting, which wins over the pipeline's.
+    assert cache_enabled(pipeline=True, step=False, override=None) is False
+    assert cache_enabled(pipeline=False, step=None, override=None) is False
+    assert cache_enabled(pipeline=True, step=True, override=False) is False
+    assert cache_enabled(pipeline=False, step=False, override=True) is True
 
 
 def test_config_path_is_loaded_when_configuring(tmp_path: Path) -> None:

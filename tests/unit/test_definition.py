@@ -7,8 +7,8 @@ from typing import Annotated
 import pytest
 
 from mlops_lite import pipeline, step
+from mlops_lite.definition.tracing import OutputHandle
 from mlops_lite.errors import DefinitionError, OutputUsedAsValueError, UnrecordableParameterError
-from mlops_lite.pipelines import OutputHandle
 
 
 @step
@@ -169,7 +169,7 @@ def test_output_materializers_must_name_real_outputs() -> None:
 
 
 def test_secret_looking_options_never_reach_the_record() -> None:
-    from mlops_lite.execution.runner import REDACTED, redact_secrets
+    from mlops_lite.execution.entrypoint import REDACTED, redact_secrets
 
     argv = ["train.py", "--lr", "0.1", "--api-key", "sk-123", "--db-password=hunter2", "--token", "--verbose"]
     assert redact_secrets(argv) == [

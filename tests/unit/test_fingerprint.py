@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-from mlops_lite import fingerprint
+from mlops_lite.definition import fingerprint
 
 
 def load_module(tmp_path: Path, name: str, source: str) -> ModuleType:

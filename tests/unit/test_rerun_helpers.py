@@ -7,9 +7,10 @@ import ast
 import numpy as np
 import pytest
 
-from mlops_lite.entrypoints import _is_main_guard, load_pipeline, parse_parameters
 from mlops_lite.errors import ConfigError
-from mlops_lite.rerun import environment_differences, max_abs_difference
+from mlops_lite.operations.compare import max_abs_difference
+from mlops_lite.operations.entrypoints import _is_main_guard, load_pipeline, parse_parameters
+from mlops_lite.operations.rerun import environment_differences
 
 
 @pytest.mark.parametrize(

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from mlops_lite import pipeline, step
+from mlops_lite.definition.steps import unmapped
 from mlops_lite.errors import ConfigError, DefinitionError
 from mlops_lite.execution import stacks
 from mlops_lite.execution.plan import ReadyQueue
-from mlops_lite.steps import unmapped
 
 
 def tool_table(root: Path) -> dict[str, object]:

@@ -35,7 +35,7 @@ def test_pack_written_by_us_passes_git_fsck(project: Path) -> None:
     commit = o.commit(tree_id=outer.id, parents=[head], author=o.Identity("A", "a@example.com"),
                       timestamp=1_700_000_000, tz_offset_minutes=-330, message="m")
     store.write_objects([payload, small, inner, outer, commit])
-    store.update_ref("refs/mlops/test/x", commit.id, None)
+    store.refs.compare_and_swap("refs/mlops/test/x", None, commit.id)
     subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=project, check=True, capture_output=True)
     assert git(project, "rev-parse", "refs/mlops/test/x") == commit.id
     assert git(project, "cat-file", "-p", f"{commit.id}:dir/small") == "hello"
@@ -53,29 +53,30 @@ def test_object_ids_match_git(project: Path) -> None:
 def test_ref_compare_and_swap(project: Path) -> None:
     store = GitStore.open()
     head = git(project, "rev-parse", "HEAD")
-    store.update_ref("refs/mlops/runs/p/r1", head, None)
+    store.refs.compare_and_swap("refs/mlops/runs/p/r1", None, head)
     with pytest.raises(RefConflictError):
-        store.update_ref("refs/mlops/runs/p/r1", head, None)
+        store.refs.compare_and_swap("refs/mlops/runs/p/r1", None, head)
     with pytest.raises(RefConflictError):
-        store.update_ref("refs/mlops/runs/p/r1", head, "0" * 40)
-    assert store.read_ref("refs/mlops/runs/p/r1") == head
+        store.refs.compare_and_swap("refs/mlops/runs/p/r1", "0" * 40, head)
+    assert store.refs.read("refs/mlops/runs/p/r1") == head
 
 
 def test_ref_in_packed_refs_is_compared(project: Path) -> None:
     store = GitStore.open()
     head = git(project, "rev-parse", "HEAD")
-    store.update_ref("refs/mlops/runs/p/r1", head, None)
+    store.refs.compare_and_swap("refs/mlops/runs/p/r1", None, head)
     git(project, "pack-refs", "--all")
     assert not (project / ".git/refs/mlops/runs/p/r1").exists()
     with pytest.raises(RefConflictError):
-        store.update_ref("refs/mlops/runs/p/r1", head, None)
-    store.update_ref("refs/mlops/runs/p/r1", head, head)
+        store.refs.compare_and_swap("refs/mlops/runs/p/r1", None, head)
+    store.refs.compare_and_swap("refs/mlops/runs/p/r1", head, head)
 
 
-def test_loose_object_is_readable_by_git(project: Path) -> None:
+def test_a_few_small_objects_are_written_loose_and_git_reads_them(project: Path) -> None:
     store = GitStore.open()
     obj = o.blob(b"loose\n")
-    store.write_loose_object(obj)
+    store.write_objects([obj])
+    assert (project / ".git/objects" / obj.id[:2] / obj.id[2:]).is_file()
     assert git(project, "cat-file", "-p", obj.id) == "loose"
 
 
@@ -93,7 +94,7 @@ def test_large_artifact_reads_back_exactly_before_and_after_git_repacks(project:
     holder = o.commit(tree_id=o.tree({"artifact": (o.MODE_TREE, tree.id)}).id, parents=[head],
                       author=o.Identity("A", "a@example.com"), timestamp=1, tz_offset_minutes=0, message="m")
     store.write_objects([o.tree({"artifact": (o.MODE_TREE, tree.id)}), holder])
-    store.update_ref("refs/mlops/test/holder", holder.id, None)
+    store.refs.compare_and_swap("refs/mlops/test/holder", None, holder.id)
     store.close()
     if repack:
         # git recompresses every object: our direct reads must notice and inflate instead.
@@ -128,8 +129,10 @@ def test_stored_block_framing_round_trips_at_block_edges(project: Path, size: in
     meta, data = store.read_artifact(tree.id)
     assert bytes(data) == payload and meta.size == size
     store.close()
-    subprocess.run(["git", "verify-pack", *map(str, (project / ".git/objects/pack").glob("*.idx"))],
-                   cwd=project, check=True, capture_output=True)
+    packs = [str(path) for path in (project / ".git/objects/pack").glob("*.idx")]
+    if packs:  # a payload of a few bytes is written as loose objects
+        subprocess.run(["git", "verify-pack", *packs], cwd=project, check=True, capture_output=True)
+    subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=project, check=True, capture_output=True)
 
 
 def test_compressible_artifact_is_stored_with_zstd_and_reads_back(project: Path) -> None:

@@ -1,4 +1,8 @@
-"""One contract, two stores: the git store and its in-memory twin behave alike."""
+"""One contract, two stores: the git store and its in-memory twin behave alike.
+
+Every test runs against both, down to whole pipelines recorded, cached, failed
+and read back through the client.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +10,24 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Annotated
 
 import pytest
 
-from mlops_lite.errors import MissingObjectError, RefConflictError
-from mlops_lite.records import RunRecord, StepRecord
-from mlops_lite.store import GitStore
+from mlops_lite import pipeline, step
+from mlops_lite.client import Client
+from mlops_lite.core.records import RunRecord, StepRecord
+from mlops_lite.errors import MissingObjectError, RefConflictError, StepFailedError
+from mlops_lite.execution import run_pipeline
+from mlops_lite.store import GitStore, MemoryStore, Store
 from mlops_lite.store import objects as o
 from mlops_lite.store.artifacts import build_artifact, read_artifact
-from mlops_lite.store.index import read_run_commit
-from mlops_lite.store.interface import ObjectRefStore
-from mlops_lite.store.memory import MemoryStore
-from mlops_lite.store.runs import build_run_commit, build_step_tree
-from tests.conftest import git
+from mlops_lite.store.layout import build_run_commit, build_step_tree, read_run_commit
+from mlops_lite.store.runs import RunWriter
 
 
 @pytest.fixture(params=["git", "memory"])
-def store(request: pytest.FixtureRequest, project: Path) -> Iterator[ObjectRefStore]:
+def store(request: pytest.FixtureRequest, project: Path) -> Iterator[Store]:
     if request.param == "memory":
         yield MemoryStore()
         return
@@ -31,59 +36,51 @@ def store(request: pytest.FixtureRequest, project: Path) -> Iterator[ObjectRefSt
     git_store.close()
 
 
-@pytest.fixture
-def code_commit(store: ObjectRefStore, project: Path) -> str:
-    if isinstance(store, MemoryStore):
-        empty = o.tree({})
-        commit = o.commit(tree_id=empty.id, parents=[], author=store.identity, timestamp=1, tz_offset_minutes=0, message="code")
-        store.write_objects([empty, commit])
-        return commit.id
-    return git(project, "rev-parse", "HEAD")
-
-
-def test_objects_are_content_addressed(store: ObjectRefStore) -> None:
+def test_objects_are_content_addressed(store: Store) -> None:
     first, second = o.blob(b"same"), o.blob(b"same")
     store.write_objects([first, second])
     assert first.id == second.id and store.has_object(first.id)
     assert store.read_object(first.id) == b"same"
 
 
-def test_missing_object_is_a_store_error(store: ObjectRefStore) -> None:
+def test_missing_object_is_a_store_error(store: Store) -> None:
     assert not store.has_object("ab" * 20)
     with pytest.raises(MissingObjectError):
         store.read_object("ab" * 20)
 
 
-def test_loose_and_packed_objects_read_alike(store: ObjectRefStore) -> None:
-    loose, packed = o.blob(b"loose"), o.blob(os.urandom(70_000))
-    store.write_loose_object(loose)
-    store.write_objects([packed])
-    assert list(store.read_blobs([packed.id, loose.id])) == [packed.data, b"loose"]
+def test_few_and_many_objects_read_alike(store: Store) -> None:
+    few, many = o.blob(b"loose"), [o.blob(os.urandom(70_000)) for _ in range(4)]
+    store.write_objects([few])
+    store.write_objects(many)
+    assert list(store.read_blobs([many[0].id, few.id])) == [many[0].data, b"loose"]
+    assert store.read_objects([few.id, "ab" * 20]) == {few.id: b"loose"}
 
 
-def test_ref_is_created_once_and_moved_only_from_its_value(store: ObjectRefStore) -> None:
+def test_ref_is_created_once_and_moved_only_from_its_value(store: Store) -> None:
     a, b = o.blob(b"a"), o.blob(b"b")
     store.write_objects([a, b])
-    store.update_ref("refs/mlops/runs/p/r", a.id, None)
+    store.refs.compare_and_swap("refs/mlops/runs/p/r", None, a.id)
     with pytest.raises(RefConflictError):
-        store.update_ref("refs/mlops/runs/p/r", b.id, None)
+        store.refs.compare_and_swap("refs/mlops/runs/p/r", None, b.id)
     with pytest.raises(RefConflictError):
-        store.update_ref("refs/mlops/runs/p/r", b.id, b.id)
-    store.update_ref("refs/mlops/runs/p/r", b.id, a.id)
-    assert store.read_ref("refs/mlops/runs/p/r") == b.id
-    assert store.read_ref("refs/mlops/runs/p/none") is None
+        store.refs.compare_and_swap("refs/mlops/runs/p/r", b.id, b.id)
+    store.refs.compare_and_swap("refs/mlops/runs/p/r", a.id, b.id)
+    assert store.refs.read("refs/mlops/runs/p/r") == b.id
+    assert store.refs.read("refs/mlops/runs/p/none") is None
+    assert store.refs.list("refs/mlops/runs/") == {"refs/mlops/runs/p/r": b.id}
 
 
-def test_concurrent_compare_and_swap_lets_exactly_one_writer_win(store: ObjectRefStore) -> None:
+def test_concurrent_compare_and_swap_lets_exactly_one_writer_win(store: Store) -> None:
     start = o.blob(b"start")
     candidates = [o.blob(f"candidate {i}".encode()) for i in range(8)]
     store.write_objects([start, *candidates])
-    store.update_ref("refs/mlops/shared", start.id, None)
+    store.refs.compare_and_swap("refs/mlops/shared", None, start.id)
     winners: list[str] = []
 
     def attempt(candidate: o.GitObject) -> None:
         try:
-            store.update_ref("refs/mlops/shared", candidate.id, start.id)
+            store.refs.compare_and_swap("refs/mlops/shared", start.id, candidate.id)
             winners.append(candidate.id)
         except RefConflictError:
             pass
@@ -93,22 +90,91 @@ def test_concurrent_compare_and_swap_lets_exactly_one_writer_win(store: ObjectRe
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(winners) == 1 and store.read_ref("refs/mlops/shared") == winners[0]
+    assert len(winners) == 1 and store.refs.read("refs/mlops/shared") == winners[0]
 
 
-def test_a_run_commit_round_trips(store: ObjectRefStore, code_commit: str) -> None:
+def test_a_run_commit_round_trips(store: Store) -> None:
+    code_commit = store.pin_code().commit
     artifact, artifact_objects = build_artifact(
         os.urandom(20 * 1024 * 1024), materializer="m", materializer_version=1, type_name="t", uses_pickle=False
     )
-    step = StepRecord(name="s", function="m.s", status="completed", cache_key="k")
-    step_tree, step_objects = build_step_tree(step, "printed\n", {"output": artifact.id})
+    step_record = StepRecord(name="s", function="m.s", status="completed")
+    step_tree, step_objects = build_step_tree(step_record, "printed\n", {"output": artifact.id})
     record = RunRecord(run_name="r", pipeline_name="p", status="completed", start_time=1.0, step_names=["s"])
-    commit, run_objects = build_run_commit(store, record, {"s": step_tree.id}, code_commit)
+    commit, run_objects = build_run_commit(store.identity, record, {"s": step_tree.id}, code_commit)
     store.write_objects([*artifact_objects, *step_objects, *run_objects])
-    read_record, steps, pinned = read_run_commit(store, commit.id)
-    assert read_record.run_name == "r" and list(steps) == ["s"] and pinned == code_commit
+    run = read_run_commit(store.read_object, commit.id)
+    assert run.record.run_name == "r" and list(run.steps) == ["s"] and run.code_commit == code_commit
     meta, payload = read_artifact(store.read_object, artifact.id, store.read_blobs)
     assert meta.size == len(payload) == 20 * 1024 * 1024
     assert bytes(payload) == b"".join(
         bytes(obj.data) for obj in artifact_objects if obj.type_num == o.BLOB and len(obj.data) > 1000
     )
+
+
+def test_the_run_writer_moves_the_ref_from_running_to_finished(store: Store) -> None:
+    record = RunRecord(run_name="r1", pipeline_name="p", status="running", start_time=1.0)
+    writer = RunWriter(store, record, store.pin_code().commit)
+    running = writer.start()
+    assert store.refs.read(writer.ref) == running
+    writer.record_step(StepRecord(name="s", function="m.s", status="completed"), "log\n")
+    record.status = "completed"
+    final = writer.finish(record)
+    assert store.refs.read(writer.ref) == final
+    assert read_run_commit(store.read_object, final).record.status == "completed"
+
+
+# whole pipelines -------------------------------------------------------------
+
+calls: list[str] = []
+
+
+@step
+def produce(n: int) -> Annotated[list[int], "numbers"]:
+    calls.append("produce")
+    return list(range(n))
+
+
+@step
+def total(numbers: list[int]) -> int:
+    calls.append("total")
+    print("summing", len(numbers))
+    return sum(numbers)
+
+
+@step
+def explode(value: int) -> int:
+    raise ValueError(f"no {value}")
+
+
+@pipeline
+def summing(n: int = 4) -> None:
+    total(produce(n=n))
+
+
+@pipeline
+def failing() -> None:
+    explode(total(produce(n=2)))
+
+
+def test_a_pipeline_records_caches_and_reads_back_alike(store: Store) -> None:
+    calls.clear()
+    first = run_pipeline(summing, (), {"n": 5}, store=store)
+    assert first.status == "completed" and calls == ["produce", "total"]
+    assert first.steps["total"].output.load() == 10
+    assert "summing 5" in first.steps["total"].logs
+    second = run_pipeline(summing, (), {"n": 5}, store=store)
+    assert calls == ["produce", "total"], "the second run is served from the cache"
+    assert [s.cached for s in second.steps.values()] == [True, True]
+    assert second.steps["total"].output.id == first.steps["total"].output.id
+    with Client(store=store) as client:
+        assert [run.sha for run in client.get_pipeline("summing").runs] == [second.sha, first.sha]
+
+
+def test_a_failing_pipeline_is_recorded_alike(store: Store) -> None:
+    with pytest.raises(StepFailedError) as raised:
+        run_pipeline(failing, (), {}, store=store)
+    with Client(store=store) as client:
+        run = client.get_pipeline_run(raised.value.run_name)
+        assert run.status == "failed"
+        assert run.steps["explode"].status == "failed" and "no 1" in (run.steps["explode"].error or "")

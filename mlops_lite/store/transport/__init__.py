@@ -2,34 +2,25 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 
 from mlops_lite.errors import RemoteError
+from mlops_lite.store.git import git_available, run_git
+from mlops_lite.store.layout import REFSPEC
 from mlops_lite.store.transport.classify import (
     EXIT_AUTHENTICATION,
     EXIT_REJECTED,
     EXIT_UNREACHABLE,
     rejected_error,
 )
-from mlops_lite.store.transport.dulwich_client import _dulwich_pull, _dulwich_push
-from mlops_lite.store.transport.git_cli import _git_pull, _git_push, _run_git
-from mlops_lite.store.transport.result import (
-    MLOPS_PREFIX,
-    REFSPEC,
-    RUNS_PREFIX,
-    Direction,
-    Implementation,
-    TransferResult,
-)
+from mlops_lite.store.transport.dulwich_client import dulwich_pull, dulwich_push
+from mlops_lite.store.transport.git_cli import git_pull, git_push
+from mlops_lite.store.transport.result import Direction, Implementation, TransferResult
 
 __all__ = [
     "EXIT_AUTHENTICATION",
     "EXIT_REJECTED",
     "EXIT_UNREACHABLE",
-    "MLOPS_PREFIX",
-    "REFSPEC",
-    "RUNS_PREFIX",
     "Direction",
     "Implementation",
     "TransferResult",
@@ -41,20 +32,15 @@ __all__ = [
 ]
 
 
-def git_available() -> bool:
-    """Whether the `git` CLI is on PATH (the preferred transport)."""
-    return shutil.which("git") is not None
-
-
 def push(
     start_dir: str, remote: str, *, implementation: Implementation, progress: bool
 ) -> TransferResult:
     """Push every `refs/mlops/*` ref (and the objects it needs) to `remote`, never forcing."""
     began = time.perf_counter()
     if implementation == "git":
-        result = _git_push(start_dir, remote, progress)
+        result = git_push(start_dir, remote, progress)
     else:
-        result = _dulwich_push(start_dir, remote, progress)
+        result = dulwich_push(start_dir, remote, progress)
     result.elapsed_seconds = time.perf_counter() - began
     return result
 
@@ -65,9 +51,9 @@ def pull(
     """Fetch every `refs/mlops/*` ref of `remote` into the same local refs, never forcing."""
     began = time.perf_counter()
     if implementation == "git":
-        result = _git_pull(start_dir, remote, progress)
+        result = git_pull(start_dir, remote, progress)
     else:
-        result = _dulwich_pull(start_dir, remote, progress)
+        result = dulwich_pull(start_dir, remote, progress)
     result.elapsed_seconds = time.perf_counter() - began
     return result
 
@@ -89,7 +75,7 @@ def add_fetch_refspec(start_dir: str, remote: str) -> bool:
             return False
     if git_available():
         # Prefer git so its own locking and formatting of .git/config are used.
-        _run_git(["config", "--add", f"remote.{remote}.fetch", REFSPEC], start_dir)
+        run_git(start_dir, "config", "--add", f"remote.{remote}.fetch", REFSPEC)
         return True
     with Repo.discover(start_dir) as repo:
         config = repo.get_config()

@@ -11,8 +11,12 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from mlops_lite.errors import RefConflictError
+from mlops_lite.store.layout import MLOPS_PREFIX
+from mlops_lite.store.refs import DiskRefs
 from mlops_lite.store.transport.classify import _classify, _dulwich_errors
-from mlops_lite.store.transport.result import MLOPS_PREFIX, Direction, TransferResult
+from mlops_lite.store.transport.result import Direction, TransferResult
+
+__all__ = ["dulwich_pull", "dulwich_push"]
 
 if TYPE_CHECKING:
     from dulwich.client import GitClient
@@ -82,7 +86,8 @@ def _is_fast_forward(repo: Repo, old: bytes, new: bytes) -> bool:
         return False  # not commits (an annotated tag, a tree): never move it silently
 
 
-def _dulwich_push(start_dir: str, remote: str, progress: bool) -> TransferResult:
+def dulwich_push(start_dir: str, remote: str, progress: bool) -> TransferResult:
+    """Push every `refs/mlops/*` ref with dulwich, never forcing."""
     from dulwich.objects import ObjectID
     from dulwich.refs import Ref
 
@@ -147,7 +152,8 @@ def _dulwich_push(start_dir: str, remote: str, progress: bool) -> TransferResult
     return result
 
 
-def _dulwich_pull(start_dir: str, remote: str, progress: bool) -> TransferResult:
+def dulwich_pull(start_dir: str, remote: str, progress: bool) -> TransferResult:
+    """Fetch every `refs/mlops/*` ref with dulwich, never forcing."""
     from dulwich.objects import ObjectID
     from dulwich.refs import Ref
 
@@ -180,8 +186,9 @@ def _dulwich_pull(start_dir: str, remote: str, progress: bool) -> TransferResult
             for name, sha in fetched.refs.items()
             if name.startswith(prefix) and sha is not None and not name.endswith(b"^{}")
         }
+        refs = DiskRefs(repo.commondir())
         for name, sha in sorted(theirs.items()):
-            outcome = _update_local_ref(repo, name, sha)
+            outcome = _update_local_ref(repo, refs, name.decode(), sha.decode())
             if outcome == "rejected":
                 result.rejected[name.decode()] = "non-fast-forward"
             else:
@@ -210,30 +217,19 @@ class _EveryRefAsHave:
         return self._repo.get_graph_walker(heads=heads)
 
 
-def _update_local_ref(repo: Repo, name: bytes, sha: bytes) -> str:
+def _update_local_ref(repo: Repo, refs: DiskRefs, name: str, sha: str) -> str:
     """Create or fast-forward one local ref with compare-and-swap; never move it backwards."""
-    from dulwich.file import FileLocked
-    from dulwich.objects import ObjectID
-    from dulwich.refs import Ref
-
-    ref, new = Ref(name), ObjectID(sha)
     for attempt in range(50):
-        try:
-            current: ObjectID | None = repo.refs[ref]
-        except KeyError:
-            current = None
-        if current == new:
+        current = refs.read(name)
+        if current == sha:
             return "unchanged"
-        if current is not None and not _is_fast_forward(repo, current, new):
+        if current is not None and not _is_fast_forward(repo, current.encode(), sha.encode()):
             return "rejected"
         try:
-            if current is None:
-                if repo.refs.add_if_new(ref, new):
-                    return "created"
-            elif repo.refs.set_if_equals(ref, current, new):
-                return "updated"
-        except FileLocked:
+            refs.compare_and_swap(name, current, sha)
+            return "created" if current is None else "updated"
+        except RefConflictError:
             pass
-        # Another writer holds or just moved the ref: re-read and decide again.
+        # Another writer just moved the ref: re-read and decide again.
         time.sleep(random.uniform(0.001, 0.01) * (1 + attempt % 10))
-    raise RefConflictError(f"{name.decode()} kept changing while pulling; run the pull again")
+    raise RefConflictError(f"{name} kept changing while pulling; run the pull again")

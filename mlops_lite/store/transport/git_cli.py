@@ -2,70 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import threading
-from typing import IO
 
-from mlops_lite.errors import RemoteError
+from mlops_lite.store.git import run_git_streaming
+from mlops_lite.store.layout import MLOPS_PREFIX, REFSPEC
+from mlops_lite.store.refs import DiskRefs
 from mlops_lite.store.transport.classify import _classify
-from mlops_lite.store.transport.result import MLOPS_PREFIX, REFSPEC, TransferResult
+from mlops_lite.store.transport.result import TransferResult
 
+__all__ = ["git_pull", "git_push"]
 
-def _run_git(
-    args: list[str], cwd: str, *, show_stderr: bool = False, check: bool = True
-) -> tuple[int, str, str]:
-    """Run git; stderr is always captured (to classify errors) and echoed when asked."""
-    env = dict(os.environ)
-    if not _stdin_is_terminal():
-        # Without a terminal a credential prompt would hang or fail obscurely.
-        env.setdefault("GIT_TERMINAL_PROMPT", "0")
-    process = subprocess.Popen(
-        ["git", *args],
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert process.stdout is not None and process.stderr is not None
-    chunks: list[bytes] = []
-    reader = threading.Thread(
-        target=_drain, args=(process.stderr, chunks, show_stderr), daemon=True
-    )
-    reader.start()
-    stdout = process.stdout.read()
-    code = process.wait()
-    reader.join()
-    stderr = b"".join(chunks).decode("utf-8", "replace")
-    if check and code != 0:
-        raise RemoteError(f"git {' '.join(args)} failed: {stderr.strip()}")
-    return code, stdout.decode("utf-8", "replace"), stderr
-
-
-def _stdin_is_terminal() -> bool:
-    try:
-        return sys.stdin is not None and sys.stdin.isatty()
-    except ValueError:  # closed
-        return False
-
-
-def _drain(stream: IO[bytes], chunks: list[bytes], echo: bool) -> None:
-    pending = ""
-    while chunk := os.read(stream.fileno(), 65536):
-        chunks.append(chunk)
-        if echo:
-            # Echo whole lines (progress redraws end in \r) minus `fetch -v`'s one line per
-            # unchanged ref: with 1,000 runs those would bury the progress.
-            pending += chunk.decode("utf-8", "replace")
-            *complete, pending = re.split(r"(?<=[\r\n])", pending)
-            shown = [line for line in complete if not line.startswith(" = [up to date]")]
-            sys.stderr.write("".join(shown))
-            sys.stderr.flush()
-    if echo and pending:
-        sys.stderr.write(pending)
+# `fetch -v` prints one line per unchanged ref: with 1,000 runs those would bury the progress.
+_UP_TO_DATE = re.compile(r" = \[up to date\]")
 
 
 # "Writing objects: 100% (8008/8008), 1.20 MiB | ..." (push) and the fetch equivalents
@@ -86,8 +34,10 @@ def _objects_and_bytes(stderr: str) -> tuple[int | None, int | None]:
     return (int(total.group(1)), None) if total else (None, None)
 
 
-def _git_push(start_dir: str, remote: str, progress: bool) -> TransferResult:
-    code, stdout, stderr = _run_git(
+def git_push(start_dir: str, remote: str, progress: bool) -> TransferResult:
+    """Push every `refs/mlops/*` ref with `git push`, never forcing."""
+    completed = run_git_streaming(
+        start_dir,
         # --progress always: the counts feed the result; they reach the terminal only if asked.
         [
             "push",
@@ -98,10 +48,9 @@ def _git_push(start_dir: str, remote: str, progress: bool) -> TransferResult:
             remote,
             REFSPEC,
         ],
-        start_dir,
         show_stderr=progress,
-        check=False,
     )
+    code, stdout, stderr = completed.code, completed.stdout, completed.stderr
     result = TransferResult("push", remote, "git")
     for line in stdout.splitlines():
         parts = line.split("\t")
@@ -128,20 +77,22 @@ def _git_push(start_dir: str, remote: str, progress: bool) -> TransferResult:
 
 
 def _local_refs(start_dir: str) -> dict[str, str]:
-    _, stdout, _ = _run_git(
-        ["for-each-ref", "--format=%(objectname) %(refname)", MLOPS_PREFIX], start_dir
-    )
-    pairs = (line.split(" ", 1) for line in stdout.splitlines() if line)
-    return {name: sha for sha, name in pairs}
+    from mlops_lite.store.repository import GitStore
+
+    with GitStore.open(start_dir) as store:
+        assert isinstance(store.refs, DiskRefs)
+        return store.refs.list(MLOPS_PREFIX)
 
 
 # " * [new ref]   refs/mlops/a -> refs/mlops/a" / " ! [rejected]  a -> a  (non-fast-forward)"
 _FETCH_LINE = re.compile(r"^ (.) (\[[^\]]+\]|\S+)\s+(\S+)\s+->\s+(\S+)(?:\s+\((.+)\))?$")
 
 
-def _git_pull(start_dir: str, remote: str, progress: bool) -> TransferResult:
+def git_pull(start_dir: str, remote: str, progress: bool) -> TransferResult:
+    """Fetch every `refs/mlops/*` ref with `git fetch`, never forcing, never pruning."""
     before = _local_refs(start_dir)
-    code, _, stderr = _run_git(
+    completed = run_git_streaming(
+        start_dir,
         # --no-prune: a user's fetch.prune must never delete local runs the remote lacks;
         # --no-tags: never touch the user's tags; full output: parseable ref lines.
         [
@@ -157,10 +108,10 @@ def _git_pull(start_dir: str, remote: str, progress: bool) -> TransferResult:
             remote,
             REFSPEC,
         ],
-        start_dir,
         show_stderr=progress,
-        check=False,
+        hide=_UP_TO_DATE,
     )
+    code, stderr = completed.code, completed.stderr
     result = TransferResult("pull", remote, "git")
     for line in re.split(r"[\r\n]+", stderr):
         match = _FETCH_LINE.match(line)

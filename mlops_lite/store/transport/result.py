@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-MLOPS_PREFIX = "refs/mlops/"
-RUNS_PREFIX = "refs/mlops/runs/"
-# No leading `+`: runs are immutable and uniquely named, so a ref that would need
-# forcing is a real conflict to report, never something to overwrite.
-REFSPEC = "refs/mlops/*:refs/mlops/*"
+from mlops_lite.store.layout import RUNS_PREFIX
+
+__all__ = ["Direction", "Implementation", "TransferResult"]
+
 
 Implementation = Literal["git", "dulwich"]
 Direction = Literal["push", "pull"]

@@ -22,8 +22,10 @@ from typing import Any
 
 import xxhash
 
-from mlops_lite.hashing import canonical_bytes
-from mlops_lite.records import is_recordable
+from mlops_lite.core.hashing import canonical_bytes
+from mlops_lite.core.values import is_recordable
+
+__all__ = ["code_fingerprint"]
 
 _LIBRARY_PREFIXES = tuple(
     os.path.join(os.path.realpath(p), "")

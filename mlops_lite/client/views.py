@@ -1,122 +1,44 @@
-"""``Client``: read pipelines, runs, steps and artifacts from any process.
+"""What ``Client`` returns: views of recorded pipelines, runs, step runs and artifacts.
 
-Navigation follows ZenML: ``Client().get_pipeline("training").last_run
-.steps["train"].outputs["model"].load()``. The client only reads; it never
-imports the execution layer.
+Views read lazily: a listed ``Run`` holds its index row and reads its record
+only when asked for something the row does not have.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from mlops_lite.core.ids import ArtifactId, CommitId
+from mlops_lite.core.records import OutputRecord, RunRecord, StepRecord
 from mlops_lite.errors import (
-    AmbiguousRunError,
     ArtifactNotFoundError,
-    PipelineNotFoundError,
     RunNotFoundError,
     StepNotFoundError,
     UntrustedPickleError,
 )
 from mlops_lite.materializers import get_materializer
-from mlops_lite.records import OutputRecord, RunRecord, StepRecord
-from mlops_lite.store import RUNS_PREFIX, GitStore
-from mlops_lite.store.annotations import read_annotations
-from mlops_lite.store.index import RunIndex, RunRow, read_run_commit
-from mlops_lite.store.objects import parse_tree
-from mlops_lite.store.runs import run_is_live, run_ref
-from mlops_lite.trust import TRUST_ENV, pickle_trusted
+from mlops_lite.store.annotations import Annotations, read_annotations
+from mlops_lite.store.index import RunRow
+from mlops_lite.store.journal import run_is_live
+from mlops_lite.store.layout import (
+    STEP_LOGS,
+    RunCommit,
+    read_run_commit,
+    read_step_entries,
+    read_step_record,
+    run_ref,
+)
+from mlops_lite.store.trust import TRUST_ENV, pickle_trusted
+
+if TYPE_CHECKING:
+    from mlops_lite.client.client import Client
+
+__all__ = ["Artifact", "RecordedPipeline", "Run", "StepRun"]
 
 
-class Client:
-    """Read access to the runs recorded in a project's git repository."""
-
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        self._store = GitStore.open(path)
-        self._index: RunIndex | None = None
-
-    @property
-    def root(self) -> str:
-        return self._store.root
-
-    @property
-    def store(self) -> GitStore:
-        """The underlying git store (for operations built on the client)."""
-        return self._store
-
-    @property
-    def index(self) -> RunIndex:
-        if self._index is None:
-            self._index = RunIndex(self._store)
-            self._index.refresh()
-        return self._index
-
-    def close(self) -> None:
-        if self._index is not None:
-            self._index.close()
-            self._index = None
-        self._store.close()
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # pipelines ---------------------------------------------------------------
-
-    def list_pipelines(self) -> list[PipelineView]:
-        return [PipelineView(self, name) for name in self.index.pipelines()]
-
-    def get_pipeline(self, name: str) -> PipelineView:
-        if name not in self.index.pipelines():
-            known = ", ".join(self.index.pipelines()) or "none yet"
-            raise PipelineNotFoundError(f"no run of pipeline {name!r} is recorded (pipelines: {known})")
-        return PipelineView(self, name)
-
-    # runs --------------------------------------------------------------------
-
-    def list_runs(
-        self, *, pipeline: str | None = None, status: str | None = None, limit: int | None = None
-    ) -> list[Run]:
-        """Runs newest first, optionally of one pipeline and/or one status."""
-        if status == "crashed" or status == "running":
-            # "crashed" is "running" whose writer is gone: decided per run, not stored.
-            rows = self.index.runs(pipeline=pipeline, status="running")
-            runs = [run for run in (Run(self, row.sha, row) for row in rows) if run.status == status]
-            return runs[:limit] if limit is not None else runs
-        rows = self.index.runs(pipeline=pipeline, status=status, limit=limit)
-        return [Run(self, row.sha, row) for row in rows]
-
-    def get_run(self, name_or_sha: str) -> Run:
-        """A run by name, ``pipeline/name``, full sha or unique sha prefix."""
-        text = name_or_sha.strip()
-        rows = self.index.find(text)
-        if not rows and "/" in text:
-            rows = self.index.find(RUNS_PREFIX + text)
-        if not rows:
-            raise RunNotFoundError(f"no run named {text!r} or with a sha starting with {text!r}")
-        if len(rows) > 1:
-            names = ", ".join(f"{r.pipeline}/{r.run_name} ({r.sha[:10]})" for r in rows[:5])
-            raise AmbiguousRunError(f"{text!r} matches {len(rows)} runs: {names}; give more of the sha")
-        return Run(self, rows[0].sha, rows[0])
-
-    # ZenML's names for the same calls, so ported code keeps working.
-    get_pipeline_run = get_run
-    list_pipeline_runs = list_runs
-
-    def runs_for_code_commit(self, commit: str) -> list[Run]:
-        return [Run(self, row.sha, row) for row in self.index.runs(code_commit=commit)]
-
-    # internal reads ------------------------------------------------------------
-
-    def _read(self, object_id: str) -> bytes:
-        return self._store.read_object(object_id)
-
-
-class PipelineView:
+class RecordedPipeline:
     """A pipeline, as seen through its recorded runs."""
 
     def __init__(self, client: Client, name: str) -> None:
@@ -125,18 +47,21 @@ class PipelineView:
 
     @property
     def runs(self) -> list[Run]:
-        return self._client.list_runs(pipeline=self.name)
+        """Every run of the pipeline, newest first."""
+        return self._client.list_pipeline_runs(pipeline=self.name)
 
     @property
     def last_run(self) -> Run:
-        runs = self._client.list_runs(pipeline=self.name, limit=1)
+        """The newest run, whatever its status."""
+        runs = self._client.list_pipeline_runs(pipeline=self.name, limit=1)
         if not runs:
             raise RunNotFoundError(f"pipeline {self.name!r} has no runs")
         return runs[0]
 
     @property
     def last_successful_run(self) -> Run:
-        runs = self._client.list_runs(pipeline=self.name, status="completed", limit=1)
+        """The newest completed run."""
+        runs = self._client.list_pipeline_runs(pipeline=self.name, status="completed", limit=1)
         if not runs:
             raise RunNotFoundError(f"pipeline {self.name!r} has no completed run")
         return runs[0]
@@ -150,51 +75,68 @@ class Run:
 
     def __init__(self, client: Client, sha: str, row: RunRow | None = None) -> None:
         self._client = client
-        self.sha = sha
+        self.sha = CommitId(sha)
         self._row = row
 
     @cached_property
-    def _loaded(self) -> tuple[RunRecord, dict[str, tuple[int, str]], str]:
-        return read_run_commit(self._client._store, self.sha)
+    def _commit(self) -> RunCommit:
+        return read_run_commit(self._client._store.read_object, self.sha)
 
     @property
     def record(self) -> RunRecord:
-        return self._loaded[0]
+        """The run's record, as stored."""
+        return self._commit.record
 
     @property
     def name(self) -> str:
+        """The run's name (unique, sortable by time)."""
         return self._row.run_name if self._row else self.record.run_name
 
     @property
     def pipeline_name(self) -> str:
+        """The pipeline this is a run of."""
         return self._row.pipeline if self._row else self.record.pipeline_name
 
     @property
+    def ref(self) -> str:
+        """The git ref the run is recorded under."""
+        return run_ref(self.pipeline_name, self.name)
+
+    @property
     def status(self) -> str:
+        """``running``, ``completed``, ``failed``, ``crashed`` (or ``unreadable``)."""
         status = self._row.status if self._row else self.record.status
         # Only a run started on this machine can be seen to have died: its writer
         # held a lock here. A teammate's run still recording stays "running".
+        state_dir = self._client._store.state_dir
         if (
             status == "running"
+            and state_dir is not None
             and self.host == socket.gethostname()
-            and not run_is_live(self._client._store.state_dir, self.pipeline_name, self.name)
+            and not run_is_live(state_dir, self.ref)
         ):
             return "crashed"
         return status
 
     @property
-    def code_commit(self) -> str:
-        return self._loaded[2]
+    def code_commit(self) -> CommitId:
+        """The commit the run is pinned to: ``HEAD`` then, or a snapshot of the dirty tree."""
+        return self._commit.code_commit
 
     @property
     def code(self) -> dict[str, Any]:
+        """How the code was pinned: ``commit``, ``dirty``, ``base_commit``, ``branch``."""
         return self.record.code
 
     @property
-    def params(self) -> dict[str, Any]:
+    def parameters(self) -> dict[str, Any]:
+        """The pipeline's parameters, as called."""
         return self.record.parameters
 
-    parameters = params
+    @property
+    def config(self) -> dict[str, Any]:
+        """The configuration file's content the run was called with."""
+        return self.record.config
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -202,11 +144,12 @@ class Run:
         return {**self.record.metadata, **self._annotations["run"]}
 
     @cached_property
-    def _annotations(self) -> dict[str, Any]:
-        return read_annotations(self._client._store, run_ref(self.pipeline_name, self.name))
+    def _annotations(self) -> Annotations:
+        return read_annotations(self._client._store, self.ref)
 
     @property
     def environment(self) -> dict[str, Any]:
+        """Interpreter, platform, host and package versions the run executed with."""
         return self.record.environment
 
     @property
@@ -216,6 +159,7 @@ class Run:
 
     @property
     def author_email(self) -> str | None:
+        """The e-mail of whoever ran it."""
         return self._row.author if self._row else self.record.author.get("email")
 
     @property
@@ -224,31 +168,56 @@ class Run:
         return self._row.host if self._row else self.record.environment.get("host")
 
     @property
-    def start_time(self) -> float:
+    def orchestrator(self) -> str:
+        """Where its steps ran: ``local``, ``pool`` or ``dask``."""
+        return self.record.orchestrator
+
+    @property
+    def stack(self) -> str | None:
+        """The stack the orchestrator came from."""
+        stack = self.record.extra.get("stack")
+        return str(stack) if stack else None
+
+    @property
+    def reproduces(self) -> str | None:
+        """The sha of the run this one reproduces (``mlops-lite rerun``)."""
+        return self.record.reproduces
+
+    @property
+    def start_time(self) -> float | None:
+        """When it started (seconds since the epoch)."""
+        if self._row is not None:
+            return self._row.start_time
         return self.record.start_time
 
     @property
     def end_time(self) -> float | None:
+        """When it ended, if it did."""
+        if self._row is not None:
+            return self._row.end_time
         return self.record.end_time
 
     @property
     def duration(self) -> float | None:
-        end = self.record.end_time
-        return None if end is None else end - self.record.start_time
+        """Seconds from start to end."""
+        start, end = self.start_time, self.end_time
+        return None if end is None or start is None else end - start
 
     @property
     def error(self) -> str | None:
+        """Why it failed, if it did."""
         return self.record.error
 
     @cached_property
-    def steps(self) -> dict[str, StepView]:
+    def steps(self) -> dict[str, StepRun]:
         """Steps in the order the pipeline defined them (recorded ones only)."""
-        entries = self._loaded[1]
+        entries = self._commit.steps
         order = [name for name in self.record.step_names if name in entries]
         order += [name for name in entries if name not in order]
-        return {name: StepView(self, name, entries[name][1]) for name in order}
+        return {name: StepRun(self, name, entries[name]) for name in order}
 
-    def get_step(self, name: str) -> StepView:
+    def get_step(self, name: str) -> StepRun:
+        """A step by invocation name; ``StepNotFoundError`` listing the steps otherwise."""
         try:
             return self.steps[name]
         except KeyError:
@@ -257,6 +226,7 @@ class Run:
             ) from None
 
     def to_dict(self) -> dict[str, Any]:
+        """Everything about the run as JSON-ready data."""
         return {
             "sha": self.sha,
             "name": self.name,
@@ -264,7 +234,7 @@ class Run:
             "status": self.status,
             "code_commit": self.code_commit,
             "code": self.code,
-            "parameters": self.params,
+            "parameters": self.parameters,
             "start_time": self.start_time,
             "end_time": self.end_time,
             "duration": self.duration,
@@ -278,7 +248,7 @@ class Run:
         return f"<run {self.pipeline_name}/{self.name} {self.status} {self.sha[:10]}>"
 
 
-class StepView:
+class StepRun:
     """One step of a run: status, logs, metadata, inputs and outputs."""
 
     def __init__(self, run: Run, name: str, tree_id: str) -> None:
@@ -286,28 +256,32 @@ class StepView:
         self.name = name
         self._tree_id = tree_id
 
-    @cached_property
-    def _entries(self) -> dict[str, tuple[int, str]]:
-        return parse_tree(self.run._client._read(self._tree_id))
+    def _read(self, object_id: str) -> bytes:
+        return self.run._client._store.read_object(object_id)
 
     @cached_property
     def record(self) -> StepRecord:
-        return StepRecord.decode(self.run._client._read(self._entries["step.msgpack"][1]), where=f"step {self.name}")
+        """The step's record, as stored."""
+        return read_step_record(self._read, self._tree_id, where=f"step {self.name} of run {self.run.name}")
 
     @property
     def status(self) -> str:
+        """``completed``, ``cached``, ``failed`` or ``skipped``."""
         return self.record.status
 
     @property
     def cached(self) -> bool:
+        """Whether an earlier execution was reused."""
         return self.record.cached
 
     @property
     def cached_from(self) -> dict[str, str] | None:
+        """For a cache hit: the ``pipeline``, ``run`` and ``step`` that produced the outputs."""
         return self.record.cached_from
 
     @property
     def duration(self) -> float | None:
+        """Seconds the step ran."""
         return self.record.duration
 
     @property
@@ -317,10 +291,12 @@ class StepView:
 
     @property
     def parameters(self) -> dict[str, Any]:
+        """The step's parameters (arguments that are not step outputs)."""
         return self.record.parameters
 
     @property
     def error(self) -> str | None:
+        """The traceback, when the step failed."""
         return self.record.error
 
     @property
@@ -330,15 +306,14 @@ class StepView:
 
     @property
     def logs(self) -> str:
-        entry = self._entries.get("logs.txt")
-        return "" if entry is None else self.run._client._read(entry[1]).decode("utf-8", "replace")
+        """What the step printed and logged."""
+        entry = read_step_entries(self._read, self._tree_id).get(STEP_LOGS)
+        return "" if entry is None else self._read(entry[1]).decode("utf-8", "replace")
 
     @cached_property
     def outputs(self) -> dict[str, Artifact]:
-        return {
-            name: Artifact(self.run, self.name, name, OutputRecord(**info))
-            for name, info in self.record.outputs.items()
-        }
+        """The step's outputs by name."""
+        return {name: Artifact(self.run, self.name, name, output) for name, output in self.record.outputs.items()}
 
     @property
     def output(self) -> Artifact:
@@ -352,14 +327,16 @@ class StepView:
 
     @cached_property
     def inputs(self) -> dict[str, Artifact]:
+        """The artifacts the step received, by argument name."""
         result = {}
-        for arg, info in self.record.inputs.items():
-            upstream = self.run.steps.get(info["step"])
-            if upstream is not None and info["output"] in upstream.outputs:
-                result[arg] = upstream.outputs[info["output"]]
+        for argument, info in self.record.inputs.items():
+            upstream = self.run.steps.get(info.get("step", ""))
+            if upstream is not None and info.get("output") in upstream.outputs:
+                result[argument] = upstream.outputs[info["output"]]
         return result
 
     def to_dict(self) -> dict[str, Any]:
+        """Everything about the step as JSON-ready data."""
         return {
             "name": self.name,
             "status": self.status,
@@ -369,7 +346,7 @@ class StepView:
             "parameters": self.parameters,
             "metadata": self.metadata,
             "outputs": {name: artifact.to_dict() for name, artifact in self.outputs.items()},
-            "inputs": {arg: artifact.artifact_id for arg, artifact in self.inputs.items()},
+            "inputs": {argument: artifact.id for argument, artifact in self.inputs.items()},
             "error": self.error,
         }
 
@@ -387,25 +364,28 @@ class Artifact:
         self._record = record
 
     @property
-    def artifact_id(self) -> str:
+    def id(self) -> ArtifactId:
+        """The artifact's content id (its git tree): equal values have equal ids."""
         return self._record.artifact_id
-
-    id = artifact_id
 
     @property
     def materializer(self) -> str:
+        """The materializer that wrote it."""
         return self._record.materializer
 
     @property
     def type_name(self) -> str:
+        """The Python type of the value, ``module.QualName``."""
         return self._record.type_name
 
     @property
     def size(self) -> int:
+        """The payload's size in bytes."""
         return self._record.size
 
     @property
     def uses_pickle(self) -> bool:
+        """Whether loading it unpickles (runs code)."""
         return self._record.uses_pickle
 
     def load(self, *, trust_pickle: bool | None = None) -> Any:
@@ -416,20 +396,21 @@ class Artifact:
         given, or ``MLOPS_LITE_TRUST_PICKLE=1`` is set.
         """
         author = self.run.author_email
-        own = self.run._client._store.identity.email
+        store = self.run._client._store
+        own = store.identity.email
         if self.uses_pickle and not pickle_trusted(author, own, explicit=trust_pickle):
             raise UntrustedPickleError(
                 f"output {self.name!r} of step {self.step_name!r} (run {self.run.name}, by "
                 f"{author or 'unknown'}) is a pickle, and loading it runs code. If you trust its "
                 f"author, call load(trust_pickle=True) or set {TRUST_ENV}={author or 1}"
             )
-        store = self.run._client._store
-        meta, payload = store.read_artifact(self.artifact_id)
+        meta, payload = store.read_artifact(self.id)
         return get_materializer(meta.materializer, version=meta.materializer_version).load(payload)
 
     def to_dict(self) -> dict[str, Any]:
+        """The artifact's description as JSON-ready data."""
         return {
-            "artifact_id": self.artifact_id,
+            "artifact_id": self.id,
             "materializer": self.materializer,
             "type": self.type_name,
             "size": self.size,
@@ -437,4 +418,4 @@ class Artifact:
         }
 
     def __repr__(self) -> str:
-        return f"<artifact {self.step_name}.{self.name} {self.type_name} {self.artifact_id[:10]}>"
+        return f"<artifact {self.step_name}.{self.name} {self.type_name} {self.id[:10]}>"

@@ -27,7 +27,6 @@ import difflib
 import inspect
 import json
 import os
-import re
 import string
 import types
 import typing
@@ -35,14 +34,25 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlops_lite.core.names import NAME_RULE, is_valid_name
+from mlops_lite.core.values import is_recordable
+from mlops_lite.definition.pipelines import Pipeline
+from mlops_lite.definition.tracing import PipelineTrace
 from mlops_lite.errors import ConfigError
-from mlops_lite.pipelines import Pipeline, PipelineTrace
-from mlops_lite.records import is_recordable
+
+__all__ = [
+    "ConfiguredPipeline",
+    "RunConfig",
+    "StepConfig",
+    "configure",
+    "load_config_file",
+    "matches_annotation",
+    "parse_config",
+]
 
 TOP_LEVEL_KEYS = ("enable_cache", "parameters", "run_name", "seed", "steps")
 STEP_KEYS = ("enable_cache", "parameters", "seed")
 RUN_NAME_FIELDS = ("date", "pipeline", "random", "stamp", "time")
-_RUN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
 
 @dataclass(frozen=True)
@@ -216,10 +226,10 @@ def _check_run_name(template: Any, source: str) -> None:
     sample = template.format(
         date="2026_01_01", time="00_00_00_000000", pipeline="p", stamp="20260101-000000-000000", random="abcd"
     )
-    if not _RUN_NAME.match(sample) or sample.endswith(".lock"):
+    if not is_valid_name(sample):
         raise ConfigError(
             f"{source}: run_name {template!r} gives names like {sample!r}, which cannot be part of a "
-            "git ref; use letters, digits, '_', '-' and '.'"
+            f"git ref; use {NAME_RULE}"
         )
 
 
@@ -233,15 +243,9 @@ def _kind(value: Any) -> str:
 
 
 class ConfiguredPipeline(Pipeline):
-    """A pipeline with a configuration resolved: fills parameters, checks steps, seeds.
+    """A pipeline with a configuration resolved: fills parameters, checks steps, seeds."""
 
-    ``force_enable_cache`` sets caching for every step, including steps that
-    declare ``enable_cache`` themselves: a rerun must execute every step.
-    """
-
-    def __init__(
-        self, base: Pipeline, run_config: RunConfig, *, force_enable_cache: bool | None = None
-    ) -> None:
+    def __init__(self, base: Pipeline, run_config: RunConfig) -> None:
         options = dataclasses.replace(
             base.options,
             config=run_config.content,
@@ -251,7 +255,6 @@ class ConfiguredPipeline(Pipeline):
         )
         super().__init__(base.entrypoint, name=base.name, options=options)
         self.run_config = run_config
-        self.force_enable_cache = force_enable_cache
 
     def bind_parameters(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -275,21 +278,14 @@ class ConfiguredPipeline(Pipeline):
                 seed = step.options.seed if step.options.seed is not None else self.run_config.seed
             if seed is not None and seed != step.options.seed:
                 step = step.with_options(seed=seed)
-            if self.force_enable_cache is not None and step.options.enable_cache != self.force_enable_cache:
-                step = step.with_options(enable_cache=self.force_enable_cache)
             invocation.step = step
         return trace
 
 
-def configure(
-    pipeline: Pipeline,
-    content: Mapping[str, Any] | None = None,
-    *,
-    force_enable_cache: bool | None = None,
-) -> Pipeline:
+def configure(pipeline: Pipeline, content: Mapping[str, Any] | None = None) -> Pipeline:
     """``pipeline`` with its configuration (``content``, else ``options.config_path`` or
     ``options.config``) loaded, checked against its parameters and applied."""
-    if isinstance(pipeline, ConfiguredPipeline) and content is None and force_enable_cache is None:
+    if isinstance(pipeline, ConfiguredPipeline) and content is None:
         return pipeline
     source = "configuration"
     if content is None:
@@ -300,7 +296,7 @@ def configure(
             content = pipeline.options.config
     run_config = parse_config(content, source=source)
     check_pipeline_parameters(run_config, pipeline)
-    return ConfiguredPipeline(pipeline, run_config, force_enable_cache=force_enable_cache)
+    return ConfiguredPipeline(pipeline, run_config)
 
 
 def check_pipeline_parameters(run_config: RunConfig, pipeline: Pipeline) -> None:

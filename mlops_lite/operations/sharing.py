@@ -8,13 +8,14 @@ import sys
 from typing import Literal
 
 from mlops_lite.errors import RemoteError
+from mlops_lite.store import find_project_root
 from mlops_lite.store import transport as _transport
-from mlops_lite.store.repository import find_project_root
+from mlops_lite.store.git import git_available
+from mlops_lite.store.layout import REFSPEC
 from mlops_lite.store.transport import (
     EXIT_AUTHENTICATION,
     EXIT_REJECTED,
     EXIT_UNREACHABLE,
-    REFSPEC,
     TransferResult,
 )
 
@@ -118,9 +119,9 @@ def _choose(transport: TransportChoice) -> _transport.Implementation:
     if transport == "auto":
         # The git CLI honours ssh config and agents, credential helpers and proxies, and
         # measured 0.34 s against dulwich's 1.94 s for 1,000 runs (DESIGN.md).
-        return "git" if _transport.git_available() else "dulwich"
+        return "git" if git_available() else "dulwich"
     if transport == "git":
-        if not _transport.git_available():
+        if not git_available():
             raise RemoteError(
                 "transport 'git' asked for but the git CLI is not on PATH; "
                 "install git or use transport 'dulwich'"

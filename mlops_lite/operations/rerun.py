@@ -9,42 +9,33 @@ reproduces, and compares every step output by content id.
 
 from __future__ import annotations
 
-import numbers
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Final
 
-from mlops_lite.client import Artifact, Client, Run
-from mlops_lite.entrypoints import call_pipeline, check_entry_point, load_pipeline_from_entry_point
+from mlops_lite.client import Client, Run
+from mlops_lite.core.records import pack_value, unpack_value
 from mlops_lite.errors import AmbiguousRunError, MlopsLiteError, RunNotFoundError, StepFailedError
-from mlops_lite.records import pack_value, unpack_value
+from mlops_lite.execution import reproduction
+from mlops_lite.execution.environment import capture_environment
+from mlops_lite.operations.compare import OutputComparison, compare_outputs
+from mlops_lite.operations.entrypoints import (
+    call_pipeline,
+    check_entry_point,
+    load_pipeline_from_entry_point,
+)
 from mlops_lite.store.checkout import materialize_tree, resolve_commit
+from mlops_lite.store.git import git_env
 
-# Private protocol between `rerun` and the interpreter it starts.
-_ENV_SPEC = "MLOPS_LITE_RERUN_SPEC"
-_LOG_TAIL_LINES = 30
+__all__ = ["RerunReport", "environment_differences", "rerun", "resolve_run"]
 
-
-@dataclass
-class OutputComparison:
-    """One step output of the original run next to the same output of the rerun."""
-
-    step: str
-    output: str
-    status: str  # identical | different | missing (not produced by the rerun) | new
-    original_id: str | None = None
-    rerun_id: str | None = None
-    original_size: int | None = None
-    rerun_size: int | None = None
-    max_abs_difference: float | None = None
-
-    @property
-    def identical(self) -> bool:
-        return self.status == "identical"
+# Where the interpreter `rerun` starts finds what to run (a file only they share).
+_ENV_SPEC: Final = "MLOPS_LITE_RERUN_SPEC"
+_LOG_TAIL_LINES: Final = 30
 
 
 @dataclass
@@ -78,6 +69,7 @@ class RerunReport:
         return 0 if self.identical else 1
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data."""
         data = asdict(self)
         data["identical"] = self.identical
         data["exit_code"] = self.exit_code
@@ -90,7 +82,7 @@ class RerunReport:
 def resolve_run(client: Client, ref: str) -> Run:
     """A run by sha, unique sha prefix or name; or the latest run pinned to a code commit."""
     try:
-        return client.get_run(ref)
+        return client.get_pipeline_run(ref)
     except AmbiguousRunError:
         raise
     except RunNotFoundError:
@@ -117,7 +109,7 @@ def resolve_run(client: Client, ref: str) -> Run:
             "rerun one of them by its sha"
         )
     # The latest original run, not a reproduction of it, when there is one.
-    originals = [run for run in runs if not run.record.reproduces]
+    originals = [run for run in runs if not run.reproduces]
     return (originals or runs)[0]
 
 
@@ -125,11 +117,11 @@ def _entry_point(client: Client, run: Run) -> dict[str, Any]:
     """The run's entry point; a rerun records paths inside its temporary tree, so
     for one of those the entry point of the run it reproduced is the right one."""
     entry = run.record.entry_point
-    seen = {run.sha}
+    seen: set[str] = {run.sha}
     current = run
-    while _outside_tree(entry) and current.record.reproduces and current.record.reproduces not in seen:
-        seen.add(current.record.reproduces)
-        current = Run(client, current.record.reproduces)
+    while _outside_tree(entry) and current.reproduces and current.reproduces not in seen:
+        seen.add(current.reproduces)
+        current = Run(client, current.reproduces)
         entry = current.record.entry_point
     return dict(entry)
 
@@ -153,12 +145,6 @@ def environment_differences(recorded: dict[str, Any], current: dict[str, Any]) -
         if now.get(name) != version:
             differences.append(f"package {name}: {version} made the run; here {now.get(name) or 'not installed'}")
     return differences
-
-
-def current_environment() -> dict[str, Any]:
-    from mlops_lite.execution.environment import capture_environment
-
-    return capture_environment()
 
 
 # rerun ---------------------------------------------------------------------
@@ -188,7 +174,7 @@ def rerun(
             strict_env=strict_env,
             original_seconds=original.duration,
         )
-        report.environment_differences = environment_differences(original.environment, current_environment())
+        report.environment_differences = environment_differences(original.environment, capture_environment())
         if strict_env and report.environment_differences:
             report.error = "the environment differs from the run's and --strict-env was given; nothing ran"
             return report
@@ -211,15 +197,13 @@ def rerun(
             report.error = str(result["error"])
         # The environment the rerun recorded is the precise one to compare with.
         report.environment_differences = environment_differences(original.environment, new_run.environment)
-        report.outputs = compare_outputs(original, new_run)
+        report.outputs = compare_outputs(original, new_run, numeric=True)
         return report
 
 
 def _run_in_subprocess(
     client: Client, original: Run, entry: dict[str, Any], *, use_cache: bool, report: RerunReport
 ) -> dict[str, Any] | None:
-    import mlops_lite
-
     with tempfile.TemporaryDirectory(prefix="mlops-lite-rerun-") as scratch:
         source_root = os.path.join(scratch, "src")
         os.mkdir(source_root)
@@ -230,32 +214,32 @@ def _run_in_subprocess(
             "source_root": source_root,
             "entry_point": entry,
             "pipeline_name": original.pipeline_name,
-            "parameters": original.params,
-            "config": original.record.config,
+            "parameters": original.parameters,
+            "config": original.config,
             "use_cache": use_cache,
             "result_path": result_path,
         }
         with open(spec_path, "wb") as f:
             f.write(pack_value(spec))
         # The child imports this very mlops_lite, never a copy inside the run's tree.
-        library_root = os.path.dirname(os.path.dirname(os.path.abspath(mlops_lite.__file__)))
+        library_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         python_path = [library_root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-        # A surrounding git (a hook) may point these elsewhere; the identity variables stay.
-        redirecting = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR")
-        env = {k: v for k, v in os.environ.items() if k not in redirecting}
-        env.update(
-            {
-                "PYTHONPATH": os.pathsep.join(python_path),
-                "MLOPS_LITE_REPOSITORY": client.root,
-                "MLOPS_LITE_CODE_COMMIT": original.code_commit,
-                "MLOPS_LITE_REPRODUCES": original.sha,
-                "MLOPS_LITE_ENABLE_CACHE": "1" if use_cache else "0",
-                "MLOPS_LITE_SOURCE_ROOT": source_root,
-                _ENV_SPEC: spec_path,
-            }
+        settings = reproduction.Reproduction(
+            repository=client.root,
+            code_commit=original.code_commit,
+            reproduces=original.sha,
+            source_root=source_root,
+            # Caching off overrides every step's own setting; with --use-cache the
+            # steps' settings apply as in a normal run.
+            enable_cache=None if use_cache else False,
         )
+        # The git policy's environment: a surrounding git (a hook) may point elsewhere.
+        env = git_env({"PYTHONPATH": os.pathsep.join(python_path), _ENV_SPEC: spec_path})
+        env.pop("GIT_TERMINAL_PROMPT", None)
+        env.pop("GIT_OPTIONAL_LOCKS", None)
+        env.update(reproduction.environment_for(settings))
         completed = subprocess.run(
-            [sys.executable, "-c", "from mlops_lite.rerun import child_main; child_main()"],
+            [sys.executable, "-c", "from mlops_lite.operations.rerun import child_main; child_main()"],
             cwd=scratch, env=env, capture_output=True, text=True, check=False,
         )  # fmt: skip
         report.log = _tail(completed.stdout + completed.stderr)
@@ -276,22 +260,20 @@ def _tail(text: str) -> str:
 
 def child_main() -> None:
     """In the rerun's interpreter: load the entry point from the tree, call it, report back."""
-    from mlops_lite.config import configure
+    from mlops_lite.definition.config import configure
 
     with open(os.environ[_ENV_SPEC], "rb") as f:
         spec = unpack_value(f.read())
     outcome: dict[str, Any] = {}
     try:
         pipeline = load_pipeline_from_entry_point(spec["source_root"], spec["entry_point"], spec["pipeline_name"])
-        configured = configure(
-            pipeline, spec["config"], force_enable_cache=None if spec["use_cache"] else False
-        )
+        configured = configure(pipeline, spec["config"])
         try:
             run = call_pipeline(configured, spec["parameters"], unique_run_name=True)
             outcome = {"sha": run.sha}
         except StepFailedError as error:
-            with Client(os.environ["MLOPS_LITE_REPOSITORY"]) as client:
-                failed = client.get_run(f"{configured.name}/{error.run_name}")
+            with Client(reproduction.current().repository) as client:
+                failed = client.get_pipeline_run(f"{configured.name}/{error.run_name}")
                 outcome = {"sha": failed.sha, "error": str(error)}
     except MlopsLiteError as error:
         outcome = {"error": f"{type(error).__name__}: {error}"}
@@ -303,65 +285,3 @@ def child_main() -> None:
             f.write(pack_value(outcome))
     if outcome.get("error"):
         sys.exit(1)
-
-
-# comparing -------------------------------------------------------------------
-
-
-def compare_outputs(original: Run, new: Run) -> list[OutputComparison]:
-    """Every output of ``original`` next to ``new``'s, by content id."""
-    comparisons = []
-    new_steps = new.steps
-    for step_name, step in original.steps.items():
-        new_outputs = new_steps[step_name].outputs if step_name in new_steps else {}
-        for output_name, artifact in step.outputs.items():
-            other = new_outputs.get(output_name)
-            if other is None:
-                comparisons.append(
-                    OutputComparison(step_name, output_name, "missing", artifact.artifact_id, None, artifact.size)
-                )
-                continue
-            same = artifact.artifact_id == other.artifact_id
-            comparison = OutputComparison(
-                step_name, output_name, "identical" if same else "different",
-                artifact.artifact_id, other.artifact_id, artifact.size, other.size,
-            )  # fmt: skip
-            if not same:
-                comparison.max_abs_difference = numeric_difference(artifact, other)
-            comparisons.append(comparison)
-        for output_name, other in new_outputs.items():
-            if output_name not in step.outputs:
-                comparisons.append(
-                    OutputComparison(step_name, output_name, "new", None, other.artifact_id, None, other.size)
-                )
-    return comparisons
-
-
-def numeric_difference(a: Artifact, b: Artifact) -> float | None:
-    """Largest absolute difference of two numeric values (scalars, arrays), else None.
-
-    Pickled values are never loaded for this: comparing must not run code.
-    """
-    if a.uses_pickle or b.uses_pickle:
-        return None
-    try:
-        return max_abs_difference(a.load(), b.load())
-    except MlopsLiteError:
-        return None
-
-
-def max_abs_difference(a: Any, b: Any) -> float | None:
-    if isinstance(a, numbers.Real) and isinstance(b, numbers.Real):
-        return abs(float(a) - float(b))
-    numpy = sys.modules.get("numpy")
-    if numpy is not None and isinstance(a, numpy.ndarray) and isinstance(b, numpy.ndarray):
-        if a.shape != b.shape or a.dtype.kind not in "biuf" or b.dtype.kind not in "biuf":
-            return None
-        if a.size == 0:
-            return 0.0
-        difference = numpy.abs(a.astype(numpy.float64) - b.astype(numpy.float64))
-        return float(numpy.max(difference))
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b) and a:
-        parts = [max_abs_difference(x, y) for x, y in zip(a, b, strict=True)]
-        return None if any(p is None for p in parts) else max(p for p in parts if p is not None)
-    return None

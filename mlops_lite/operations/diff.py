@@ -7,7 +7,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mlops_lite.client import Client, Run
+from mlops_lite.operations.compare import OutputComparison, compare_outputs
 from mlops_lite.store.checkout import changed_files, patch
+
+__all__ = ["RunDiff", "ValueChange", "compare_mappings", "diff"]
 
 _MISSING = "<missing>"
 
@@ -20,15 +23,6 @@ class ValueChange:
     a: Any
     b: Any
     same: bool
-
-
-@dataclass
-class OutputDiff:
-    step: str
-    output: str
-    status: str  # same | different | only-a | only-b
-    a: str | None = None  # artifact ids
-    b: str | None = None
 
 
 @dataclass
@@ -45,19 +39,16 @@ class RunDiff:
     patch: str | None = None
     python: ValueChange | None = None
     packages: list[ValueChange] = field(default_factory=list)
-    outputs: list[OutputDiff] = field(default_factory=list)
+    outputs: list[OutputComparison] = field(default_factory=list)
     steps: list[ValueChange] = field(default_factory=list)  # step status
     metadata: list[ValueChange] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """The comparison as JSON-ready data."""
         return asdict(self)
 
-    @property
-    def identical_outputs(self) -> bool:
-        return all(o.status == "same" for o in self.outputs)
 
-
-def diff_runs(
+def diff(
     a: Run | str,
     b: Run | str,
     *,
@@ -67,16 +58,16 @@ def diff_runs(
     """Compare two runs (``Run`` objects, or names / shas looked up in the project at ``path``)."""
     if isinstance(a, str) or isinstance(b, str):
         with Client(path) as client:
-            run_a = client.get_run(a) if isinstance(a, str) else a
-            run_b = client.get_run(b) if isinstance(b, str) else b
+            run_a = client.get_pipeline_run(a) if isinstance(a, str) else a
+            run_b = client.get_pipeline_run(b) if isinstance(b, str) else b
             return _diff(run_a, run_b, client.root, with_patch)
     return _diff(a, b, a._client.root, with_patch)
 
 
 def _diff(a: Run, b: Run, root: str, with_patch: bool) -> RunDiff:
     result = RunDiff(a=_summary(a), b=_summary(b))
-    result.parameters = compare_mappings(a.params, b.params)
-    result.config = compare_mappings(_flatten(a.record.config), _flatten(b.record.config))
+    result.parameters = compare_mappings(a.parameters, b.parameters)
+    result.config = compare_mappings(_flatten(a.config), _flatten(b.config))
     result.code_a, result.code_b = a.code_commit, b.code_commit
     result.code_files = [
         {"status": change.status, "path": change.path, "old_path": change.old_path}
@@ -106,26 +97,6 @@ def _diff(a: Run, b: Run, root: str, with_patch: bool) -> RunDiff:
 
 def _summary(run: Run) -> dict[str, str]:
     return {"sha": run.sha, "name": run.name, "pipeline": run.pipeline_name, "status": run.status}
-
-
-def compare_outputs(a: Run, b: Run) -> list[OutputDiff]:
-    rows = []
-    steps_b = b.steps
-    names = [*a.steps, *(name for name in steps_b if name not in a.steps)]
-    for name in names:
-        outputs_a = a.steps[name].outputs if name in a.steps else {}
-        outputs_b = steps_b[name].outputs if name in steps_b else {}
-        for output in [*outputs_a, *(o for o in outputs_b if o not in outputs_a)]:
-            id_a = outputs_a[output].artifact_id if output in outputs_a else None
-            id_b = outputs_b[output].artifact_id if output in outputs_b else None
-            if id_a is None:
-                status = "only-b"
-            elif id_b is None:
-                status = "only-a"
-            else:
-                status = "same" if id_a == id_b else "different"
-            rows.append(OutputDiff(name, output, status, id_a, id_b))
-    return rows
 
 
 def compare_mappings(a: dict[str, Any], b: dict[str, Any]) -> list[ValueChange]:

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NewType
+from typing import Any
 
 import msgpack
 import xxhash
 
-Digest = NewType("Digest", str)
-CacheKey = NewType("CacheKey", str)
+from mlops_lite.core.ids import CacheKey
+
+__all__ = ["CACHE_FORMAT_VERSION", "cache_key", "canonical_bytes"]
 
 # Part of every cache key: bump it when the meaning of a recorded output changes
 # (artifact layout, materializer contract), so old entries stop matching.
 CACHE_FORMAT_VERSION = 1
-
-
-def digest(data: bytes | bytearray | memoryview) -> Digest:
-    """Hex xxh3-128 of ``data``: ~30x cheaper than SHA-1 on large payloads."""
-    return Digest(xxhash.xxh3_128_hexdigest(data))
 
 
 def canonical_bytes(value: Any) -> bytes:
@@ -49,7 +45,6 @@ def cache_key(
     parameters: Mapping[str, Any],
     input_artifacts: Mapping[str, str],
     materializers: Mapping[str, str],
-    extra: Mapping[str, Any] | None = None,
 ) -> CacheKey:
     """Key under which a step execution's outputs are reused.
 
@@ -64,7 +59,7 @@ def cache_key(
             dict(parameters),
             dict(input_artifacts),
             dict(materializers),
-            dict(extra or {}),
+            {},  # formerly extra inputs; kept so that existing cache keys still match
         ]
     )
     return CacheKey(xxhash.xxh3_128_hexdigest(payload))

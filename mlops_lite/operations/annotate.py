@@ -7,8 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from mlops_lite.client import Client
+from mlops_lite.store import GitStore
 from mlops_lite.store.annotations import add_annotations
-from mlops_lite.store.runs import run_ref
+
+__all__ = ["annotate_run"]
 
 
 def annotate_run(
@@ -23,8 +25,8 @@ def annotate_run(
     It is stored beside the run, under ``refs/mlops/metadata/``, and shows in
     ``run.metadata`` / ``step.metadata``; the run's sha stays the same.
     """
-    with Client(path) as client:
-        target = client.get_run(run)
+    with GitStore.open(path) as store, Client(store=store) as client:
+        target = client.get_pipeline_run(run)
         if step_name is not None:
             target.get_step(step_name)  # a clear error for a step the run does not have
-        add_annotations(client.store, run_ref(target.pipeline_name, target.name), metadata, step=step_name)
+        add_annotations(store, target.ref, metadata, step=step_name)

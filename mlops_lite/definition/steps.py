@@ -10,23 +10,27 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-import re
 import sys
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
+from mlops_lite.core.names import NAME_RULE, is_valid_name
+from mlops_lite.definition.tracing import current_trace
 from mlops_lite.errors import DefinitionError
+
+__all__ = ["DEFAULT_OUTPUT", "OutputSpec", "Step", "StepOptions", "Unmapped", "step", "unmapped"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_OUTPUT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 DEFAULT_OUTPUT = "output"
 
 
 @dataclass(frozen=True)
 class OutputSpec:
+    """One declared output of a step: its name and annotation."""
+
     name: str
     annotation: Any
 
@@ -44,6 +48,7 @@ class StepOptions:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def recordable(self) -> dict[str, Any]:
+        """The options as recorded in the step record's ``settings``."""
         return {
             "enable_cache": self.enable_cache,
             "output_materializers": {
@@ -100,11 +105,8 @@ def _output_spec(annotation: Any, default_name: str, step_name: str) -> OutputSp
         names = [extra for extra in extras if isinstance(extra, str)]
         if names:
             name = names[0]
-            if not _OUTPUT_NAME.match(name) or name.endswith(".lock"):
-                raise DefinitionError(
-                    f"step {step_name!r}: output name {name!r} is not allowed; use letters, "
-                    "digits, '_', '-' and '.' (not first)"
-                )
+            if not is_valid_name(name):
+                raise DefinitionError(f"step {step_name!r}: output name {name!r} is not allowed; use {NAME_RULE}")
             return OutputSpec(name, base)
         return OutputSpec(default_name, base)
     return OutputSpec(default_name, annotation)
@@ -146,8 +148,7 @@ class Step:
         functools.update_wrapper(self, func)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from mlops_lite.pipelines import current_trace
-
+        """Inside a pipeline: add an invocation, return output handles. Elsewhere: the function."""
         trace = current_trace()
         if trace is None:
             # Outside a pipeline a step is just its function: handy in tests and notebooks.
@@ -199,8 +200,6 @@ class Step:
         ``unmapped([...])`` passes a list whole. Lists must have equal lengths.
         Returns the invocations' outputs as a list: pass it to a step to gather.
         """
-        from mlops_lite.pipelines import current_trace
-
         trace = current_trace()
         if trace is None:
             raise DefinitionError(

@@ -1,55 +1,17 @@
-"""``get_step_context()`` and ``log_metadata()``: what a running step can ask and tell."""
+"""``log_metadata()``: attach metadata to the running step, the run being defined, or a recorded run."""
 
 from __future__ import annotations
 
-import contextvars
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+from mlops_lite.core.values import is_recordable
+from mlops_lite.definition.context import current_step_context
+from mlops_lite.definition.tracing import current_trace
 from mlops_lite.errors import DefinitionError, UnrecordableParameterError
-from mlops_lite.records import is_recordable
 
-
-@dataclass
-class StepContext:
-    """What a step knows about the run it is part of."""
-
-    run_name: str
-    step_name: str
-    pipeline_name: str
-    cache_key: str
-    output_names: tuple[str, ...] = ()
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def seed(self) -> int:
-        """A 32-bit seed derived from the step's cache key: same inputs, same seed."""
-        return int(self.cache_key[:8], 16)
-
-
-_current: contextvars.ContextVar[StepContext | None] = contextvars.ContextVar(
-    "mlops_lite_step", default=None
-)
-
-
-def get_step_context() -> StepContext:
-    """The context of the step that is running now."""
-    context = _current.get()
-    if context is None:
-        raise DefinitionError(
-            "get_step_context() was called outside a running step; call it from inside a @step "
-            "function while its pipeline runs"
-        )
-    return context
-
-
-def set_step_context(context: StepContext | None) -> contextvars.Token[StepContext | None]:
-    return _current.set(context)
-
-
-def reset_step_context(token: contextvars.Token[StepContext | None]) -> None:
-    _current.reset(token)
+__all__ = ["log_metadata"]
 
 
 def _plain(value: Any) -> Any:
@@ -64,13 +26,15 @@ def log_metadata(
     *,
     run_id_name_or_prefix: str | None = None,
     step_name: str | None = None,
+    path: str | os.PathLike[str] | None = None,
 ) -> None:
     """Attach JSON-like metadata to a step or a run.
 
     Inside a step it lands on that step; inside a ``@pipeline`` function body it
     lands on the run. Anywhere, ``run_id_name_or_prefix`` (a run name, sha or
     sha prefix, as in ZenML) names a recorded run to annotate, and ``step_name``
-    one of its steps. Values merge over earlier ones with the same key.
+    one of its steps; ``path`` is where to look for the repository. Values merge
+    over earlier ones with the same key.
     """
     metadata = {key: _plain(value) for key, value in metadata.items()}
     for key, value in metadata.items():
@@ -80,19 +44,16 @@ def log_metadata(
                 "use JSON-like values (numbers, strings, lists, dicts)"
             )
     if run_id_name_or_prefix is not None:
-        # Annotating a recorded run is an operation on the repository.
-        from mlops_lite.annotate import annotate_run
+        from mlops_lite.operations.annotate import annotate_run
 
-        annotate_run(run_id_name_or_prefix, metadata, step_name=step_name)
+        annotate_run(run_id_name_or_prefix, metadata, step_name=step_name, path=path)
         return
     if step_name is not None:
         raise DefinitionError("log_metadata(step_name=...) needs run_id_name_or_prefix=... too")
-    context = _current.get()
+    context = current_step_context()
     if context is not None:
         context.metadata.update(metadata)
         return
-    from mlops_lite.pipelines import current_trace
-
     trace = current_trace()
     if trace is not None:
         trace.run_metadata.update(metadata)

@@ -22,8 +22,8 @@ import types
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from mlops_lite.definition.pipelines import Pipeline
 from mlops_lite.errors import ConfigError, DefinitionError
-from mlops_lite.pipelines import Pipeline
 
 if TYPE_CHECKING:
     from mlops_lite.client import Run

@@ -1,0 +1,30 @@
+"""Printing for the CLI: tables, times, durations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+__all__ = ["format_duration", "format_time", "table"]
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    """Rows under a header, columns padded to their widest cell, no trailing spaces."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=False)]
+    return "\n".join(
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    )
+
+
+def format_time(timestamp: float | None) -> str:
+    """A timestamp in local time, ``2026-11-23 11:48:44``."""
+    if timestamp is None:
+        return "-"
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_duration(seconds: float | None) -> str:
+    """``12.3ms`` or ``4.56s``."""
+    if seconds is None:
+        return "-"
+    return f"{seconds * 1000:.1f}ms" if seconds < 1 else f"{seconds:.2f}s"

@@ -1,0 +1,106 @@
+"""``Client``: read pipelines and runs from any process, by name, sha or sha prefix."""
+
+from __future__ import annotations
+
+import os
+
+from mlops_lite.client.views import RecordedPipeline, Run
+from mlops_lite.core.ids import CommitId
+from mlops_lite.errors import AmbiguousRunError, PipelineNotFoundError, RunNotFoundError
+from mlops_lite.store import GitStore
+from mlops_lite.store.index import RunIndex
+from mlops_lite.store.interface import Store
+from mlops_lite.store.layout import RUNS_PREFIX
+
+__all__ = ["Client"]
+
+
+class Client:
+    """Read access to the runs recorded in a project's git repository.
+
+    ``Client()`` reads the repository around the working directory,
+    ``Client(path)`` the one around ``path``, ``Client(store=...)`` an open
+    store. Navigation follows ZenML: ``Client().get_pipeline("training")
+    .last_run.steps["train"].outputs["model"].load()``. It never writes.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, store: Store | None = None) -> None:
+        self._owns_store = store is None
+        self._store: Store = store if store is not None else GitStore.open(path)
+        self._index: RunIndex | None = None
+
+    @property
+    def root(self) -> str:
+        """The project root whose repository this client reads."""
+        return self._store.root
+
+    def _runs_index(self) -> RunIndex:
+        if self._index is None:
+            self._index = RunIndex(self._store)
+            self._index.refresh()
+        return self._index
+
+    def close(self) -> None:
+        """Release the index and the repository's open files."""
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+        if self._owns_store:
+            self._store.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # pipelines ---------------------------------------------------------------
+
+    def list_pipelines(self) -> list[RecordedPipeline]:
+        """Every pipeline with at least one recorded run."""
+        return [RecordedPipeline(self, name) for name in self._runs_index().pipelines()]
+
+    def get_pipeline(self, name: str) -> RecordedPipeline:
+        """A pipeline by name; ``PipelineNotFoundError`` when it has no run."""
+        known = self._runs_index().pipelines()
+        if name not in known:
+            raise PipelineNotFoundError(
+                f"no run of pipeline {name!r} is recorded (pipelines: {', '.join(known) or 'none yet'})"
+            )
+        return RecordedPipeline(self, name)
+
+    # runs --------------------------------------------------------------------
+
+    def list_pipeline_runs(
+        self, *, pipeline: str | None = None, status: str | None = None, limit: int | None = None
+    ) -> list[Run]:
+        """Runs newest first, optionally of one pipeline and/or one status."""
+        index = self._runs_index()
+        if status in ("crashed", "running"):
+            # "crashed" is "running" whose writer is gone: decided per run, not stored.
+            rows = index.runs(pipeline=pipeline, status="running")
+            runs = [run for run in (Run(self, row.sha, row) for row in rows) if run.status == status]
+            crashed = index.runs(pipeline=pipeline, status="crashed") if status == "crashed" else []
+            runs += [Run(self, row.sha, row) for row in crashed]
+            runs.sort(key=lambda run: -(run.start_time or 0))
+            return runs[:limit] if limit is not None else runs
+        rows = index.runs(pipeline=pipeline, status=status, limit=limit)
+        return [Run(self, row.sha, row) for row in rows]
+
+    def get_pipeline_run(self, name_or_sha: str) -> Run:
+        """A run by name, ``pipeline/name``, full sha or unique sha prefix."""
+        index = self._runs_index()
+        text = name_or_sha.strip()
+        rows = index.find(text)
+        if not rows and "/" in text:
+            rows = index.find(RUNS_PREFIX + text)
+        if not rows:
+            raise RunNotFoundError(f"no run named {text!r} or with a sha starting with {text!r}")
+        if len(rows) > 1:
+            names = ", ".join(f"{r.pipeline}/{r.run_name} ({r.sha[:10]})" for r in rows[:5])
+            raise AmbiguousRunError(f"{text!r} matches {len(rows)} runs: {names}; give more of the sha")
+        return Run(self, rows[0].sha, rows[0])
+
+    def runs_for_code_commit(self, commit: CommitId | str) -> list[Run]:
+        """Runs pinned to a code commit, newest first."""
+        return [Run(self, row.sha, row) for row in self._runs_index().runs(code_commit=CommitId(commit))]

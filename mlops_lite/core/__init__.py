@@ -1,0 +1,1 @@
+"""The pure core: digests and cache keys, records and their encoding. No I/O, no other layer."""

@@ -1,0 +1,28 @@
+"""Which names may become part of a git ref: pipeline, run, output and stack names.
+
+A name is one component of ``refs/mlops/runs/<pipeline>/<run>`` (or of a tree
+entry), so it must be a valid, unambiguous git ref component everywhere: no
+``/``, no ``..``, no ``.lock`` suffix, no leading ``.`` or ``-``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+__all__ = ["MAX_NAME_LENGTH", "NAME_RULE", "is_valid_name"]
+
+MAX_NAME_LENGTH: Final = 200
+
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
+_NAME_WITHOUT_DOTS = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
+
+NAME_RULE: Final = "letters, digits, '_', '-' and '.' (not first, no '..', not ending in '.lock')"
+
+
+def is_valid_name(name: object, *, dots: bool = True) -> bool:
+    """Whether ``name`` can be one component of a ref (``dots=False``: no '.' at all)."""
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_LENGTH:
+        return False
+    pattern = _NAME if dots else _NAME_WITHOUT_DOTS
+    return pattern.fullmatch(name) is not None and ".." not in name and not name.endswith(".lock")

@@ -1,0 +1,1 @@
+"""Defining pipelines: ``@step``, ``@pipeline``, tracing a call into a graph, configurations."""

@@ -1,0 +1,118 @@
+"""Recording a run as it executes: its record, each step's record, and the finished run."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from mlops_lite.core.ids import ArtifactId, CommitId
+from mlops_lite.core.records import RunRecord, StepRecord
+from mlops_lite.core.status import RunStatus
+from mlops_lite.definition.pipelines import Pipeline
+from mlops_lite.definition.tracing import PipelineTrace
+from mlops_lite.execution.entrypoint import entry_point_of
+from mlops_lite.execution.environment import capture_environment
+from mlops_lite.execution.naming import new_run_name
+from mlops_lite.execution.reproduction import Reproduction
+from mlops_lite.execution.stacks import OrchestratorChoice
+from mlops_lite.execution.task import MaterializedOutput
+from mlops_lite.store.codepin import CodePin
+from mlops_lite.store.index import RunIndex
+from mlops_lite.store.interface import Store
+from mlops_lite.store.runs import RunWriter
+
+__all__ = ["RunRecorder"]
+
+
+class RunRecorder:
+    """One run being recorded: the run record, the steps recorded so far, their outputs."""
+
+    def __init__(self, store: Store, index: RunIndex, record: RunRecord, code_commit: str) -> None:
+        self.store = store
+        self.index = index
+        self.record = record
+        self.writer = RunWriter(store, record, code_commit)
+        self.steps: dict[str, StepRecord] = {}
+        # Outputs of steps executed in this run, kept for the steps downstream.
+        self.payloads: dict[tuple[str, str], MaterializedOutput] = {}
+
+    @classmethod
+    def begin(
+        cls,
+        store: Store,
+        index: RunIndex,
+        pipeline: Pipeline,
+        trace: PipelineTrace,
+        parameters: dict[str, Any],
+        choice: OrchestratorChoice,
+        settings: Mapping[str, Any],
+        reproduction: Reproduction,
+        enable_cache: bool,
+    ) -> RunRecorder:
+        """Name the run, pin its code, and record it as ``running``."""
+        now = datetime.now(UTC)
+        if reproduction.code_commit:
+            pin = CodePin(commit=reproduction.code_commit, dirty=False, base_commit=reproduction.code_commit, branch=None)
+        else:
+            pin = store.pin_code()
+        identity = store.identity
+        fail_fast = bool(pipeline.options.extra.get("fail_fast", False))
+        record = RunRecord(
+            run_name=new_run_name(pipeline.options.run_name, pipeline.name, now),
+            pipeline_name=pipeline.name,
+            status="running",
+            start_time=now.timestamp(),
+            parameters=parameters,
+            step_names=list(trace.invocations),
+            code=pin.to_dict(),
+            environment=capture_environment(),
+            metadata=dict(trace.run_metadata),
+            entry_point=entry_point_of(pipeline, reproduction.source_root or store.root),
+            config=dict(pipeline.options.config),
+            enable_cache=enable_cache,
+            reproduces=reproduction.reproduces,
+            orchestrator=choice.orchestrator,
+            author={"name": identity.name, "email": identity.email},
+            extra={
+                "stack": choice.stack,
+                "orchestrator_source": choice.source,
+                "orchestrator_settings": dict(settings),
+                **({"fail_fast": True} if fail_fast else {}),
+            },
+        )
+        recorder = cls(store, index, record, pin.commit)
+        recorder.writer.start()
+        return recorder
+
+    @property
+    def ref(self) -> str:
+        """The run's ref."""
+        return self.writer.ref
+
+    def artifact_id(self, step: str, output: str) -> ArtifactId | None:
+        """The artifact a recorded step's output is stored as."""
+        record = self.steps.get(step)
+        found = record.outputs.get(output) if record is not None else None
+        return found.artifact_id if found is not None else None
+
+    def record_step(
+        self, record: StepRecord, logs: str = "", outputs: Mapping[str, MaterializedOutput] | None = None
+    ) -> None:
+        """Record one step; ``outputs`` are the values it produced (none for a cached step)."""
+        self.writer.record_step(record, logs, outputs)
+        self.steps[record.name] = record
+        for name, output in (outputs or {}).items():
+            self.payloads[(record.name, name)] = output
+
+    def finish(self, status: RunStatus, error: str | None = None) -> CommitId:
+        """Record the run's end: the final commit, the ref moved once, the index updated."""
+        record = self.record
+        record.status = status
+        record.error = error
+        record.end_time = time.time()
+        record.step_summary = {name: step.summary() for name, step in self.steps.items()}
+        sha = self.writer.finish(record)
+        self.index.add_run(self.ref, sha, record, self.steps, self.writer.code_commit)
+        return sha

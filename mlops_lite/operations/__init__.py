@@ -1,0 +1,1 @@
+"""Operations on a repository's runs: sharing, reproducing, comparing, annotating."""

@@ -1,0 +1,195 @@
+"""Running the git command: one environment policy for every git process mlops_lite starts.
+
+The policy:
+
+- Variables that would point git at another repository, index or object
+  directory (set by a surrounding hook, rebase or IDE) are removed: every
+  command acts on the repository it is given, and nothing else.
+- No prompt ever waits for input that no one will type: ``GIT_TERMINAL_PROMPT=0``
+  unless the command is a transfer the user started from a terminal.
+- ``GIT_OPTIONAL_LOCKS=0``: ``git status`` otherwise refreshes the user's index.
+- Internal commands never run the user's hooks (``core.hooksPath`` points at an
+  empty place); transfers (``push``/``fetch``) keep them, as ``git push`` would.
+
+Identity (``GIT_AUTHOR_*``), ssh and config variables pass through unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from typing import IO, Final
+
+from mlops_lite.errors import StoreError
+
+__all__ = ["GitResult", "cat_objects", "git_available", "git_env", "resolve_commit", "run_git", "run_git_streaming"]
+
+# Variables that redirect git to another repository, index or object store.
+_REDIRECTING: Final = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_COMMON_DIR",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_NAMESPACE",
+    "GIT_PREFIX",
+    "GIT_QUARANTINE_PATH",
+)
+_NO_HOOKS: Final = ("-c", f"core.hooksPath={os.devnull}")
+
+
+def git_available() -> bool:
+    """Whether the ``git`` command is on PATH."""
+    return shutil.which("git") is not None
+
+
+def git_env(extra: Mapping[str, str] | None = None, *, interactive: bool = False) -> dict[str, str]:
+    """The environment of a git process under the policy above, plus ``extra``."""
+    env = {key: value for key, value in os.environ.items() if key not in _REDIRECTING}
+    if not (interactive and _stdin_is_terminal()):
+        env["GIT_TERMINAL_PROMPT"] = "0"
+    env["GIT_OPTIONAL_LOCKS"] = "0"
+    env.update(extra or {})
+    return env
+
+
+def _stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except ValueError:  # closed
+        return False
+
+
+def _command(args: Sequence[str], hooks: bool) -> list[str]:
+    if not git_available():
+        raise StoreError("mlops_lite needs the git command here and it is not on PATH: install git")
+    return ["git", *(() if hooks else _NO_HOOKS), *args]
+
+
+def run_git(
+    root: str,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    stdin: bytes | None = None,
+) -> str:
+    """``git <args>`` in ``root`` (hooks off); its stdout, or a StoreError with git's message.
+
+    ``env`` holds variables added to the policy's environment (a temporary index).
+    """
+    completed = subprocess.run(
+        _command(args, hooks=False), cwd=root, env=git_env(env), input=stdin, capture_output=True, check=False
+    )
+    if completed.returncode != 0:
+        message = completed.stderr.decode(errors="replace").strip()
+        raise StoreError(f"git {' '.join(args[:2])} failed in {root}: {message}")
+    return completed.stdout.decode("utf-8", "replace")
+
+
+class GitResult:
+    """What a streamed git command returned: its exit code, stdout and stderr."""
+
+    __slots__ = ("code", "stderr", "stdout")
+
+    def __init__(self, code: int, stdout: str, stderr: str) -> None:
+        self.code = code
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+def run_git_streaming(
+    root: str, args: Sequence[str], *, show_stderr: bool = False, hide: re.Pattern[str] | None = None
+) -> GitResult:
+    """A transfer (``push``/``fetch``): hooks on, stderr captured and echoed live when asked.
+
+    ``hide`` drops matching lines from the echo (but not from the captured text).
+    """
+    process = subprocess.Popen(
+        _command(args, hooks=True), cwd=root, env=git_env(interactive=True),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None and process.stderr is not None
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=_drain, args=(process.stderr, chunks, show_stderr, hide), daemon=True)
+    reader.start()
+    stdout = process.stdout.read()
+    code = process.wait()
+    reader.join()
+    return GitResult(code, stdout.decode("utf-8", "replace"), b"".join(chunks).decode("utf-8", "replace"))
+
+
+def _drain(stream: IO[bytes], chunks: list[bytes], echo: bool, hide: re.Pattern[str] | None) -> None:
+    pending = ""
+    while chunk := os.read(stream.fileno(), 65536):
+        chunks.append(chunk)
+        if echo:
+            # Whole lines only: progress redraws end in \r.
+            pending += chunk.decode("utf-8", "replace")
+            *complete, pending = re.split(r"(?<=[\r\n])", pending)
+            shown = [line for line in complete if hide is None or not hide.match(line)]
+            sys.stderr.write("".join(shown))
+            sys.stderr.flush()
+    if echo and pending:
+        sys.stderr.write(pending)
+
+
+def resolve_commit(root: str, revision: str) -> str | None:
+    """The full sha of the commit ``revision`` names (sha, prefix, branch), or None."""
+    completed = subprocess.run(
+        _command(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{revision}^{{commit}}"], hooks=False),
+        cwd=root, env=git_env(), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    sha = completed.stdout.strip()
+    return sha if completed.returncode == 0 and sha else None
+
+
+def cat_objects(root: str, object_ids: list[str]) -> dict[str, bytes]:
+    """Many objects' contents through one ``git cat-file --batch``; missing ones are left out.
+
+    One process streams what would otherwise be one dulwich look-up each (~60 µs):
+    it is how a fresh index reads the records of thousands of runs at once.
+    """
+    process = subprocess.Popen(
+        _command(["cat-file", "--batch"], hooks=False), cwd=root, env=git_env(),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert process.stdin is not None and process.stdout is not None
+    requests = process.stdin
+
+    def send() -> None:
+        # Written from a thread: git answers while we are still asking, and
+        # both pipes would fill up if we asked for everything first.
+        try:
+            requests.write(b"".join(object_id.encode() + b"\n" for object_id in object_ids))
+        except BrokenPipeError:
+            pass
+        finally:
+            try:
+                requests.close()
+            except BrokenPipeError:
+                pass
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    found: dict[str, bytes] = {}
+    answers = process.stdout
+    try:
+        for _ in object_ids:
+            header = answers.readline().split()
+            if not header:
+                break  # git stopped answering
+            if len(header) != 3:  # "<id> missing" (or ambiguous)
+                continue
+            size = int(header[2])
+            found[header[0].decode()] = answers.read(size)
+            answers.read(1)  # the newline after each object
+    finally:
+        sender.join()
+        answers.close()
+        process.wait()
+    return found

@@ -1,0 +1,205 @@
+"""Where things live in git: ref namespaces, and the trees of a run commit.
+
+Refs::
+
+    refs/mlops/runs/<pipeline>/<run-name>       a run commit (write-once)
+    refs/mlops/metadata/<pipeline>/<run-name>   metadata added to that run later
+
+Run commit tree::
+
+    run.msgpack                          the RunRecord
+    steps/<step>/step.msgpack            the StepRecord
+    steps/<step>/logs.txt                captured stdout, stderr and logging
+    steps/<step>/outputs/<output>        the artifact tree (content-addressed)
+
+The commit's first parent is the code commit the run is pinned to, so pushing a
+run pushes its code and ``git gc`` keeps it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from mlops_lite.core.ids import ArtifactId, CommitId, ObjectId
+from mlops_lite.core.names import is_valid_name
+from mlops_lite.core.records import RunRecord, StepRecord
+from mlops_lite.errors import RecordError
+from mlops_lite.store.objects import (
+    MODE_BLOB,
+    MODE_TREE,
+    GitObject,
+    Identity,
+    blob,
+    commit,
+    parse_commit,
+    parse_tree,
+    tree,
+)
+
+__all__ = [
+    "METADATA_PREFIX",
+    "MLOPS_PREFIX",
+    "REFSPEC",
+    "RUNS_PREFIX",
+    "RunCommit",
+    "annotation_ref",
+    "build_run_commit",
+    "build_step_tree",
+    "parse_run_ref",
+    "read_run_commit",
+    "read_tree_blob",
+    "run_ref",
+]
+
+MLOPS_PREFIX: Final = "refs/mlops/"
+RUNS_PREFIX: Final = "refs/mlops/runs/"
+METADATA_PREFIX: Final = "refs/mlops/metadata/"
+# No leading `+`: runs are immutable and uniquely named, so a ref that would need
+# forcing is a real conflict to report, never something to overwrite.
+REFSPEC: Final = "refs/mlops/*:refs/mlops/*"
+
+RUN_RECORD: Final = "run.msgpack"
+STEPS: Final = "steps"
+STEP_RECORD: Final = "step.msgpack"
+STEP_LOGS: Final = "logs.txt"
+STEP_OUTPUTS: Final = "outputs"
+
+ReadObject = Callable[[str], bytes]
+
+
+def run_ref(pipeline_name: str, run_name: str) -> str:
+    """The ref of a run."""
+    return f"{RUNS_PREFIX}{pipeline_name}/{run_name}"
+
+
+def parse_run_ref(ref: str) -> tuple[str, str] | None:
+    """``(pipeline, run name)`` of a well-formed run ref, else None."""
+    if not ref.startswith(RUNS_PREFIX):
+        return None
+    pipeline, _, run_name = ref.removeprefix(RUNS_PREFIX).partition("/")
+    if not is_valid_name(pipeline, dots=False) or not is_valid_name(run_name):
+        return None
+    return pipeline, run_name
+
+
+def annotation_ref(ref: str) -> str:
+    """The metadata ref beside a run ref."""
+    return METADATA_PREFIX + ref.removeprefix(RUNS_PREFIX)
+
+
+# building -----------------------------------------------------------------
+
+
+def build_step_tree(
+    record: StepRecord, logs: str, outputs: Mapping[str, ArtifactId]
+) -> tuple[GitObject, list[GitObject]]:
+    """A step's subtree (record, logs, output artifacts) and its new objects."""
+    record_blob = blob(record.encode())
+    objects = [record_blob]
+    entries = {STEP_RECORD: (MODE_BLOB, record_blob.id)}
+    if logs:
+        logs_blob = blob(logs.encode("utf-8", "replace"))
+        objects.append(logs_blob)
+        entries[STEP_LOGS] = (MODE_BLOB, logs_blob.id)
+    if outputs:
+        outputs_tree = tree({name: (MODE_TREE, artifact_id) for name, artifact_id in outputs.items()})
+        objects.append(outputs_tree)
+        entries[STEP_OUTPUTS] = (MODE_TREE, outputs_tree.id)
+    step_tree = tree(entries)
+    objects.append(step_tree)
+    return step_tree, objects
+
+
+def build_run_commit(
+    identity: Identity, record: RunRecord, steps: Mapping[str, ObjectId], code_commit: str
+) -> tuple[GitObject, list[GitObject]]:
+    """The run commit for ``record`` with the given step subtrees, and its new objects."""
+    record_blob = blob(record.encode())
+    objects = [record_blob]
+    entries = {RUN_RECORD: (MODE_BLOB, record_blob.id)}
+    if steps:
+        steps_tree = tree({name: (MODE_TREE, tree_id) for name, tree_id in steps.items()})
+        objects.append(steps_tree)
+        entries[STEPS] = (MODE_TREE, steps_tree.id)
+    run_tree = tree(entries)
+    objects.append(run_tree)
+    timestamp = record.end_time or record.start_time
+    message = f"mlops-lite run {record.pipeline_name}/{record.run_name}: {record.status}\n"
+    run_commit = commit(
+        tree_id=run_tree.id,
+        parents=[code_commit],
+        author=identity,
+        timestamp=timestamp,
+        tz_offset_minutes=utc_offset_minutes(timestamp),
+        message=message,
+    )
+    objects.append(run_commit)
+    return run_commit, objects
+
+
+def utc_offset_minutes(timestamp: float) -> int:
+    """The local time zone's offset at ``timestamp``, as git records it."""
+    return int(time.localtime(timestamp).tm_gmtoff // 60)
+
+
+# reading ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunCommit:
+    """A run commit, read: its record, step subtrees and the code commit it is pinned to."""
+
+    sha: CommitId
+    record: RunRecord
+    steps: dict[str, ObjectId]
+    code_commit: CommitId
+    entries: dict[str, tuple[int, str]]
+
+
+def read_tree_blob(read_object: ReadObject, commit_id: str, name: str) -> bytes:
+    """The blob at ``name`` in a commit's tree (commit → tree → blob), checked at every step."""
+    headers = parse_commit(read_object(commit_id))
+    trees = headers.get("tree")
+    if not trees:
+        raise RecordError(f"{commit_id} is not a commit with a tree")
+    entries = parse_tree(read_object(trees[0].decode("ascii", "replace")))
+    entry = entries.get(name)
+    if entry is None or entry[0] != MODE_BLOB:
+        raise RecordError(f"commit {commit_id} has no {name}")
+    return read_object(entry[1])
+
+
+def read_run_commit(read_object: ReadObject, sha: str, *, with_steps: bool = True) -> RunCommit:
+    """Read and check a run commit; RecordError (or MissingObjectError) when it is not one."""
+    headers = parse_commit(read_object(sha))
+    trees = headers.get("tree")
+    if not trees:
+        raise RecordError(f"{sha} is not a run commit: it has no tree")
+    entries = parse_tree(read_object(trees[0].decode("ascii", "replace")))
+    record_entry = entries.get(RUN_RECORD)
+    if record_entry is None or record_entry[0] != MODE_BLOB:
+        raise RecordError(f"{sha} is not a run commit: it has no {RUN_RECORD}")
+    record = RunRecord.decode(read_object(record_entry[1]), where=f"run {sha[:10]}")
+    parents = headers.get("parent", [])
+    code_commit = parents[0].decode("ascii", "replace") if parents else ""
+    steps: dict[str, ObjectId] = {}
+    steps_entry = entries.get(STEPS)
+    if with_steps and steps_entry is not None and steps_entry[0] == MODE_TREE:
+        steps = {name: ObjectId(tree_id) for name, (mode, tree_id) in parse_tree(read_object(steps_entry[1])).items() if mode == MODE_TREE}
+    return RunCommit(CommitId(sha), record, steps, CommitId(code_commit), entries)
+
+
+def read_step_entries(read_object: ReadObject, step_tree: str) -> dict[str, tuple[int, str]]:
+    """The entries of a step's subtree (record, logs, outputs)."""
+    return parse_tree(read_object(step_tree))
+
+
+def read_step_record(read_object: ReadObject, step_tree: str, *, where: str) -> StepRecord:
+    """The record of a step subtree."""
+    entry = read_step_entries(read_object, step_tree).get(STEP_RECORD)
+    if entry is None or entry[0] != MODE_BLOB:
+        raise RecordError(f"{where} has no {STEP_RECORD}")
+    return StepRecord.decode(read_object(entry[1]), where=where)
