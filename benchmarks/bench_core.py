@@ -48,16 +48,22 @@ def bench_step_overhead(repeat: int) -> None:
         return value
 
     counter = iter(range(10**9))
-    uncached = median_time(lambda: chain.with_options(enable_cache=False)(start=next(counter)), repeat)
+    uncached = median_time(
+        lambda: chain.with_options(enable_cache=False)(start=next(counter)), repeat
+    )
     chain(start=-1)
     cached = median_time(lambda: chain(start=-1), repeat)
     baseline = median_time(lambda: direct(0), repeat)
     per_uncached = (uncached - baseline) / CHAIN * 1000
     per_cached = (cached - baseline) / CHAIN * 1000
-    print(f"{CHAIN}-step chain, uncached : {uncached * 1000:8.1f} ms  -> {per_uncached:6.3f} ms/step "
-          f"(target <= 2 ms)   direct calls: {baseline * 1e6:.1f} us")
-    print(f"{CHAIN}-step chain, cached   : {cached * 1000:8.1f} ms  -> {per_cached:6.3f} ms/step "
-          f"(target <= 0.5 ms)")
+    print(
+        f"{CHAIN}-step chain, uncached : {uncached * 1000:8.1f} ms  -> {per_uncached:6.3f} ms/step "
+        f"(target <= 2 ms)   direct calls: {baseline * 1e6:.1f} us"
+    )
+    print(
+        f"{CHAIN}-step chain, cached   : {cached * 1000:8.1f} ms  -> {per_cached:6.3f} ms/step "
+        f"(target <= 0.5 ms)"
+    )
 
 
 def bench_import(repeat: int) -> None:
@@ -68,17 +74,24 @@ def bench_import(repeat: int) -> None:
 
     def fresh(statement: str) -> float:
         code = f"import time; s = time.perf_counter(); {statement}; print(time.perf_counter() - s)"
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+        )
         return float(out.stdout)
 
     for statement, label in (
         ("import mlops_lite", "import mlops_lite"),
-        ("from mlops_lite import step, pipeline, Client", "from mlops_lite import step, pipeline, Client"),
+        (
+            "from mlops_lite import step, pipeline, Client",
+            "from mlops_lite import step, pipeline, Client",
+        ),
     ):
         fresh(statement)
         ours = statistics.median(fresh(statement) for _ in range(repeat))
         base = statistics.median(fresh("import json") for _ in range(repeat))
-        print(f"{label:46}: {ours * 1000:7.1f} ms (target <= 100 ms)   import json: {base * 1000:.1f} ms")
+        print(
+            f"{label:46}: {ours * 1000:7.1f} ms (target <= 100 ms)   import json: {base * 1000:.1f} ms"
+        )
 
 
 def bench_numpy_artifact(repeat: int, megabytes: int) -> None:
@@ -95,9 +108,13 @@ def bench_numpy_artifact(repeat: int, megabytes: int) -> None:
     def ours() -> None:
         materializer = materializer_for_value(array)
         payload = materializer.save(array)
-        tree, objects = build_artifact(payload, materializer=materializer.name,
-                                       materializer_version=materializer.version,
-                                       type_name="numpy.ndarray", uses_pickle=False)
+        tree, objects = build_artifact(
+            payload,
+            materializer=materializer.name,
+            materializer_version=materializer.version,
+            type_name="numpy.ndarray",
+            uses_pickle=False,
+        )
         store.write_objects(objects)
         store.close()  # a reader in a fresh handle, as another process would be
         meta, data = store.read_artifact(tree.id)
@@ -128,10 +145,14 @@ def bench_numpy_artifact(repeat: int, megabytes: int) -> None:
     mine = median_time(ours_fresh, repeat)
     base = median_time(baseline, repeat)
     base_new = median_time(baseline_new_file, repeat)
-    print(f"{megabytes} MB numpy artifact  : {mine:8.3f} s save+load   np.save+np.load: {base:.3f} s "
-          f"(same file rewritten), {base_new:.3f} s (new file each time)")
-    print(f"{'':25}  speed ratio {base / mine:.2f}x vs rewrite, {base_new / mine:.2f}x vs new file "
-          "(target >= 0.3x)")
+    print(
+        f"{megabytes} MB numpy artifact  : {mine:8.3f} s save+load   np.save+np.load: {base:.3f} s "
+        f"(same file rewritten), {base_new:.3f} s (new file each time)"
+    )
+    print(
+        f"{'':25}  speed ratio {base / mine:.2f}x vs rewrite, {base_new / mine:.2f}x vs new file "
+        "(target >= 0.3x)"
+    )
 
 
 def main() -> None:

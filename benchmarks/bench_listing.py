@@ -35,10 +35,19 @@ STEPS = 10
 def make_repository(runs: int) -> str:
     root = scratch_dir("mlops-bench-list-")
     subprocess.run(["git", "init", "-q", root], check=True)
-    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@x", "GIT_COMMITTER_NAME": "b",
-           "GIT_COMMITTER_EMAIL": "b@x"}
-    subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "code"], cwd=root, check=True, env=env)
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "b",
+        "GIT_AUTHOR_EMAIL": "b@x",
+        "GIT_COMMITTER_NAME": "b",
+        "GIT_COMMITTER_EMAIL": "b@x",
+    }
+    subprocess.run(
+        ["git", "commit", "-q", "--allow-empty", "-m", "code"], cwd=root, check=True, env=env
+    )
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.strip()
     store = GitStore(root)
     objects: list[o.GitObject] = []
     packed = ["# pack-refs with: peeled fully-peeled sorted"]
@@ -53,16 +62,35 @@ def make_repository(runs: int) -> str:
         name = f"{number:09d}"
         # As the runner writes it: the record carries a summary of its steps.
         summary = {
-            step: {"status": "completed", "cache_key": f"{number}-{step}", "end_time": start + number,
-                   "outputs": {"output": {"artifact_id": step_tree.id, "materializer": "builtins.msgpack",
-                                          "materializer_version": 1, "type_name": "builtins.int",
-                                          "size": 1, "uses_pickle": False}}}
+            step: {
+                "status": "completed",
+                "cache_key": f"{number}-{step}",
+                "end_time": start + number,
+                "outputs": {
+                    "output": {
+                        "artifact_id": step_tree.id,
+                        "materializer": "builtins.msgpack",
+                        "materializer_version": 1,
+                        "type_name": "builtins.int",
+                        "size": 1,
+                        "uses_pickle": False,
+                    }
+                },
+            }
             for step in step_names
         }
-        record = RunRecord(run_name=name, pipeline_name=f"p{number % 10}", status="completed",
-                           start_time=start + number, end_time=start + number + 1, step_names=step_names,
-                           step_summary=summary)
-        commit, run_objects = build_run_commit(store, record, dict.fromkeys(step_names, step_tree.id), head)
+        record = RunRecord(
+            run_name=name,
+            pipeline_name=f"p{number % 10}",
+            status="completed",
+            start_time=start + number,
+            end_time=start + number + 1,
+            step_names=step_names,
+            step_summary=summary,
+        )
+        commit, run_objects = build_run_commit(
+            store, record, dict.fromkeys(step_names, step_tree.id), head
+        )
         objects.extend(run_objects)
         refs.append((run_ref(record.pipeline_name, name), commit.id))
     store.write_objects(objects)
@@ -89,12 +117,27 @@ def main() -> None:
     index.close()
 
     def git_list_all() -> None:
-        subprocess.run(["git", "for-each-ref", "--format=%(objectname) %(refname)", "refs/mlops/runs/"],
-                       cwd=root, capture_output=True, check=True)
+        subprocess.run(
+            ["git", "for-each-ref", "--format=%(objectname) %(refname)", "refs/mlops/runs/"],
+            cwd=root,
+            capture_output=True,
+            check=True,
+        )
 
     def git_newest_20() -> None:
-        subprocess.run(["git", "for-each-ref", "--count=20", "--sort=-committerdate",
-                        "--format=%(objectname) %(refname)", "refs/mlops/runs/"], cwd=root, capture_output=True, check=True)
+        subprocess.run(
+            [
+                "git",
+                "for-each-ref",
+                "--count=20",
+                "--sort=-committerdate",
+                "--format=%(objectname) %(refname)",
+                "refs/mlops/runs/",
+            ],
+            cwd=root,
+            capture_output=True,
+            check=True,
+        )
 
     def ours_newest_20() -> None:
         index = RunIndex(store)
@@ -104,14 +147,22 @@ def main() -> None:
         index.close()
 
     git_all = median_time(git_list_all, args.repeat)
-    print(f"index build, {args.runs} runs     : {cold:8.3f} s   (git for-each-ref of all refs: {git_all:.3f} s)")
+    print(
+        f"index build, {args.runs} runs     : {cold:8.3f} s   (git for-each-ref of all refs: {git_all:.3f} s)"
+    )
     ours = median_time(ours_newest_20, args.repeat)
     theirs = median_time(git_newest_20, args.repeat)
-    print(f"newest 20 runs, warm index  : {ours * 1000:8.1f} ms  git for-each-ref --sort=-committerdate --count=20: "
-          f"{theirs * 1000:.1f} ms  ratio {theirs / ours:.1f}x faster")
+    print(
+        f"newest 20 runs, warm index  : {ours * 1000:8.1f} ms  git for-each-ref --sort=-committerdate --count=20: "
+        f"{theirs * 1000:.1f} ms  ratio {theirs / ours:.1f}x faster"
+    )
 
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-    record = RunRecord(run_name="new", pipeline_name="p0", status="completed", start_time=time.time())
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    record = RunRecord(
+        run_name="new", pipeline_name="p0", status="completed", start_time=time.time()
+    )
     commit, objects = build_run_commit(store, record, {}, head)
     store.write_objects(objects)
     store.update_ref(run_ref("p0", "new"), commit.id, None)

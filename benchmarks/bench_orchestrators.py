@@ -72,7 +72,9 @@ def bench_cpu(repeat: int, seconds: float, with_dask: bool) -> None:
     n = iterations_for(seconds)
     runs: dict[str, Callable[[], object]] = {
         "local": lambda: four_cpu_steps.with_options(orchestrator="local")(n=n),
-        "pool (2 workers)": lambda: four_cpu_steps.with_options(orchestrator="pool", workers=2)(n=n),
+        "pool (2 workers)": lambda: four_cpu_steps.with_options(orchestrator="pool", workers=2)(
+            n=n
+        ),
     }
     cluster = None
     if with_dask:
@@ -80,13 +82,21 @@ def bench_cpu(repeat: int, seconds: float, with_dask: bool) -> None:
 
         from distributed import LocalCluster
 
-        runs["dask, cluster per run"] = lambda: four_cpu_steps.with_options(orchestrator="dask", workers=2)(n=n)
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR,
-                               scheduler_kwargs={"dashboard_address": ":0"})
+        runs["dask, cluster per run"] = lambda: four_cpu_steps.with_options(
+            orchestrator="dask", workers=2
+        )(n=n)
+        cluster = LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+            scheduler_kwargs={"dashboard_address": ":0"},
+        )
         address = cluster.scheduler_address
         runs["dask, running cluster"] = lambda: four_cpu_steps.with_options(
-            orchestrator="dask", address=address)(n=n)
+            orchestrator="dask", address=address
+        )(n=n)
     try:
         figures = {name: median_time(run, repeat) for name, run in runs.items()}
     finally:
@@ -95,7 +105,9 @@ def bench_cpu(repeat: int, seconds: float, with_dask: bool) -> None:
     local = figures["local"]
     print(f"4 CPU-bound steps of ~{seconds:g} s each (2 cores), median of {repeat}:")
     for name, seconds_taken in figures.items():
-        print(f"  {name:<24} {seconds_taken:7.2f} s   speedup vs local {local / seconds_taken:5.2f}x")
+        print(
+            f"  {name:<24} {seconds_taken:7.2f} s   speedup vs local {local / seconds_taken:5.2f}x"
+        )
 
 
 def bench_pool_overhead(repeat: int) -> None:
@@ -117,16 +129,26 @@ def bench_pool_overhead(repeat: int) -> None:
     startup = median_time(start_one_worker, repeat)
     counter = iter(range(10**9))
     for name, shape in (("chain", chain), ("fan-out", fan_out)):
-        local = median_time(lambda p=shape: p.with_options(orchestrator="local")(start=next(counter)), repeat)
-        pool = median_time(lambda p=shape: p.with_options(orchestrator="pool")(start=next(counter)), repeat)
+        local = median_time(
+            lambda p=shape: p.with_options(orchestrator="local")(start=next(counter)), repeat
+        )
+        pool = median_time(
+            lambda p=shape: p.with_options(orchestrator="pool")(start=next(counter)), repeat
+        )
         per_step = (pool - local) / CHAIN * 1000
-        print(f"{CHAIN}-step {name:<8} local {local * 1000:7.1f} ms   pool {pool * 1000:7.1f} ms   "
-              f"-> pool overhead {per_step:5.2f} ms/step incl. start-up (target <= 20 ms)")
-    print(f"pool worker start-up (spawn, import, ready): {startup * 1000:.1f} ms, once per worker per run")
+        print(
+            f"{CHAIN}-step {name:<8} local {local * 1000:7.1f} ms   pool {pool * 1000:7.1f} ms   "
+            f"-> pool overhead {per_step:5.2f} ms/step incl. start-up (target <= 20 ms)"
+        )
+    print(
+        f"pool worker start-up (spawn, import, ready): {startup * 1000:.1f} ms, once per worker per run"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=0.5)
     parser.add_argument("--no-dask", action="store_true")

@@ -85,7 +85,11 @@ def main() -> None:
 
         def original() -> None:
             completed = subprocess.run(
-                [sys.executable, "pipeline.py"], cwd=root, capture_output=True, text=True, check=True
+                [sys.executable, "pipeline.py"],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                check=True,
             )
             shas.append(completed.stdout.strip().splitlines()[-1])
 
@@ -94,10 +98,15 @@ def main() -> None:
 
         def rerun_cli() -> None:
             completed = subprocess.run(
-                [sys.executable, "-m", "mlops_lite", "rerun", sha], cwd=root, capture_output=True, text=True
+                [sys.executable, "-m", "mlops_lite", "rerun", sha],
+                cwd=root,
+                capture_output=True,
+                text=True,
             )
             if completed.returncode != 0:
-                raise SystemExit(f"rerun did not reproduce:\n{completed.stdout}\n{completed.stderr}")
+                raise SystemExit(
+                    f"rerun did not reproduce:\n{completed.stdout}\n{completed.stderr}"
+                )
 
         def rerun_library() -> None:
             report = rerun(sha, path=root)

@@ -47,5 +47,7 @@ def make_repo(prefix: str = "mlops-bench-") -> str:
     subprocess.run(["git", "init", "-q", root], check=True)
     Path(root, "README").write_text("bench\n")
     subprocess.run(["git", "add", "README"], cwd=root, check=True)
-    subprocess.run(["git", "commit", "-qm", "init"], cwd=root, check=True, env={**os.environ, **IDENTITY})
+    subprocess.run(
+        ["git", "commit", "-qm", "init"], cwd=root, check=True, env={**os.environ, **IDENTITY}
+    )
     return root

@@ -78,7 +78,9 @@ def evaluate(model: Any, x_test: np.ndarray, y_test: np.ndarray) -> Annotated[di
 @pipeline
 def iris_training(c: float = 1.0, test_fraction: float = 0.3, seed: int = 0) -> None:
     features, labels = load_data()
-    x_train, x_test, y_train, y_test = split(features, labels, test_fraction=test_fraction, seed=seed)
+    x_train, x_test, y_train, y_test = split(
+        features, labels, test_fraction=test_fraction, seed=seed
+    )
     model = train(x_train, y_train, c=c)
     evaluate(model, x_test, y_test)
 

@@ -40,7 +40,9 @@ def _read_exports() -> dict[str, str]:
         text = source.read()
     block = text[text.index("if TYPE_CHECKING:") : text.index("\n\n\ndef _read_exports")]
     found = re.findall(r"^    from ([\w.]+) import (\w+) as \2$", block, re.MULTILINE)
-    return {name: f"{module}.{name}" if module == "mlops_lite" else module for module, name in found}
+    return {
+        name: f"{module}.{name}" if module == "mlops_lite" else module for module, name in found
+    }
 
 
 _EXPORTS = _read_exports()

@@ -12,7 +12,10 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
-    "ci", derandomize=True, deadline=None, max_examples=100,
+    "ci",
+    derandomize=True,
+    deadline=None,
+    max_examples=100,
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile("dev", deadline=None, max_examples=50)
@@ -22,7 +25,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
-def isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def isolated_environment(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
     """The developer's git config and environment must not leak into a test."""
     home = tmp_path_factory.mktemp("home")
     for name in list(os.environ):
@@ -61,7 +66,9 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def run_script(root: Path, script: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run_script(
+    root: Path, script: str, *args: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """Run a pipeline script in a new interpreter, as a user would."""
     completed = subprocess.run(
         [sys.executable, script, *args], cwd=root, capture_output=True, text=True, timeout=120

@@ -22,7 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mlops-lite",
         description="Pipelines and runs recorded as git objects in your repository.",
     )
-    parser.add_argument("-C", dest="directory", default=None, help="run as if started in this directory")
+    parser.add_argument(
+        "-C", dest="directory", default=None, help="run as if started in this directory"
+    )
     from mlops_lite import __version__
 
     parser.add_argument("--version", action="version", version=f"mlops-lite {__version__}")

@@ -33,10 +33,16 @@ def register(subparsers: Any) -> None:
         epilog=_RERUN_EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    rerun.add_argument("ref", help="run sha, unique sha prefix or run name, or a code commit (its latest run)")
-    rerun.add_argument("--use-cache", action="store_true", help="let steps reuse cached outputs (off by default)")
     rerun.add_argument(
-        "--strict-env", action="store_true", help="fail when Python or recorded package versions differ"
+        "ref", help="run sha, unique sha prefix or run name, or a code commit (its latest run)"
+    )
+    rerun.add_argument(
+        "--use-cache", action="store_true", help="let steps reuse cached outputs (off by default)"
+    )
+    rerun.add_argument(
+        "--strict-env",
+        action="store_true",
+        help="fail when Python or recorded package versions differ",
     )
     rerun.add_argument("--json", action="store_true", help="print the report as JSON")
     rerun.set_defaults(handler=_rerun)
@@ -49,7 +55,9 @@ def register(subparsers: Any) -> None:
             "The configuration's content is recorded with the run."
         ),
     )
-    run.add_argument("target", help="<module_or_file>:<pipeline>, e.g. train.py:training or pkg.pipes:training")
+    run.add_argument(
+        "target", help="<module_or_file>:<pipeline>, e.g. train.py:training or pkg.pipes:training"
+    )
     run.add_argument("--config", "-c", help="configuration file (.yaml, .yml, .toml or .json)")
     run.add_argument(
         "--param", "-p", action="append", default=[], metavar="NAME=VALUE",
@@ -64,7 +72,9 @@ def register(subparsers: Any) -> None:
     )
     diff.add_argument("run_a", help="run name, sha or unique sha prefix")
     diff.add_argument("run_b", help="run name, sha or unique sha prefix")
-    diff.add_argument("--patch", action="store_true", help="also print the code diff between the two pins")
+    diff.add_argument(
+        "--patch", action="store_true", help="also print the code diff between the two pins"
+    )
     diff.add_argument("--json", action="store_true", help="print JSON for scripts")
     diff.set_defaults(handler=_diff)
 
@@ -92,7 +102,9 @@ def _rerun(args: argparse.Namespace) -> int:
     print(f"original  {report.pipeline}/{report.original_name} ({report.original_sha[:10]})")
     print(f"code      {report.code_commit}")
     if report.rerun_sha:
-        print(f"rerun     {report.pipeline}/{report.rerun_name} ({report.rerun_sha[:10]}) {report.rerun_status}")
+        print(
+            f"rerun     {report.pipeline}/{report.rerun_name} ({report.rerun_sha[:10]}) {report.rerun_status}"
+        )
     if report.outputs:
         print()
         rows = []
@@ -157,8 +169,14 @@ def _diff(args: argparse.Namespace) -> int:
     a, b = result.a, result.b
     print(f"a  {a['pipeline']}/{a['name']} ({a['sha'][:10]}) {a['status']}")
     print(f"b  {b['pipeline']}/{b['name']} ({b['sha'][:10]}) {b['status']}")
-    _section("parameters", [[c.key, _show(c.a), _show(c.b), "" if c.same else "*"] for c in result.parameters])
-    _section("configuration", [[c.key, _show(c.a), _show(c.b), "" if c.same else "*"] for c in result.config])
+    _section(
+        "parameters",
+        [[c.key, _show(c.a), _show(c.b), "" if c.same else "*"] for c in result.parameters],
+    )
+    _section(
+        "configuration",
+        [[c.key, _show(c.a), _show(c.b), "" if c.same else "*"] for c in result.config],
+    )
     print(f"\ncode: {result.code_a[:10]} -> {result.code_b[:10]}")
     if not result.code_files:
         print("  same code")
@@ -168,15 +186,25 @@ def _diff(args: argparse.Namespace) -> int:
     python = result.python
     print("\nenvironment:")
     if python is not None:
-        print(f"  python  {python.a} -> {python.b}" if not python.same else f"  python  {python.a} (same)")
+        print(
+            f"  python  {python.a} -> {python.b}"
+            if not python.same
+            else f"  python  {python.a} (same)"
+        )
     for package in result.packages:
         print(f"  {package.key}  {_show(package.a)} -> {_show(package.b)}")
     _section(
         "outputs",
-        [[o.step, o.output, o.status, (o.a or "-")[:10], (o.b or "-")[:10]] for o in result.outputs],
+        [
+            [o.step, o.output, o.status, (o.a or "-")[:10], (o.b or "-")[:10]]
+            for o in result.outputs
+        ],
         header=["STEP", "OUTPUT", "RESULT", "A", "B"],
     )
-    _section("metadata", [[c.key, _show(c.a), _show(c.b), "" if c.same else "*"] for c in result.metadata])
+    _section(
+        "metadata",
+        [[c.key, _show(c.a), _show(c.b), "" if c.same else "*"] for c in result.metadata],
+    )
     if result.patch:
         print()
         sys.stdout.write(result.patch)

@@ -26,7 +26,9 @@ def register(subparsers: Any) -> None:
         choices=["running", "completed", "failed", "crashed", "unreadable"],
         help="only runs with this status (unreadable: written by a newer mlops-lite)",
     )
-    listing.add_argument("--limit", "-n", type=int, default=20, help="at most this many runs (default 20; 0: all)")
+    listing.add_argument(
+        "--limit", "-n", type=int, default=20, help="at most this many runs (default 20; 0: all)"
+    )
     listing.add_argument("--json", action="store_true", help="print JSON for scripts")
     listing.set_defaults(handler=list_runs)
 
@@ -43,7 +45,9 @@ def register(subparsers: Any) -> None:
 
 def list_runs(args: argparse.Namespace) -> int:
     with Client() as client:
-        runs = client.list_pipeline_runs(pipeline=args.pipeline, status=args.status, limit=args.limit or None)
+        runs = client.list_pipeline_runs(
+            pipeline=args.pipeline, status=args.status, limit=args.limit or None
+        )
         if args.json:
             print(json.dumps([_run_summary(run) for run in runs], indent=2))
             return 0
@@ -51,8 +55,15 @@ def list_runs(args: argparse.Namespace) -> int:
             print("no runs recorded yet")
             return 0
         rows = [
-            [run.sha[:10], run.pipeline_name, run.name, run.status, format_time(run.start_time),
-             format_duration(run.duration), f"{run.author_email or '?'} on {run.host or '?'}"]
+            [
+                run.sha[:10],
+                run.pipeline_name,
+                run.name,
+                run.status,
+                format_time(run.start_time),
+                format_duration(run.duration),
+                f"{run.author_email or '?'} on {run.host or '?'}",
+            ]
             for run in runs
         ]
         print(table(rows, ["SHA", "PIPELINE", "RUN", "STATUS", "STARTED", "DURATION", "BY"]))
@@ -86,7 +97,9 @@ def show_run(args: argparse.Namespace) -> int:
         print(f"status    {run.status}")
         print(f"code      {run.code_commit}{dirty}")
         print(f"started   {format_time(run.start_time)}   duration {format_duration(run.duration)}")
-        print(f"author    {run.author.get('name', '?')} <{run.author.get('email', '?')}> on {run.host or '?'}")
+        print(
+            f"author    {run.author.get('name', '?')} <{run.author.get('email', '?')}> on {run.host or '?'}"
+        )
         stack = run.stack
         print(f"executed  {run.orchestrator}" + (f" (stack {stack})" if stack else ""))
         if run.reproduces:

@@ -24,8 +24,18 @@ __all__ = ["register"]
 def register(subparsers: Any) -> None:
     """Add the sharing subcommands to the `mlops-lite` parser."""
     for name, verb, summary, handler in (
-        ("push", "Push every run (refs/mlops/*) and the objects it needs to", "push every run to a git remote", _push),
-        ("pull", "Fetch every run (refs/mlops/*) and the objects it needs from", "fetch every run from a git remote", _pull),
+        (
+            "push",
+            "Push every run (refs/mlops/*) and the objects it needs to",
+            "push every run to a git remote",
+            _push,
+        ),
+        (
+            "pull",
+            "Fetch every run (refs/mlops/*) and the objects it needs from",
+            "fetch every run from a git remote",
+            _pull,
+        ),
     ):
         parser = subparsers.add_parser(
             name,

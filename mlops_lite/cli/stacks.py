@@ -26,17 +26,22 @@ def register(subparsers: Any) -> None:
     show.set_defaults(handler=show_stack)
 
     add = stack_sub.add_parser(
-        "register", help="add or replace a stack in pyproject.toml",
+        "register",
+        help="add or replace a stack in pyproject.toml",
         description="Example: mlops-lite stack register fast --orchestrator pool --workers 2 --activate",
     )
     add.add_argument("name", help="stack name (letters, digits, '_' and '-')")
     add.add_argument("--orchestrator", "-o", required=True, help="local, pool or dask")
-    add.add_argument("--workers", type=int, help="pool: worker processes; dask: local cluster workers")
+    add.add_argument(
+        "--workers", type=int, help="pool: worker processes; dask: local cluster workers"
+    )
     add.add_argument("--address", help="dask: the scheduler address, e.g. tcp://10.0.0.5:8786")
     add.add_argument("--activate", action="store_true", help="also make it the active stack")
     add.set_defaults(handler=register_stack)
 
-    use = stack_sub.add_parser("set", help="make a stack the active one (active_stack in pyproject.toml)")
+    use = stack_sub.add_parser(
+        "set", help="make a stack the active one (active_stack in pyproject.toml)"
+    )
     use.add_argument("name", help="stack name")
     use.set_defaults(handler=set_stack)
 
@@ -54,11 +59,17 @@ def list_stacks(args: argparse.Namespace) -> int:
     active, _ = stacks.active_stack_name(root)
     found = stacks.list_stacks(root)
     if args.json:
-        print(json.dumps([{**s.to_dict(), "active": name == active} for name, s in found.items()], indent=2))
+        print(
+            json.dumps(
+                [{**s.to_dict(), "active": name == active} for name, s in found.items()], indent=2
+            )
+        )
         return 0
     for name, stack in found.items():
         settings = " ".join(f"{k}={v}" for k, v in sorted(stack.settings.items()))
-        print(f"{'*' if name == active else ' '} {name:<16} {stack.orchestrator:<8} {settings}".rstrip())
+        print(
+            f"{'*' if name == active else ' '} {name:<16} {stack.orchestrator:<8} {settings}".rstrip()
+        )
     if active not in found:
         print(f"(the active stack {active!r} is not defined)")
     return 0
@@ -74,7 +85,9 @@ def show_stack(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**stack.to_dict(), "active": name == active}, indent=2))
         return 0
-    print(f"stack         {stack.name}{'  (active, from ' + source + ')' if name == active else ''}")
+    print(
+        f"stack         {stack.name}{'  (active, from ' + source + ')' if name == active else ''}"
+    )
     print(f"orchestrator  {stack.orchestrator}")
     for key, value in sorted(stack.settings.items()):
         print(f"  {key:<12}{value}")
@@ -85,7 +98,9 @@ def register_stack(args: argparse.Namespace) -> int:
     from mlops_lite.execution import stacks
 
     root = _root()
-    settings = {k: v for k, v in (("workers", args.workers), ("address", args.address)) if v is not None}
+    settings = {
+        k: v for k, v in (("workers", args.workers), ("address", args.address)) if v is not None
+    }
     path = stacks.register_stack(root, stacks.Stack(args.name, args.orchestrator, settings))
     print(f"registered stack {args.name!r} in {path}")
     if args.activate:

@@ -24,7 +24,9 @@ class Client:
     .last_run.steps["train"].outputs["model"].load()``. It never writes.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, store: Store | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, store: Store | None = None
+    ) -> None:
         self._owns_store = store is None
         self._store: Store = store if store is not None else GitStore.open(path)
         self._index: RunIndex | None = None
@@ -79,7 +81,9 @@ class Client:
         if status in ("crashed", "running"):
             # "crashed" is "running" whose writer is gone: decided per run, not stored.
             rows = index.runs(pipeline=pipeline, status="running")
-            runs = [run for run in (Run(self, row.sha, row) for row in rows) if run.status == status]
+            runs = [
+                run for run in (Run(self, row.sha, row) for row in rows) if run.status == status
+            ]
             crashed = index.runs(pipeline=pipeline, status="crashed") if status == "crashed" else []
             runs += [Run(self, row.sha, row) for row in crashed]
             runs.sort(key=lambda run: -(run.start_time or 0))
@@ -98,9 +102,13 @@ class Client:
             raise RunNotFoundError(f"no run named {text!r} or with a sha starting with {text!r}")
         if len(rows) > 1:
             names = ", ".join(f"{r.pipeline}/{r.run_name} ({r.sha[:10]})" for r in rows[:5])
-            raise AmbiguousRunError(f"{text!r} matches {len(rows)} runs: {names}; give more of the sha")
+            raise AmbiguousRunError(
+                f"{text!r} matches {len(rows)} runs: {names}; give more of the sha"
+            )
         return Run(self, rows[0].sha, rows[0])
 
     def runs_for_code_commit(self, commit: CommitId | str) -> list[Run]:
         """Runs pinned to a code commit, newest first."""
-        return [Run(self, row.sha, row) for row in self._runs_index().runs(code_commit=CommitId(commit))]
+        return [
+            Run(self, row.sha, row) for row in self._runs_index().runs(code_commit=CommitId(commit))
+        ]

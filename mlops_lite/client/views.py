@@ -262,7 +262,9 @@ class StepRun:
     @cached_property
     def record(self) -> StepRecord:
         """The step's record, as stored."""
-        return read_step_record(self._read, self._tree_id, where=f"step {self.name} of run {self.run.name}")
+        return read_step_record(
+            self._read, self._tree_id, where=f"step {self.name} of run {self.run.name}"
+        )
 
     @property
     def status(self) -> str:
@@ -313,7 +315,10 @@ class StepRun:
     @cached_property
     def outputs(self) -> dict[str, Artifact]:
         """The step's outputs by name."""
-        return {name: Artifact(self.run, self.name, name, output) for name, output in self.record.outputs.items()}
+        return {
+            name: Artifact(self.run, self.name, name, output)
+            for name, output in self.record.outputs.items()
+        }
 
     @property
     def output(self) -> Artifact:

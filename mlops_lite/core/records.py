@@ -64,7 +64,9 @@ class _Record:
         return pack_value({"schema": SCHEMA_VERSION, "kind": self.kind, "data": self.to_dict()})
 
     @classmethod
-    def decode(cls: type[_RecordT], data: bytes | bytearray | memoryview, *, where: str = "record") -> _RecordT:
+    def decode(
+        cls: type[_RecordT], data: bytes | bytearray | memoryview, *, where: str = "record"
+    ) -> _RecordT:
         """Decode and validate a stored record of this kind."""
         envelope = unpack_value(data, where=where)
         if not isinstance(envelope, dict) or "schema" not in envelope:
@@ -78,7 +80,9 @@ class _Record:
                 )
             raise RecordError(f"{where} has an invalid schema version {schema!r}")
         if envelope.get("kind") != cls.kind:
-            raise RecordError(f"{where} is a {envelope.get('kind')!r} record, expected {cls.kind!r}")
+            raise RecordError(
+                f"{where} is a {envelope.get('kind')!r} record, expected {cls.kind!r}"
+            )
         return cls.from_dict(envelope.get("data"), where=where)
 
     @classmethod
@@ -100,7 +104,10 @@ class _Record:
 def _fields(cls: type) -> dict[str, tuple[Any, bool]]:
     hints = typing.get_type_hints(cls)
     return {
-        f.name: (hints[f.name], f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+        f.name: (
+            hints[f.name],
+            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+        )
         for f in dataclasses.fields(cls)
     }
 
@@ -151,7 +158,10 @@ def _check(value: Any, hint: Any, where: str) -> Any:
     elif origin is dict:
         if type(value) is dict:
             key_hint, item_hint = arguments
-            return {_check(key, key_hint, where): _check(item, item_hint, f"{where}[{key!r}]") for key, item in value.items()}
+            return {
+                _check(key, key_hint, where): _check(item, item_hint, f"{where}[{key!r}]")
+                for key, item in value.items()
+            }
     elif isinstance(hint, type) and issubclass(hint, _Record):
         return hint.from_dict(value, where=where)
     else:

@@ -75,7 +75,9 @@ class Dialect:
 
 
 RECORDS: Final = Dialect("records", bigint_as_text=True, sets=False, subclasses_as_base=True)
-MATERIALIZER: Final = Dialect("builtins.msgpack", bigint_as_text=False, sets=True, subclasses_as_base=False)
+MATERIALIZER: Final = Dialect(
+    "builtins.msgpack", bigint_as_text=False, sets=True, subclasses_as_base=False
+)
 
 _BASES: Final[tuple[type[Any], ...]] = (dict, list, bytes, float)
 
@@ -96,7 +98,10 @@ class _Encoder:
         if self._depth == len(self._packers):
             self._packers.append(
                 msgpack.Packer(
-                    default=self._default, use_bin_type=True, strict_types=True, unicode_errors=_UNICODE_ERRORS
+                    default=self._default,
+                    use_bin_type=True,
+                    strict_types=True,
+                    unicode_errors=_UNICODE_ERRORS,
                 )
             )
         packer = self._packers[self._depth]
@@ -125,7 +130,9 @@ class _Encoder:
             # iteration order (which depends on hashing and insertion history).
             items = sorted(self.pack(item) for item in value)
             header = msgpack.Packer().pack_array_header(len(items))
-            return msgpack.ExtType(EXT_SET if kind is set else EXT_FROZENSET, b"".join([header, *items]))
+            return msgpack.ExtType(
+                EXT_SET if kind is set else EXT_FROZENSET, b"".join([header, *items])
+            )
         if self.dialect.subclasses_as_base:
             if isinstance(value, int) and not isinstance(value, bool):
                 return int(value)
@@ -136,7 +143,9 @@ class _Encoder:
             for base in _BASES:
                 if isinstance(value, base):
                     return base(value)
-        raise ValueEncodeError(f"{kind.__module__}.{kind.__qualname__} cannot be encoded as {self.dialect.name}")
+        raise ValueEncodeError(
+            f"{kind.__module__}.{kind.__qualname__} cannot be encoded as {self.dialect.name}"
+        )
 
 
 def _check_nesting(document: bytes) -> None:
@@ -169,7 +178,9 @@ class _Pending:
 
     __slots__ = ("code", "data", "depth", "items", "value")
 
-    def __init__(self, code: int, depth: int, data: bytes | None = None, items: list[Any] | None = None) -> None:
+    def __init__(
+        self, code: int, depth: int, data: bytes | None = None, items: list[Any] | None = None
+    ) -> None:
         self.code = code
         self.depth = depth
         self.data = data
@@ -209,7 +220,9 @@ class _Decoder:
                 return tuple(items)
             return self._defer(code, nesting, items=items)
         if code not in self._known:
-            raise ValueDecodeError(f"unknown msgpack extension type {code} in {self.dialect.name} data")
+            raise ValueDecodeError(
+                f"unknown msgpack extension type {code} in {self.dialect.name} data"
+            )
         if self.base_depth + nesting >= MAX_EXT_DEPTH:
             raise ValueDecodeError(f"data nested deeper than {MAX_EXT_DEPTH} tuple/set levels")
         if code == EXT_BIGINT:
@@ -224,9 +237,16 @@ class _Decoder:
             return self._build(code, items)
         return self._defer(code, nesting, items=items)
 
-    def _defer(self, code: int, nesting: int, *, data: bytes | None = None, items: Any = None) -> _Pending:
+    def _defer(
+        self, code: int, nesting: int, *, data: bytes | None = None, items: Any = None
+    ) -> _Pending:
         """A value assembled after the document: deeper payloads are still to decode."""
-        item = _Pending(code, self.base_depth + nesting + 1, data=data, items=self._items(items) if data is None else None)
+        item = _Pending(
+            code,
+            self.base_depth + nesting + 1,
+            data=data,
+            items=self._items(items) if data is None else None,
+        )
         self.pending.append(item)
         return item
 

@@ -57,6 +57,8 @@ RUN_NAME_FIELDS = ("date", "pipeline", "random", "stamp", "time")
 
 @dataclass(frozen=True)
 class StepConfig:
+    """One step's settings from a configuration file."""
+
     parameters: Mapping[str, Any] = field(default_factory=dict)
     enable_cache: bool | None = None
     seed: bool | None = None
@@ -185,7 +187,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _check_keys(content: Mapping[str, Any], known: tuple[str, ...], source: str, prefix: str) -> None:
+def _check_keys(
+    content: Mapping[str, Any], known: tuple[str, ...], source: str, prefix: str
+) -> None:
     for key in content:
         if key not in known:
             close = difflib.get_close_matches(str(key), known, n=1)
@@ -200,7 +204,9 @@ def _mapping(value: Any, source: str, where: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise ConfigError(f"{source}: {where} must be a mapping of names to values, got {_kind(value)}")
+        raise ConfigError(
+            f"{source}: {where} must be a mapping of names to values, got {_kind(value)}"
+        )
     return {str(key): item for key, item in value.items()}
 
 
@@ -216,7 +222,9 @@ def _check_run_name(template: Any, source: str) -> None:
     try:
         fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
     except ValueError as error:
-        raise ConfigError(f"{source}: run_name {template!r} is not a valid template: {error}") from None
+        raise ConfigError(
+            f"{source}: run_name {template!r} is not a valid template: {error}"
+        ) from None
     unknown = [name for name in fields if name not in RUN_NAME_FIELDS]
     if unknown:
         raise ConfigError(
@@ -224,7 +232,11 @@ def _check_run_name(template: Any, source: str) -> None:
             + ", ".join(f"{{{name}}}" for name in RUN_NAME_FIELDS)
         )
     sample = template.format(
-        date="2026_01_01", time="00_00_00_000000", pipeline="p", stamp="20260101-000000-000000", random="abcd"
+        date="2026_01_01",
+        time="00_00_00_000000",
+        pipeline="p",
+        stamp="20260101-000000-000000",
+        random="abcd",
     )
     if not is_valid_name(sample):
         raise ConfigError(
@@ -250,13 +262,16 @@ class ConfiguredPipeline(Pipeline):
             base.options,
             config=run_config.content,
             step_config=run_config.step_config(),
-            enable_cache=base.options.enable_cache if run_config.enable_cache is None else run_config.enable_cache,
+            enable_cache=base.options.enable_cache
+            if run_config.enable_cache is None
+            else run_config.enable_cache,
             run_name=run_config.run_name or base.options.run_name,
         )
         super().__init__(base.entrypoint, name=base.name, options=options)
         self.run_config = run_config
 
     def bind_parameters(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The call's arguments, with the configuration's parameters where the call gives none."""
         try:
             explicit = self.signature.bind_partial(*args, **kwargs).arguments
         except TypeError:
@@ -268,12 +283,15 @@ class ConfiguredPipeline(Pipeline):
         return super().bind_parameters(args, merged)
 
     def trace(self, parameters: Mapping[str, Any]) -> PipelineTrace:
+        """Trace the pipeline, check the configured steps exist, and apply their seeds."""
         trace = super().trace(parameters)
         check_steps(self.run_config, trace)
         for name, invocation in trace.invocations.items():
             step = invocation.step
             configured = self.run_config.steps.get(name)
-            seed = configured.seed if configured is not None and configured.seed is not None else None
+            seed = (
+                configured.seed if configured is not None and configured.seed is not None else None
+            )
             if seed is None:
                 seed = step.options.seed if step.options.seed is not None else self.run_config.seed
             if seed is not None and seed != step.options.seed:
@@ -283,8 +301,11 @@ class ConfiguredPipeline(Pipeline):
 
 
 def configure(pipeline: Pipeline, content: Mapping[str, Any] | None = None) -> Pipeline:
-    """``pipeline`` with its configuration (``content``, else ``options.config_path`` or
-    ``options.config``) loaded, checked against its parameters and applied."""
+    """``pipeline`` with its configuration loaded, checked against its parameters and applied.
+
+    The configuration is ``content``, else the file at ``options.config_path``, else
+    ``options.config``.
+    """
     if isinstance(pipeline, ConfiguredPipeline) and content is None:
         return pipeline
     source = "configuration"
@@ -309,7 +330,12 @@ def check_pipeline_parameters(run_config: RunConfig, pipeline: Pipeline) -> None
                 f"{run_config.source}: parameters.{name}: pipeline {pipeline.name!r} has no parameter "
                 f"{name!r}; {_choices('its parameters are', list(parameters), name)}"
             )
-        _check_value(value, hints.get(name), f"{run_config.source}: parameters.{name}", f"pipeline {pipeline.name!r}")
+        _check_value(
+            value,
+            hints.get(name),
+            f"{run_config.source}: parameters.{name}",
+            f"pipeline {pipeline.name!r}",
+        )
 
 
 def check_steps(run_config: RunConfig, trace: PipelineTrace) -> None:
@@ -330,7 +356,11 @@ def check_steps(run_config: RunConfig, trace: PipelineTrace) -> None:
                     f"{where}: step {step_name!r} has no parameter {name!r}; "
                     f"{_choices('its parameters are', list(signature), name)}"
                 )
-            handles = [invocation.inputs[name]] if name in invocation.inputs else invocation.gathered.get(name, [])
+            handles = (
+                [invocation.inputs[name]]
+                if name in invocation.inputs
+                else invocation.gathered.get(name, [])
+            )
             if handles:
                 raise ConfigError(
                     f"{where}: {name!r} receives output {handles[0].output!r} of step "
@@ -401,7 +431,10 @@ def matches_annotation(value: Any, annotation: Any) -> bool:
         if not isinstance(value, dict):
             return False
         if len(args) == 2:
-            return all(matches_annotation(k, args[0]) and matches_annotation(v, args[1]) for k, v in value.items())
+            return all(
+                matches_annotation(k, args[0]) and matches_annotation(v, args[1])
+                for k, v in value.items()
+            )
         return True
     supertype = getattr(annotation, "__supertype__", None)  # NewType
     if supertype is not None:
@@ -412,4 +445,3 @@ def matches_annotation(value: Any, annotation: Any) -> bool:
         except TypeError:
             return True
     return True
-

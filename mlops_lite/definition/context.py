@@ -8,7 +8,13 @@ from typing import Any
 
 from mlops_lite.errors import DefinitionError
 
-__all__ = ["StepContext", "current_step_context", "get_step_context", "reset_step_context", "set_step_context"]
+__all__ = [
+    "StepContext",
+    "current_step_context",
+    "get_step_context",
+    "reset_step_context",
+    "set_step_context",
+]
 
 
 @dataclass

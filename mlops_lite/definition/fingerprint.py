@@ -117,7 +117,11 @@ class _Walker:
             self.hasher.update(f"const:{name}={value!r}\n".encode())
         elif isinstance(value, types.ModuleType):
             filename = getattr(value, "__file__", None)
-            project = filename and _is_project_file(filename) and not value.__name__.startswith("mlops_lite")
+            project = (
+                filename
+                and _is_project_file(filename)
+                and not value.__name__.startswith("mlops_lite")
+            )
             # A package reached as ``pkg.sub.helper``: follow its project submodules too.
             if project and id(value) not in self.seen:
                 self.seen.add(id(value))
@@ -144,7 +148,11 @@ class _Walker:
             encoded = _constant_bytes(value)
             if encoded is not None:
                 self.hasher.update(f"const:{name}=".encode() + encoded + b"\n")
-        elif dataclasses.is_dataclass(value) and not isinstance(value, type) and _is_project_object(type(value)):
+        elif (
+            dataclasses.is_dataclass(value)
+            and not isinstance(value, type)
+            and _is_project_object(type(value))
+        ):
             # A configuration object of the project's own (CONFIG = Config(lr=0.1)).
             self.add_value(name, type(value), names)
             encoded = _constant_bytes(dataclasses.asdict(value))

@@ -27,6 +27,7 @@ __all__ = ["Pipeline", "PipelineOptions", "pipeline"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
 @dataclass(frozen=True)
 class PipelineOptions:
     """How a pipeline runs; set with ``@pipeline(...)`` or ``with_options(...)``."""
@@ -46,7 +47,13 @@ class PipelineOptions:
 class Pipeline:
     """A function declared with ``@pipeline``; calling it runs and records a run."""
 
-    def __init__(self, func: Callable[..., Any], *, name: str | None = None, options: PipelineOptions | None = None) -> None:
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        *,
+        name: str | None = None,
+        options: PipelineOptions | None = None,
+    ) -> None:
         self.entrypoint = func
         self.name = name or func.__name__
         # A pipeline name is one component of refs/mlops/runs/<pipeline>/<run>.
@@ -63,7 +70,9 @@ class Pipeline:
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as error:
-            raise DefinitionError(f"pipeline {self.name!r} called with the wrong arguments: {error}") from None
+            raise DefinitionError(
+                f"pipeline {self.name!r} called with the wrong arguments: {error}"
+            ) from None
         bound.apply_defaults()
         for arg_name, value in bound.arguments.items():
             if not is_recordable(value):
@@ -109,8 +118,11 @@ class Pipeline:
         orchestrator: str | None = None,
         **extra: Any,
     ) -> Pipeline:
-        """A copy with some options changed; ``config_path`` (a YAML/TOML/JSON file) or
-        ``config`` (its content) is loaded and checked when the pipeline is called."""
+        """A copy with some options changed.
+
+        ``config_path`` (a YAML/TOML/JSON file) or ``config`` (its content) is
+        loaded and checked when the pipeline is called.
+        """
         changes: dict[str, Any] = {}
         for key, value in (
             ("enable_cache", enable_cache),
@@ -123,7 +135,9 @@ class Pipeline:
                 changes[key] = value
         if extra:
             changes["extra"] = {**self.options.extra, **extra}
-        return Pipeline(self.entrypoint, name=self.name, options=dataclasses.replace(self.options, **changes))
+        return Pipeline(
+            self.entrypoint, name=self.name, options=dataclasses.replace(self.options, **changes)
+        )
 
     def __repr__(self) -> str:
         return f"<pipeline {self.name}>"

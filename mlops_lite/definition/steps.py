@@ -91,10 +91,14 @@ def parse_outputs(
     if typing.get_origin(annotation) is tuple:
         members = typing.get_args(annotation)
         if members and members[-1] is not Ellipsis and members != ((),):
-            specs = [_output_spec(member, f"output_{i}", step_name) for i, member in enumerate(members)]
+            specs = [
+                _output_spec(member, f"output_{i}", step_name) for i, member in enumerate(members)
+            ]
             names = [spec.name for spec in specs]
             if len(set(names)) != len(names):
-                raise DefinitionError(f"step {step_name!r}: output names must be unique, got {names}")
+                raise DefinitionError(
+                    f"step {step_name!r}: output names must be unique, got {names}"
+                )
             return tuple(specs)
     return (_output_spec(annotation, DEFAULT_OUTPUT, step_name),)
 
@@ -106,7 +110,9 @@ def _output_spec(annotation: Any, default_name: str, step_name: str) -> OutputSp
         if names:
             name = names[0]
             if not is_valid_name(name):
-                raise DefinitionError(f"step {step_name!r}: output name {name!r} is not allowed; use {NAME_RULE}")
+                raise DefinitionError(
+                    f"step {step_name!r}: output name {name!r} is not allowed; use {NAME_RULE}"
+                )
             return OutputSpec(name, base)
         return OutputSpec(default_name, base)
     return OutputSpec(default_name, annotation)
@@ -137,7 +143,9 @@ class Step:
                     "name every input and parameter"
                 )
             if parameter.kind is parameter.POSITIONAL_ONLY:
-                raise DefinitionError(f"step {self.name!r}: positional-only parameters are not supported")
+                raise DefinitionError(
+                    f"step {self.name!r}: positional-only parameters are not supported"
+                )
         self.outputs = outputs if outputs is not None else parse_outputs(func, self.name, localns)
         unknown = set(self.options.output_materializers) - {o.name for o in self.outputs}
         if unknown:
@@ -172,7 +180,9 @@ class Step:
         if enable_cache is not None:
             changes["enable_cache"] = enable_cache
         if output_materializers is not None:
-            changes["output_materializers"] = _materializer_map(output_materializers, self.outputs, self.name)
+            changes["output_materializers"] = _materializer_map(
+                output_materializers, self.outputs, self.name
+            )
         if seed is not None:
             changes["seed"] = seed
         if retries is not None:
@@ -208,7 +218,9 @@ class Step:
             )
         mapped = {k: list(v) for k, v in arguments.items() if isinstance(v, (list, tuple))}
         constant = {
-            k: v.value if isinstance(v, Unmapped) else v for k, v in arguments.items() if k not in mapped
+            k: v.value if isinstance(v, Unmapped) else v
+            for k, v in arguments.items()
+            if k not in mapped
         }
         if not mapped:
             raise DefinitionError(
@@ -217,11 +229,16 @@ class Step:
             )
         lengths = {name: len(values) for name, values in mapped.items()}
         if len(set(lengths.values())) != 1:
-            raise DefinitionError(f"{self.name}.map(...): the mapped lists differ in length: {lengths}")
+            raise DefinitionError(
+                f"{self.name}.map(...): the mapped lists differ in length: {lengths}"
+            )
         count = next(iter(lengths.values()))
         return [
             trace.add_invocation(
-                self, (), {**constant, **{k: v[i] for k, v in mapped.items()}}, name=f"{self.name}_{i}"
+                self,
+                (),
+                {**constant, **{k: v[i] for k, v in mapped.items()}},
+                name=f"{self.name}_{i}",
             )
             for i in range(count)
         ]
@@ -242,7 +259,9 @@ def unmapped(value: Any) -> Unmapped:
     return Unmapped(value)
 
 
-def _materializer_map(value: Any, outputs: tuple[OutputSpec, ...], step_name: str) -> dict[str, Any]:
+def _materializer_map(
+    value: Any, outputs: tuple[OutputSpec, ...], step_name: str
+) -> dict[str, Any]:
     if isinstance(value, Mapping):
         return dict(value)
     if len(outputs) != 1:

@@ -112,6 +112,7 @@ class PipelineTrace:
     def add_invocation(
         self, step: Step, args: tuple[Any, ...], kwargs: dict[str, Any], *, name: str | None = None
     ) -> Any:
+        """Record one call of ``step``; return its output handles (None, one, or a tuple)."""
         name = self._unique_name(name or step.name)
         configured = self.step_config.get(name, {})
         if configured.get("enable_cache") is not None:
@@ -119,7 +120,9 @@ class PipelineTrace:
         try:
             bound = step.signature.bind(*args, **kwargs)
         except TypeError as error:
-            raise DefinitionError(f"step {step.name!r} called with the wrong arguments: {error}") from None
+            raise DefinitionError(
+                f"step {step.name!r} called with the wrong arguments: {error}"
+            ) from None
         for arg_name, value in configured.get("parameters", {}).items():
             if arg_name not in bound.arguments:
                 bound.arguments[arg_name] = value
@@ -132,7 +135,11 @@ class PipelineTrace:
                 inputs[arg_name] = value
             elif value is inspect.Parameter.empty:
                 continue
-            elif isinstance(value, (list, tuple)) and value and all(isinstance(v, OutputHandle) for v in value):
+            elif (
+                isinstance(value, (list, tuple))
+                and value
+                and all(isinstance(v, OutputHandle) for v in value)
+            ):
                 gathered[arg_name] = list(value)  # the step receives a list of their values
             elif _contains_handle(value):
                 raise DefinitionError(

@@ -51,7 +51,9 @@ def _declared_materializers(step: Step) -> dict[str, str]:
         chosen = step.options.output_materializers.get(output.name)
         if chosen is None:
             chosen = materializer_for_type(output.annotation)
-        declared[output.name] = f"{chosen.name}@{chosen.version}" if chosen is not None else "dynamic"
+        declared[output.name] = (
+            f"{chosen.name}@{chosen.version}" if chosen is not None else "dynamic"
+        )
     return declared
 
 
@@ -64,7 +66,9 @@ def find_cache_hit(index: RunIndex, store: Store, key: CacheKey) -> CacheHit | N
     """
     own = store.identity.email
     for hit in index.cache_hits(key):
-        if any(output.uses_pickle for output in hit.outputs.values()) and not pickle_trusted(hit.author, own):
+        if any(output.uses_pickle for output in hit.outputs.values()) and not pickle_trusted(
+            hit.author, own
+        ):
             continue
         if all(store.has_object(output.artifact_id) for output in hit.outputs.values()):
             return hit

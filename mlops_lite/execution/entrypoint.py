@@ -11,7 +11,17 @@ from mlops_lite.definition.pipelines import Pipeline
 
 __all__ = ["REDACTED", "entry_point_of", "redact_secrets"]
 
-_SECRET_WORDS: Final = ("password", "passwd", "secret", "token", "api-key", "api_key", "apikey", "credential", "auth")
+_SECRET_WORDS: Final = (
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api-key",
+    "api_key",
+    "apikey",
+    "credential",
+    "auth",
+)
 REDACTED: Final = "<redacted>"
 
 

@@ -30,6 +30,7 @@ def capture_environment() -> dict[str, Any]:
 
 
 def installed_packages() -> dict[str, str]:
+    """``{distribution: version}`` of every package on ``sys.path``, the first one found winning."""
     packages: dict[str, str] = {}
     for entry in sys.path:
         if not entry or not os.path.isdir(entry):

@@ -27,6 +27,7 @@ class ReadyQueue:
         return bool(self._ready)
 
     def pop(self) -> str:
+        """The ready invocation that comes first in trace order."""
         return heapq.heappop(self._ready)[1]
 
     def done(self, name: str) -> None:
@@ -38,4 +39,5 @@ class ReadyQueue:
                 heapq.heappush(self._ready, (self._order[child], child))
 
     def order(self, name: str) -> int:
+        """The invocation's position in trace order."""
         return self._order[name]

@@ -54,7 +54,12 @@ class RunRecorder:
         """Name the run, pin its code, and record it as ``running``."""
         now = datetime.now(UTC)
         if reproduction.code_commit:
-            pin = CodePin(commit=reproduction.code_commit, dirty=False, base_commit=reproduction.code_commit, branch=None)
+            pin = CodePin(
+                commit=reproduction.code_commit,
+                dirty=False,
+                base_commit=reproduction.code_commit,
+                branch=None,
+            )
         else:
             pin = store.pin_code()
         identity = store.identity
@@ -98,7 +103,10 @@ class RunRecorder:
         return found.artifact_id if found is not None else None
 
     def record_step(
-        self, record: StepRecord, logs: str = "", outputs: Mapping[str, MaterializedOutput] | None = None
+        self,
+        record: StepRecord,
+        logs: str = "",
+        outputs: Mapping[str, MaterializedOutput] | None = None,
     ) -> None:
         """Record one step; ``outputs`` are the values it produced (none for a cached step)."""
         self.writer.record_step(record, logs, outputs)

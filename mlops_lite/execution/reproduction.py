@@ -57,6 +57,8 @@ def environment_for(settings: Reproduction) -> dict[str, str]:
         _CODE_COMMIT: settings.code_commit,
         _REPRODUCES: settings.reproduces,
         _SOURCE_ROOT: settings.source_root,
-        ENABLE_CACHE: None if settings.enable_cache is None else ("1" if settings.enable_cache else "0"),
+        ENABLE_CACHE: None
+        if settings.enable_cache is None
+        else ("1" if settings.enable_cache else "0"),
     }
     return {name: value for name, value in env.items() if value is not None}

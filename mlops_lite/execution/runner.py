@@ -56,17 +56,33 @@ def run_pipeline(
     active = store if store is not None else GitStore.open(settings.repository)
     try:
         # Before anything is recorded: a wrong stack or orchestrator is a ConfigError.
-        choice = choose_orchestrator(active.root, pipeline.options.orchestrator, pipeline.options.extra)
+        choice = choose_orchestrator(
+            active.root, pipeline.options.orchestrator, pipeline.options.extra
+        )
         recover_abandoned_runs(active)
         index = RunIndex(active)
         try:
             index.refresh()
             with create_orchestrator(choice.orchestrator, choice.settings) as orchestrator:
-                enable_cache = cache_enabled(pipeline=pipeline.options.enable_cache, step=None, override=settings.enable_cache)
-                recorder = RunRecorder.begin(
-                    active, index, pipeline, trace, parameters, choice, orchestrator.describe(), settings, enable_cache
+                enable_cache = cache_enabled(
+                    pipeline=pipeline.options.enable_cache,
+                    step=None,
+                    override=settings.enable_cache,
                 )
-                sha = _Scheduler(active, index, pipeline, trace, orchestrator, recorder, settings.enable_cache).run()
+                recorder = RunRecorder.begin(
+                    active,
+                    index,
+                    pipeline,
+                    trace,
+                    parameters,
+                    choice,
+                    orchestrator.describe(),
+                    settings,
+                    enable_cache,
+                )
+                sha = _Scheduler(
+                    active, index, pipeline, trace, orchestrator, recorder, settings.enable_cache
+                ).run()
         finally:
             index.close()
     finally:
@@ -139,14 +155,22 @@ class _Scheduler:
 
     def _schedule(self, failures: Failures) -> None:
         """Dispatch every ready invocation until all are recorded."""
-        plan = ReadyQueue({name: invocation.upstream for name, invocation in self.trace.invocations.items()})
-        runnable: list[tuple[int, str]] = []  # prepared invocations waiting for capacity; trace order
+        plan = ReadyQueue(
+            {name: invocation.upstream for name, invocation in self.trace.invocations.items()}
+        )
+        runnable: list[
+            tuple[int, str]
+        ] = []  # prepared invocations waiting for capacity; trace order
         attempts: dict[str, _Attempts] = {}
         running: dict[int, Job] = {}
         retries: list[tuple[float, int, Job]] = []  # (due, job id, job)
         stopped: str | None = None  # why nothing more is started (fail_fast)
 
-        def record(step_record: StepRecord, logs: str = "", outputs: dict[str, MaterializedOutput] | None = None) -> None:
+        def record(
+            step_record: StepRecord,
+            logs: str = "",
+            outputs: dict[str, MaterializedOutput] | None = None,
+        ) -> None:
             self.recorder.record_step(step_record, logs, outputs)
             plan.done(step_record.name)
 
@@ -220,7 +244,9 @@ class _Scheduler:
         """A skipped or cached invocation's record, or the task that runs it."""
         step = invocation.step
         steps = self.recorder.steps
-        blocked = [name for name in invocation.upstream if steps[name].status in ("failed", "skipped")]
+        blocked = [
+            name for name in invocation.upstream if steps[name].status in ("failed", "skipped")
+        ]
         base = StepRecord(
             name=invocation.name,
             function=f"{step.entrypoint.__module__}.{step.entrypoint.__qualname__}",
@@ -228,7 +254,9 @@ class _Scheduler:
             parameters=invocation.parameters,
             upstream=invocation.upstream,
             settings=step.options.recordable(),
-            inputs={argument: self._input_record(handle) for argument, handle in _all_inputs(invocation)},
+            inputs={
+                argument: self._input_record(handle) for argument, handle in _all_inputs(invocation)
+            },
         )
         if blocked:
             base.error = f"not run: upstream step {blocked[0]!r} did not complete"
@@ -237,12 +265,16 @@ class _Scheduler:
             base.error = f"not run: {stopped}"
             return base
         key, fingerprint = step_cache_key(
-            step, invocation.parameters, {argument: info["artifact_id"] for argument, info in base.inputs.items()}
+            step,
+            invocation.parameters,
+            {argument: info["artifact_id"] for argument, info in base.inputs.items()},
         )
         base.cache_key = key
         base.code_fingerprint = fingerprint
         use_cache = cache_enabled(
-            pipeline=self.pipeline.options.enable_cache, step=step.options.enable_cache, override=self.cache_override
+            pipeline=self.pipeline.options.enable_cache,
+            step=step.options.enable_cache,
+            override=self.cache_override,
         )
         if use_cache:
             hit = find_cache_hit(self.index, self.store, key)
@@ -291,7 +323,13 @@ class _Scheduler:
         artifact_id = self.recorder.artifact_id(handle.invocation, handle.output)
         assert artifact_id is not None
         meta, data = self.store.read_artifact(artifact_id)
-        return MaterializedOutput(bytes(data), meta.materializer, meta.materializer_version, meta.type_name, meta.uses_pickle)
+        return MaterializedOutput(
+            bytes(data),
+            meta.materializer,
+            meta.materializer_version,
+            meta.type_name,
+            meta.uses_pickle,
+        )
 
 
 def _result_record(
@@ -313,7 +351,7 @@ def _result_record(
 
 
 def _all_inputs(invocation: Invocation) -> list[tuple[str, OutputHandle]]:
-    """Every input; a gathered argument ``scores`` is recorded as ``scores[0]``, ``scores[1]``…"""
+    """Every input; a gathered argument ``scores`` is recorded as ``scores[0]``, ``scores[1]``, ..."""
     pairs = list(invocation.inputs.items())
     for argument, handles in invocation.gathered.items():
         pairs += [(f"{argument}[{i}]", handle) for i, handle in enumerate(handles)]

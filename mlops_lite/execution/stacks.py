@@ -50,7 +50,12 @@ class Stack:
     settings: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "orchestrator": self.orchestrator, "settings": dict(self.settings)}
+        """The stack as JSON-ready data."""
+        return {
+            "name": self.name,
+            "orchestrator": self.orchestrator,
+            "settings": dict(self.settings),
+        }
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,7 @@ class OrchestratorChoice:
 
 
 def validate_stack(name: str, table: Mapping[str, Any]) -> Stack:
+    """Check a ``[tool.mlops-lite.stacks.<name>]`` table; the stack it describes."""
     where = f"stack {name!r} ([tool.mlops-lite.stacks.{name}] in {PYPROJECT})"
     if not is_valid_name(name, dots=False):
         raise ConfigError(f"stack name {name!r} is not allowed: use letters, digits, '_' and '-'")
@@ -124,6 +130,7 @@ def active_stack_name(root: str) -> tuple[str, str]:
 
 
 def get_stack(root: str, name: str) -> Stack:
+    """The stack called ``name``; ConfigError listing the known ones otherwise."""
     stacks = list_stacks(root)
     if name not in stacks:
         raise ConfigError(
@@ -134,6 +141,7 @@ def get_stack(root: str, name: str) -> Stack:
 
 
 def active_stack(root: str) -> Stack:
+    """The active stack (see ``active_stack_name``)."""
     name, source = active_stack_name(root)
     try:
         return get_stack(root, name)
@@ -165,7 +173,9 @@ def choose_orchestrator(
     # A stack's settings configure its own orchestrator only.
     if stack.orchestrator == name:
         settings.update(stack.settings)
-    settings.update({k: v for k, v in pipeline_settings.items() if k in ORCHESTRATOR_SETTINGS[name]})
+    settings.update(
+        {k: v for k, v in pipeline_settings.items() if k in ORCHESTRATOR_SETTINGS[name]}
+    )
     return OrchestratorChoice(stack.name, name, settings, source)
 
 
@@ -196,8 +206,14 @@ def set_active_stack(root: str, name: str) -> str:
     get_stack(root, name)
     header = re.compile(r'^\s*\[\s*tool\s*\.\s*(mlops-lite|"mlops-lite")\s*\]\s*(#.*)?$')
     line = f"active_stack = {_toml_value(name)}\n"
-    return _edit(root, header, "[tool.mlops-lite]\n", [line], "active_stack",
-                 lambda config: config.get("active_stack") == name)
+    return _edit(
+        root,
+        header,
+        "[tool.mlops-lite]\n",
+        [line],
+        "active_stack",
+        lambda config: config.get("active_stack") == name,
+    )
 
 
 def _edit(
@@ -221,8 +237,10 @@ def _edit(
     if start is None:
         # A parent table reads best above its sub-tables ([tool.mlops-lite.stacks.*]).
         child = re.compile(r'^\s*\[\s*tool\s*\.\s*(mlops-lite|"mlops-lite")\s*\.')
-        first_child = None if only_key is None else next(
-            (i for i, text in enumerate(lines) if child.match(text)), None
+        first_child = (
+            None
+            if only_key is None
+            else next((i for i, text in enumerate(lines) if child.match(text)), None)
         )
         if first_child is not None:
             lines[first_child:first_child] = [new_header, *body, "\n"]
@@ -230,7 +248,10 @@ def _edit(
             lines += ["\n"] if lines and lines[-1].strip() else []
             lines += [new_header, *body]
     else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")),
+            len(lines),
+        )
         if only_key is None:
             while end > start + 1 and not lines[end - 1].strip():
                 end -= 1  # keep the blank lines before the next table
@@ -280,7 +301,9 @@ def _toml_value(value: Any) -> str:
             return "inf" if value > 0 else "-inf"
         return repr(value)
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # JSON string escapes are valid TOML basic strings
+        return json.dumps(
+            value, ensure_ascii=False
+        )  # JSON string escapes are valid TOML basic strings
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     raise ConfigError(f"cannot write a value of type {type(value).__qualname__} to {PYPROJECT}")

@@ -35,11 +35,15 @@ class StepTask:
     seed: bool = False
     # Inputs as bytes, loaded by their materializer when the step starts: a list
     # is a gathered input (one argument receiving several step outputs).
-    input_payloads: dict[str, MaterializedOutput | list[MaterializedOutput]] = field(default_factory=dict)
+    input_payloads: dict[str, MaterializedOutput | list[MaterializedOutput]] = field(
+        default_factory=dict
+    )
 
 
 @dataclass
 class MaterializedOutput:
+    """A value as bytes, with the materializer that wrote them."""
+
     payload: bytes
     materializer: str
     materializer_version: int
@@ -47,11 +51,16 @@ class MaterializedOutput:
     uses_pickle: bool
 
     def load(self) -> Any:
-        return get_materializer(self.materializer, version=self.materializer_version).load(self.payload)
+        """The value again, through the materializer that saved it."""
+        return get_materializer(self.materializer, version=self.materializer_version).load(
+            self.payload
+        )
 
 
 @dataclass
 class StepResult:
+    """What running a step gave: outputs as bytes, logs, metadata, or the error."""
+
     invocation: str
     ok: bool
     outputs: dict[str, MaterializedOutput] = field(default_factory=dict)
@@ -108,6 +117,7 @@ def execute_step(task: StepTask) -> StepResult:
 
 
 def load_inputs(task: StepTask) -> dict[str, Any]:
+    """The step's input values, loaded from their bytes (a list for a gathered input)."""
     values: dict[str, Any] = {}
     for arg, payload in task.input_payloads.items():
         try:
@@ -141,6 +151,7 @@ class WorkerSetup:
 
     @classmethod
     def from_driver(cls, *, with_sys_path: bool) -> WorkerSetup:
+        """The setup of the driver process as it is now."""
         from mlops_lite.materializers import user_materializers
 
         # Newest registration first; replayed oldest first.
@@ -152,6 +163,7 @@ class WorkerSetup:
         )
 
     def apply(self) -> None:
+        """Make this worker process match the driver."""
         from mlops_lite.materializers import register_materializer
 
         if self.sys_path is not None:
@@ -163,6 +175,7 @@ class WorkerSetup:
 
 
 def encode_task(task: StepTask) -> bytes:
+    """A task as bytes for a worker (cloudpickle: functions of ``__main__`` travel by value)."""
     import cloudpickle
 
     # cloudpickle pickles functions of __main__ (the user's script) by value.
@@ -170,6 +183,7 @@ def encode_task(task: StepTask) -> bytes:
 
 
 def decode_task(data: bytes) -> StepTask:
+    """A task sent by ``encode_task``."""
     task = pickle.loads(data)
     assert isinstance(task, StepTask)
     return task
@@ -182,7 +196,9 @@ def run_encoded_task(data: bytes) -> bytes:
     except BaseException as error:
         # No invocation name to report: the driver knows which task this was.
         result = StepResult(
-            "?", ok=False, error="".join(traceback.format_exception(error)),
+            "?",
+            ok=False,
+            error="".join(traceback.format_exception(error)),
             exception=ExecutionError(
                 f"the worker could not load the step: {type(error).__name__}: {error}; steps "
                 "and the modules they import must be importable in the worker"
@@ -201,6 +217,7 @@ def run_with_setup(setup: bytes, data: bytes) -> bytes:
 
 
 def encode_result(result: StepResult) -> bytes:
+    """A result as bytes for the driver; an exception that cannot travel is described instead."""
     import cloudpickle
 
     exception = result.exception
@@ -214,26 +231,39 @@ def encode_result(result: StepResult) -> bytes:
                 f"(the original exception could not be sent back from the worker: {error})"
             )
     portable = StepResult(
-        result.invocation, result.ok, result.outputs, result.logs, result.metadata,
-        result.error, exception, result.start_time, result.end_time,
+        result.invocation,
+        result.ok,
+        result.outputs,
+        result.logs,
+        result.metadata,
+        result.error,
+        exception,
+        result.start_time,
+        result.end_time,
     )
     return cloudpickle.dumps(portable, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[no-any-return]
 
 
 def decode_result(data: bytes) -> StepResult:
+    """A result sent by ``encode_result``."""
     result = pickle.loads(data)
     assert isinstance(result, StepResult)
     return result
 
 
 def split_outputs(step: Step, invocation: str, value: Any) -> dict[str, Any]:
+    """The step's return value split into its declared outputs, by name."""
     names = [output.name for output in step.outputs]
     if not names:
         return {}
     if len(names) == 1:
         return {names[0]: value}
     if not isinstance(value, tuple) or len(value) != len(names):
-        got = f"a tuple of {len(value)}" if isinstance(value, tuple) else f"a {type(value).__qualname__}"
+        got = (
+            f"a tuple of {len(value)}"
+            if isinstance(value, tuple)
+            else f"a {type(value).__qualname__}"
+        )
         raise DefinitionError(
             f"step {invocation!r} declares {len(names)} outputs {names} but returned {got}; "
             f"return a tuple of {len(names)} values in that order"
@@ -242,6 +272,7 @@ def split_outputs(step: Step, invocation: str, value: Any) -> dict[str, Any]:
 
 
 def materialize_outputs(step: Step, invocation: str, value: Any) -> dict[str, MaterializedOutput]:
+    """Each output saved by its materializer (the step's choice, else by type)."""
     outputs = {}
     for name, output_value in split_outputs(step, invocation, value).items():
         materializer = _materializer(step, invocation, name, output_value)

@@ -27,6 +27,7 @@ NATIVE_TYPES: tuple[type, ...] = (
     frozenset,
 )
 
+
 class MsgpackMaterializer(Materializer):
     """None/bool/int/float/str/bytes/bytearray and list/tuple/dict/set/frozenset trees.
 
@@ -44,6 +45,7 @@ class MsgpackMaterializer(Materializer):
     def can_save(self, value: Any) -> bool:
         # A trial pack in C is cheaper than walking the tree in Python, and it is the
         # only check that cannot disagree with save().
+        """Whether the whole tree is made of the native types (a trial encoding)."""
         try:
             values.pack(value, values.MATERIALIZER)
         except values.ValueEncodeError:
@@ -51,9 +53,11 @@ class MsgpackMaterializer(Materializer):
         return True
 
     def can_save_type(self, cls: type) -> bool:
+        """Whether ``cls`` is one of the native types."""
         return cls in NATIVE_TYPES
 
     def save(self, value: Any) -> bytes:
+        """The exact msgpack encoding of ``value``."""
         try:
             return values.pack(value, values.MATERIALIZER)
         except values.ValueEncodeError as exc:
@@ -64,6 +68,7 @@ class MsgpackMaterializer(Materializer):
             ) from exc
 
     def load(self, data: bytes | bytearray | memoryview) -> Any:
+        """The value encoded by ``save``."""
         try:
             return values.unpack(data, values.MATERIALIZER)
         except values.ValueDecodeError as exc:

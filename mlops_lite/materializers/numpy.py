@@ -151,12 +151,15 @@ class NumpyArrayMaterializer(Materializer):
     handled_type_names: ClassVar[tuple[str, ...]] = ("numpy.ndarray",)
 
     def can_save(self, value: Any) -> bool:
+        """Whether the array can be written as ``.npy`` without pickling (no object dtype)."""
         return _is_plain_ndarray(value) and not value.dtype.hasobject
 
     def can_save_type(self, cls: type) -> bool:
+        """Any ndarray type, as far as its type says."""
         return cls.__module__ == "numpy" and cls.__qualname__ in ("ndarray", "memmap")
 
     def save(self, value: Any) -> bytes:
+        """The array as ``.npy`` bytes."""
         if not self.can_save(value):
             raise MaterializerError(
                 f"numpy.npy saves plain ndarrays without object dtype, not {type(value).__qualname__}"
@@ -164,6 +167,7 @@ class NumpyArrayMaterializer(Materializer):
         return encode_npy(value)
 
     def load(self, data: bytes | bytearray | memoryview) -> Any:
+        """The array written by ``save``."""
         return decode_npy(data)
 
 
@@ -179,15 +183,18 @@ class NumpyScalarMaterializer(Materializer):
     handled_type_names: ClassVar[tuple[str, ...]] = ("numpy.generic",)
 
     def can_save(self, value: Any) -> bool:
+        """Whether the scalar has a numeric or boolean dtype."""
         np = _numpy()
         return isinstance(value, np.generic) and not np.asarray(value).dtype.hasobject
 
     def save(self, value: Any) -> bytes:
+        """The scalar as a zero-dimensional ``.npy``."""
         if not self.can_save(value):
             raise MaterializerError(f"numpy.scalar cannot save {type(value).__qualname__}")
         return encode_npy(_numpy().asarray(value))
 
     def load(self, data: bytes | bytearray | memoryview) -> Any:
+        """The scalar written by ``save``."""
         array = decode_npy(data)
         if array.shape != ():
             raise MaterializerError(f"numpy.scalar payload has shape {array.shape}, expected ()")

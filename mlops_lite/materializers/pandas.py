@@ -99,6 +99,7 @@ class PandasParquetMaterializer(Materializer):
     )
 
     def can_save(self, value: Any) -> bool:
+        """Whether parquet can keep the frame exactly (pyarrow installed, supported dtypes)."""
         if not pyarrow_available():
             return False
         import pandas as pd
@@ -112,9 +113,11 @@ class PandasParquetMaterializer(Materializer):
         return _frame_round_trips(pd, value)
 
     def can_save_type(self, cls: type) -> bool:
+        """DataFrames and Series, as far as their type says."""
         return pyarrow_available()
 
     def save(self, value: Any) -> bytes:
+        """The frame as parquet bytes."""
         import json
 
         if not self.can_save(value):
@@ -141,6 +144,7 @@ class PandasParquetMaterializer(Materializer):
         return bytes(sink.getvalue().to_pybytes())
 
     def load(self, data: bytes | bytearray | memoryview) -> Any:
+        """The frame written by ``save``."""
         if not pyarrow_available():
             raise MaterializerError(
                 "this artifact is a parquet file but pandas/pyarrow are not installed: "

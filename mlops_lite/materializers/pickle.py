@@ -39,6 +39,7 @@ class CloudpickleMaterializer(Materializer):
     uses_pickle: ClassVar[bool] = True
 
     def can_save(self, value: Any) -> bool:
+        """Whether cloudpickle can serialise the value."""
         return self.pickle_error(value) is None
 
     def pickle_error(self, value: Any) -> Exception | None:
@@ -52,6 +53,7 @@ class CloudpickleMaterializer(Materializer):
         return None
 
     def save(self, value: Any) -> bytes:
+        """The value as a protocol-5 pickle."""
         import cloudpickle
 
         try:
@@ -62,6 +64,7 @@ class CloudpickleMaterializer(Materializer):
             ) from exc
 
     def load(self, data: bytes | bytearray | memoryview) -> Any:
+        """The unpickled value: this runs code from the payload."""
         import pickle
 
         # cloudpickle payloads are plain pickles; cloudpickle itself must be

@@ -36,8 +36,11 @@ class OutputComparison:
 
 
 def compare_outputs(a: Run, b: Run, *, numeric: bool = False) -> list[OutputComparison]:
-    """Every output of either run, ``a``'s steps first; ``numeric`` adds the largest
-    absolute difference of differing numeric values (never loading a pickle)."""
+    """Every output of either run, ``a``'s steps first.
+
+    ``numeric`` adds the largest absolute difference of differing numeric
+    values (never loading a pickle).
+    """
     steps_a, steps_b = a.steps, b.steps
     rows = []
     for step in [*steps_a, *(name for name in steps_b if name not in steps_a)]:

@@ -76,7 +76,12 @@ def _diff(a: Run, b: Run, root: str, with_patch: bool) -> RunDiff:
     if with_patch:
         result.patch = patch(root, a.code_commit, b.code_commit)
     env_a, env_b = a.environment, b.environment
-    result.python = ValueChange("python", env_a.get("python"), env_b.get("python"), env_a.get("python") == env_b.get("python"))
+    result.python = ValueChange(
+        "python",
+        env_a.get("python"),
+        env_b.get("python"),
+        env_a.get("python") == env_b.get("python"),
+    )
     result.packages = [
         change
         for change in compare_mappings(env_a.get("packages", {}), env_b.get("packages", {}))
@@ -103,7 +108,9 @@ def compare_mappings(a: dict[str, Any], b: dict[str, Any]) -> list[ValueChange]:
     """Every key of either mapping, ``a``'s order first, with both values."""
     keys = [*a, *(k for k in b if k not in a)]
     return [
-        ValueChange(str(k), a.get(k, _MISSING), b.get(k, _MISSING), k in a and k in b and _same(a[k], b[k]))
+        ValueChange(
+            str(k), a.get(k, _MISSING), b.get(k, _MISSING), k in a and k in b and _same(a[k], b[k])
+        )
         for k in keys
     ]
 

@@ -1,5 +1,7 @@
-"""Finding a pipeline in source — ``module:pipeline``, ``file.py:pipeline`` or a run's
-recorded entry point — and calling it with recorded parameters.
+"""Finding a pipeline in source, and calling it with recorded parameters.
+
+The source is ``module:pipeline``, ``file.py:pipeline`` or a run's recorded
+entry point.
 
 A script is executed as ``__main__`` with its top-level ``if __name__ ==
 "__main__":`` blocks removed: its functions keep the module name they had when
@@ -54,7 +56,9 @@ def load_pipeline(target: str) -> Pipeline:
     return _find_pipeline(module, name, name)
 
 
-def load_pipeline_from_entry_point(source_root: str, entry: Mapping[str, Any], pipeline_name: str) -> Pipeline:
+def load_pipeline_from_entry_point(
+    source_root: str, entry: Mapping[str, Any], pipeline_name: str
+) -> Pipeline:
     """The pipeline a run recorded as its entry point, loaded from ``source_root``."""
     check_entry_point(entry, pipeline_name)
     module_name, qualname, file = str(entry["module"]), str(entry["qualname"]), str(entry["file"])
@@ -65,7 +69,11 @@ def load_pipeline_from_entry_point(source_root: str, entry: Mapping[str, Any], p
             "code commit (an ignored file?); commit it, or run from a work tree that has it"
         )
     cwd = os.path.join(source_root, *str(entry.get("cwd") or ".").split("/"))
-    os.chdir(cwd if os.path.isdir(cwd) and not str(entry.get("cwd", "")).startswith("..") else source_root)
+    os.chdir(
+        cwd
+        if os.path.isdir(cwd) and not str(entry.get("cwd", "")).startswith("..")
+        else source_root
+    )
     argv = list(entry.get("argv") or [file])
     if module_name == "__main__":
         module = exec_script(path, argv=argv)
@@ -78,14 +86,18 @@ def check_entry_point(entry: Mapping[str, Any], pipeline_name: str) -> None:
     """Raise a clear ``DefinitionError`` when a recorded entry point cannot be loaded again."""
     module_name, qualname, file = entry.get("module"), entry.get("qualname"), entry.get("file")
     if not module_name or not qualname:
-        raise DefinitionError(f"the run of {pipeline_name!r} recorded no entry point, so it cannot be rerun")
+        raise DefinitionError(
+            f"the run of {pipeline_name!r} recorded no entry point, so it cannot be rerun"
+        )
     if "<locals>" in str(qualname):
         raise DefinitionError(
             f"pipeline {pipeline_name!r} was defined inside a function ({qualname}); only pipelines "
             "defined at the top level of a module can be rerun"
         )
     if not file or str(file).startswith("../") or os.path.isabs(str(file)):
-        where = f"its source file {file} is outside the repository" if file else "it has no source file"
+        where = (
+            f"its source file {file} is outside the repository" if file else "it has no source file"
+        )
         raise DefinitionError(
             f"pipeline {pipeline_name!r} ({module_name}.{qualname}) cannot be rerun: {where}. "
             "Pipelines defined in a notebook or an interactive session have no file in the code "
@@ -135,7 +147,9 @@ def _prepend_path(*directories: str) -> None:
             sys.path.remove(directory)
         sys.path.insert(0, directory)
     # Worker processes a parallel orchestrator spawns must import the same code.
-    existing = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in directories]
+    existing = [
+        p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in directories
+    ]
     os.environ["PYTHONPATH"] = os.pathsep.join([*directories, *existing])
 
 
@@ -172,7 +186,9 @@ def _find_pipeline(module: types.ModuleType, qualname: str, pipeline_name: str) 
             break
     if isinstance(value, Pipeline):
         return value
-    found = [v for v in vars(module).values() if isinstance(v, Pipeline) and v.name == pipeline_name]
+    found = [
+        v for v in vars(module).values() if isinstance(v, Pipeline) and v.name == pipeline_name
+    ]
     if found:
         return found[0]
     known = sorted(name for name, v in vars(module).items() if isinstance(v, Pipeline))
@@ -182,11 +198,15 @@ def _find_pipeline(module: types.ModuleType, qualname: str, pipeline_name: str) 
     )
 
 
-def call_pipeline(pipeline: Pipeline, parameters: Mapping[str, Any], *, unique_run_name: bool = False) -> Run:
+def call_pipeline(
+    pipeline: Pipeline, parameters: Mapping[str, Any], *, unique_run_name: bool = False
+) -> Run:
     """Call ``pipeline`` with recorded parameters (a dict from its bound signature)."""
     template = pipeline.options.run_name
     if unique_run_name and template and not any(f in template for f in _UNIQUE_FIELDS):
-        pipeline.options = dataclasses.replace(pipeline.options, run_name=template + "-rerun-{stamp}")
+        pipeline.options = dataclasses.replace(
+            pipeline.options, run_name=template + "-rerun-{stamp}"
+        )
     args: list[Any] = []
     kwargs: dict[str, Any] = {}
     for name, parameter in pipeline.signature.parameters.items():
@@ -209,7 +229,9 @@ def parse_parameters(items: Sequence[str]) -> dict[str, Any]:
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--param {item!r}: write name=value, e.g. --param learning_rate=0.01")
+            raise ConfigError(
+                f"--param {item!r}: write name=value, e.g. --param learning_rate=0.01"
+            )
         try:
             value: Any = json.loads(text)
         except ValueError:

@@ -15,8 +15,12 @@ __all__ = ["log_metadata"]
 
 
 def _plain(value: Any) -> Any:
-    """numpy scalars (a loss, an accuracy) as the Python numbers they stand for."""
-    if type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+    """Numpy scalars (a loss, an accuracy) as the Python numbers they stand for."""
+    if (
+        type(value).__module__ == "numpy"
+        and hasattr(value, "item")
+        and getattr(value, "ndim", 1) == 0
+    ):
         return value.item()
     return value
 

@@ -59,7 +59,12 @@ class RerunReport:
 
     @property
     def identical(self) -> bool:
-        return self.error is None and self.rerun_sha is not None and all(o.identical for o in self.outputs)
+        """Whether the rerun recorded a run whose outputs all match the original's."""
+        return (
+            self.error is None
+            and self.rerun_sha is not None
+            and all(o.identical for o in self.outputs)
+        )
 
     @property
     def exit_code(self) -> int:
@@ -103,7 +108,9 @@ def resolve_run(client: Client, ref: str) -> Run:
     for run in runs:  # newest first
         pipelines.setdefault(run.pipeline_name, run)
     if len(pipelines) > 1:
-        choices = "; ".join(f"{name}: {run.name} ({run.sha[:10]})" for name, run in sorted(pipelines.items()))
+        choices = "; ".join(
+            f"{name}: {run.name} ({run.sha[:10]})" for name, run in sorted(pipelines.items())
+        )
         raise AmbiguousRunError(
             f"runs of {len(pipelines)} pipelines are pinned to commit {commit[:10]}: {choices}; "
             "rerun one of them by its sha"
@@ -114,8 +121,11 @@ def resolve_run(client: Client, ref: str) -> Run:
 
 
 def _entry_point(client: Client, run: Run) -> dict[str, Any]:
-    """The run's entry point; a rerun records paths inside its temporary tree, so
-    for one of those the entry point of the run it reproduced is the right one."""
+    """The run's entry point, or that of the run it reproduces.
+
+    A rerun records paths inside its temporary tree, so for one of those the
+    entry point of the run it reproduced is the right one.
+    """
     entry = run.record.entry_point
     seen: set[str] = {run.sha}
     current = run
@@ -143,7 +153,9 @@ def environment_differences(recorded: dict[str, Any], current: dict[str, Any]) -
     now = current.get("packages", {})
     for name, version in sorted(recorded.get("packages", {}).items()):
         if now.get(name) != version:
-            differences.append(f"package {name}: {version} made the run; here {now.get(name) or 'not installed'}")
+            differences.append(
+                f"package {name}: {version} made the run; here {now.get(name) or 'not installed'}"
+            )
     return differences
 
 
@@ -174,9 +186,13 @@ def rerun(
             strict_env=strict_env,
             original_seconds=original.duration,
         )
-        report.environment_differences = environment_differences(original.environment, capture_environment())
+        report.environment_differences = environment_differences(
+            original.environment, capture_environment()
+        )
         if strict_env and report.environment_differences:
-            report.error = "the environment differs from the run's and --strict-env was given; nothing ran"
+            report.error = (
+                "the environment differs from the run's and --strict-env was given; nothing ran"
+            )
             return report
         entry = _entry_point(client, original)
         try:
@@ -196,7 +212,9 @@ def rerun(
         if result.get("error"):
             report.error = str(result["error"])
         # The environment the rerun recorded is the precise one to compare with.
-        report.environment_differences = environment_differences(original.environment, new_run.environment)
+        report.environment_differences = environment_differences(
+            original.environment, new_run.environment
+        )
         report.outputs = compare_outputs(original, new_run, numeric=True)
         return report
 
@@ -223,7 +241,10 @@ def _run_in_subprocess(
             f.write(pack_value(spec))
         # The child imports this very mlops_lite, never a copy inside the run's tree.
         library_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        python_path = [library_root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+        python_path = [
+            library_root,
+            *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep)),
+        ]
         settings = reproduction.Reproduction(
             repository=client.root,
             code_commit=original.code_commit,
@@ -248,7 +269,9 @@ def _run_in_subprocess(
             with open(result_path, "rb") as f:
                 result = unpack_value(f.read())
         if result is None or not result.get("sha"):
-            reason = (result or {}).get("error") or f"the interpreter exited with status {completed.returncode}"
+            reason = (result or {}).get(
+                "error"
+            ) or f"the interpreter exited with status {completed.returncode}"
             report.error = f"the rerun did not record a run: {reason}"
             return None
         return result
@@ -266,7 +289,9 @@ def child_main() -> None:
         spec = unpack_value(f.read())
     outcome: dict[str, Any] = {}
     try:
-        pipeline = load_pipeline_from_entry_point(spec["source_root"], spec["entry_point"], spec["pipeline_name"])
+        pipeline = load_pipeline_from_entry_point(
+            spec["source_root"], spec["entry_point"], spec["pipeline_name"]
+        )
         configured = configure(pipeline, spec["config"])
         try:
             run = call_pipeline(configured, spec["parameters"], unique_run_name=True)

@@ -40,12 +40,18 @@ def _state_at(store: Store, commit_id: str) -> Annotations:
     state = unpack_value(read_tree_blob(store.read_object, commit_id, _STATE), where=where)
     run = state.get("run", {}) if isinstance(state, dict) else None
     steps = state.get("steps", {}) if isinstance(state, dict) else None
-    if not isinstance(run, dict) or not isinstance(steps, dict) or not all(isinstance(v, dict) for v in steps.values()):
+    if (
+        not isinstance(run, dict)
+        or not isinstance(steps, dict)
+        or not all(isinstance(v, dict) for v in steps.values())
+    ):
         raise RecordError(f"{where} is not a metadata state")
     return {"run": dict(run), "steps": {str(name): dict(values) for name, values in steps.items()}}
 
 
-def add_annotations(store: Store, run_ref: str, metadata: Mapping[str, Any], *, step: str | None = None) -> None:
+def add_annotations(
+    store: Store, run_ref: str, metadata: Mapping[str, Any], *, step: str | None = None
+) -> None:
     """Merge ``metadata`` into the run's (or one step's) annotations."""
     name = annotation_ref(run_ref)
     for _ in range(20):

@@ -40,6 +40,8 @@ _WORTH_COMPRESSING = 0.85  # store raw unless zstd saves at least 15%
 
 @dataclass(frozen=True, slots=True)
 class ArtifactMeta:
+    """An artifact's ``meta`` blob: how its payload was written and how to read it back."""
+
     materializer: str
     materializer_version: int
     type_name: str
@@ -48,15 +50,23 @@ class ArtifactMeta:
     uses_pickle: bool
 
     def encode(self) -> bytes:
+        """The ``meta`` blob's bytes."""
         packed: bytes = msgpack.packb(
-            [self.materializer, self.materializer_version, self.type_name, self.size,
-             self.codec, self.uses_pickle],
+            [
+                self.materializer,
+                self.materializer_version,
+                self.type_name,
+                self.size,
+                self.codec,
+                self.uses_pickle,
+            ],
             use_bin_type=True,
         )
         return packed
 
     @classmethod
     def decode(cls, data: bytes) -> ArtifactMeta:
+        """A ``meta`` blob read back."""
         materializer, version, type_name, size, codec, uses_pickle = msgpack.unpackb(data)
         return cls(materializer, version, type_name, size, codec, uses_pickle)
 
@@ -103,9 +113,13 @@ def build_artifact(
             # A compressor per call: ZstdCompressor objects are not thread-safe.
             return zstandard.ZstdCompressor(level=3).compress(view)
     else:
+
         def encode(view: memoryview) -> memoryview:
             return view
-    meta = ArtifactMeta(materializer, materializer_version, type_name, len(payload), codec, uses_pickle)
+
+    meta = ArtifactMeta(
+        materializer, materializer_version, type_name, len(payload), codec, uses_pickle
+    )
     meta_blob = blob(meta.encode())
     objects = [meta_blob]
     view = memoryview(payload)

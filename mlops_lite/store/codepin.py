@@ -50,7 +50,9 @@ def pin_code(root: str, git_dir: str, identity: Identity) -> CodePin:
             dirty = True
     if head is not None and not dirty:
         return CodePin(commit=head, dirty=False, base_commit=head, branch=branch)
-    return CodePin(commit=_snapshot(root, git_dir, head, identity), dirty=True, base_commit=head, branch=branch)
+    return CodePin(
+        commit=_snapshot(root, git_dir, head, identity), dirty=True, base_commit=head, branch=branch
+    )
 
 
 def _snapshot(root: str, git_dir: str, head: str | None, identity: Identity) -> str:
@@ -74,4 +76,6 @@ def _snapshot(root: str, git_dir: str, head: str | None, identity: Identity) -> 
         }
         parents = ["-p", head] if head else []
         message = f"mlops-lite snapshot of the work tree\n\nbase: {head or '(no commit yet)'}\n"
-        return run_git(root, "commit-tree", tree, *parents, env=commit_env, stdin=message.encode()).strip()
+        return run_git(
+            root, "commit-tree", tree, *parents, env=commit_env, stdin=message.encode()
+        ).strip()

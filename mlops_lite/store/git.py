@@ -27,7 +27,15 @@ from typing import IO, Final
 
 from mlops_lite.errors import StoreError
 
-__all__ = ["GitResult", "cat_objects", "git_available", "git_env", "resolve_commit", "run_git", "run_git_streaming"]
+__all__ = [
+    "GitResult",
+    "cat_objects",
+    "git_available",
+    "git_env",
+    "resolve_commit",
+    "run_git",
+    "run_git_streaming",
+]
 
 # Variables that redirect git to another repository, index or object store.
 _REDIRECTING: Final = (
@@ -83,7 +91,12 @@ def run_git(
     ``env`` holds variables added to the policy's environment (a temporary index).
     """
     completed = subprocess.run(
-        _command(args, hooks=False), cwd=root, env=git_env(env), input=stdin, capture_output=True, check=False
+        _command(args, hooks=False),
+        cwd=root,
+        env=git_env(env),
+        input=stdin,
+        capture_output=True,
+        check=False,
     )
     if completed.returncode != 0:
         message = completed.stderr.decode(errors="replace").strip()
@@ -103,7 +116,11 @@ class GitResult:
 
 
 def run_git_streaming(
-    root: str, args: Sequence[str], *, show_stderr: bool = False, hide: re.Pattern[str] | None = None
+    root: str,
+    args: Sequence[str],
+    *,
+    show_stderr: bool = False,
+    hide: re.Pattern[str] | None = None,
 ) -> GitResult:
     """A transfer (``push``/``fetch``): hooks on, stderr captured and echoed live when asked.
 
@@ -115,15 +132,21 @@ def run_git_streaming(
     )  # fmt: skip
     assert process.stdout is not None and process.stderr is not None
     chunks: list[bytes] = []
-    reader = threading.Thread(target=_drain, args=(process.stderr, chunks, show_stderr, hide), daemon=True)
+    reader = threading.Thread(
+        target=_drain, args=(process.stderr, chunks, show_stderr, hide), daemon=True
+    )
     reader.start()
     stdout = process.stdout.read()
     code = process.wait()
     reader.join()
-    return GitResult(code, stdout.decode("utf-8", "replace"), b"".join(chunks).decode("utf-8", "replace"))
+    return GitResult(
+        code, stdout.decode("utf-8", "replace"), b"".join(chunks).decode("utf-8", "replace")
+    )
 
 
-def _drain(stream: IO[bytes], chunks: list[bytes], echo: bool, hide: re.Pattern[str] | None) -> None:
+def _drain(
+    stream: IO[bytes], chunks: list[bytes], echo: bool, hide: re.Pattern[str] | None
+) -> None:
     pending = ""
     while chunk := os.read(stream.fileno(), 65536):
         chunks.append(chunk)

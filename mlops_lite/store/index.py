@@ -141,7 +141,10 @@ def _decode_outputs(data: bytes) -> dict[str, OutputRecord]:
     value = unpack_value(data, where="an index cache row")
     if not isinstance(value, dict):
         raise RecordError("an index cache row is damaged")
-    return {str(name): OutputRecord.from_dict(info, where="an index cache row") for name, info in value.items()}
+    return {
+        str(name): OutputRecord.from_dict(info, where="an index cache row")
+        for name, info in value.items()
+    }
 
 
 class RunIndex:
@@ -149,7 +152,11 @@ class RunIndex:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.path = os.path.join(store.state_dir, "index.sqlite3") if store.state_dir is not None else ":memory:"
+        self.path = (
+            os.path.join(store.state_dir, "index.sqlite3")
+            if store.state_dir is not None
+            else ":memory:"
+        )
         self._db = self._connect()
 
     def _connect(self) -> sqlite3.Connection:
@@ -241,7 +248,8 @@ class RunIndex:
             # Only this directory's loose refs ("/" sorts just before "0").
             loose_stamps = dict(
                 self._db.execute(
-                    "SELECT ref, stamp FROM loose WHERE ref >= ? AND ref < ?", (prefix, prefix[:-1] + "0")
+                    "SELECT ref, stamp FROM loose WHERE ref >= ? AND ref < ?",
+                    (prefix, prefix[:-1] + "0"),
                 ).fetchall()
             )
             seen = set()
@@ -288,7 +296,9 @@ class RunIndex:
                 if loose_stamp is None:
                     self._db.execute("DELETE FROM loose WHERE ref = ?", (ref,))
                 else:
-                    self._db.execute("INSERT OR REPLACE INTO loose VALUES (?, ?)", (ref, loose_stamp))
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO loose VALUES (?, ?)", (ref, loose_stamp)
+                    )
             for directory in vanished_dirs:
                 self._db.execute("DELETE FROM stamps WHERE path = ?", (directory,))
             for directory, stamp in [*current.items(), (packed_path, packed_stamp)]:
@@ -317,7 +327,9 @@ class RunIndex:
                     )  # fmt: skip
             else:  # a crashed run's record, written before its steps finished
                 for name, tree_id in read_run_commit(self.store.read_object, sha).steps.items():
-                    step_records[name] = read_step_record(self.store.read_object, tree_id, where=f"step {name} of {ref}")
+                    step_records[name] = read_step_record(
+                        self.store.read_object, tree_id, where=f"step {name} of {ref}"
+                    )
         except MlopsLiteError:
             # A run this version cannot read (a newer schema, missing objects) is
             # still listed, as "unreadable"; reading its record raises the reason.
@@ -328,7 +340,9 @@ class RunIndex:
                 (ref, sha, pipeline, run_name, "unreadable"),
             )
             return
-        self.add_run(ref, sha, run.record, step_records, run.code_commit, in_transaction=True, replace=known)
+        self.add_run(
+            ref, sha, run.record, step_records, run.code_commit, in_transaction=True, replace=known
+        )
 
     def add_run(
         self,
@@ -400,7 +414,11 @@ class RunIndex:
         """Runs newest first, filtered by pipeline, status and code commit."""
         clauses: list[str] = []
         args: list[Any] = []
-        for column, value in (("pipeline", pipeline), ("status", status), ("code_commit", code_commit)):
+        for column, value in (
+            ("pipeline", pipeline),
+            ("status", status),
+            ("code_commit", code_commit),
+        ):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 args.append(value)
@@ -413,7 +431,10 @@ class RunIndex:
 
     def pipelines(self) -> list[str]:
         """Every pipeline with at least one run, sorted."""
-        return [row[0] for row in self._db.execute("SELECT DISTINCT pipeline FROM runs ORDER BY pipeline")]
+        return [
+            row[0]
+            for row in self._db.execute("SELECT DISTINCT pipeline FROM runs ORDER BY pipeline")
+        ]
 
     def find(self, text: str) -> list[RunRow]:
         """Runs whose name, ref, sha or sha prefix is ``text``."""

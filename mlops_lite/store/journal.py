@@ -22,7 +22,14 @@ import msgpack
 from mlops_lite.store.layout import RUNS_PREFIX
 from mlops_lite.store.objects import GitObject, make_object
 
-__all__ = ["Journal", "JournalEntry", "JournalHeader", "journal_directory", "read_journal", "run_is_live"]
+__all__ = [
+    "Journal",
+    "JournalEntry",
+    "JournalHeader",
+    "journal_directory",
+    "read_journal",
+    "run_is_live",
+]
 
 _FRAME: Final = struct.Struct(">I")
 _MAX_FRAME: Final = 1 << 31
@@ -35,7 +42,9 @@ def journal_directory(state_dir: str) -> str:
 
 def journal_path(state_dir: str, ref: str) -> str:
     """The journal of the run at ``ref``."""
-    return os.path.join(journal_directory(state_dir), ref.removeprefix(RUNS_PREFIX).replace("/", "__") + ".journal")
+    return os.path.join(
+        journal_directory(state_dir), ref.removeprefix(RUNS_PREFIX).replace("/", "__") + ".journal"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +95,9 @@ class Journal:
 
     def append(self, entry: JournalEntry) -> None:
         """Record one finished step."""
-        self._write(["step", entry.step_name, entry.tree_id, [[o.type_num, o.data] for o in entry.objects]])
+        self._write(
+            ["step", entry.step_name, entry.tree_id, [[o.type_num, o.data] for o in entry.objects]]
+        )
 
     def close_and_remove(self) -> None:
         """The run is in git: drop the journal."""

@@ -105,7 +105,9 @@ def build_step_tree(
         objects.append(logs_blob)
         entries[STEP_LOGS] = (MODE_BLOB, logs_blob.id)
     if outputs:
-        outputs_tree = tree({name: (MODE_TREE, artifact_id) for name, artifact_id in outputs.items()})
+        outputs_tree = tree(
+            {name: (MODE_TREE, artifact_id) for name, artifact_id in outputs.items()}
+        )
         objects.append(outputs_tree)
         entries[STEP_OUTPUTS] = (MODE_TREE, outputs_tree.id)
     step_tree = tree(entries)
@@ -188,7 +190,11 @@ def read_run_commit(read_object: ReadObject, sha: str, *, with_steps: bool = Tru
     steps: dict[str, ObjectId] = {}
     steps_entry = entries.get(STEPS)
     if with_steps and steps_entry is not None and steps_entry[0] == MODE_TREE:
-        steps = {name: ObjectId(tree_id) for name, (mode, tree_id) in parse_tree(read_object(steps_entry[1])).items() if mode == MODE_TREE}
+        steps = {
+            name: ObjectId(tree_id)
+            for name, (mode, tree_id) in parse_tree(read_object(steps_entry[1])).items()
+            if mode == MODE_TREE
+        }
     return RunCommit(CommitId(sha), record, steps, CommitId(code_commit), entries)
 
 

@@ -47,11 +47,17 @@ class MemoryStore:
         try:
             return bytes(self.objects[object_id].data)
         except KeyError:
-            raise MissingObjectError(f"git object {object_id} is missing from the memory store") from None
+            raise MissingObjectError(
+                f"git object {object_id} is missing from the memory store"
+            ) from None
 
     def read_objects(self, object_ids: list[str]) -> dict[str, bytes]:
         """The objects present among ``object_ids``."""
-        return {object_id: bytes(self.objects[object_id].data) for object_id in object_ids if object_id in self.objects}
+        return {
+            object_id: bytes(self.objects[object_id].data)
+            for object_id in object_ids
+            if object_id in self.objects
+        }
 
     def read_blobs(self, object_ids: list[str]) -> Iterator[bytes]:
         """Blob bodies, in order."""

@@ -33,6 +33,7 @@ class GitObject:
 
 
 def make_object(type_num: int, data: bytes | memoryview) -> GitObject:
+    """The object of a type and body, with its git id."""
     header = b"%s %d\x00" % (TYPE_NAMES[type_num], len(data))
     sha = hashlib.sha1(header, usedforsecurity=False)
     sha.update(data)
@@ -40,6 +41,7 @@ def make_object(type_num: int, data: bytes | memoryview) -> GitObject:
 
 
 def blob(data: bytes | memoryview) -> GitObject:
+    """A blob object."""
     return make_object(BLOB, data)
 
 
@@ -88,9 +90,12 @@ class Identity:
     email: str
 
     def signature(self, timestamp: float, tz_offset_minutes: int) -> bytes:
+        """``Name <email> <seconds> <+hhmm>`` as a commit header holds it."""
         sign = "+" if tz_offset_minutes >= 0 else "-"
         hours, minutes = divmod(abs(tz_offset_minutes), 60)
-        return f"{self.name} <{self.email}> {int(timestamp)} {sign}{hours:02d}{minutes:02d}".encode()
+        return (
+            f"{self.name} <{self.email}> {int(timestamp)} {sign}{hours:02d}{minutes:02d}".encode()
+        )
 
 
 def commit(
@@ -102,12 +107,15 @@ def commit(
     tz_offset_minutes: int,
     message: str,
 ) -> GitObject:
+    """A commit object whose author and committer are both ``author``."""
     signature = author.signature(timestamp, tz_offset_minutes)
     lines = [b"tree " + tree_id.encode()]
     lines.extend(b"parent " + parent.encode() for parent in parents)
     lines.append(b"author " + signature)
     lines.append(b"committer " + signature)
-    body = b"\n".join(lines) + b"\n\n" + message.encode() + (b"" if message.endswith("\n") else b"\n")
+    body = (
+        b"\n".join(lines) + b"\n\n" + message.encode() + (b"" if message.endswith("\n") else b"\n")
+    )
     return make_object(COMMIT, body)
 
 

@@ -87,7 +87,9 @@ class _PackChecksum:
         self._thread: threading.Thread | None = None
         if in_background:
             self._queue = queue.SimpleQueue()
-            self._thread = threading.Thread(target=self._run, name="mlops-lite-pack-sha", daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, name="mlops-lite-pack-sha", daemon=True
+            )
             self._thread.start()
 
     def _run(self) -> None:

@@ -221,4 +221,6 @@ class DiskRefs:
                     pass
                 raise
             return
-        raise RefConflictError(f"ref {name} stayed locked ({lock}); if no git process runs, delete that file")
+        raise RefConflictError(
+            f"ref {name} stayed locked ({lock}); if no git process runs, delete that file"
+        )

@@ -97,6 +97,7 @@ class GitStore:
         return Repo(self.root)
 
     def close(self) -> None:
+        """Close the repository's open pack files."""
         if "_repo" in self.__dict__:
             self._repo.close()
             del self.__dict__["_repo"]
@@ -110,6 +111,7 @@ class GitStore:
     # objects -------------------------------------------------------------
 
     def read_object(self, object_id: str) -> bytes:
+        """An object's body; MissingObjectError (saying what to do) when absent."""
         try:
             _, data = self._repo.object_store.get_raw(object_id.encode())
         except KeyError:
@@ -205,6 +207,7 @@ class GitStore:
         return None
 
     def has_object(self, object_id: str) -> bool:
+        """Whether the object is in the repository."""
         return object_id.encode() in self._repo.object_store
 
     def write_objects(self, objects: Iterable[GitObject]) -> None:

@@ -39,15 +39,24 @@ class ArtifactPayload(Protocol):
     """A step output as bytes, with how it was materialized."""
 
     @property
-    def payload(self) -> bytes: ...
+    def payload(self) -> bytes:
+        """The bytes to store."""
+
     @property
-    def materializer(self) -> str: ...
+    def materializer(self) -> str:
+        """The name of the materializer that wrote them."""
+
     @property
-    def materializer_version(self) -> int: ...
+    def materializer_version(self) -> int:
+        """Its format version."""
+
     @property
-    def type_name(self) -> str: ...
+    def type_name(self) -> str:
+        """The value's type, ``module.QualName``."""
+
     @property
-    def uses_pickle(self) -> bool: ...
+    def uses_pickle(self) -> bool:
+        """Whether loading the bytes unpickles."""
 
 
 class RunWriter:
@@ -70,11 +79,16 @@ class RunWriter:
         self.store.refs.compare_and_swap(self.ref, None, running.id)
         self.head = running.id
         if self.store.state_dir is not None:
-            self._journal = Journal.create(self.store.state_dir, self.ref, running.id, self.code_commit)
+            self._journal = Journal.create(
+                self.store.state_dir, self.ref, running.id, self.code_commit
+            )
         return CommitId(running.id)
 
     def record_step(
-        self, record: StepRecord, logs: str = "", payloads: Mapping[str, ArtifactPayload] | None = None
+        self,
+        record: StepRecord,
+        logs: str = "",
+        payloads: Mapping[str, ArtifactPayload] | None = None,
     ) -> StepRecord:
         """Record one step; ``payloads`` are new outputs, stored as artifacts and added to ``record.outputs``.
 
@@ -164,7 +178,8 @@ def _recover_one(store: Store, path: str) -> None:
         return  # finished or recovered by someone else
     try:
         record = RunRecord.decode(
-            read_tree_blob(store.read_object, header.running_commit, RUN_RECORD), where=f"run {header.ref}"
+            read_tree_blob(store.read_object, header.running_commit, RUN_RECORD),
+            where=f"run {header.ref}",
         )
     except MlopsLiteError:
         return

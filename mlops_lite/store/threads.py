@@ -20,7 +20,9 @@ _executor: ThreadPoolExecutor | None = None
 _WORKERS = min(8, os.cpu_count() or 2)
 
 
-def parallel_map(function: Callable[[T], R], items: Iterable[T], *, window: int = 2 * _WORKERS) -> Iterator[R]:
+def parallel_map(
+    function: Callable[[T], R], items: Iterable[T], *, window: int = 2 * _WORKERS
+) -> Iterator[R]:
     """``map`` over a thread pool, in order, holding at most ``window`` results ahead."""
     global _executor
     if _executor is None:

@@ -14,7 +14,10 @@ import os
 TRUST_ENV = "MLOPS_LITE_TRUST_PICKLE"
 
 
-def pickle_trusted(author_email: str | None, own_email: str, *, explicit: bool | None = None) -> bool:
+def pickle_trusted(
+    author_email: str | None, own_email: str, *, explicit: bool | None = None
+) -> bool:
+    """Whether loading a pickle from a run by ``author_email`` may run its code here."""
     if explicit is not None:
         return explicit
     if author_email is not None and author_email.lower() == own_email.lower():

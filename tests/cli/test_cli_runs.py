@@ -11,7 +11,7 @@ from pathlib import Path
 from tests.conftest import git, run_script
 
 SCRIPT = textwrap.dedent(
-    '''
+    """
     from mlops_lite import step, pipeline
 
     @step
@@ -30,19 +30,27 @@ SCRIPT = textwrap.dedent(
     if __name__ == "__main__":
         run = greet()
         print("RUN", run.sha, run.name)
-    '''
+    """
 )
 
 
 def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mlops_lite", *args], cwd=root, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "mlops_lite", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def make_run(project: Path) -> tuple[str, str]:
     (project / "greet.py").write_text(SCRIPT)
     git(project, "add", "greet.py")
     git(project, "commit", "-qm", "greet")
-    line = next(x for x in run_script(project, "greet.py").stdout.splitlines() if x.startswith("RUN"))
+    line = next(
+        x for x in run_script(project, "greet.py").stdout.splitlines() if x.startswith("RUN")
+    )
     _, sha, name = line.split()
     return sha, name
 
@@ -65,7 +73,9 @@ def test_runs_list_json_and_filters(project: Path) -> None:
 
 def test_runs_show_lists_steps_with_status_cache_duration_outputs(project: Path) -> None:
     sha, _ = make_run(project)
-    second = next(x for x in run_script(project, "greet.py").stdout.splitlines() if x.startswith("RUN")).split()[1]
+    second = next(
+        x for x in run_script(project, "greet.py").stdout.splitlines() if x.startswith("RUN")
+    ).split()[1]
     shown = cli(project, "runs", "show", second[:12])
     assert shown.returncode == 0, shown.stderr
     assert "hello" in shown.stdout and "shout" in shown.stdout and "cached" in shown.stdout
@@ -96,7 +106,13 @@ def test_unknown_step_is_a_one_line_error(project: Path) -> None:
 
 
 def test_help_everywhere(project: Path) -> None:
-    for args in (["--help"], ["runs", "--help"], ["runs", "list", "--help"], ["runs", "show", "--help"], ["logs", "--help"]):
+    for args in (
+        ["--help"],
+        ["runs", "--help"],
+        ["runs", "list", "--help"],
+        ["runs", "show", "--help"],
+        ["logs", "--help"],
+    ):
         result = cli(project, *args)
         assert result.returncode == 0 and "usage" in result.stdout
 

@@ -32,7 +32,11 @@ def test_metadata_added_later_shows_on_the_run_and_keeps_its_sha(project: Path) 
     log_metadata({"notes": "better"}, run_id_name_or_prefix=run.name)
     with Client() as client:
         again = client.get_pipeline_run(run.name)
-        assert again.sha == run.sha == git(project, "rev-parse", f"refs/mlops/runs/training/{run.name}")
+        assert (
+            again.sha
+            == run.sha
+            == git(project, "rev-parse", f"refs/mlops/runs/training/{run.name}")
+        )
         assert again.metadata == {"reviewed": True, "notes": "better"}
         assert again.steps["train"].metadata == {"loss": 0.25, "deployed": "2026-11-23"}
     assert git(project, "rev-list", "--count", f"refs/mlops/metadata/training/{run.name}") == "3"
@@ -58,7 +62,9 @@ def test_concurrent_annotations_from_several_processes_all_land(project: Path) -
         log_metadata({{f"writer{{sys.argv[1]}}": int(sys.argv[1])}}, run_id_name_or_prefix="{run.name}")
         '''
     )
-    writers = [subprocess.Popen([sys.executable, "-c", script, str(i)], cwd=project) for i in range(6)]
+    writers = [
+        subprocess.Popen([sys.executable, "-c", script, str(i)], cwd=project) for i in range(6)
+    ]
     assert all(writer.wait(timeout=60) == 0 for writer in writers)
     with Client() as client:
         assert client.get_pipeline_run(run.name).metadata == {f"writer{i}": i for i in range(6)}

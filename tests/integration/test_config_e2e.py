@@ -59,7 +59,11 @@ CONFIG_YAML = textwrap.dedent(
 
 def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "mlops_lite", *args], cwd=root, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "mlops_lite", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -94,21 +98,31 @@ def test_config_file_drives_parameters_and_is_recorded(committed: Path) -> None:
             "run_name": "{pipeline}-nightly-{stamp}",
             "seed": True,
             "parameters": {"n": 5, "label": "from-config"},
-            "steps": {"load": {"parameters": {"scale": 2.0}, "enable_cache": False}, "train": {"parameters": {"rate": 0.5}}},
+            "steps": {
+                "load": {"parameters": {"scale": 2.0}, "enable_cache": False},
+                "train": {"parameters": {"rate": 0.5}},
+            },
         }
 
 
 def test_cli_run_with_toml_config_and_params_that_win_over_it(committed: Path) -> None:
-    (committed / "config.toml").write_text("[parameters]\nn = 4\nlabel = 'toml'\n[steps.train.parameters]\nrate = 0.25\n")
+    (committed / "config.toml").write_text(
+        "[parameters]\nn = 4\nlabel = 'toml'\n[steps.train.parameters]\nrate = 0.25\n"
+    )
 
-    completed = cli(committed, "run", "train.py:training", "--config", "config.toml", "--param", "n=2", "--json")
+    completed = cli(
+        committed, "run", "train.py:training", "--config", "config.toml", "--param", "n=2", "--json"
+    )
 
     assert completed.returncode == 0, completed.stderr
     run = json.loads(completed.stdout)
     assert run["parameters"] == {"n": 2, "label": "toml"}
     assert run["steps"]["train"]["parameters"] == {"rate": 0.25}
     with Client(committed) as client:
-        assert client.get_pipeline_run(run["sha"]).record.config["parameters"] == {"n": 4, "label": "toml"}
+        assert client.get_pipeline_run(run["sha"]).record.config["parameters"] == {
+            "n": 4,
+            "label": "toml",
+        }
 
 
 def test_enable_cache_false_for_one_step_in_the_config(committed: Path) -> None:
@@ -140,10 +154,15 @@ def test_seed_in_the_config_makes_a_random_step_reproducible(committed: Path) ->
         ("paramters:\n  n: 1\n", "unknown key 'paramters'; did you mean 'parameters'?"),
         ("steps:\n  evaluate: {}\n", "steps.evaluate: pipeline 'training' has no step 'evaluate'"),
         ("parameters:\n  n: many\n", "parameters.n: pipeline 'training' declares int"),
-        ("steps:\n  train:\n    parameters: {rate: fast}\n", "steps.train.parameters.rate: step 'train' declares float"),
+        (
+            "steps:\n  train:\n    parameters: {rate: fast}\n",
+            "steps.train.parameters.rate: step 'train' declares float",
+        ),
     ],
 )
-def test_bad_config_is_a_clear_error_and_records_nothing(committed: Path, config: str, message: str) -> None:
+def test_bad_config_is_a_clear_error_and_records_nothing(
+    committed: Path, config: str, message: str
+) -> None:
     (committed / "bad.yaml").write_text(config)
     run_script(committed, "train.py")
     refs = mlops_refs(committed)
@@ -158,7 +177,9 @@ def test_bad_config_is_a_clear_error_and_records_nothing(committed: Path, config
 
 
 def test_rerun_of_a_configured_run_applies_the_recorded_config(committed: Path) -> None:
-    sha = json.loads(cli(committed, "run", "train.py:training", "--config", "config.yaml", "--json").stdout)["sha"]
+    sha = json.loads(
+        cli(committed, "run", "train.py:training", "--config", "config.yaml", "--json").stdout
+    )["sha"]
     # The file changes afterwards; the rerun uses what was recorded.
     (committed / "config.yaml").write_text("parameters: {n: 1}\n")
 

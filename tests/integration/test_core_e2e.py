@@ -1,5 +1,7 @@
-"""End to end: pipeline scripts run in subprocesses, results read from another process,
-the repository checked with the real git CLI."""
+"""End to end: pipeline scripts run in subprocesses, results read from another process.
+
+The repository is checked with the real git CLI.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from mlops_lite.errors import RunNotFoundError, StepFailedError, UnknownSchemaVe
 from tests.conftest import git, run_script
 
 TRAINING = textwrap.dedent(
-    '''
+    """
     import logging
     import sys
     from typing import Annotated
@@ -53,7 +55,7 @@ TRAINING = textwrap.dedent(
         lr = float(sys.argv[1]) if len(sys.argv) > 1 else 0.5
         run = training(lr=lr)
         print("RUN", run.sha, run.name)
-    '''
+    """
 )
 
 HELPERS = "def scale(value, factor):\n    return value * factor\n"
@@ -75,8 +77,12 @@ def run_id(completed: subprocess.CompletedProcess[str]) -> tuple[str, str]:
 
 
 def read_in_other_process(root: Path, code: str) -> object:
-    script = "import json\nfrom mlops_lite import Client\nclient = Client()\n" + textwrap.dedent(code)
-    completed = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True)
+    script = "import json\nfrom mlops_lite import Client\nclient = Client()\n" + textwrap.dedent(
+        code
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True
+    )
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
@@ -86,7 +92,9 @@ def test_run_is_recorded_and_read_back_from_another_process(project: Path) -> No
     index_before = (project / ".git" / "index").read_bytes()
     sha, name = run_id(run_script(project, "train.py"))
 
-    result = read_in_other_process(project, """
+    result = read_in_other_process(
+        project,
+        """
         run = client.get_pipeline("training").last_run
         steps = run.steps
         print(json.dumps({
@@ -99,7 +107,8 @@ def test_run_is_recorded_and_read_back_from_another_process(project: Path) -> No
             "order": list(steps), "python": run.environment["python"],
             "has_packages": "msgpack" in run.environment["packages"],
         }))
-    """)
+    """,
+    )
     assert result["sha"] == sha and result["name"] == name
     assert result["status"] == "completed"
     assert result["code"] == head
@@ -141,8 +150,15 @@ def test_second_identical_run_executes_nothing(project: Path) -> None:
     with Client() as client:
         run = client.get_pipeline_run(sha)
         assert all(step.cached for step in run.steps.values())
-        assert run.steps["train"].cached_from == {"pipeline": "training", "run": first_name, "step": "train"}
-        assert run.steps["train"].outputs["model"].id == client.get_pipeline_run(first_sha).steps["train"].outputs["model"].id
+        assert run.steps["train"].cached_from == {
+            "pipeline": "training",
+            "run": first_name,
+            "step": "train",
+        }
+        assert (
+            run.steps["train"].outputs["model"].id
+            == client.get_pipeline_run(first_sha).steps["train"].outputs["model"].id
+        )
 
 
 def test_changing_a_parameter_reruns_only_what_depends_on_it(project: Path) -> None:
@@ -158,7 +174,9 @@ def test_changing_a_parameter_reruns_only_what_depends_on_it(project: Path) -> N
 def test_editing_a_helper_invalidates_the_step_that_calls_it(project: Path) -> None:
     write_project(project)
     run_script(project, "train.py")
-    (project / "helpers.py").write_text("def scale(value, factor):\n    return value * factor * 2\n")
+    (project / "helpers.py").write_text(
+        "def scale(value, factor):\n    return value * factor * 2\n"
+    )
     git(project, "commit", "-qam", "change helper")
     sha, _ = run_id(run_script(project, "train.py"))
     with Client() as client:
@@ -199,7 +217,9 @@ def test_dirty_tree_run_pins_snapshot_with_head_parent(project: Path) -> None:
     subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=project, check=True)
 
 
-def test_repository_without_any_commit_works(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_repository_without_any_commit_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = tmp_path / "fresh"
     root.mkdir()
     git(root, "init", "-q")
@@ -219,7 +239,7 @@ def test_outside_a_git_repository_the_error_says_git_init(tmp_path: Path) -> Non
 
 
 FAILING = textwrap.dedent(
-    '''
+    """
     import os, sys
     from mlops_lite import step, pipeline
 
@@ -254,11 +274,13 @@ FAILING = textwrap.dedent(
         except Exception as error:
             print("ERROR", type(error).__name__, error.step_name, error.run_name, type(error.__cause__).__name__)
             sys.exit(3)
-    '''
+    """
 )
 
 
-def test_failed_step_is_recorded_and_the_next_run_resumes(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_step_is_recorded_and_the_next_run_resumes(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (project / "fragile.py").write_text(FAILING)
     monkeypatch.setenv("FAIL", "1")
     failed = run_script(project, "fragile.py", check=False)
@@ -372,7 +394,9 @@ def test_cache_hit_with_missing_object_falls_back_to_running(project: Path) -> N
     key = index._db.execute("SELECT cache_key FROM cache").fetchone()[0]
     import msgpack
 
-    index._db.execute("UPDATE cache SET outputs = ?", (msgpack.packb({"output": {"artifact_id": "ab" * 20}}),))
+    index._db.execute(
+        "UPDATE cache SET outputs = ?", (msgpack.packb({"output": {"artifact_id": "ab" * 20}}),)
+    )
     index.close()
     run = p()
     assert calls == [1, 1]
@@ -398,7 +422,7 @@ def test_same_values_share_one_artifact_object(project: Path) -> None:
 
 def test_kill_9_loses_no_finished_step_and_shows_crashed(project: Path) -> None:
     script = textwrap.dedent(
-        '''
+        """
         import os, signal, time
         from mlops_lite import step, pipeline
 
@@ -420,11 +444,13 @@ def test_kill_9_loses_no_finished_step_and_shows_crashed(project: Path) -> None:
         if __name__ == "__main__":
             run = crashy()
             print("RUN", run.sha, run.name)
-        '''
+        """
     )
     (project / "crashy.py").write_text(script)
     env = {**os.environ, "DIE": "1"}
-    killed = subprocess.run([sys.executable, "crashy.py"], cwd=project, env=env, capture_output=True, text=True)
+    killed = subprocess.run(
+        [sys.executable, "crashy.py"], cwd=project, env=env, capture_output=True, text=True
+    )
     assert killed.returncode == -signal.SIGKILL
     with Client() as client:
         [run] = client.list_pipeline_runs(pipeline="crashy")
@@ -443,8 +469,13 @@ def test_kill_9_loses_no_finished_step_and_shows_crashed(project: Path) -> None:
 def test_concurrent_runs_in_one_repository_lose_nothing(project: Path) -> None:
     write_project(project)
     processes = [
-        subprocess.Popen([sys.executable, "train.py", str(0.1 * (i + 1))], cwd=project,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "train.py", str(0.1 * (i + 1))],
+            cwd=project,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for i in range(8)
     ]
     outputs = [p.communicate(timeout=120) for p in processes]
@@ -454,7 +485,9 @@ def test_concurrent_runs_in_one_repository_lose_nothing(project: Path) -> None:
         runs = client.list_pipeline_runs(pipeline="training")
         assert len(runs) == 8
         assert all(run.status == "completed" for run in runs)
-        assert sorted(run.parameters["lr"] for run in runs) == pytest.approx([0.1 * (i + 1) for i in range(8)])
+        assert sorted(run.parameters["lr"] for run in runs) == pytest.approx(
+            [0.1 * (i + 1) for i in range(8)]
+        )
     subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=project, check=True)
 
 
@@ -540,11 +573,19 @@ def test_run_with_a_newer_schema_is_listed_and_explained(project: Path) -> None:
     record = o.blob(pack_value({"schema": 99, "kind": "run", "data": {}}))
     tree = o.tree({"run.msgpack": (o.MODE_BLOB, record.id)})
     head = git(project, "rev-parse", "HEAD")
-    commit = o.commit(tree_id=tree.id, parents=[head], author=o.Identity("Future", "f@example.com"),
-                      timestamp=time.time(), tz_offset_minutes=0, message="future run")
+    commit = o.commit(
+        tree_id=tree.id,
+        parents=[head],
+        author=o.Identity("Future", "f@example.com"),
+        timestamp=time.time(),
+        tz_offset_minutes=0,
+        message="future run",
+    )
     store = GitStore.open()
     store.write_objects([record, tree, commit])
-    store.refs.compare_and_swap("refs/mlops/runs/future/20991231-000000-000000-abcd", None, commit.id)
+    store.refs.compare_and_swap(
+        "refs/mlops/runs/future/20991231-000000-000000-abcd", None, commit.id
+    )
     store.close()
     with Client() as client:
         [run] = client.list_pipeline_runs()
@@ -613,26 +654,44 @@ def test_a_script_run_and_an_import_of_it_share_the_cache(project: Path) -> None
     write_project(project)
     run_script(project, "train.py")
     imported = subprocess.run(
-        [sys.executable, "-c", "import train; run = train.training(lr=0.5); print('RUN', run.sha, run.name)"],
-        cwd=project, capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-c",
+            "import train; run = train.training(lr=0.5); print('RUN', run.sha, run.name)",
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     sha, _ = run_id(imported)
     with Client() as client:
         assert all(step.cached for step in client.get_pipeline_run(sha).steps.values())
 
 
-@pytest.mark.parametrize(("host", "expected"), [("a-teammates-laptop", "running"), (None, "crashed")])
-def test_a_running_run_from_elsewhere_is_not_called_crashed(project: Path, host: str | None, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("host", "expected"), [("a-teammates-laptop", "running"), (None, "crashed")]
+)
+def test_a_running_run_from_elsewhere_is_not_called_crashed(
+    project: Path, host: str | None, expected: str
+) -> None:
     import socket
 
     from mlops_lite.core.records import RunRecord
     from mlops_lite.store import GitStore
     from mlops_lite.store.layout import build_run_commit, run_ref
 
-    record = RunRecord(run_name="20261123-000000-000000-abcd", pipeline_name="remote", status="running",
-                       start_time=time.time(), environment={"host": host or socket.gethostname()})
+    record = RunRecord(
+        run_name="20261123-000000-000000-abcd",
+        pipeline_name="remote",
+        status="running",
+        start_time=time.time(),
+        environment={"host": host or socket.gethostname()},
+    )
     store = GitStore.open()
-    commit, objects = build_run_commit(store.identity, record, {}, git(project, "rev-parse", "HEAD"))
+    commit, objects = build_run_commit(
+        store.identity, record, {}, git(project, "rev-parse", "HEAD")
+    )
     store.write_objects(objects)
     store.refs.compare_and_swap(run_ref("remote", record.run_name), None, commit.id)
     store.close()
@@ -663,7 +722,9 @@ def test_a_value_nothing_can_save_fails_the_step_naming_output_and_type(project:
     assert "register_materializer" in message
     with Client() as client:
         [run] = client.list_pipeline_runs(pipeline="locking")
-        assert run.status == "failed" and "NoMaterializerError" in (run.steps["make_lock"].error or "")
+        assert run.status == "failed" and "NoMaterializerError" in (
+            run.steps["make_lock"].error or ""
+        )
 
 
 def test_wrong_number_of_returned_values_names_the_step(project: Path) -> None:
@@ -736,8 +797,9 @@ def test_rebuilding_the_index_of_many_runs_reads_them_in_bulk(project: Path) -> 
 
 
 def test_a_secret_on_the_command_line_is_not_written_to_git(project: Path) -> None:
-    (project / "secretive.py").write_text(textwrap.dedent(
-        '''
+    (project / "secretive.py").write_text(
+        textwrap.dedent(
+            """
         import argparse
         from mlops_lite import step, pipeline
 
@@ -754,16 +816,20 @@ def test_a_secret_on_the_command_line_is_not_written_to_git(project: Path) -> No
             parser.add_argument("--api-key")
             parser.parse_args()
             print("RUN", secretive().sha, "x")
-        '''
-    ))
+        """
+        )
+    )
     run_script(project, "secretive.py", "--api-key", "sk-very-secret-123")
     blobs = [
         line.split()[0]
         for line in git(project, "rev-list", "--objects", "--all", "--reflog").splitlines()
     ]
     contents = subprocess.run(
-        ["git", "cat-file", "--batch"], cwd=project, input=("\n".join(blobs) + "\n").encode(),
-        capture_output=True, check=True,
+        ["git", "cat-file", "--batch"],
+        cwd=project,
+        input=("\n".join(blobs) + "\n").encode(),
+        capture_output=True,
+        check=True,
     ).stdout
     assert b"sk-very-secret-123" not in contents
     assert b"<redacted>" in contents

@@ -11,7 +11,7 @@ from pathlib import Path
 from tests.conftest import git, run_script
 
 MODULE = textwrap.dedent(
-    '''
+    """
     from dataclasses import dataclass
     from mlops_lite import Materializer, register_materializer
 
@@ -33,11 +33,11 @@ MODULE = textwrap.dedent(
             return Point(float(x), float(y))
 
     register_materializer(PointMaterializer)
-    '''
+    """
 )
 
 SCRIPT = textwrap.dedent(
-    '''
+    """
     from points import Point
     from mlops_lite import step, pipeline
 
@@ -53,7 +53,7 @@ SCRIPT = textwrap.dedent(
     if __name__ == "__main__":
         run = geometry()
         print("RUN", run.sha)
-    '''
+    """
 )
 
 
@@ -78,9 +78,18 @@ def test_custom_materializer_round_trip_and_cache_key(project: Path) -> None:
                           "pickle": artifact.uses_pickle, "type": artifact.type_name}}))
         '''
     )
-    loaded = json.loads(subprocess.run([sys.executable, "-c", reader], cwd=project, capture_output=True,
-                                       text=True, check=True).stdout)
-    assert loaded == {"x": 1.5, "y": -2.0, "materializer": "demo.point", "pickle": False, "type": "points.Point"}
+    loaded = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", reader], cwd=project, capture_output=True, text=True, check=True
+        ).stdout
+    )
+    assert loaded == {
+        "x": 1.5,
+        "y": -2.0,
+        "materializer": "demo.point",
+        "pickle": False,
+        "type": "points.Point",
+    }
 
     assert "make executed" not in run_script(project, "geometry.py").stdout
     # A new materializer version is a new cache key: the step runs again.

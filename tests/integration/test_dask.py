@@ -1,5 +1,8 @@
-"""The dask orchestrator on a real Dask cluster: a scheduler and workers started with
-the ``dask`` CLI as separate processes on 127.0.0.1, as an operator would."""
+"""The dask orchestrator on a real Dask cluster.
+
+A scheduler and workers are started with the ``dask`` CLI as separate processes
+on 127.0.0.1, as an operator would.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from tests.conftest import run_script
 pytest.importorskip("distributed")
 
 SCRIPT = textwrap.dedent(
-    '''
+    """
     import logging
     import os
     import sys
@@ -52,7 +55,7 @@ SCRIPT = textwrap.dedent(
     if __name__ == "__main__":
         run = distributed_sweep()
         print("DRIVER", os.getpid(), run.name)
-    '''
+    """
 )
 
 
@@ -88,7 +91,10 @@ def dask_cluster(tmp_path: Path) -> Iterator[str]:
     logs.mkdir()
     scheduler = subprocess.Popen(
         _dask_command("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"),
-        stdout=subprocess.DEVNULL, stderr=(logs / "scheduler.log").open("wb"), env=env, cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=(logs / "scheduler.log").open("wb"),
+        env=env,
+        cwd=tmp_path,
     )
     worker = None
     try:
@@ -102,9 +108,21 @@ def dask_cluster(tmp_path: Path) -> Iterator[str]:
                     raise RuntimeError((logs / "scheduler.log").read_text()) from None
                 time.sleep(0.1)
         worker = subprocess.Popen(
-            _dask_command("worker", address, "--nthreads", "1", "--nworkers", "2",
-                          "--host", "127.0.0.1", "--no-dashboard"),
-            stdout=subprocess.DEVNULL, stderr=(logs / "worker.log").open("wb"), env=env, cwd=tmp_path,
+            _dask_command(
+                "worker",
+                address,
+                "--nthreads",
+                "1",
+                "--nworkers",
+                "2",
+                "--host",
+                "127.0.0.1",
+                "--no-dashboard",
+            ),
+            stdout=subprocess.DEVNULL,
+            stderr=(logs / "worker.log").open("wb"),
+            env=env,
+            cwd=tmp_path,
         )
         yield address
     finally:
@@ -125,7 +143,11 @@ def _outputs(root: Path) -> tuple[dict[str, str], dict[str, object]]:
             "orchestrator": run.record.orchestrator,
             "stack": run.record.extra["stack"],
             "settings": run.record.extra["orchestrator_settings"],
-            "pids": {view.metadata["pid"] for name, view in run.steps.items() if name.startswith("evaluate")},
+            "pids": {
+                view.metadata["pid"]
+                for name, view in run.steps.items()
+                if name.startswith("evaluate")
+            },
             "logs": run.get_step("evaluate_2").logs,
             "best": run.get_step("best").output.load(),
         }
@@ -156,10 +178,12 @@ def test_pipeline_on_a_dask_cluster_records_the_same_artifacts_as_local(
 
 def test_unreachable_scheduler_is_a_config_error_naming_it(project: Path) -> None:
     address = f"tcp://127.0.0.1:{_free_port()}"
-    (project / "sweep.py").write_text(SCRIPT.replace(
-        "run = distributed_sweep()",
-        f"run = distributed_sweep.with_options(orchestrator='dask', address={address!r}, connect_timeout=2)()",
-    ))
+    (project / "sweep.py").write_text(
+        SCRIPT.replace(
+            "run = distributed_sweep()",
+            f"run = distributed_sweep.with_options(orchestrator='dask', address={address!r}, connect_timeout=2)()",
+        )
+    )
     completed = run_script(project, "sweep.py", check=False)
     assert completed.returncode != 0
     assert "ConfigError" in completed.stderr, completed.stderr
@@ -169,9 +193,12 @@ def test_unreachable_scheduler_is_a_config_error_naming_it(project: Path) -> Non
 
 
 def test_without_an_address_the_run_starts_its_own_local_cluster(project: Path) -> None:
-    (project / "sweep.py").write_text(SCRIPT.replace(
-        "run = distributed_sweep()", "run = distributed_sweep.with_options(orchestrator='dask', workers=2)()",
-    ))
+    (project / "sweep.py").write_text(
+        SCRIPT.replace(
+            "run = distributed_sweep()",
+            "run = distributed_sweep.with_options(orchestrator='dask', workers=2)()",
+        )
+    )
     completed = run_script(project, "sweep.py")
     driver_pid = int(completed.stdout.split("DRIVER ")[1].split()[0])
     _, remote = _outputs(project)

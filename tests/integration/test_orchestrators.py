@@ -1,6 +1,9 @@
-"""Orchestrators end to end: pipeline scripts run in subprocesses on ``local`` and
-``pool``; records are read back with the Client. Process behaviour (a worker dying,
-a timeout killing one) is only real in a real process, so nothing here is mocked."""
+"""Orchestrators end to end.
+
+Pipeline scripts run in subprocesses on ``local`` and ``pool``; records are read
+back with the Client. Process behaviour (a worker dying, a timeout killing one)
+is only real in a real process, so nothing here is mocked.
+"""
 
 from __future__ import annotations
 
@@ -80,7 +83,7 @@ def output_ids(root: Path, pipeline_name: str) -> dict[str, str]:
 
 # -- parallel speed ------------------------------------------------------------
 
-CPU = '''
+CPU = """
 @step
 def burn(seed: int, n: int) -> int:
     total = seed
@@ -95,7 +98,7 @@ def cpu(n: int = 1000):
 
 if __name__ == "__main__":
     main(cpu)
-'''
+"""
 
 
 def _iterations_for(seconds: float) -> int:
@@ -118,7 +121,9 @@ def test_pool_runs_independent_cpu_bound_steps_about_twice_as_fast(project: Path
     ids: dict[str, dict[str, str]] = {}
     for _ in range(2):  # best of two: the machine is shared with other tests
         for orchestrator in ("local", "pool"):
-            (project / "cpu.py").write_text((project / script).read_text().replace("n: int = 1000", f"n: int = {n}"))
+            (project / "cpu.py").write_text(
+                (project / script).read_text().replace("n: int = 1000", f"n: int = {n}")
+            )
             launch(project, script, orchestrator=orchestrator, workers=2)
             run = last_run(project, "cpu")
             assert run.status == "completed"
@@ -133,7 +138,7 @@ def test_pool_runs_independent_cpu_bound_steps_about_twice_as_fast(project: Path
 
 # -- failure isolation --------------------------------------------------------
 
-CRASH = '''
+CRASH = """
 @step
 def crash() -> int:
     print("about to die", flush=True)
@@ -157,7 +162,7 @@ def crashing(path: str = "survivor-ran.txt"):
 
 if __name__ == "__main__":
     main(crashing)
-'''
+"""
 
 
 def test_worker_exit_fails_only_its_step_and_sibling_finishes(project: Path) -> None:
@@ -167,7 +172,9 @@ def test_worker_exit_fails_only_its_step_and_sibling_finishes(project: Path) -> 
     assert time.monotonic() - start < 30
     assert report["error"] == "StepFailedError" and report["step"] == "crash"
     assert report["cause"] == "WorkerDiedError"
-    assert "'crash'" in str(report["cause_message"]) and "exited with code 3" in str(report["cause_message"])
+    assert "'crash'" in str(report["cause_message"]) and "exited with code 3" in str(
+        report["cause_message"]
+    )
     assert "about to die" in str(report["stdout"])  # the worker's output reached the console
     run = last_run(project, "crashing")
     assert run.status == "failed"
@@ -183,7 +190,10 @@ def test_worker_exit_fails_only_its_step_and_sibling_finishes(project: Path) -> 
     assert records["survivor"].status == "cached"  # type: ignore[attr-defined]
     assert (project / "survivor-ran.txt").read_text() == "ran\n"
     # Workers never touch the repository: only our own two files are new.
-    assert git(project, "status", "--porcelain").splitlines() == ["?? crash.py", "?? survivor-ran.txt"]
+    assert git(project, "status", "--porcelain").splitlines() == [
+        "?? crash.py",
+        "?? survivor-ran.txt",
+    ]
 
 
 def test_fail_fast_cancels_running_siblings(project: Path) -> None:
@@ -198,7 +208,7 @@ def test_fail_fast_cancels_running_siblings(project: Path) -> None:
     assert last_run(project, "crashing").record.extra["fail_fast"] is True
 
 
-FAILING = '''
+FAILING = """
 class Custom(Exception):
     pass
 
@@ -213,7 +223,7 @@ def failing():
 
 if __name__ == "__main__":
     main(failing)
-'''
+"""
 
 
 @pytest.mark.parametrize("orchestrator", ["local", "pool"])
@@ -228,7 +238,7 @@ def test_step_exception_reaches_the_caller_as_cause(project: Path, orchestrator:
 
 # -- timeouts and retries -------------------------------------------------------
 
-SLEEPY = '''
+SLEEPY = """
 @step(timeout=1.0)
 def sleepy() -> int:
     time.sleep(60)
@@ -245,7 +255,7 @@ def sleeping():
 
 if __name__ == "__main__":
     main(sleeping)
-'''
+"""
 
 
 @pytest.mark.parametrize("orchestrator", ["pool", "local"])
@@ -261,7 +271,7 @@ def test_timeout_stops_a_sleeping_step(project: Path, orchestrator: str) -> None
     assert records["quick"].status == "completed"  # type: ignore[attr-defined]
 
 
-FLAKY = '''
+FLAKY = """
 @step(retries=3, retry_delay=0.1)
 def flaky(path: str) -> str:
     count = int(open(path).read()) + 1 if os.path.exists(path) else 1
@@ -278,7 +288,7 @@ def retrying(path: str = "counter.txt"):
 
 if __name__ == "__main__":
     main(retrying)
-'''
+"""
 
 
 @pytest.mark.parametrize("orchestrator", ["pool", "local"])
@@ -300,7 +310,10 @@ def test_retries_rerun_a_flaky_step_with_backoff(project: Path, orchestrator: st
 
 
 def test_retries_also_cover_a_dead_worker(project: Path) -> None:
-    script = write(project, "dies.py", '''
+    script = write(
+        project,
+        "dies.py",
+        """
 @step(retries=1, retry_delay=0)
 def dies_once(path: str) -> int:
     if not os.path.exists(path):
@@ -314,7 +327,8 @@ def dying(path: str = "died.txt"):
 
 if __name__ == "__main__":
     main(dying)
-''')
+""",
+    )
     report = launch(project, script, orchestrator="pool")
     assert report["run"] is not None, report
     assert steps_of(project, "dying")["dies_once"].attempts == 2  # type: ignore[attr-defined]
@@ -322,7 +336,7 @@ if __name__ == "__main__":
 
 # -- fan-out --------------------------------------------------------------------
 
-SWEEP = '''
+SWEEP = """
 @step
 def load() -> list:
     return [1.0, 2.0, 3.0]
@@ -344,7 +358,7 @@ def sweep(grid: list = [0.1, 0.2, 0.3]):
 
 if __name__ == "__main__":
     main(sweep)
-'''
+"""
 
 
 def test_fan_out_elements_are_cached_individually(project: Path) -> None:
@@ -358,23 +372,32 @@ def test_fan_out_elements_are_cached_individually(project: Path) -> None:
     assert sorted(records["best"].inputs) == ["scores[0]", "scores[1]", "scores[2]"]  # type: ignore[attr-defined]
     assert records["best"].upstream == ["evaluate_0", "evaluate_1", "evaluate_2"]  # type: ignore[attr-defined]
     with Client(project) as client:
-        assert client.get_pipeline("sweep").last_run.get_step("best").output.load() == pytest.approx(1.8)
+        assert client.get_pipeline("sweep").last_run.get_step(
+            "best"
+        ).output.load() == pytest.approx(1.8)
 
     # Change one element: one invocation runs again, and the gather step after it.
-    (project / script).write_text((project / script).read_text().replace("[0.1, 0.2, 0.3]", "[0.1, 0.2, 0.5]"))
+    (project / script).write_text(
+        (project / script).read_text().replace("[0.1, 0.2, 0.3]", "[0.1, 0.2, 0.5]")
+    )
     launch(project, script, orchestrator="pool")
     status = {name: r.status for name, r in steps_of(project, "sweep").items()}  # type: ignore[attr-defined]
     assert status == {
-        "load": "cached", "evaluate_0": "cached", "evaluate_1": "cached",
-        "evaluate_2": "completed", "best": "completed",
+        "load": "cached",
+        "evaluate_0": "cached",
+        "evaluate_1": "cached",
+        "evaluate_2": "completed",
+        "best": "completed",
     }
     with Client(project) as client:
-        assert client.get_pipeline("sweep").last_run.get_step("best").output.load() == pytest.approx(3.0)
+        assert client.get_pipeline("sweep").last_run.get_step(
+            "best"
+        ).output.load() == pytest.approx(3.0)
 
 
 # -- logs, metadata and records are the same wherever a step runs -------------------
 
-LOGGING = '''
+LOGGING = """
 import logging
 from typing import Annotated
 
@@ -398,7 +421,7 @@ def talking():
 
 if __name__ == "__main__":
     main(talking)
-'''
+"""
 
 
 def test_logs_metadata_and_artifacts_match_between_local_and_pool(project: Path) -> None:
@@ -410,7 +433,10 @@ def test_logs_metadata_and_artifacts_match_between_local_and_pool(project: Path)
         with Client(project) as client:
             view = client.get_pipeline("talking").last_run.get_step("chatty")
             # Log lines carry a timestamp: compare without it.
-            logs = "\n".join(line.split(" ", 2)[-1] if line[:2] == "20" else line for line in view.logs.splitlines())
+            logs = "\n".join(
+                line.split(" ", 2)[-1] if line[:2] == "20" else line
+                for line in view.logs.splitlines()
+            )
             seen[orchestrator] = (logs, view.metadata, output_ids(project, "talking"))
     assert seen["pool"] == seen["local"]
     logs = seen["pool"][0]
@@ -420,7 +446,7 @@ def test_logs_metadata_and_artifacts_match_between_local_and_pool(project: Path)
 
 # -- choosing the orchestrator ---------------------------------------------------
 
-CHOICE = '''
+CHOICE = """
 @step
 def square(x: int) -> int:
     return x * x
@@ -431,21 +457,29 @@ def choosing():
 
 if __name__ == "__main__":
     main(choosing)
-'''
+"""
 
 
-def _cli(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _cli(
+    root: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     import os
 
     completed = subprocess.run(
-        [sys.executable, "-m", "mlops_lite.cli", *args], cwd=root, capture_output=True, text=True,
-        env={**os.environ, **(env or {})}, timeout=60,
+        [sys.executable, "-m", "mlops_lite.cli", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
     )
     assert completed.returncode == 0, completed.stderr
     return completed
 
 
-def test_switching_stacks_changes_nothing_in_the_recorded_outputs(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_switching_stacks_changes_nothing_in_the_recorded_outputs(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     script = write(project, "choose.py", CHOICE)
     launch(project, script)
     default_run = last_run(project, "choosing")
@@ -453,7 +487,17 @@ def test_switching_stacks_changes_nothing_in_the_recorded_outputs(project: Path,
     assert default_run.record.extra["stack"] == "default"
     baseline = output_ids(project, "choosing")
 
-    _cli(project, "stack", "register", "fast", "--orchestrator", "pool", "--workers", "2", "--activate")
+    _cli(
+        project,
+        "stack",
+        "register",
+        "fast",
+        "--orchestrator",
+        "pool",
+        "--workers",
+        "2",
+        "--activate",
+    )
     listing = _cli(project, "stack", "list").stdout
     assert "* fast" in listing and "workers=2" in listing
     launch(project, script)
@@ -469,7 +513,10 @@ def test_switching_stacks_changes_nothing_in_the_recorded_outputs(project: Path,
     monkeypatch.setenv("MLOPS_LITE_ORCHESTRATOR", "pool")
     launch(project, script, orchestrator="local")
     run = last_run(project, "choosing")
-    assert run.record.orchestrator == "pool" and run.record.extra["orchestrator_source"] == "environment"
+    assert (
+        run.record.orchestrator == "pool"
+        and run.record.extra["orchestrator_source"] == "environment"
+    )
     assert output_ids(project, "choosing") == baseline
 
 

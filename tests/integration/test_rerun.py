@@ -51,7 +51,11 @@ PIPELINE = textwrap.dedent(
 
 def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "mlops_lite", *args], cwd=root, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "mlops_lite", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -74,7 +78,11 @@ def mlops_refs(root: Path) -> list[str]:
 
 def checkout_state(root: Path) -> tuple[str, str, str]:
     index = hashlib.sha256((root / ".git" / "index").read_bytes()).hexdigest()
-    return git(root, "status", "--porcelain", "--untracked-files=all"), git(root, "rev-parse", "HEAD"), index
+    return (
+        git(root, "status", "--porcelain", "--untracked-files=all"),
+        git(root, "rev-parse", "HEAD"),
+        index,
+    )
 
 
 def old_and_new_runs(project: Path) -> tuple[str, str, str]:
@@ -86,7 +94,9 @@ def old_and_new_runs(project: Path) -> tuple[str, str, str]:
     return old, v1, new
 
 
-def test_rerun_of_old_run_reproduces_its_outputs_and_leaves_the_checkout_alone(project: Path) -> None:
+def test_rerun_of_old_run_reproduces_its_outputs_and_leaves_the_checkout_alone(
+    project: Path,
+) -> None:
     old, _, new = old_and_new_runs(project)
     with Client(project) as client:
         assert client.get_pipeline_run(old).steps["summary"].output.id != (
@@ -103,7 +113,9 @@ def test_rerun_of_old_run_reproduces_its_outputs_and_leaves_the_checkout_alone(p
     assert "VERSION = 2" in (project / "train.py").read_text()
     with Client(project) as client:
         original = client.get_pipeline_run(old)
-        reproduction = next(run for run in client.list_pipeline_runs() if run.record.reproduces == old)
+        reproduction = next(
+            run for run in client.list_pipeline_runs() if run.record.reproduces == old
+        )
         assert reproduction.code_commit == original.code_commit
         assert reproduction.record.entry_point["file"] == original.record.entry_point["file"]
         assert not any(step.cached for step in reproduction.steps.values())
@@ -130,7 +142,9 @@ def test_rerun_by_sha_prefix_and_by_code_commit(project: Path) -> None:
 
 
 def test_code_commit_with_runs_of_two_pipelines_asks_which_one(project: Path) -> None:
-    other = PIPELINE.replace("def training", "def evaluation").replace("print(training(", "print(evaluation(")
+    other = PIPELINE.replace("def training", "def evaluation").replace(
+        "print(training(", "print(evaluation("
+    )
     commit_file(project, "eval.py", other, "evaluation pipeline")
     commit = commit_file(project, "train.py", PIPELINE, "training pipeline")
     run_script(project, "train.py")
@@ -150,8 +164,8 @@ def test_unknown_ref_is_a_usage_error(project: Path) -> None:
 
 def test_step_using_os_urandom_makes_rerun_fail_naming_step_and_output(project: Path) -> None:
     text = PIPELINE.replace(
-        "return {\"count\": len(rows), \"score\": score, \"version\": VERSION}",
-        "import os\n    return {\"count\": len(rows), \"token\": os.urandom(8).hex()}",
+        'return {"count": len(rows), "score": score, "version": VERSION}',
+        'import os\n    return {"count": len(rows), "token": os.urandom(8).hex()}',
     ).replace("@step(enable_cache=True)", "@step")
     commit_file(project, "train.py", text, "nondeterministic summary")
     sha = last_line(run_script(project, "train.py"))
@@ -167,7 +181,8 @@ def test_step_using_os_urandom_makes_rerun_fail_naming_step_and_output(project: 
 
 def test_numeric_difference_is_reported(project: Path) -> None:
     text = PIPELINE.replace(
-        "return sum(rows) + random.random()", "import os\n    return float(int.from_bytes(os.urandom(4), 'big'))"
+        "return sum(rows) + random.random()",
+        "import os\n    return float(int.from_bytes(os.urandom(4), 'big'))",
     )
     commit_file(project, "train.py", text, "random score")
     sha = last_line(run_script(project, "train.py"))
@@ -201,14 +216,18 @@ def test_run_from_a_dirty_work_tree_reproduces_from_its_snapshot(project: Path) 
         assert run.steps["summary"].output.load()["version"] == 107
 
 
-def test_fresh_clone_reproduces_a_run_whose_branch_was_never_pushed(project: Path, tmp_path: Path) -> None:
+def test_fresh_clone_reproduces_a_run_whose_branch_was_never_pushed(
+    project: Path, tmp_path: Path
+) -> None:
     commit_file(project, "train.py", PIPELINE, "pipeline v1")
     remote = tmp_path / "remote.git"
     git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
     git(project, "remote", "add", "origin", str(remote))
     git(project, "push", "-q", "origin", "main")
     git(project, "checkout", "-q", "-b", "experiment")
-    commit = commit_file(project, "train.py", PIPELINE.replace("VERSION = 1", "VERSION = 42"), "local experiment")
+    commit = commit_file(
+        project, "train.py", PIPELINE.replace("VERSION = 1", "VERSION = 42"), "local experiment"
+    )
     sha = last_line(run_script(project, "train.py"))
     git(project, "push", "-q", "origin", "refs/mlops/*:refs/mlops/*")
 
@@ -222,7 +241,9 @@ def test_fresh_clone_reproduces_a_run_whose_branch_was_never_pushed(project: Pat
 
     assert completed.returncode == 0, completed.stdout + completed.stderr
     with Client(clone) as client:
-        reproduction = next(run for run in client.list_pipeline_runs() if run.record.reproduces == sha)
+        reproduction = next(
+            run for run in client.list_pipeline_runs() if run.record.reproduces == sha
+        )
         assert reproduction.code_commit == commit
         assert reproduction.steps["summary"].output.load()["version"] == 42
 
@@ -234,7 +255,9 @@ def test_pipeline_in_a_package_module_with_relative_imports_reproduces(project: 
         "return [i * i for i in range(n)]", "return [double(i) for i in range(n)]"
     )
     commit_file(project, "pkg/pipes.py", "from .helpers import double\n" + module, "pipes")
-    commit_file(project, "main.py", "from pkg.pipes import training\nprint(training(n=5).sha)\n", "main")
+    commit_file(
+        project, "main.py", "from pkg.pipes import training\nprint(training(n=5).sha)\n", "main"
+    )
     sha = last_line(run_script(project, "main.py"))
     commit_file(project, "pkg/helpers.py", "def double(x):\n    return 3 * x\n", "helpers v2")
 
@@ -259,11 +282,15 @@ def test_pipeline_without_a_source_file_gives_a_clear_error(project: Path) -> No
     completed = cli(project, "rerun", sha)
 
     assert completed.returncode == 1
-    assert "notebook" in completed.stderr and "move the pipeline into a .py file" in completed.stderr
+    assert (
+        "notebook" in completed.stderr and "move the pipeline into a .py file" in completed.stderr
+    )
     assert mlops_refs(project) == refs
 
 
-def test_environment_difference_warns_and_strict_env_fails_without_running(project: Path, tmp_path: Path) -> None:
+def test_environment_difference_warns_and_strict_env_fails_without_running(
+    project: Path, tmp_path: Path
+) -> None:
     commit_file(project, "train.py", PIPELINE, "pipeline v1")
     site = tmp_path / "site"
     (site / "fakepkg-1.0.dist-info").mkdir(parents=True)
@@ -311,7 +338,11 @@ def test_diff_shows_parameters_code_outputs_and_patch(project: Path) -> None:
     assert parameters == [{"key": "n", "a": 4, "b": 6, "same": False}]
     assert data["code_files"] == [{"status": "M", "path": "train.py", "old_path": None}]
     statuses = {(o["step"], o["output"]): o["status"] for o in data["outputs"]}
-    assert statuses == {("load", "rows"): "identical", ("jitter", "score"): "identical", ("summary", "output"): "different"}
+    assert statuses == {
+        ("load", "rows"): "identical",
+        ("jitter", "score"): "identical",
+        ("summary", "output"): "different",
+    }
     assert data["python"]["same"] is True
     assert {"key": "summary.version", "a": 1, "b": 2, "same": False} in data["metadata"]
     assert "summary.version  1  2  *" in text.stdout
@@ -321,7 +352,9 @@ def test_rerun_that_fails_in_a_step_exits_1_and_names_the_step(project: Path) ->
     # Data the pipeline read from an ignored file is not in the code commit.
     commit_file(project, ".gitignore", "data.txt\n", "ignore data")
     (project / "data.txt").write_text("7\n")
-    text = PIPELINE.replace("return [i * i for i in range(n)]", "return [int(open('data.txt').read())] * n")
+    text = PIPELINE.replace(
+        "return [i * i for i in range(n)]", "return [int(open('data.txt').read())] * n"
+    )
     commit_file(project, "train.py", text, "read data")
     sha = last_line(run_script(project, "train.py"))
 

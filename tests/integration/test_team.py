@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import git
 
 PIPELINE = textwrap.dedent(
-    '''
+    """
     from mlops_lite import step, pipeline
 
     @step
@@ -34,19 +34,30 @@ PIPELINE = textwrap.dedent(
     if __name__ == "__main__":
         run = team()
         print("RUN", run.sha, run.name)
-    '''
+    """
 )
 
 
 def as_user(name: str) -> dict[str, str]:
     email = f"{name}@example.com"
-    return {**os.environ, "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
-            "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
+    return {
+        **os.environ,
+        "GIT_AUTHOR_NAME": name,
+        "GIT_AUTHOR_EMAIL": email,
+        "GIT_COMMITTER_NAME": name,
+        "GIT_COMMITTER_EMAIL": email,
+    }
 
 
 def mlops(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "mlops_lite", *args], cwd=cwd, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "mlops_lite", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     return result
 
@@ -71,7 +82,14 @@ def test_teammates_runs_arrive_load_and_are_cache_hits(tmp_path: Path, transport
     remote, alice_dir = alice_shares(tmp_path, "team.py", PIPELINE)
     alice, bob = as_user("alice"), as_user("bob")
 
-    first = subprocess.run([sys.executable, "team.py"], cwd=alice_dir, env=alice, capture_output=True, text=True, check=True)
+    first = subprocess.run(
+        [sys.executable, "team.py"],
+        cwd=alice_dir,
+        env=alice,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     sha = next(line.split()[1] for line in first.stdout.splitlines() if line.startswith("RUN"))
     mlops(alice_dir, alice, "push", "--transport", transport, "--quiet")
 
@@ -85,7 +103,14 @@ def test_teammates_runs_arrive_load_and_are_cache_hits(tmp_path: Path, transport
     shown = json.loads(mlops(bob_dir, bob, "runs", "show", sha[:10], "--json").stdout)
     assert shown["steps"]["total"]["status"] == "completed"
 
-    second = subprocess.run([sys.executable, "team.py"], cwd=bob_dir, env=bob, capture_output=True, text=True, check=True)
+    second = subprocess.run(
+        [sys.executable, "team.py"],
+        cwd=bob_dir,
+        env=bob,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "executed" not in second.stdout
     check = textwrap.dedent(
         f'''
@@ -101,8 +126,16 @@ def test_teammates_runs_arrive_load_and_are_cache_hits(tmp_path: Path, transport
         }}))
         '''
     )
-    result = json.loads(subprocess.run([sys.executable, "-c", check], cwd=bob_dir, env=bob,
-                                       capture_output=True, text=True, check=True).stdout)
+    result = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", check],
+            cwd=bob_dir,
+            env=bob,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     assert result["author"] == "bob@example.com"
     assert result["cached"] == [True, True]
     assert result["from"]["run"] == listing[0]["name"]
@@ -112,12 +145,15 @@ def test_teammates_runs_arrive_load_and_are_cache_hits(tmp_path: Path, transport
     mlops(bob_dir, bob, "push", "--transport", transport, "--quiet")
     mlops(alice_dir, alice, "pull", "--transport", transport, "--quiet")
     alice_listing = json.loads(mlops(alice_dir, alice, "runs", "list", "--json").stdout)
-    assert sorted(entry["author"]["email"] for entry in alice_listing) == ["alice@example.com", "bob@example.com"]
+    assert sorted(entry["author"]["email"] for entry in alice_listing) == [
+        "alice@example.com",
+        "bob@example.com",
+    ]
     subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=remote, check=True)
 
 
 PICKLED = textwrap.dedent(
-    '''
+    """
     from mlops_lite import step, pipeline
 
     class Model:
@@ -135,7 +171,7 @@ PICKLED = textwrap.dedent(
 
     if __name__ == "__main__":
         print("RUN", modelling().sha)
-    '''
+    """
 )
 
 
@@ -143,7 +179,9 @@ def test_a_teammates_pickle_is_neither_loaded_nor_reused_until_trusted(tmp_path:
     remote, alice_dir = alice_shares(tmp_path, "modelling.py", PICKLED)
     bob_dir = tmp_path / "bob"
     alice, bob = as_user("alice"), as_user("bob")
-    subprocess.run([sys.executable, "modelling.py"], cwd=alice_dir, env=alice, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "modelling.py"], cwd=alice_dir, env=alice, check=True, capture_output=True
+    )
     mlops(alice_dir, alice, "push", "--quiet")
     git(tmp_path, "clone", "-q", str(remote), str(bob_dir))
     mlops(bob_dir, bob, "pull", "--quiet")
@@ -153,14 +191,30 @@ def test_a_teammates_pickle_is_neither_loaded_nor_reused_until_trusted(tmp_path:
         "run = Client().list_pipeline_runs(pipeline='modelling')[-1]\n"
         "print(run.steps['fit'].output.load().weight)\n"
     )
-    refused = subprocess.run([sys.executable, "-c", load], cwd=bob_dir, env=bob, capture_output=True, text=True)
+    refused = subprocess.run(
+        [sys.executable, "-c", load], cwd=bob_dir, env=bob, capture_output=True, text=True
+    )
     assert refused.returncode != 0 and "UntrustedPickleError" in refused.stderr
     assert "MLOPS_LITE_TRUST_PICKLE=alice@example.com" in refused.stderr
 
     # Untrusted, Alice's pickle is not reused: Bob's run executes the step itself.
-    rerun = subprocess.run([sys.executable, "modelling.py"], cwd=bob_dir, env=bob, capture_output=True, text=True, check=True)
+    rerun = subprocess.run(
+        [sys.executable, "modelling.py"],
+        cwd=bob_dir,
+        env=bob,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "fit executed" in rerun.stdout
 
     trusting = {**bob, "MLOPS_LITE_TRUST_PICKLE": "alice@example.com"}
-    loaded = subprocess.run([sys.executable, "-c", load], cwd=bob_dir, env=trusting, capture_output=True, text=True, check=True)
+    loaded = subprocess.run(
+        [sys.executable, "-c", load],
+        cwd=bob_dir,
+        env=trusting,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert loaded.stdout.strip() == "3"

@@ -16,8 +16,12 @@ from mlops_lite.store import artifacts
 from mlops_lite.store.objects import GitObject
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**100), max_value=2**100),
-    st.floats(allow_nan=True), st.text(max_size=20), st.binary(max_size=20),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**100), max_value=2**100),
+    st.floats(allow_nan=True),
+    st.text(max_size=20),
+    st.binary(max_size=20),
 )
 json_like = st.recursive(
     scalars,
@@ -35,7 +39,9 @@ def same(a: Any, b: Any) -> bool:
     if type(a) is not type(b):
         return False
     if isinstance(a, float):
-        return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+        return (math.isnan(a) and math.isnan(b)) or (
+            a == b and math.copysign(1, a) == math.copysign(1, b)
+        )
     if isinstance(a, (list, tuple)):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict):
@@ -49,10 +55,18 @@ def test_recorded_values_round_trip_exactly(value: Any) -> None:
     assert same(unpack_value(pack_value(value)), value)
 
 
-@given(st.dictionaries(st.text(max_size=8), json_like, max_size=4), st.text(min_size=1, max_size=10))
+@given(
+    st.dictionaries(st.text(max_size=8), json_like, max_size=4), st.text(min_size=1, max_size=10)
+)
 def test_run_record_round_trips(parameters: dict[str, Any], name: str) -> None:
-    record = RunRecord(run_name=name, pipeline_name="p", status="completed", start_time=1.5,
-                       parameters=parameters, step_names=["a", "b"])
+    record = RunRecord(
+        run_name=name,
+        pipeline_name="p",
+        status="completed",
+        start_time=1.5,
+        parameters=parameters,
+        step_names=["a", "b"],
+    )
     decoded = RunRecord.decode(record.encode())
     assert decoded.run_name == name
     assert same(decoded.parameters, parameters)
@@ -61,7 +75,9 @@ def test_run_record_round_trips(parameters: dict[str, Any], name: str) -> None:
 
 @given(st.dictionaries(st.text(max_size=8), json_like, max_size=4))
 def test_step_record_round_trips(metadata: dict[str, Any]) -> None:
-    record = StepRecord(name="s", function="m.f", status="completed", metadata=metadata, cache_key="k")
+    record = StepRecord(
+        name="s", function="m.f", status="completed", metadata=metadata, cache_key="k"
+    )
     decoded = StepRecord.decode(record.encode())
     assert same(decoded.metadata, metadata)
     assert decoded.cache_key == "k"
@@ -70,14 +86,20 @@ def test_step_record_round_trips(metadata: dict[str, Any]) -> None:
 @given(st.dictionaries(st.text(max_size=6), json_like, max_size=5))
 def test_cache_key_ignores_dict_order(parameters: dict[str, Any]) -> None:
     reordered = dict(reversed(list(parameters.items())))
-    common = {"code_fingerprint": "f", "input_artifacts": {"x": "a"}, "materializers": {"output": "m"}}
+    common = {
+        "code_fingerprint": "f",
+        "input_artifacts": {"x": "a"},
+        "materializers": {"output": "m"},
+    }
     assert cache_key(parameters=parameters, **common) == cache_key(parameters=reordered, **common)  # type: ignore[arg-type]
 
 
 @given(st.integers(), st.integers())
 def test_cache_key_changes_with_a_parameter(a: int, b: int) -> None:
     def key(value: int) -> str:
-        return cache_key(code_fingerprint="f", parameters={"lr": value}, input_artifacts={}, materializers={})
+        return cache_key(
+            code_fingerprint="f", parameters={"lr": value}, input_artifacts={}, materializers={}
+        )
 
     assert (key(a) == key(b)) == (a == b)
 

@@ -29,7 +29,9 @@ def load(n: int = 3, scale: float = 1.0) -> list:
 
 
 @step
-def train(rows: list, rate: float = 0.1, layers: list[int] | None = None) -> Annotated[float, "loss"]:
+def train(
+    rows: list, rate: float = 0.1, layers: list[int] | None = None
+) -> Annotated[float, "loss"]:
     return sum(rows) * rate + random.random()
 
 
@@ -43,7 +45,9 @@ def training(n: int = 3, label: str = "x") -> None:
     report(train(load(n=n)))
 
 
-def traced(content: dict[str, Any], *args: Any, **kwargs: Any) -> tuple[ConfiguredPipeline, Any, dict[str, Any]]:
+def traced(
+    content: dict[str, Any], *args: Any, **kwargs: Any
+) -> tuple[ConfiguredPipeline, Any, dict[str, Any]]:
     configured = configure(training, content)
     assert isinstance(configured, ConfiguredPipeline)
     parameters = configured.bind_parameters(args, kwargs)
@@ -67,7 +71,9 @@ def traced(content: dict[str, Any], *args: Any, **kwargs: Any) -> tuple[Configur
         ({"parameters": {"when": datetime.date(2024, 1, 1)}}, "dates and times are not supported"),
     ],
 )
-def test_malformed_configuration_is_rejected_naming_the_key(content: dict[str, Any], message: str) -> None:
+def test_malformed_configuration_is_rejected_naming_the_key(
+    content: dict[str, Any], message: str
+) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         parse_config(content, source="config.yaml")
 
@@ -82,9 +88,17 @@ def test_sections_may_be_empty() -> None:
 
 
 def test_toml_yaml_and_json_files_load_to_the_same_content(tmp_path: Path) -> None:
-    expected = {"run_name": "r-{stamp}", "parameters": {"n": 5}, "steps": {"train": {"parameters": {"rate": 0.5}}}}
-    (tmp_path / "c.toml").write_text('run_name = "r-{stamp}"\n[parameters]\nn = 5\n[steps.train.parameters]\nrate = 0.5\n')
-    (tmp_path / "c.yaml").write_text("run_name: r-{stamp}\nparameters: {n: 5}\nsteps:\n  train:\n    parameters: {rate: 0.5}\n")
+    expected = {
+        "run_name": "r-{stamp}",
+        "parameters": {"n": 5},
+        "steps": {"train": {"parameters": {"rate": 0.5}}},
+    }
+    (tmp_path / "c.toml").write_text(
+        'run_name = "r-{stamp}"\n[parameters]\nn = 5\n[steps.train.parameters]\nrate = 0.5\n'
+    )
+    (tmp_path / "c.yaml").write_text(
+        "run_name: r-{stamp}\nparameters: {n: 5}\nsteps:\n  train:\n    parameters: {rate: 0.5}\n"
+    )
     (tmp_path / "c.json").write_text(json.dumps(expected))
     for name in ("c.toml", "c.yaml", "c.json"):
         assert load_config_file(tmp_path / name) == expected
@@ -99,7 +113,9 @@ def test_toml_yaml_and_json_files_load_to_the_same_content(tmp_path: Path) -> No
         ("c.yaml", "- 1\n- 2\n", "top level must be a mapping"),
     ],
 )
-def test_unreadable_files_name_the_file_and_the_problem(tmp_path: Path, name: str, text: str, message: str) -> None:
+def test_unreadable_files_name_the_file_and_the_problem(
+    tmp_path: Path, name: str, text: str, message: str
+) -> None:
     (tmp_path / name).write_text(text)
     with pytest.raises(ConfigError, match=message) as caught:
         load_config_file(tmp_path / name)
@@ -161,16 +177,36 @@ def test_step_parameters_from_the_configuration_are_traced() -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ({"parameters": {"m": 1}}, "parameters.m: pipeline 'training' has no parameter 'm'; its parameters are n, label"),
-        ({"parameters": {"n": "five"}}, "parameters.n: pipeline 'training' declares int, but the configuration gives a string"),
-        ({"steps": {"trian": {}}}, "steps.trian: pipeline 'training' has no step 'trian'; did you mean 'train'?"),
+        (
+            {"parameters": {"m": 1}},
+            "parameters.m: pipeline 'training' has no parameter 'm'; its parameters are n, label",
+        ),
+        (
+            {"parameters": {"n": "five"}},
+            "parameters.n: pipeline 'training' declares int, but the configuration gives a string",
+        ),
+        (
+            {"steps": {"trian": {}}},
+            "steps.trian: pipeline 'training' has no step 'trian'; did you mean 'train'?",
+        ),
         ({"steps": {"train": {"parameters": {"rat": 1}}}}, "step 'train' has no parameter 'rat'"),
-        ({"steps": {"train": {"parameters": {"rate": "fast"}}}}, "steps.train.parameters.rate: step 'train' declares float"),
-        ({"steps": {"train": {"parameters": {"layers": ["a"]}}}}, "declares list\\[int\\] \\| None"),
-        ({"steps": {"train": {"parameters": {"rows": [1]}}}}, "receives output 'output' of step 'load'.*an input"),
+        (
+            {"steps": {"train": {"parameters": {"rate": "fast"}}}},
+            "steps.train.parameters.rate: step 'train' declares float",
+        ),
+        (
+            {"steps": {"train": {"parameters": {"layers": ["a"]}}}},
+            "declares list\\[int\\] \\| None",
+        ),
+        (
+            {"steps": {"train": {"parameters": {"rows": [1]}}}},
+            "receives output 'output' of step 'load'.*an input",
+        ),
     ],
 )
-def test_configuration_that_does_not_fit_the_pipeline_fails_before_running(content: dict[str, Any], message: str) -> None:
+def test_configuration_that_does_not_fit_the_pipeline_fails_before_running(
+    content: dict[str, Any], message: str
+) -> None:
     with pytest.raises(ConfigError, match=message):
         traced(content)
 

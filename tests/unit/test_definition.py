@@ -87,7 +87,9 @@ def test_unpacking_the_wrong_number_of_outputs_is_explained() -> None:
     def bad() -> None:
         a, b, c = split(load())
 
-    with pytest.raises(DefinitionError, match=r"step 'split' returns 2 outputs \['train', 'test'\].*into 3"):
+    with pytest.raises(
+        DefinitionError, match=r"step 'split' returns 2 outputs \['train', 'test'\].*into 3"
+    ):
         bad.trace({})
 
 
@@ -145,6 +147,7 @@ def test_pipeline_without_steps_is_an_error() -> None:
 
 def test_varargs_steps_are_refused_at_decoration() -> None:
     with pytest.raises(DefinitionError, match=r"\*args"):
+
         @step
         def bad(*values: int) -> int:
             return 0
@@ -171,7 +174,23 @@ def test_output_materializers_must_name_real_outputs() -> None:
 def test_secret_looking_options_never_reach_the_record() -> None:
     from mlops_lite.execution.entrypoint import REDACTED, redact_secrets
 
-    argv = ["train.py", "--lr", "0.1", "--api-key", "sk-123", "--db-password=hunter2", "--token", "--verbose"]
+    argv = [
+        "train.py",
+        "--lr",
+        "0.1",
+        "--api-key",
+        "sk-123",
+        "--db-password=hunter2",
+        "--token",
+        "--verbose",
+    ]
     assert redact_secrets(argv) == [
-        "train.py", "--lr", "0.1", "--api-key", REDACTED, f"--db-password={REDACTED}", "--token", "--verbose",
+        "train.py",
+        "--lr",
+        "0.1",
+        "--api-key",
+        REDACTED,
+        f"--db-password={REDACTED}",
+        "--token",
+        "--verbose",
     ]

@@ -29,7 +29,7 @@ def on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def step_source(helper_body: str, constant: int = 1, extra: str = "") -> str:
-    return f'''
+    return f"""
         import json
         import helpers_mod
         RATE = {constant}
@@ -47,10 +47,12 @@ def step_source(helper_body: str, constant: int = 1, extra: str = "") -> str:
 
         def my_step(x):
             return helper(x) + RATE + helpers_mod.shared(x) + Scaler().scale(x) + len(json.dumps(x))
-    '''
+    """
 
 
-def fingerprint_of(tmp_path: Path, source: str, helpers: str = "def shared(x):\n    return x\n") -> str:
+def fingerprint_of(
+    tmp_path: Path, source: str, helpers: str = "def shared(x):\n    return x\n"
+) -> str:
     (tmp_path / "helpers_mod.py").write_text(helpers)
     sys.modules.pop("helpers_mod", None)
     module = load_module(tmp_path, "steps_mod", source)
@@ -58,21 +60,29 @@ def fingerprint_of(tmp_path: Path, source: str, helpers: str = "def shared(x):\n
 
 
 def test_fingerprint_is_stable(on_path: Path) -> None:
-    assert fingerprint_of(on_path, step_source("return x")) == fingerprint_of(on_path, step_source("return x"))
+    assert fingerprint_of(on_path, step_source("return x")) == fingerprint_of(
+        on_path, step_source("return x")
+    )
 
 
 def test_helper_function_change_changes_fingerprint(on_path: Path) -> None:
-    assert fingerprint_of(on_path, step_source("return x")) != fingerprint_of(on_path, step_source("return x + 1"))
+    assert fingerprint_of(on_path, step_source("return x")) != fingerprint_of(
+        on_path, step_source("return x + 1")
+    )
 
 
 def test_helper_in_another_project_module_is_followed(on_path: Path) -> None:
     before = fingerprint_of(on_path, step_source("return x"))
-    after = fingerprint_of(on_path, step_source("return x"), helpers="def shared(x):\n    return x * 3\n")
+    after = fingerprint_of(
+        on_path, step_source("return x"), helpers="def shared(x):\n    return x * 3\n"
+    )
     assert before != after
 
 
 def test_global_constant_change_changes_fingerprint(on_path: Path) -> None:
-    assert fingerprint_of(on_path, step_source("return x", 1)) != fingerprint_of(on_path, step_source("return x", 2))
+    assert fingerprint_of(on_path, step_source("return x", 1)) != fingerprint_of(
+        on_path, step_source("return x", 2)
+    )
 
 
 def test_class_method_change_changes_fingerprint(on_path: Path) -> None:
@@ -83,9 +93,13 @@ def test_class_method_change_changes_fingerprint(on_path: Path) -> None:
 
 def test_unrelated_code_does_not_change_fingerprint(on_path: Path) -> None:
     base = fingerprint_of(on_path, step_source("return x"))
-    with_extra = fingerprint_of(on_path, step_source("return x", extra="def another():\n            return 5"))
+    with_extra = fingerprint_of(
+        on_path, step_source("return x", extra="def another():\n            return 5")
+    )
     other_helpers = fingerprint_of(
-        on_path, step_source("return x"), helpers="def shared(x):\n    return x\n\ndef unused():\n    return 0\n"
+        on_path,
+        step_source("return x"),
+        helpers="def shared(x):\n    return x\n\ndef unused():\n    return 0\n",
     )
     assert base == with_extra == other_helpers
 
@@ -99,7 +113,9 @@ def test_library_code_is_not_hashed(on_path: Path) -> None:
     assert walker.hasher.hexdigest() == fingerprint._Walker().hasher.hexdigest()
 
 
-def test_module_level_containers_and_config_objects_are_part_of_the_fingerprint(on_path: Path) -> None:
+def test_module_level_containers_and_config_objects_are_part_of_the_fingerprint(
+    on_path: Path,
+) -> None:
     def source(features: str, lr: float) -> str:
         return f"""
             from dataclasses import dataclass
@@ -132,7 +148,9 @@ def test_helpers_in_subpackages_are_followed(on_path: Path) -> None:
         (package / "maths.py").write_text(f"def scale(x):\n    return {body}\n")
         for name in [m for m in sys.modules if m.startswith("pkgfp")]:
             del sys.modules[name]
-        module = load_module(on_path, "steps_sub", "import pkgfp\n\ndef my_step(x):\n    return pkgfp.sub.scale(x)\n")
+        module = load_module(
+            on_path, "steps_sub", "import pkgfp\n\ndef my_step(x):\n    return pkgfp.sub.scale(x)\n"
+        )
         return fingerprint.code_fingerprint(module.my_step)
 
     assert fingerprint_with("x * 2") != fingerprint_with("x * 3")

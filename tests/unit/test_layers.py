@@ -71,7 +71,10 @@ def runtime_nodes(tree: ast.AST) -> Iterator[ast.AST]:
     while pending:
         node = pending.pop()
         yield node
-        if isinstance(node, ast.If) and getattr(node.test, "id", getattr(node.test, "attr", None)) == "TYPE_CHECKING":
+        if (
+            isinstance(node, ast.If)
+            and getattr(node.test, "id", getattr(node.test, "attr", None)) == "TYPE_CHECKING"
+        ):
             pending.extend(node.orelse)
             continue
         pending.extend(ast.iter_child_nodes(node))
@@ -89,7 +92,10 @@ def imports_of(path: Path, name: str, known: set[str]) -> Iterator[str]:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, *([base] if base else [])])
             # `from package import module` depends on the module itself.
-            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base for alias in node.names]
+            targets = [
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base
+                for alias in node.names
+            ]
         else:
             continue
         for target in targets:
@@ -172,7 +178,10 @@ def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_the_layer_check_fails_on_a_violation() -> None:
-    graph = {"mlops_lite.store.refs": {"mlops_lite.execution.runner"}, "mlops_lite.execution.runner": set()}
+    graph = {
+        "mlops_lite.store.refs": {"mlops_lite.execution.runner"},
+        "mlops_lite.execution.runner": set(),
+    }
     layer = layer_of("mlops_lite.store.refs")
     assert layer_of("mlops_lite.execution.runner") not in (layer, *LAYERS[layer])
     assert find_cycles({"a": {"b"}, "b": {"a"}}) == [["a", "b"]]
@@ -196,11 +205,19 @@ def test_only_the_store_imports_dulwich() -> None:
 def test_the_client_only_reads() -> None:
     for path in (PACKAGE / "client").glob("*.py"):
         source = path.read_text()
-        for writer in ("update_ref", "write_objects", "write_loose_object", "add_annotations", "RunWriter"):
+        for writer in (
+            "update_ref",
+            "write_objects",
+            "write_loose_object",
+            "add_annotations",
+            "RunWriter",
+        ):
             assert writer not in source, (path.name, writer)
 
 
-@pytest.mark.parametrize("module", ["mlops_lite", "mlops_lite.definition.steps", "mlops_lite.definition.pipelines"])
+@pytest.mark.parametrize(
+    "module", ["mlops_lite", "mlops_lite.definition.steps", "mlops_lite.definition.pipelines"]
+)
 def test_defining_pipelines_is_light(module: str) -> None:
     code = (
         f"import sys, {module}\n"
@@ -208,5 +225,7 @@ def test_defining_pipelines_is_light(module: str) -> None:
         "         'mlops_lite.execution', 'mlops_lite.store') if m in sys.modules]\n"
         "print(','.join(heavy))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == ""

@@ -20,7 +20,11 @@ from mlops_lite.operations.rerun import environment_differences
         (0.5, 0.25, 0.25),
         (np.float32(1.5), 1, 0.5),
         (np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.5, 1.0]), 2.0),
-        (np.array([1, 2], dtype=np.uint8), np.array([3, 0], dtype=np.uint8), 2.0),  # no uint wrap-around
+        (
+            np.array([1, 2], dtype=np.uint8),
+            np.array([3, 0], dtype=np.uint8),
+            2.0,
+        ),  # no uint wrap-around
         (np.zeros((0, 3)), np.zeros((0, 3)), 0.0),
         ([1, 2.5], [1, 2.0], 0.5),
         (np.array([1.0]), np.array([1.0, 2.0]), None),  # shapes differ
@@ -29,13 +33,23 @@ from mlops_lite.operations.rerun import environment_differences
         ({"x": 1}, {"x": 2}, None),
     ],
 )
-def test_largest_absolute_difference_of_numbers_and_arrays(a: object, b: object, expected: float | None) -> None:
+def test_largest_absolute_difference_of_numbers_and_arrays(
+    a: object, b: object, expected: float | None
+) -> None:
     assert max_abs_difference(a, b) == expected
 
 
 def test_environment_differences_cover_python_and_recorded_packages_only() -> None:
-    recorded = {"python": "3.11.7", "implementation": "CPython", "packages": {"numpy": "2.0.0", "gone": "1.0"}}
-    current = {"python": "3.12.1", "implementation": "CPython", "packages": {"numpy": "2.1.0", "extra": "9"}}
+    recorded = {
+        "python": "3.11.7",
+        "implementation": "CPython",
+        "packages": {"numpy": "2.0.0", "gone": "1.0"},
+    }
+    current = {
+        "python": "3.12.1",
+        "implementation": "CPython",
+        "packages": {"numpy": "2.1.0", "extra": "9"},
+    }
     assert environment_differences(recorded, current) == [
         "Python 3.11.7 made the run; this is 3.12.1",
         "package gone: 1.0 made the run; here not installed",

@@ -25,21 +25,33 @@ def test_without_configuration_the_default_stack_is_local(tmp_path: Path) -> Non
     assert stacks.list_stacks(str(tmp_path)) == {"default": stacks.Stack("default")}
     assert stacks.active_stack_name(str(tmp_path)) == ("default", "default")
     choice = stacks.choose_orchestrator(str(tmp_path), None, {})
-    assert (choice.stack, choice.orchestrator, dict(choice.settings), choice.source) == ("default", "local", {}, "stack")
+    assert (choice.stack, choice.orchestrator, dict(choice.settings), choice.source) == (
+        "default",
+        "local",
+        {},
+        "stack",
+    )
 
 
 def test_register_and_set_keep_the_rest_of_pyproject_intact(tmp_path: Path) -> None:
-    original = '[project]\nname = "demo"  # a comment worth keeping\n\n[tool.ruff]\nline-length = 100\n'
+    original = (
+        '[project]\nname = "demo"  # a comment worth keeping\n\n[tool.ruff]\nline-length = 100\n'
+    )
     (tmp_path / "pyproject.toml").write_text(original)
     stacks.register_stack(str(tmp_path), stacks.Stack("fast", "pool", {"workers": 2}))
     stacks.set_active_stack(str(tmp_path), "fast")
     text = (tmp_path / "pyproject.toml").read_text()
     assert text.startswith(original)
-    assert tool_table(tmp_path) == {"active_stack": "fast", "stacks": {"fast": {"orchestrator": "pool", "workers": 2}}}
+    assert tool_table(tmp_path) == {
+        "active_stack": "fast",
+        "stacks": {"fast": {"orchestrator": "pool", "workers": 2}},
+    }
     assert text.index("[tool.mlops-lite]") < text.index("[tool.mlops-lite.stacks.fast]")
 
     # Replacing a stack rewrites its table only; a second stack is added after it.
-    stacks.register_stack(str(tmp_path), stacks.Stack("fast", "dask", {"address": "tcp://10.0.0.5:8786"}))
+    stacks.register_stack(
+        str(tmp_path), stacks.Stack("fast", "dask", {"address": "tcp://10.0.0.5:8786"})
+    )
     stacks.register_stack(str(tmp_path), stacks.Stack("wide", "pool", {"workers": 8}))
     stacks.set_active_stack(str(tmp_path), "wide")
     assert tool_table(tmp_path) == {
@@ -73,7 +85,9 @@ def test_an_inline_table_the_editor_cannot_handle_is_refused_untouched(tmp_path:
         ('orchestrator = "pool"\nworker = 2', "unknown setting\\(s\\) worker"),
     ],
 )
-def test_a_wrong_stack_is_a_config_error_naming_it(tmp_path: Path, table: str, message: str) -> None:
+def test_a_wrong_stack_is_a_config_error_naming_it(
+    tmp_path: Path, table: str, message: str
+) -> None:
     (tmp_path / "pyproject.toml").write_text(f"[tool.mlops-lite.stacks.broken]\n{table}\n")
     with pytest.raises(ConfigError, match=message):
         stacks.list_stacks(str(tmp_path))
@@ -92,35 +106,53 @@ def test_bad_names_and_the_builtin_default_cannot_be_registered(tmp_path: Path) 
 # -- choosing the orchestrator ----------------------------------------------------------
 
 
-def test_precedence_environment_then_pipeline_then_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_precedence_environment_then_pipeline_then_stack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = str(tmp_path)
     stacks.register_stack(root, stacks.Stack("fast", "pool", {"workers": 3}))
     stacks.register_stack(root, stacks.Stack("cluster", "dask", {"address": "tcp://h:1"}))
     stacks.set_active_stack(root, "fast")
 
     choice = stacks.choose_orchestrator(root, None, {})
-    assert (choice.stack, choice.orchestrator, dict(choice.settings)) == ("fast", "pool", {"workers": 3})
+    assert (choice.stack, choice.orchestrator, dict(choice.settings)) == (
+        "fast",
+        "pool",
+        {"workers": 3},
+    )
     # Pipeline options win over the stack; workers from with_options win over the stack's.
     choice = stacks.choose_orchestrator(root, "pool", {"workers": 5, "fail_fast": True})
-    assert (choice.orchestrator, dict(choice.settings), choice.source) == ("pool", {"workers": 5}, "pipeline")
+    assert (choice.orchestrator, dict(choice.settings), choice.source) == (
+        "pool",
+        {"workers": 5},
+        "pipeline",
+    )
     # The stack's settings only configure the stack's own orchestrator.
     assert dict(stacks.choose_orchestrator(root, "local", {}).settings) == {}
 
     monkeypatch.setenv("MLOPS_LITE_STACK", "cluster")
     choice = stacks.choose_orchestrator(root, None, {})
-    assert (choice.stack, choice.orchestrator, dict(choice.settings)) == ("cluster", "dask", {"address": "tcp://h:1"})
+    assert (choice.stack, choice.orchestrator, dict(choice.settings)) == (
+        "cluster",
+        "dask",
+        {"address": "tcp://h:1"},
+    )
     monkeypatch.setenv("MLOPS_LITE_ORCHESTRATOR", "local")
     choice = stacks.choose_orchestrator(root, "pool", {})
     assert (choice.stack, choice.orchestrator, choice.source) == ("cluster", "local", "environment")
 
 
-def test_an_unknown_active_stack_or_orchestrator_is_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unknown_active_stack_or_orchestrator_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MLOPS_LITE_STACK", "missing")
     with pytest.raises(ConfigError, match="from environment variable MLOPS_LITE_STACK"):
         stacks.choose_orchestrator(str(tmp_path), None, {})
     monkeypatch.delenv("MLOPS_LITE_STACK")
     monkeypatch.setenv("MLOPS_LITE_ORCHESTRATOR", "ray")
-    with pytest.raises(ConfigError, match="unknown orchestrator 'ray' \\(from MLOPS_LITE_ORCHESTRATOR\\)"):
+    with pytest.raises(
+        ConfigError, match="unknown orchestrator 'ray' \\(from MLOPS_LITE_ORCHESTRATOR\\)"
+    ):
         stacks.choose_orchestrator(str(tmp_path), None, {})
 
 
@@ -172,7 +204,13 @@ def test_map_traces_one_invocation_per_element_and_gathers_them() -> None:
         gather(scores)
 
     trace = sweep.trace({})
-    assert list(trace.invocations) == ["produce", "evaluate_0", "evaluate_1", "evaluate_2", "gather"]
+    assert list(trace.invocations) == [
+        "produce",
+        "evaluate_0",
+        "evaluate_1",
+        "evaluate_2",
+        "gather",
+    ]
     assert trace.invocations["evaluate_1"].parameters == {"lr": 0.2, "tags": ["x", "y"]}
     assert trace.invocations["evaluate_1"].upstream == ["produce"]
     gathered = trace.invocations["gather"].gathered["scores"]

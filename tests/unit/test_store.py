@@ -32,15 +32,26 @@ def test_pack_written_by_us_passes_git_fsck(project: Path) -> None:
     inner = o.tree({"payload": (o.MODE_BLOB, payload.id), "small": (o.MODE_BLOB, small.id)})
     outer = o.tree({"dir": (o.MODE_TREE, inner.id), "a": (o.MODE_BLOB, small.id)})
     head = git(project, "rev-parse", "HEAD")
-    commit = o.commit(tree_id=outer.id, parents=[head], author=o.Identity("A", "a@example.com"),
-                      timestamp=1_700_000_000, tz_offset_minutes=-330, message="m")
+    commit = o.commit(
+        tree_id=outer.id,
+        parents=[head],
+        author=o.Identity("A", "a@example.com"),
+        timestamp=1_700_000_000,
+        tz_offset_minutes=-330,
+        message="m",
+    )
     store.write_objects([payload, small, inner, outer, commit])
     store.refs.compare_and_swap("refs/mlops/test/x", None, commit.id)
-    subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=project, check=True, capture_output=True)
+    subprocess.run(
+        ["git", "fsck", "--strict", "--no-dangling"], cwd=project, check=True, capture_output=True
+    )
     assert git(project, "rev-parse", "refs/mlops/test/x") == commit.id
     assert git(project, "cat-file", "-p", f"{commit.id}:dir/small") == "hello"
     assert store.read_object(payload.id) == payload.data
-    assert git(project, "log", "-1", "--format=%an <%ae> %ad", "--date=raw", commit.id) == "A <a@example.com> 1700000000 -0530"
+    assert (
+        git(project, "log", "-1", "--format=%an <%ae> %ad", "--date=raw", commit.id)
+        == "A <a@example.com> 1700000000 -0530"
+    )
     store.close()
 
 
@@ -81,18 +92,28 @@ def test_a_few_small_objects_are_written_loose_and_git_reads_them(project: Path)
 
 
 @pytest.mark.parametrize("repack", [False, True])
-def test_large_artifact_reads_back_exactly_before_and_after_git_repacks(project: Path, repack: bool) -> None:
+def test_large_artifact_reads_back_exactly_before_and_after_git_repacks(
+    project: Path, repack: bool
+) -> None:
     import random
 
     from mlops_lite.store.artifacts import build_artifact
 
     payload = random.Random(3).randbytes(19 * 1024 * 1024) + bytes(3 * 1024 * 1024)
-    tree, objects = build_artifact(payload, materializer="m", materializer_version=1, type_name="t", uses_pickle=False)
+    tree, objects = build_artifact(
+        payload, materializer="m", materializer_version=1, type_name="t", uses_pickle=False
+    )
     store = GitStore.open()
     store.write_objects(objects)
     head = git(project, "rev-parse", "HEAD")
-    holder = o.commit(tree_id=o.tree({"artifact": (o.MODE_TREE, tree.id)}).id, parents=[head],
-                      author=o.Identity("A", "a@example.com"), timestamp=1, tz_offset_minutes=0, message="m")
+    holder = o.commit(
+        tree_id=o.tree({"artifact": (o.MODE_TREE, tree.id)}).id,
+        parents=[head],
+        author=o.Identity("A", "a@example.com"),
+        timestamp=1,
+        tz_offset_minutes=0,
+        message="m",
+    )
     store.write_objects([o.tree({"artifact": (o.MODE_TREE, tree.id)}), holder])
     store.refs.compare_and_swap("refs/mlops/test/holder", None, holder.id)
     store.close()
@@ -101,17 +122,35 @@ def test_large_artifact_reads_back_exactly_before_and_after_git_repacks(project:
         git(project, "repack", "-a", "-d", "-F", "-q")
     target = bytearray(len(payload))
     chunk_ids = [
-        sha for _, (_, sha) in sorted(o.parse_tree(store.read_object(o.parse_tree(store.read_object(tree.id))["data"][1])).items())
+        sha
+        for _, (_, sha) in sorted(
+            o.parse_tree(
+                store.read_object(o.parse_tree(store.read_object(tree.id))["data"][1])
+            ).items()
+        )
     ]
     assert store.read_blobs_into(chunk_ids, memoryview(target)) is not repack
     meta, data = store.read_artifact(tree.id)
     assert bytes(data) == payload and meta.size == len(payload)
-    subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=project, check=True, capture_output=True)
+    subprocess.run(
+        ["git", "fsck", "--strict", "--no-dangling"], cwd=project, check=True, capture_output=True
+    )
     store.close()
 
 
 @pytest.mark.parametrize(
-    "size", [0, 1, 65_534, 65_535, 65_536, 2 * 65_535, 2 * 65_535 + 1, 8 * 1024 * 1024, 8 * 1024 * 1024 + 1]
+    "size",
+    [
+        0,
+        1,
+        65_534,
+        65_535,
+        65_536,
+        2 * 65_535,
+        2 * 65_535 + 1,
+        8 * 1024 * 1024,
+        8 * 1024 * 1024 + 1,
+    ],
 )
 def test_stored_block_framing_round_trips_at_block_edges(project: Path, size: int) -> None:
     import random
@@ -122,7 +161,9 @@ def test_stored_block_framing_round_trips_at_block_edges(project: Path, size: in
 
     payload = random.Random(size).randbytes(size)
     assert zlib.decompress(b"".join(bytes(piece) for piece in _stored_zlib(payload))) == payload
-    tree, objects = build_artifact(payload, materializer="m", materializer_version=1, type_name="t", uses_pickle=False)
+    tree, objects = build_artifact(
+        payload, materializer="m", materializer_version=1, type_name="t", uses_pickle=False
+    )
     store = GitStore.open()
     store.write_objects(objects)
     store.close()
@@ -132,14 +173,18 @@ def test_stored_block_framing_round_trips_at_block_edges(project: Path, size: in
     packs = [str(path) for path in (project / ".git/objects/pack").glob("*.idx")]
     if packs:  # a payload of a few bytes is written as loose objects
         subprocess.run(["git", "verify-pack", *packs], cwd=project, check=True, capture_output=True)
-    subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=project, check=True, capture_output=True)
+    subprocess.run(
+        ["git", "fsck", "--strict", "--no-dangling"], cwd=project, check=True, capture_output=True
+    )
 
 
 def test_compressible_artifact_is_stored_with_zstd_and_reads_back(project: Path) -> None:
     from mlops_lite.store.artifacts import build_artifact
 
     payload = b"".join(b"row %d, a fairly repetitive line of text\n" % i for i in range(600_000))
-    tree, objects = build_artifact(payload, materializer="m", materializer_version=1, type_name="t", uses_pickle=False)
+    tree, objects = build_artifact(
+        payload, materializer="m", materializer_version=1, type_name="t", uses_pickle=False
+    )
     assert sum(len(obj.data) for obj in objects) < len(payload) // 3
     store = GitStore.open()
     store.write_objects(objects)

@@ -96,19 +96,29 @@ def test_concurrent_compare_and_swap_lets_exactly_one_writer_win(store: Store) -
 def test_a_run_commit_round_trips(store: Store) -> None:
     code_commit = store.pin_code().commit
     artifact, artifact_objects = build_artifact(
-        os.urandom(20 * 1024 * 1024), materializer="m", materializer_version=1, type_name="t", uses_pickle=False
+        os.urandom(20 * 1024 * 1024),
+        materializer="m",
+        materializer_version=1,
+        type_name="t",
+        uses_pickle=False,
     )
     step_record = StepRecord(name="s", function="m.s", status="completed")
     step_tree, step_objects = build_step_tree(step_record, "printed\n", {"output": artifact.id})
-    record = RunRecord(run_name="r", pipeline_name="p", status="completed", start_time=1.0, step_names=["s"])
+    record = RunRecord(
+        run_name="r", pipeline_name="p", status="completed", start_time=1.0, step_names=["s"]
+    )
     commit, run_objects = build_run_commit(store.identity, record, {"s": step_tree.id}, code_commit)
     store.write_objects([*artifact_objects, *step_objects, *run_objects])
     run = read_run_commit(store.read_object, commit.id)
-    assert run.record.run_name == "r" and list(run.steps) == ["s"] and run.code_commit == code_commit
+    assert (
+        run.record.run_name == "r" and list(run.steps) == ["s"] and run.code_commit == code_commit
+    )
     meta, payload = read_artifact(store.read_object, artifact.id, store.read_blobs)
     assert meta.size == len(payload) == 20 * 1024 * 1024
     assert bytes(payload) == b"".join(
-        bytes(obj.data) for obj in artifact_objects if obj.type_num == o.BLOB and len(obj.data) > 1000
+        bytes(obj.data)
+        for obj in artifact_objects
+        if obj.type_num == o.BLOB and len(obj.data) > 1000
     )
 
 
@@ -177,4 +187,6 @@ def test_a_failing_pipeline_is_recorded_alike(store: Store) -> None:
     with Client(store=store) as client:
         run = client.get_pipeline_run(raised.value.run_name)
         assert run.status == "failed"
-        assert run.steps["explode"].status == "failed" and "no 1" in (run.steps["explode"].error or "")
+        assert run.steps["explode"].status == "failed" and "no 1" in (
+            run.steps["explode"].error or ""
+        )

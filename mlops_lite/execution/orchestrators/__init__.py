@@ -23,6 +23,7 @@ ORCHESTRATOR_SETTINGS: dict[str, tuple[str, ...]] = {
 
 
 def create_orchestrator(name: str, settings: Mapping[str, Any]) -> Orchestrator:
+    """The orchestrator called ``name``, built from its settings (ConfigError when they are wrong)."""
     if name == "local":
         from mlops_lite.execution.orchestrators.local import LocalOrchestrator
 
@@ -31,7 +32,9 @@ def create_orchestrator(name: str, settings: Mapping[str, Any]) -> Orchestrator:
         from mlops_lite.execution.orchestrators.pool import PoolOrchestrator
 
         workers = settings.get("workers")
-        return PoolOrchestrator(positive_int(settings, "workers", 1, name) if workers is not None else None)
+        return PoolOrchestrator(
+            positive_int(settings, "workers", 1, name) if workers is not None else None
+        )
     if name == "dask":
         from mlops_lite.execution.orchestrators.dask import DaskOrchestrator
 
@@ -40,7 +43,11 @@ def create_orchestrator(name: str, settings: Mapping[str, Any]) -> Orchestrator:
             raise ConfigError(f"orchestrator 'dask': address must be a string, got {address!r}")
         workers = settings.get("workers")
         connect_timeout = settings.get("connect_timeout", 30.0)
-        if isinstance(connect_timeout, bool) or not isinstance(connect_timeout, (int, float)) or connect_timeout <= 0:
+        if (
+            isinstance(connect_timeout, bool)
+            or not isinstance(connect_timeout, (int, float))
+            or connect_timeout <= 0
+        ):
             raise ConfigError(
                 f"orchestrator 'dask': connect_timeout must be a positive number of seconds, got {connect_timeout!r}"
             )

@@ -30,16 +30,21 @@ class Job:
 
     @property
     def invocation(self) -> str:
+        """The invocation this job runs."""
         return self.task.invocation
 
 
 @dataclass
 class Completion:
+    """A job that finished, with its result."""
+
     job: Job
     result: StepResult
 
 
-def failed_result(job: Job, error: BaseException, *, logs: str = "", started: float | None = None) -> StepResult:
+def failed_result(
+    job: Job, error: BaseException, *, logs: str = "", started: float | None = None
+) -> StepResult:
     """The result of a job that produced none of its own (dead worker, timeout)."""
     now = time.time()
     return StepResult(
@@ -90,6 +95,7 @@ class Orchestrator(abc.ABC):
 
 
 def positive_int(settings: Mapping[str, Any], key: str, default: int, orchestrator: str) -> int:
+    """``settings[key]`` as a positive int (digits in a string accepted), else ``default``."""
     value = settings.get(key, default)
     if value is None:
         return default
@@ -103,6 +109,7 @@ def positive_int(settings: Mapping[str, Any], key: str, default: int, orchestrat
 
 
 def cpu_count() -> int:
+    """The CPUs this process may run on."""
     import os
 
     try:

@@ -35,10 +35,15 @@ _CONNECT_SECONDS = 30.0
 
 
 class DaskOrchestrator(Orchestrator):
+    """Runs steps as tasks on a Dask cluster: a scheduler address, or a local cluster for the run."""
+
     name = "dask"
 
     def __init__(
-        self, address: str | None = None, workers: int | None = None, connect_timeout: float = _CONNECT_SECONDS
+        self,
+        address: str | None = None,
+        workers: int | None = None,
+        connect_timeout: float = _CONNECT_SECONDS,
     ) -> None:
         try:
             # Typed as Any: this module must type-check where Dask is not installed.
@@ -54,7 +59,9 @@ class DaskOrchestrator(Orchestrator):
         self._cluster: Any = None
         if address:
             try:
-                self._client = distributed.Client(address, timeout=connect_timeout, set_as_default=False)
+                self._client = distributed.Client(
+                    address, timeout=connect_timeout, set_as_default=False
+                )
             except OSError as error:
                 raise ConfigError(
                     f"the 'dask' orchestrator could not reach the scheduler at {address!r}: {error}; "
@@ -64,8 +71,11 @@ class DaskOrchestrator(Orchestrator):
             # A dead worker fails its step at once instead of killing three more.
             with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
                 self._cluster = distributed.LocalCluster(
-                    n_workers=workers or cpu_count(), threads_per_worker=1, processes=True,
-                    dashboard_address=None, silence_logs=logging.ERROR,
+                    n_workers=workers or cpu_count(),
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
                     # No dashboard, and its HTTP endpoints on a free port, not :8787.
                     scheduler_kwargs={"dashboard_address": ":0"},
                 )
@@ -84,9 +94,11 @@ class DaskOrchestrator(Orchestrator):
 
     @property
     def capacity(self) -> int:
+        """The cluster's worker threads."""
         return self._threads
 
     def describe(self) -> dict[str, Any]:
+        """The scheduler and thread count, recorded with the run."""
         return {
             "address": self.address or "local-cluster",
             "scheduler": self._client.scheduler.address,
@@ -94,15 +106,20 @@ class DaskOrchestrator(Orchestrator):
         }
 
     def submit(self, job: Job) -> None:
+        """Send the job to the cluster as a task."""
         data = encode_task(job.task)
         future = self._client.submit(
-            run_with_setup, self._setup, data, pure=False,
+            run_with_setup,
+            self._setup,
+            data,
+            pure=False,
             key=f"mlops-lite-{job.invocation}-{job.job_id}-{time.time_ns()}",
         )
         deadline = time.monotonic() + job.timeout if job.timeout is not None else None
         self._running[future] = (job, time.time(), deadline)
 
     def wait(self, timeout: float | None) -> list[Completion]:
+        """Collect finished tasks; fail those past their timeout."""
         if not self._running:
             return []
         now = time.monotonic()
@@ -113,7 +130,8 @@ class DaskOrchestrator(Orchestrator):
             # Not the default client (set_as_default=False leaves the user's alone).
             with self._client.as_current():
                 self._distributed.wait(
-                    list(self._running), timeout=max(0.01, min(limits)) if limits else None,
+                    list(self._running),
+                    timeout=max(0.01, min(limits)) if limits else None,
                     return_when="FIRST_COMPLETED",
                 )
         except TimeoutError:
@@ -127,11 +145,20 @@ class DaskOrchestrator(Orchestrator):
             elif deadline is not None and now >= deadline:
                 del self._running[future]
                 future.cancel()
-                done.append(Completion(job, failed_result(job, StepTimeoutError(
-                    f"step {job.invocation!r} ran longer than its timeout of {job.timeout:g}s; "
-                    "its Dask task was cancelled (Dask cannot stop a running task: its worker "
-                    "thread may finish it in the background)"
-                ), started=started)))
+                done.append(
+                    Completion(
+                        job,
+                        failed_result(
+                            job,
+                            StepTimeoutError(
+                                f"step {job.invocation!r} ran longer than its timeout of {job.timeout:g}s; "
+                                "its Dask task was cancelled (Dask cannot stop a running task: its worker "
+                                "thread may finish it in the background)"
+                            ),
+                            started=started,
+                        ),
+                    )
+                )
         return done
 
     def _result(self, future: Any, job: Job, started: float) -> Any:
@@ -139,23 +166,36 @@ class DaskOrchestrator(Orchestrator):
             try:
                 result = decode_result(future.result())
             except Exception as error:
-                return failed_result(job, ExecutionError(
-                    f"the result of step {job.invocation!r} came back from Dask but could not be "
-                    f"loaded here: {type(error).__name__}: {error}"
-                ), started=started)
+                return failed_result(
+                    job,
+                    ExecutionError(
+                        f"the result of step {job.invocation!r} came back from Dask but could not be "
+                        f"loaded here: {type(error).__name__}: {error}"
+                    ),
+                    started=started,
+                )
             result.invocation = job.invocation
             return result
         problem = future.exception() if future.status == "error" else None
         if type(problem).__name__ == "KilledWorker" or future.status == "lost":
-            return failed_result(job, WorkerDiedError(
-                f"the Dask worker running step {job.invocation!r} died before the step finished "
-                f"(a crash, os._exit, or killed for memory): {problem}"
-            ), started=started)
-        return failed_result(job, ExecutionError(
-            f"Dask could not run step {job.invocation!r}: {future.status}: {problem!r}"
-        ), started=started)
+            return failed_result(
+                job,
+                WorkerDiedError(
+                    f"the Dask worker running step {job.invocation!r} died before the step finished "
+                    f"(a crash, os._exit, or killed for memory): {problem}"
+                ),
+                started=started,
+            )
+        return failed_result(
+            job,
+            ExecutionError(
+                f"Dask could not run step {job.invocation!r}: {future.status}: {problem!r}"
+            ),
+            started=started,
+        )
 
     def cancel_all(self) -> list[Job]:
+        """Cancel every task not finished yet."""
         jobs = [job for job, _, _ in self._running.values()]
         for future in self._running:
             future.cancel()
@@ -163,6 +203,7 @@ class DaskOrchestrator(Orchestrator):
         return jobs
 
     def close(self) -> None:
+        """Cancel what is left, disconnect, and stop a local cluster."""
         for future in self._running:
             future.cancel()
         self._running.clear()

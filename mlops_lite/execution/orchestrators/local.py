@@ -23,19 +23,19 @@ class LocalOrchestrator(Orchestrator):
 
     @property
     def capacity(self) -> int:
+        """One step at a time."""
         return 1
 
     def submit(self, job: Job) -> None:
+        """Run the job now, in this process."""
         with _alarm(job.invocation, job.timeout):
             result = execute_step(job.task)
         self._done.append(Completion(job, result))
 
     def wait(self, timeout: float | None) -> list[Completion]:
+        """The jobs that ran since the last call."""
         done, self._done = self._done, []
         return done
-
-    def describe(self) -> dict[str, Any]:
-        return {}
 
 
 @contextmanager

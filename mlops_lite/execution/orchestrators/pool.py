@@ -41,14 +41,20 @@ class _Worker:
     def __init__(self, setup: bytes) -> None:
         task_read, task_write = os.pipe()
         result_read, result_write = os.pipe()
-        package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-            os.path.abspath(__file__)))))
+        package_parent = os.path.dirname(
+            os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        )
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "mlops_lite.execution.orchestrators.worker",
-                 str(task_read), str(result_write)],
+                [
+                    sys.executable,
+                    "-m",
+                    "mlops_lite.execution.orchestrators.worker",
+                    str(task_read),
+                    str(result_write),
+                ],
                 pass_fds=(task_read, result_write),
                 env=env,
             )
@@ -97,18 +103,20 @@ class PoolOrchestrator(Orchestrator):
         self._live: list[_Worker] = []
         self._queue: deque[Job] = deque()
         self._done: list[Completion] = []
-        self.started_workers = 0
 
     @property
     def capacity(self) -> int:
+        """The number of worker processes."""
         return self.workers
 
     def describe(self) -> dict[str, Any]:
+        """The worker count, recorded with the run."""
         return {"workers": self.workers}
 
     # -- submitting -------------------------------------------------------------
 
     def submit(self, job: Job) -> None:
+        """Queue the job and hand it to an idle worker, starting one if allowed."""
         self._queue.append(job)
         self._dispatch()
 
@@ -125,7 +133,6 @@ class PoolOrchestrator(Orchestrator):
                 # Read when the first worker starts: the registrations as they are now.
                 self._setup = pickle.dumps(WorkerSetup.from_driver(with_sys_path=True))
             self._live.append(_Worker(self._setup))
-            self.started_workers += 1
 
     def _send(self, worker: _Worker, job: Job) -> None:
         worker.job = job
@@ -135,11 +142,19 @@ class PoolOrchestrator(Orchestrator):
             data = encode_task(job.task)
         except Exception as error:
             worker.job = None
-            self._done.append(Completion(job, failed_result(job, ExecutionError(
-                f"step {job.invocation!r} could not be sent to a worker process: "
-                f"{type(error).__name__}: {error}; its function, inputs and parameters must be "
-                "picklable with cloudpickle (or run it with the local orchestrator)"
-            ))))
+            self._done.append(
+                Completion(
+                    job,
+                    failed_result(
+                        job,
+                        ExecutionError(
+                            f"step {job.invocation!r} could not be sent to a worker process: "
+                            f"{type(error).__name__}: {error}; its function, inputs and parameters must be "
+                            "picklable with cloudpickle (or run it with the local orchestrator)"
+                        ),
+                    ),
+                )
+            )
             return
         try:
             worker.tasks.send_bytes(data)
@@ -149,6 +164,7 @@ class PoolOrchestrator(Orchestrator):
     # -- collecting -------------------------------------------------------------
 
     def wait(self, timeout: float | None) -> list[Completion]:
+        """Collect results; notice dead workers and jobs past their timeout."""
         end = None if timeout is None else time.monotonic() + timeout
         while not self._done:
             now = time.monotonic()
@@ -183,10 +199,14 @@ class PoolOrchestrator(Orchestrator):
         try:
             result = decode_result(data)
         except Exception as error:
-            result = failed_result(job, ExecutionError(
-                f"the result of step {job.invocation!r} came back from its worker process but "
-                f"could not be loaded here: {type(error).__name__}: {error}"
-            ), started=worker.started)
+            result = failed_result(
+                job,
+                ExecutionError(
+                    f"the result of step {job.invocation!r} came back from its worker process but "
+                    f"could not be loaded here: {type(error).__name__}: {error}"
+                ),
+                started=worker.started,
+            )
         result.invocation = job.invocation
         self._done.append(Completion(job, result))
 
@@ -197,10 +217,19 @@ class PoolOrchestrator(Orchestrator):
                 job = worker.job
                 worker.kill()
                 self._live.remove(worker)
-                self._done.append(Completion(job, failed_result(job, StepTimeoutError(
-                    f"step {job.invocation!r} ran longer than its timeout of {job.timeout:g}s; "
-                    "its worker process was killed"
-                ), started=worker.started)))
+                self._done.append(
+                    Completion(
+                        job,
+                        failed_result(
+                            job,
+                            StepTimeoutError(
+                                f"step {job.invocation!r} ran longer than its timeout of {job.timeout:g}s; "
+                                "its worker process was killed"
+                            ),
+                            started=worker.started,
+                        ),
+                    )
+                )
             elif worker.process.poll() is not None and worker in self._live:
                 # Exited with its pipe still open: nothing more will come.
                 if not worker.results.poll():
@@ -217,22 +246,40 @@ class PoolOrchestrator(Orchestrator):
             # It never started (a broken environment): fail a waiting step rather than
             # start workers forever; its stderr went to the console.
             job = self._queue.popleft()
-            self._done.append(Completion(job, failed_result(job, WorkerDiedError(
-                f"a worker process for step {job.invocation!r} {how} before it was ready; "
-                "its error output above says why"
-            ))))
+            self._done.append(
+                Completion(
+                    job,
+                    failed_result(
+                        job,
+                        WorkerDiedError(
+                            f"a worker process for step {job.invocation!r} {how} before it was ready; "
+                            "its error output above says why"
+                        ),
+                    ),
+                )
+            )
             return
         if job is None:
             return
-        self._done.append(Completion(job, failed_result(job, WorkerDiedError(
-            f"the worker process running step {job.invocation!r} {how} before the step "
-            "finished (a crash, os._exit, or killed for memory); the step's output until then "
-            "went to the console"
-        ), started=worker.started)))
+        self._done.append(
+            Completion(
+                job,
+                failed_result(
+                    job,
+                    WorkerDiedError(
+                        f"the worker process running step {job.invocation!r} {how} before the step "
+                        "finished (a crash, os._exit, or killed for memory); the step's output until then "
+                        "went to the console"
+                    ),
+                    started=worker.started,
+                ),
+            )
+        )
 
     # -- stopping ---------------------------------------------------------------
 
     def cancel_all(self) -> list[Job]:
+        """Kill the workers of running jobs and drop queued ones."""
         cancelled = list(self._queue)
         self._queue.clear()
         for worker in list(self._live):
@@ -243,6 +290,7 @@ class PoolOrchestrator(Orchestrator):
         return cancelled
 
     def close(self) -> None:
+        """Let idle workers exit, then kill any that do not."""
         for worker in self._live:
             worker.tasks.close()  # end of input: an idle worker exits at once
         deadline = time.monotonic() + _EXIT_GRACE_SECONDS

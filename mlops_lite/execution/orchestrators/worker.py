@@ -21,6 +21,7 @@ READY = b"ready"
 
 def main(argv: list[str]) -> int:
     # Ctrl-C reaches the whole process group; the driver decides what to stop.
+    """Serve tasks from the driver's pipe until it closes; the process's exit code."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     tasks = Connection(int(argv[0]), writable=False)
     results = Connection(int(argv[1]), readable=False)
