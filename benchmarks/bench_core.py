@@ -90,7 +90,8 @@ def bench_import(repeat: int) -> None:
         ours = statistics.median(fresh(statement) for _ in range(repeat))
         base = statistics.median(fresh("import json") for _ in range(repeat))
         print(
-            f"{label:46}: {ours * 1000:7.1f} ms (target <= 100 ms)   import json: {base * 1000:.1f} ms"
+            f"{label:46}: {ours * 1000:7.1f} ms (target <= 100 ms)"
+            f"   import json: {base * 1000:.1f} ms"
         )
 
 

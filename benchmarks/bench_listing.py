@@ -148,12 +148,14 @@ def main() -> None:
 
     git_all = median_time(git_list_all, args.repeat)
     print(
-        f"index build, {args.runs} runs     : {cold:8.3f} s   (git for-each-ref of all refs: {git_all:.3f} s)"
+        f"index build, {args.runs} runs     : {cold:8.3f} s"
+        f"   (git for-each-ref of all refs: {git_all:.3f} s)"
     )
     ours = median_time(ours_newest_20, args.repeat)
     theirs = median_time(git_newest_20, args.repeat)
     print(
-        f"newest 20 runs, warm index  : {ours * 1000:8.1f} ms  git for-each-ref --sort=-committerdate --count=20: "
+        f"newest 20 runs, warm index  : {ours * 1000:8.1f} ms"
+        "  git for-each-ref --sort=-committerdate --count=20: "
         f"{theirs * 1000:.1f} ms  ratio {theirs / ours:.1f}x faster"
     )
 

@@ -141,7 +141,8 @@ def bench_pool_overhead(repeat: int) -> None:
             f"-> pool overhead {per_step:5.2f} ms/step incl. start-up (target <= 20 ms)"
         )
     print(
-        f"pool worker start-up (spawn, import, ready): {startup * 1000:.1f} ms, once per worker per run"
+        f"pool worker start-up (spawn, import, ready): {startup * 1000:.1f} ms,"
+        " once per worker per run"
     )
 
 

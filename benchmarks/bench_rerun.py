@@ -69,11 +69,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args()
+    python_path = [LIBRARY_ROOT, os.environ.get("PYTHONPATH")]
     os.environ.update(
         {
             "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
             "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com",
-            "PYTHONPATH": os.pathsep.join(filter(None, [LIBRARY_ROOT, os.environ.get("PYTHONPATH")])),
+            "PYTHONPATH": os.pathsep.join(filter(None, python_path)),
         }
     )  # fmt: skip
     from mlops_lite.operations.rerun import rerun
@@ -129,11 +130,13 @@ def main() -> None:
     print(f"{args.steps}-step pipeline, medians of {args.repeat} (Python {sys.version.split()[0]})")
     print(f"  original run (python pipeline.py)   {original_time:7.3f} s")
     print(
-        f"  rerun, CLI (python -m mlops_lite)    {cli_time:7.3f} s   x{cli_time / original_time:.2f}"
+        f"  rerun, CLI (python -m mlops_lite)    {cli_time:7.3f} s"
+        f"   x{cli_time / original_time:.2f}"
         f"   {cli_time - original_time:+.3f} s"
     )
     print(
-        f"  rerun, library call                  {library_time:7.3f} s   x{library_time / original_time:.2f}"
+        f"  rerun, library call                  {library_time:7.3f} s"
+        f"   x{library_time / original_time:.2f}"
         f"   {library_time - original_time:+.3f} s"
     )
     print(f"  of which materializing the code tree {materialize_time:7.3f} s")

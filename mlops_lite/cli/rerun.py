@@ -61,7 +61,8 @@ def register(subparsers: Any) -> None:
     run.add_argument("--config", "-c", help="configuration file (.yaml, .yml, .toml or .json)")
     run.add_argument(
         "--param", "-p", action="append", default=[], metavar="NAME=VALUE",
-        help="a pipeline parameter; VALUE is read as JSON when it parses, else as a string (repeatable)",
+        help="a pipeline parameter; VALUE is read as JSON when it parses, else as a string "
+        "(repeatable)",
     )  # fmt: skip
     run.add_argument("--json", action="store_true", help="print the run as JSON")
     run.set_defaults(handler=_run)
@@ -103,7 +104,8 @@ def _rerun(args: argparse.Namespace) -> int:
     print(f"code      {report.code_commit}")
     if report.rerun_sha:
         print(
-            f"rerun     {report.pipeline}/{report.rerun_name} ({report.rerun_sha[:10]}) {report.rerun_status}"
+            f"rerun     {report.pipeline}/{report.rerun_name}"
+            f" ({report.rerun_sha[:10]}) {report.rerun_status}"
         )
     if report.outputs:
         print()

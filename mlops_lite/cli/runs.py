@@ -98,7 +98,8 @@ def show_run(args: argparse.Namespace) -> int:
         print(f"code      {run.code_commit}{dirty}")
         print(f"started   {format_time(run.start_time)}   duration {format_duration(run.duration)}")
         print(
-            f"author    {run.author.get('name', '?')} <{run.author.get('email', '?')}> on {run.host or '?'}"
+            f"author    {run.author.get('name', '?')} <{run.author.get('email', '?')}>"
+            f" on {run.host or '?'}"
         )
         stack = run.stack
         print(f"executed  {run.orchestrator}" + (f" (stack {stack})" if stack else ""))

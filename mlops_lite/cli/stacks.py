@@ -28,7 +28,9 @@ def register(subparsers: Any) -> None:
     add = stack_sub.add_parser(
         "register",
         help="add or replace a stack in pyproject.toml",
-        description="Example: mlops-lite stack register fast --orchestrator pool --workers 2 --activate",
+        description=(
+            "Example: mlops-lite stack register fast --orchestrator pool --workers 2 --activate"
+        ),
     )
     add.add_argument("name", help="stack name (letters, digits, '_' and '-')")
     add.add_argument("--orchestrator", "-o", required=True, help="local, pool or dask")
@@ -67,9 +69,8 @@ def list_stacks(args: argparse.Namespace) -> int:
         return 0
     for name, stack in found.items():
         settings = " ".join(f"{k}={v}" for k, v in sorted(stack.settings.items()))
-        print(
-            f"{'*' if name == active else ' '} {name:<16} {stack.orchestrator:<8} {settings}".rstrip()
-        )
+        marker = "*" if name == active else " "
+        print(f"{marker} {name:<16} {stack.orchestrator:<8} {settings}".rstrip())
     if active not in found:
         print(f"(the active stack {active!r} is not defined)")
     return 0

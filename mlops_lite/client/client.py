@@ -67,7 +67,8 @@ class Client:
         known = self._runs_index().pipelines()
         if name not in known:
             raise PipelineNotFoundError(
-                f"no run of pipeline {name!r} is recorded (pipelines: {', '.join(known) or 'none yet'})"
+                f"no run of pipeline {name!r} is recorded "
+                f"(pipelines: {', '.join(known) or 'none yet'})"
             )
         return RecordedPipeline(self, name)
 

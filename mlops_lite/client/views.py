@@ -325,8 +325,8 @@ class StepRun:
         """The only output, for steps that have exactly one."""
         if len(self.outputs) != 1:
             raise ArtifactNotFoundError(
-                f"step {self.name!r} has {len(self.outputs)} outputs ({', '.join(self.outputs) or 'none'}); "
-                "use .outputs[name]"
+                f"step {self.name!r} has {len(self.outputs)} outputs "
+                f"({', '.join(self.outputs) or 'none'}); use .outputs[name]"
             )
         return next(iter(self.outputs.values()))
 

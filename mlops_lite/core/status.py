@@ -7,7 +7,7 @@ from typing import Final, Literal, get_args
 __all__ = ["FINISHED_STEP_STATUSES", "RUN_STATUSES", "STEP_STATUSES", "RunStatus", "StepStatus"]
 
 RunStatus = Literal["running", "completed", "failed", "crashed", "cancelled"]
-"""``running`` while recorded; ``crashed`` when its process died; ``cancelled`` on SIGINT/SIGTERM."""
+"""``running`` while recorded; ``crashed`` if its process died; ``cancelled`` on SIGINT/SIGTERM."""
 
 StepStatus = Literal["running", "completed", "cached", "failed", "skipped", "cancelled"]
 """``cached`` reused an earlier execution; ``skipped`` never ran (an upstream step failed)."""

@@ -297,7 +297,7 @@ class _Decoder:
 
 
 def _resolve(value: Any) -> Any:
-    """``value`` with every pending extension replaced by what it became (in place, no recursion)."""
+    """``value`` with each pending extension replaced by what it became (in place, no recursion)."""
     if isinstance(value, _Pending):
         return value.value
     if not isinstance(value, (list, dict)):

@@ -240,8 +240,8 @@ def _check_run_name(template: Any, source: str) -> None:
     )
     if not is_valid_name(sample):
         raise ConfigError(
-            f"{source}: run_name {template!r} gives names like {sample!r}, which cannot be part of a "
-            f"git ref; use {NAME_RULE}"
+            f"{source}: run_name {template!r} gives names like {sample!r}, "
+            f"which cannot be part of a git ref; use {NAME_RULE}"
         )
 
 
@@ -327,8 +327,9 @@ def check_pipeline_parameters(run_config: RunConfig, pipeline: Pipeline) -> None
     for name, value in run_config.parameters.items():
         if name not in parameters and not takes_any:
             raise ConfigError(
-                f"{run_config.source}: parameters.{name}: pipeline {pipeline.name!r} has no parameter "
-                f"{name!r}; {_choices('its parameters are', list(parameters), name)}"
+                f"{run_config.source}: parameters.{name}: "
+                f"pipeline {pipeline.name!r} has no parameter {name!r}; "
+                f"{_choices('its parameters are', list(parameters), name)}"
             )
         _check_value(
             value,
@@ -344,8 +345,9 @@ def check_steps(run_config: RunConfig, trace: PipelineTrace) -> None:
         invocation = trace.invocations.get(step_name)
         if invocation is None:
             raise ConfigError(
-                f"{run_config.source}: steps.{step_name}: pipeline {trace.pipeline_name!r} has no step "
-                f"{step_name!r}; {_choices('its steps are', list(trace.invocations), step_name)}"
+                f"{run_config.source}: steps.{step_name}: "
+                f"pipeline {trace.pipeline_name!r} has no step {step_name!r}; "
+                f"{_choices('its steps are', list(trace.invocations), step_name)}"
             )
         signature = invocation.step.signature.parameters
         hints = _hints(invocation.step.entrypoint)
@@ -364,8 +366,8 @@ def check_steps(run_config: RunConfig, trace: PipelineTrace) -> None:
             if handles:
                 raise ConfigError(
                     f"{where}: {name!r} receives output {handles[0].output!r} of step "
-                    f"{handles[0].invocation!r} in the pipeline, so it is an input, not a parameter; "
-                    "remove it from the configuration"
+                    f"{handles[0].invocation!r} in the pipeline, so it is an input, "
+                    "not a parameter; remove it from the configuration"
                 )
             _check_value(value, hints.get(name), where, f"step {step_name!r}")
 

@@ -78,8 +78,9 @@ class Pipeline:
             if not is_recordable(value):
                 raise UnrecordableParameterError(
                     f"pipeline {self.name!r}, parameter {arg_name!r}: a value of type "
-                    f"{type(value).__qualname__} cannot be recorded in the run; pipeline parameters "
-                    "must be JSON-like (None, bool, int, float, str, bytes, lists, tuples, dicts)"
+                    f"{type(value).__qualname__} cannot be recorded in the run; "
+                    "pipeline parameters must be JSON-like "
+                    "(None, bool, int, float, str, bytes, lists, tuples, dicts)"
                 )
         return dict(bound.arguments)
 

@@ -82,7 +82,8 @@ def parse_outputs(
             # Guessing would silently turn several outputs into one: refuse instead.
             raise DefinitionError(
                 f"step {step_name!r}: its return annotation {annotation!r} cannot be resolved "
-                f"({type(error).__name__}: {error}); import the names it uses where the step is defined"
+                f"({type(error).__name__}: {error}); "
+                "import the names it uses where the step is defined"
             ) from None
     if annotation is inspect.Signature.empty:
         return (OutputSpec(DEFAULT_OUTPUT, Any),)
@@ -150,7 +151,8 @@ class Step:
         unknown = set(self.options.output_materializers) - {o.name for o in self.outputs}
         if unknown:
             raise DefinitionError(
-                f"step {self.name!r}: output_materializers names unknown outputs {sorted(unknown)}; "
+                f"step {self.name!r}: "
+                f"output_materializers names unknown outputs {sorted(unknown)}; "
                 f"outputs are {[o.name for o in self.outputs]}"
             )
         functools.update_wrapper(self, func)

@@ -145,7 +145,8 @@ class _Scheduler:
             run_name = self.recorder.record.run_name
             raise StepFailedError(
                 f"step {invocation!r} of pipeline {self.pipeline.name!r} failed: {last_line[0]} "
-                f"(run {run_name} recorded as failed; see `mlops-lite logs {run_name} {invocation}`)",
+                f"(run {run_name} recorded as failed; "
+                f"see `mlops-lite logs {run_name} {invocation}`)",
                 step_name=invocation,
                 run_name=run_name,
             ) from cause
@@ -351,7 +352,7 @@ def _result_record(
 
 
 def _all_inputs(invocation: Invocation) -> list[tuple[str, OutputHandle]]:
-    """Every input; a gathered argument ``scores`` is recorded as ``scores[0]``, ``scores[1]``, ..."""
+    """Every input; a gathered argument ``scores`` is recorded as ``scores[0]``, ``scores[1]``..."""
     pairs = list(invocation.inputs.items())
     for argument, handles in invocation.gathered.items():
         pairs += [(f"{argument}[{i}]", handle) for i, handle in enumerate(handles)]

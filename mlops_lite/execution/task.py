@@ -282,9 +282,10 @@ def materialize_outputs(step: Step, invocation: str, value: Any) -> dict[str, Ma
             raise
         except Exception as error:
             raise MaterializerError(
-                f"step {invocation!r}, output {name!r}: materializer {materializer.name!r} could not "
-                f"save a value of type {type(output_value).__qualname__}: {error}; register a "
-                "materializer for this type with mlops_lite.register_materializer"
+                f"step {invocation!r}, output {name!r}: "
+                f"materializer {materializer.name!r} could not save a value "
+                f"of type {type(output_value).__qualname__}: {error}; "
+                "register a materializer for this type with mlops_lite.register_materializer"
             ) from error
         outputs[name] = MaterializedOutput(
             bytes(payload),

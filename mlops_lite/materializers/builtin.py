@@ -34,8 +34,9 @@ class MsgpackMaterializer(Materializer):
     The round trip is exact: tuples stay tuples, dict keys keep their type and
     order, ints of any size, floats always as float64 (NaN, inf and -0.0 kept bit
     for bit). One documented exception: a bytearray loads back as bytes (equal
-    contents), because msgpack packs it as bin before any hook can see it. Anything else anywhere in the tree, or a
-    tree that is cyclic or too deep, makes :meth:`can_save` false.
+    contents), because msgpack packs it as bin before any hook can see it.
+    Anything else anywhere in the tree, or a tree that is cyclic or too deep,
+    makes :meth:`can_save` false.
     """
 
     name: ClassVar[str] = "builtins.msgpack"

@@ -1,4 +1,4 @@
-"""The ``numpy.npy`` and ``numpy.scalar`` materializers: arrays and scalars as .npy, never pickle."""
+"""The ``numpy.npy`` and ``numpy.scalar`` materializers: arrays and scalars as .npy, not pickle."""
 
 from __future__ import annotations
 
@@ -162,7 +162,8 @@ class NumpyArrayMaterializer(Materializer):
         """The array as ``.npy`` bytes."""
         if not self.can_save(value):
             raise MaterializerError(
-                f"numpy.npy saves plain ndarrays without object dtype, not {type(value).__qualname__}"
+                "numpy.npy saves plain ndarrays without object dtype, "
+                f"not {type(value).__qualname__}"
             )
         return encode_npy(value)
 

@@ -1,4 +1,4 @@
-"""Adding metadata to a recorded run: the write side of ``log_metadata(run_id_name_or_prefix=...)``."""
+"""Adding metadata to a recorded run: what ``log_metadata(run_id_name_or_prefix=...)`` writes."""
 
 from __future__ import annotations
 

@@ -65,8 +65,9 @@ def load_pipeline_from_entry_point(
     path = os.path.join(source_root, *file.split("/"))
     if not os.path.isfile(path):
         raise DefinitionError(
-            f"pipeline {pipeline_name!r} cannot be rerun: its source file {file!r} is not in the run's "
-            "code commit (an ignored file?); commit it, or run from a work tree that has it"
+            f"pipeline {pipeline_name!r} cannot be rerun: "
+            f"its source file {file!r} is not in the run's code commit (an ignored file?); "
+            "commit it, or run from a work tree that has it"
         )
     cwd = os.path.join(source_root, *str(entry.get("cwd") or ".").split("/"))
     os.chdir(
@@ -91,8 +92,8 @@ def check_entry_point(entry: Mapping[str, Any], pipeline_name: str) -> None:
         )
     if "<locals>" in str(qualname):
         raise DefinitionError(
-            f"pipeline {pipeline_name!r} was defined inside a function ({qualname}); only pipelines "
-            "defined at the top level of a module can be rerun"
+            f"pipeline {pipeline_name!r} was defined inside a function ({qualname}); "
+            "only pipelines defined at the top level of a module can be rerun"
         )
     if not file or str(file).startswith("../") or os.path.isabs(str(file)):
         where = (
@@ -100,8 +101,9 @@ def check_entry_point(entry: Mapping[str, Any], pipeline_name: str) -> None:
         )
         raise DefinitionError(
             f"pipeline {pipeline_name!r} ({module_name}.{qualname}) cannot be rerun: {where}. "
-            "Pipelines defined in a notebook or an interactive session have no file in the code "
-            "commit to rebuild; move the pipeline into a .py file of the repository and run it from there"
+            "Pipelines defined in a notebook or an interactive session have no file "
+            "in the code commit to rebuild; "
+            "move the pipeline into a .py file of the repository and run it from there"
         )
 
 
@@ -224,7 +226,10 @@ def call_pipeline(
 
 
 def parse_parameters(items: Sequence[str]) -> dict[str, Any]:
-    """``["k=v", ...]``: each value as JSON when it parses (``3``, ``[1,2]``, ``true``), else a string."""
+    """``{"k": v}`` from ``["k=v", ...]``.
+
+    Each value is read as JSON when it parses (``3``, ``[1,2]``, ``true``), else as a string.
+    """
     parameters: dict[str, Any] = {}
     for item in items:
         key, sep, text = item.partition("=")

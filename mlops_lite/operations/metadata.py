@@ -1,4 +1,4 @@
-"""``log_metadata()``: attach metadata to the running step, the run being defined, or a recorded run."""
+"""``log_metadata()``: metadata for the running step, the run being defined, or a recorded run."""
 
 from __future__ import annotations
 

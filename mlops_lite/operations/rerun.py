@@ -259,8 +259,9 @@ def _run_in_subprocess(
         env.pop("GIT_TERMINAL_PROMPT", None)
         env.pop("GIT_OPTIONAL_LOCKS", None)
         env.update(reproduction.environment_for(settings))
+        child = "from mlops_lite.operations.rerun import child_main; child_main()"
         completed = subprocess.run(
-            [sys.executable, "-c", "from mlops_lite.operations.rerun import child_main; child_main()"],
+            [sys.executable, "-c", child],
             cwd=scratch, env=env, capture_output=True, text=True, check=False,
         )  # fmt: skip
         report.log = _tail(completed.stdout + completed.stderr)

@@ -163,8 +163,9 @@ def _drain(
 
 def resolve_commit(root: str, revision: str) -> str | None:
     """The full sha of the commit ``revision`` names (sha, prefix, branch), or None."""
+    arguments = ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{revision}^{{commit}}"]
     completed = subprocess.run(
-        _command(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{revision}^{{commit}}"], hooks=False),
+        _command(arguments, hooks=False),
         cwd=root, env=git_env(), capture_output=True, text=True, check=False,
     )  # fmt: skip
     sha = completed.stdout.strip()

@@ -394,7 +394,8 @@ class RunIndex:
         """Earlier executions with this key, oldest first (the executions, before their reuses)."""
         rows = self._db.execute(
             "SELECT cache.ref, cache.step, cache.outputs, runs.author FROM cache "
-            "LEFT JOIN runs ON runs.ref = cache.ref WHERE cache_key = ? ORDER BY cache.end_time ASC",
+            "LEFT JOIN runs ON runs.ref = cache.ref "
+            "WHERE cache_key = ? ORDER BY cache.end_time ASC",
             (cache_key,),
         ).fetchall()
         for ref, step, outputs, author in rows:

@@ -46,7 +46,10 @@ class Refs(Protocol):
         """Every ref under ``prefix`` (ending in ``/``) with its sha."""
 
     def compare_and_swap(self, name: str, old: str | None, new: str) -> None:
-        """Move ``name`` from ``old`` (None: must not exist) to ``new``; RefConflictError if it moved."""
+        """Move ``name`` from ``old`` (None: must not exist) to ``new``.
+
+        RefConflictError if it moved.
+        """
 
 
 def _conflict(name: str, old: str | None, current: str | None) -> RefConflictError:

@@ -1,4 +1,4 @@
-"""The project's git repository: finding it, reading objects, writing packs; its refs and identity."""
+"""The project's git repository: finding it, reading objects, writing packs; refs and identity."""
 
 from __future__ import annotations
 

@@ -90,9 +90,10 @@ class RunWriter:
         logs: str = "",
         payloads: Mapping[str, ArtifactPayload] | None = None,
     ) -> StepRecord:
-        """Record one step; ``payloads`` are new outputs, stored as artifacts and added to ``record.outputs``.
+        """Record one step and return its record with every output.
 
-        Outputs already in ``record.outputs`` (a cache hit) are referenced as they are.
+        ``payloads`` are new outputs, stored as artifacts and added to ``record.outputs``;
+        outputs already in ``record.outputs`` (a cache hit) are referenced as they are.
         """
         objects: list[GitObject] = []
         for name, output in (payloads or {}).items():

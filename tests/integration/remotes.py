@@ -1,4 +1,7 @@
-"""Real git servers on 127.0.0.1 for the sharing tests: path, file://, git daemon, sshd, smart HTTP."""
+"""Real git servers on 127.0.0.1 for the sharing tests.
+
+Served by path, file://, git daemon, sshd and smart HTTP.
+"""
 
 from __future__ import annotations
 

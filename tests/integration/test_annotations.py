@@ -59,7 +59,8 @@ def test_concurrent_annotations_from_several_processes_all_land(project: Path) -
         f'''
         import sys
         from mlops_lite import log_metadata
-        log_metadata({{f"writer{{sys.argv[1]}}": int(sys.argv[1])}}, run_id_name_or_prefix="{run.name}")
+        writer = f"writer{{sys.argv[1]}}"
+        log_metadata({{writer: int(sys.argv[1])}}, run_id_name_or_prefix="{run.name}")
         '''
     )
     writers = [

@@ -35,7 +35,9 @@ TRAINING = textwrap.dedent(
         return list(range(n))
 
     @step
-    def split(data: list[int]) -> tuple[Annotated[list[int], "train"], Annotated[list[int], "test"]]:
+    def split(
+        data: list[int],
+    ) -> tuple[Annotated[list[int], "train"], Annotated[list[int], "test"]]:
         print("to stderr", file=sys.stderr)
         return data[:-1], data[-1:]
 
@@ -272,7 +274,8 @@ FAILING = textwrap.dedent(
             run = fragile()
             print("RUN", run.sha, run.name)
         except Exception as error:
-            print("ERROR", type(error).__name__, error.step_name, error.run_name, type(error.__cause__).__name__)
+            cause = type(error.__cause__).__name__
+            print("ERROR", type(error).__name__, error.step_name, error.run_name, cause)
             sys.exit(3)
     """
 )

@@ -1,4 +1,4 @@
-"""A user's own materializer: chosen by type, recorded, part of the cache key, loadable elsewhere."""
+"""A user's own materializer: chosen by type, recorded, in the cache key, loadable elsewhere."""
 
 from __future__ import annotations
 

@@ -181,7 +181,8 @@ def test_unreachable_scheduler_is_a_config_error_naming_it(project: Path) -> Non
     (project / "sweep.py").write_text(
         SCRIPT.replace(
             "run = distributed_sweep()",
-            f"run = distributed_sweep.with_options(orchestrator='dask', address={address!r}, connect_timeout=2)()",
+            "run = distributed_sweep.with_options(orchestrator='dask', "
+            f"address={address!r}, connect_timeout=2)()",
         )
     )
     completed = run_script(project, "sweep.py", check=False)

@@ -86,7 +86,10 @@ def checkout_state(root: Path) -> tuple[str, str, str]:
 
 
 def old_and_new_runs(project: Path) -> tuple[str, str, str]:
-    """A run on code v1, then a code change committed and a run on v2: (old sha, v1 commit, new sha)."""
+    """A run on code v1, then a code change committed and a run on v2.
+
+    Returns (old sha, v1 commit, new sha).
+    """
     v1 = commit_file(project, "train.py", PIPELINE, "pipeline v1")
     old = last_line(run_script(project, "train.py"))
     commit_file(project, "train.py", PIPELINE.replace("VERSION = 1", "VERSION = 2"), "pipeline v2")
@@ -274,7 +277,11 @@ def test_pipeline_in_a_package_module_with_relative_imports_reproduces(project: 
 def test_pipeline_without_a_source_file_gives_a_clear_error(project: Path) -> None:
     # What a notebook looks like to mlops_lite: code whose file is not in the repository.
     source = PIPELINE.split('if __name__ == "__main__":')[0]
-    script = f"source = {source!r}\nexec(compile(source, '<notebook cell>', 'exec'))\nprint(training().sha)\n"
+    script = (
+        f"source = {source!r}\n"
+        "exec(compile(source, '<notebook cell>', 'exec'))\n"
+        "print(training().sha)\n"
+    )
     commit_file(project, "notebook.py", script, "notebook-like")
     sha = last_line(run_script(project, "notebook.py"))
     refs = mlops_refs(project)

@@ -359,7 +359,7 @@ def test_three_clones_pushing_at_once_lose_no_run(
     fsck(bare)
 
 
-# --- errors and the CLI ----------------------------------------------------------------------------
+# --- errors and the CLI -------------------------------------------------------------------------
 
 
 def run_cli(monkeypatch: pytest.MonkeyPatch, cwd: Path, *args: str) -> int:

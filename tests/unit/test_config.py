@@ -1,4 +1,4 @@
-"""Run configurations without git: loading, checking the shape, checking against a pipeline, applying."""
+"""Run configurations without git: loading, checking shape and against a pipeline, applying."""
 
 from __future__ import annotations
 

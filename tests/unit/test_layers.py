@@ -221,8 +221,8 @@ def test_the_client_only_reads() -> None:
 def test_defining_pipelines_is_light(module: str) -> None:
     code = (
         f"import sys, {module}\n"
-        "heavy = [m for m in ('dulwich', 'numpy', 'pandas', 'cloudpickle', 'sqlite3', 'zstandard',\n"
-        "         'mlops_lite.execution', 'mlops_lite.store') if m in sys.modules]\n"
+        "heavy = [m for m in ('dulwich', 'numpy', 'pandas', 'cloudpickle', 'sqlite3',\n"
+        "         'zstandard', 'mlops_lite.execution', 'mlops_lite.store') if m in sys.modules]\n"
         "print(','.join(heavy))"
     )
     result = subprocess.run(

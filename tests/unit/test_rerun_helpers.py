@@ -1,4 +1,4 @@
-"""The pure parts of rerun and run: comparing values and environments, reading --param, main guards."""
+"""The pure parts of rerun and run: comparing values and environments, --param, main guards."""
 
 from __future__ import annotations
 
@@ -59,8 +59,10 @@ def test_environment_differences_cover_python_and_recorded_packages_only() -> No
 
 
 def test_params_are_json_when_they_parse_and_strings_otherwise() -> None:
-    assert parse_parameters(["n=3", "rate=0.5", "on=true", "layers=[8, 4]", "name=adam", "path=a=b", "empty="]) == {
-        "n": 3, "rate": 0.5, "on": True, "layers": [8, 4], "name": "adam", "path": "a=b", "empty": "",
+    items = ["n=3", "rate=0.5", "on=true", "layers=[8, 4]", "name=adam", "path=a=b", "empty="]
+    assert parse_parameters(items) == {
+        "n": 3, "rate": 0.5, "on": True, "layers": [8, 4],
+        "name": "adam", "path": "a=b", "empty": "",
     }  # fmt: skip
     with pytest.raises(ConfigError, match="write name=value"):
         parse_parameters(["n"])

@@ -23,7 +23,7 @@ ORCHESTRATOR_SETTINGS: dict[str, tuple[str, ...]] = {
 
 
 def create_orchestrator(name: str, settings: Mapping[str, Any]) -> Orchestrator:
-    """The orchestrator called ``name``, built from its settings (ConfigError when they are wrong)."""
+    """The orchestrator called ``name``, built from its settings (ConfigError if they are wrong)."""
     if name == "local":
         from mlops_lite.execution.orchestrators.local import LocalOrchestrator
 
@@ -49,7 +49,8 @@ def create_orchestrator(name: str, settings: Mapping[str, Any]) -> Orchestrator:
             or connect_timeout <= 0
         ):
             raise ConfigError(
-                f"orchestrator 'dask': connect_timeout must be a positive number of seconds, got {connect_timeout!r}"
+                "orchestrator 'dask': connect_timeout must be a positive number of seconds, "
+                f"got {connect_timeout!r}"
             )
         return DaskOrchestrator(
             address=address or None,

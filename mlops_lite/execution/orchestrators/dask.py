@@ -35,7 +35,7 @@ _CONNECT_SECONDS = 30.0
 
 
 class DaskOrchestrator(Orchestrator):
-    """Runs steps as tasks on a Dask cluster: a scheduler address, or a local cluster for the run."""
+    """Runs steps as tasks on a Dask cluster: at a scheduler address, or local to the run."""
 
     name = "dask"
 
@@ -64,7 +64,8 @@ class DaskOrchestrator(Orchestrator):
                 )
             except OSError as error:
                 raise ConfigError(
-                    f"the 'dask' orchestrator could not reach the scheduler at {address!r}: {error}; "
+                    "the 'dask' orchestrator could not reach the scheduler "
+                    f"at {address!r}: {error}; "
                     "start one with `dask scheduler` or fix the stack's address"
                 ) from error
         else:
@@ -151,9 +152,10 @@ class DaskOrchestrator(Orchestrator):
                         failed_result(
                             job,
                             StepTimeoutError(
-                                f"step {job.invocation!r} ran longer than its timeout of {job.timeout:g}s; "
-                                "its Dask task was cancelled (Dask cannot stop a running task: its worker "
-                                "thread may finish it in the background)"
+                                f"step {job.invocation!r} ran longer than its timeout "
+                                f"of {job.timeout:g}s; its Dask task was cancelled "
+                                "(Dask cannot stop a running task: its worker thread "
+                                "may finish it in the background)"
                             ),
                             started=started,
                         ),
@@ -169,8 +171,8 @@ class DaskOrchestrator(Orchestrator):
                 return failed_result(
                     job,
                     ExecutionError(
-                        f"the result of step {job.invocation!r} came back from Dask but could not be "
-                        f"loaded here: {type(error).__name__}: {error}"
+                        f"the result of step {job.invocation!r} came back from Dask "
+                        f"but could not be loaded here: {type(error).__name__}: {error}"
                     ),
                     started=started,
                 )
@@ -181,8 +183,8 @@ class DaskOrchestrator(Orchestrator):
             return failed_result(
                 job,
                 WorkerDiedError(
-                    f"the Dask worker running step {job.invocation!r} died before the step finished "
-                    f"(a crash, os._exit, or killed for memory): {problem}"
+                    f"the Dask worker running step {job.invocation!r} died "
+                    f"before the step finished (a crash, os._exit, or killed for memory): {problem}"
                 ),
                 started=started,
             )

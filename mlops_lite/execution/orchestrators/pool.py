@@ -149,8 +149,9 @@ class PoolOrchestrator(Orchestrator):
                         job,
                         ExecutionError(
                             f"step {job.invocation!r} could not be sent to a worker process: "
-                            f"{type(error).__name__}: {error}; its function, inputs and parameters must be "
-                            "picklable with cloudpickle (or run it with the local orchestrator)"
+                            f"{type(error).__name__}: {error}; "
+                            "its function, inputs and parameters must be picklable "
+                            "with cloudpickle (or run it with the local orchestrator)"
                         ),
                     ),
                 )
@@ -223,8 +224,8 @@ class PoolOrchestrator(Orchestrator):
                         failed_result(
                             job,
                             StepTimeoutError(
-                                f"step {job.invocation!r} ran longer than its timeout of {job.timeout:g}s; "
-                                "its worker process was killed"
+                                f"step {job.invocation!r} ran longer than its timeout "
+                                f"of {job.timeout:g}s; its worker process was killed"
                             ),
                             started=worker.started,
                         ),
@@ -252,8 +253,8 @@ class PoolOrchestrator(Orchestrator):
                     failed_result(
                         job,
                         WorkerDiedError(
-                            f"a worker process for step {job.invocation!r} {how} before it was ready; "
-                            "its error output above says why"
+                            f"a worker process for step {job.invocation!r} {how} "
+                            "before it was ready; its error output above says why"
                         ),
                     ),
                 )
@@ -267,9 +268,9 @@ class PoolOrchestrator(Orchestrator):
                 failed_result(
                     job,
                     WorkerDiedError(
-                        f"the worker process running step {job.invocation!r} {how} before the step "
-                        "finished (a crash, os._exit, or killed for memory); the step's output until then "
-                        "went to the console"
+                        f"the worker process running step {job.invocation!r} {how} "
+                        "before the step finished (a crash, os._exit, or killed for memory); "
+                        "the step's output until then went to the console"
                     ),
                     started=worker.started,
                 ),

@@ -1,4 +1,4 @@
-"""The git CLI transport: runs `git push` / `git fetch` for `refs/mlops/*` and parses their output."""
+"""The git CLI transport: `git push` / `git fetch` of `refs/mlops/*`, and parsing their output."""
 
 from __future__ import annotations
 
