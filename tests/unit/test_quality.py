@@ -1,4 +1,4 @@
-"""The code stays as clean as pyproject.toml asks: ruff and mypy run with the tests."""
+"""The code stays as clean as pyproject.toml asks: ruff, ruff format and mypy run with the tests."""
 
 from __future__ import annotations
 
@@ -20,6 +20,12 @@ def run_tool(*args: str) -> subprocess.CompletedProcess[str]:
 def test_ruff_is_clean() -> None:
     pytest.importorskip("ruff")
     result = run_tool("ruff", "check", "mlops_lite", "tests", "benchmarks", "examples")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_is_clean() -> None:
+    pytest.importorskip("ruff")
+    result = run_tool("ruff", "format", "--check", "mlops_lite", "tests", "benchmarks", "examples")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
