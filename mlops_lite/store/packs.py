@@ -125,8 +125,8 @@ def _write_all(fd: int, pieces: Sequence[bytes | bytearray | memoryview]) -> Non
                 batch[0] = batch[0][written:]
 
 
-def write_pack(pack_dir: str, objects: Iterable[GitObject]) -> str | None:
-    """Write ``objects`` (deduplicated) as one pack + idx; return the pack's name.
+def write_pack(pack_dir: str, objects: Iterable[GitObject]) -> None:
+    """Write ``objects`` (deduplicated) as one pack + idx.
 
     The pack is renamed into place before its index, so readers (which look
     for the index) never see a half-written pack.
@@ -135,7 +135,7 @@ def write_pack(pack_dir: str, objects: Iterable[GitObject]) -> str | None:
     for obj in objects:
         unique.setdefault(obj.id, obj)
     if not unique:
-        return None
+        return
     os.makedirs(pack_dir, exist_ok=True)
     entries: list[tuple[bytes, int, int]] = []  # (binary sha, offset, crc32)
     small = [obj for obj in unique.values() if len(obj.data) < _SMALL]
@@ -184,7 +184,6 @@ def write_pack(pack_dir: str, objects: Iterable[GitObject]) -> str | None:
             if leftover and os.path.exists(leftover):
                 os.unlink(leftover)
         raise
-    return name
 
 
 def _index_bytes(entries: list[tuple[bytes, int, int]], pack_sha: bytes) -> bytes:

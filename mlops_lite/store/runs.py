@@ -89,8 +89,8 @@ class RunWriter:
         record: StepRecord,
         logs: str = "",
         payloads: Mapping[str, ArtifactPayload] | None = None,
-    ) -> StepRecord:
-        """Record one step and return its record with every output.
+    ) -> None:
+        """Record one step.
 
         ``payloads`` are new outputs, stored as artifacts and added to ``record.outputs``;
         outputs already in ``record.outputs`` (a cache hit) are referenced as they are.
@@ -123,7 +123,6 @@ class RunWriter:
         self._pending.extend(objects)
         if self._journal is not None:
             self._journal.append(JournalEntry(record.name, step_tree.id, objects))
-        return record
 
     def finish(self, record: RunRecord) -> CommitId:
         """Write everything as one pack and move the ref to the final commit."""

@@ -76,9 +76,8 @@ class Orchestrator(abc.ABC):
     def wait(self, timeout: float | None) -> list[Completion]:
         """Block until at least one job completes (or ``timeout`` seconds pass)."""
 
-    def cancel_all(self) -> list[Job]:
-        """Stop every running job (best effort); return the jobs that will not complete."""
-        return []
+    def cancel_all(self) -> None:  # noqa: B027 - in-process jobs cannot be stopped
+        """Stop every running job (best effort); none of them will complete."""
 
     def close(self) -> None:  # noqa: B027 - most orchestrators hold nothing to release
         """Release workers; called once, when the run ends."""

@@ -196,13 +196,11 @@ class DaskOrchestrator(Orchestrator):
             started=started,
         )
 
-    def cancel_all(self) -> list[Job]:
+    def cancel_all(self) -> None:
         """Cancel every task not finished yet."""
-        jobs = [job for job, _, _ in self._running.values()]
         for future in self._running:
             future.cancel()
         self._running.clear()
-        return jobs
 
     def close(self) -> None:
         """Cancel what is left, disconnect, and stop a local cluster."""

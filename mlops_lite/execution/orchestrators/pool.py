@@ -279,16 +279,13 @@ class PoolOrchestrator(Orchestrator):
 
     # -- stopping ---------------------------------------------------------------
 
-    def cancel_all(self) -> list[Job]:
+    def cancel_all(self) -> None:
         """Kill the workers of running jobs and drop queued ones."""
-        cancelled = list(self._queue)
         self._queue.clear()
         for worker in list(self._live):
             if worker.job is not None:
-                cancelled.append(worker.job)
                 worker.kill()
                 self._live.remove(worker)
-        return cancelled
 
     def close(self) -> None:
         """Let idle workers exit, then kill any that do not."""
