@@ -34,6 +34,38 @@ Messages name the step, output or run involved and say what to do next.
 
 from __future__ import annotations
 
+__all__ = [
+    "AmbiguousRunError",
+    "ArtifactNotFoundError",
+    "AuthenticationError",
+    "ConfigError",
+    "DefinitionError",
+    "ExecutionError",
+    "MaterializerError",
+    "MissingObjectError",
+    "MlopsLiteError",
+    "NoMaterializerError",
+    "NotFoundError",
+    "OutputUsedAsValueError",
+    "PipelineNotFoundError",
+    "ProjectNotFoundError",
+    "RecordError",
+    "RefConflictError",
+    "RemoteError",
+    "RemoteRejectedError",
+    "RemoteUnreachableError",
+    "RunNotFoundError",
+    "StepFailedError",
+    "StepNotFoundError",
+    "StepTimeoutError",
+    "StoreError",
+    "UnknownMaterializerError",
+    "UnknownSchemaVersionError",
+    "UnrecordableParameterError",
+    "UntrustedPickleError",
+    "WorkerDiedError",
+]
+
 
 class MlopsLiteError(Exception):
     """Base class of every error raised by mlops_lite."""

@@ -30,20 +30,20 @@ def register(subparsers: Any) -> None:
         "--limit", "-n", type=int, default=20, help="at most this many runs (default 20; 0: all)"
     )
     listing.add_argument("--json", action="store_true", help="print JSON for scripts")
-    listing.set_defaults(handler=list_runs)
+    listing.set_defaults(handler=_list_runs)
 
     show = runs_sub.add_parser("show", help="one run: its steps, status, cache use, outputs")
     show.add_argument("run", help="run name, sha or unique sha prefix")
     show.add_argument("--json", action="store_true", help="print JSON for scripts")
-    show.set_defaults(handler=show_run)
+    show.set_defaults(handler=_show_run)
 
     logs = subparsers.add_parser("logs", help="the captured output of one step of a run")
     logs.add_argument("run", help="run name, sha or unique sha prefix")
     logs.add_argument("step", help="step name, e.g. train or inc_2")
-    logs.set_defaults(handler=show_logs)
+    logs.set_defaults(handler=_show_logs)
 
 
-def list_runs(args: argparse.Namespace) -> int:
+def _list_runs(args: argparse.Namespace) -> int:
     with Client() as client:
         runs = client.list_pipeline_runs(
             pipeline=args.pipeline, status=args.status, limit=args.limit or None
@@ -84,7 +84,7 @@ def _run_summary(run: Run) -> dict[str, Any]:
     }
 
 
-def show_run(args: argparse.Namespace) -> int:
+def _show_run(args: argparse.Namespace) -> int:
     with Client() as client:
         run = client.get_pipeline_run(args.run)
         if args.json:
@@ -123,7 +123,7 @@ def show_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def show_logs(args: argparse.Namespace) -> int:
+def _show_logs(args: argparse.Namespace) -> int:
     with Client() as client:
         step = client.get_pipeline_run(args.run).get_step(args.step)
         text = step.logs

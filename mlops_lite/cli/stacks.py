@@ -18,12 +18,12 @@ def register(subparsers: Any) -> None:
 
     listing = stack_sub.add_parser("list", help="every stack; the active one is marked *")
     listing.add_argument("--json", action="store_true", help="print JSON for scripts")
-    listing.set_defaults(handler=list_stacks)
+    listing.set_defaults(handler=_list_stacks)
 
     show = stack_sub.add_parser("show", help="one stack's settings (default: the active stack)")
     show.add_argument("name", nargs="?", help="stack name")
     show.add_argument("--json", action="store_true", help="print JSON for scripts")
-    show.set_defaults(handler=show_stack)
+    show.set_defaults(handler=_show_stack)
 
     add = stack_sub.add_parser(
         "register",
@@ -39,13 +39,13 @@ def register(subparsers: Any) -> None:
     )
     add.add_argument("--address", help="dask: the scheduler address, e.g. tcp://10.0.0.5:8786")
     add.add_argument("--activate", action="store_true", help="also make it the active stack")
-    add.set_defaults(handler=register_stack)
+    add.set_defaults(handler=_register_stack)
 
     use = stack_sub.add_parser(
         "set", help="make a stack the active one (active_stack in pyproject.toml)"
     )
     use.add_argument("name", help="stack name")
-    use.set_defaults(handler=set_stack)
+    use.set_defaults(handler=_set_stack)
 
 
 def _root() -> str:
@@ -54,7 +54,7 @@ def _root() -> str:
     return find_project_root()
 
 
-def list_stacks(args: argparse.Namespace) -> int:
+def _list_stacks(args: argparse.Namespace) -> int:
     from mlops_lite.execution import stacks
 
     root = _root()
@@ -76,7 +76,7 @@ def list_stacks(args: argparse.Namespace) -> int:
     return 0
 
 
-def show_stack(args: argparse.Namespace) -> int:
+def _show_stack(args: argparse.Namespace) -> int:
     from mlops_lite.execution import stacks
 
     root = _root()
@@ -95,7 +95,7 @@ def show_stack(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_stack(args: argparse.Namespace) -> int:
+def _register_stack(args: argparse.Namespace) -> int:
     from mlops_lite.execution import stacks
 
     root = _root()
@@ -110,7 +110,7 @@ def register_stack(args: argparse.Namespace) -> int:
     return 0
 
 
-def set_stack(args: argparse.Namespace) -> int:
+def _set_stack(args: argparse.Namespace) -> int:
     from mlops_lite.execution import stacks
 
     path = stacks.set_active_stack(_root(), args.name)

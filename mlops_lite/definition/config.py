@@ -285,7 +285,7 @@ class ConfiguredPipeline(Pipeline):
     def trace(self, parameters: Mapping[str, Any]) -> PipelineTrace:
         """Trace the pipeline, check the configured steps exist, and apply their seeds."""
         trace = super().trace(parameters)
-        check_steps(self.run_config, trace)
+        _check_steps(self.run_config, trace)
         for name, invocation in trace.invocations.items():
             step = invocation.step
             configured = self.run_config.steps.get(name)
@@ -316,11 +316,11 @@ def configure(pipeline: Pipeline, content: Mapping[str, Any] | None = None) -> P
         else:
             content = pipeline.options.config
     run_config = parse_config(content, source=source)
-    check_pipeline_parameters(run_config, pipeline)
+    _check_pipeline_parameters(run_config, pipeline)
     return ConfiguredPipeline(pipeline, run_config)
 
 
-def check_pipeline_parameters(run_config: RunConfig, pipeline: Pipeline) -> None:
+def _check_pipeline_parameters(run_config: RunConfig, pipeline: Pipeline) -> None:
     parameters = pipeline.signature.parameters
     takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
     hints = _hints(pipeline.entrypoint)
@@ -339,7 +339,7 @@ def check_pipeline_parameters(run_config: RunConfig, pipeline: Pipeline) -> None
         )
 
 
-def check_steps(run_config: RunConfig, trace: PipelineTrace) -> None:
+def _check_steps(run_config: RunConfig, trace: PipelineTrace) -> None:
     """Configured steps exist, their parameters exist, are not inputs, and type-check."""
     for step_name, configured in run_config.steps.items():
         invocation = trace.invocations.get(step_name)

@@ -62,7 +62,7 @@ class StepOptions:
         }
 
 
-def parse_outputs(
+def _parse_outputs(
     func: Callable[..., Any], step_name: str, localns: Mapping[str, Any] | None = None
 ) -> tuple[OutputSpec, ...]:
     """Output names from the return annotation, ZenML's way.
@@ -147,7 +147,7 @@ class Step:
                 raise DefinitionError(
                     f"step {self.name!r}: positional-only parameters are not supported"
                 )
-        self.outputs = outputs if outputs is not None else parse_outputs(func, self.name, localns)
+        self.outputs = outputs if outputs is not None else _parse_outputs(func, self.name, localns)
         unknown = set(self.options.output_materializers) - {o.name for o in self.outputs}
         if unknown:
             raise DefinitionError(

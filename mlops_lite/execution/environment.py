@@ -9,6 +9,8 @@ import sys
 from functools import lru_cache
 from typing import Any
 
+__all__ = ["capture_environment"]
+
 
 @lru_cache(maxsize=1)
 def capture_environment() -> dict[str, Any]:
@@ -25,11 +27,11 @@ def capture_environment() -> dict[str, Any]:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "host": socket.gethostname(),
-        "packages": installed_packages(),
+        "packages": _installed_packages(),
     }
 
 
-def installed_packages() -> dict[str, str]:
+def _installed_packages() -> dict[str, str]:
     """``{distribution: version}`` of every package on ``sys.path``, the first one found winning."""
     packages: dict[str, str] = {}
     for entry in sys.path:

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
+__all__ = ["capture_logs"]
+
 
 class _Tee(io.TextIOBase):
     """Writes to the console stream and to the step's log buffer."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Mapping
 
+__all__ = ["ReadyQueue"]
+
 
 class ReadyQueue:
     """Hands out invocations whose upstream steps are all recorded, in trace order.

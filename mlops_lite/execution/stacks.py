@@ -33,6 +33,22 @@ from mlops_lite.core.names import is_valid_name
 from mlops_lite.errors import ConfigError
 from mlops_lite.execution.orchestrators import ORCHESTRATOR_SETTINGS
 
+__all__ = [
+    "DEFAULT_STACK",
+    "ENV_ORCHESTRATOR",
+    "ENV_STACK",
+    "PYPROJECT",
+    "OrchestratorChoice",
+    "Stack",
+    "active_stack",
+    "active_stack_name",
+    "choose_orchestrator",
+    "get_stack",
+    "list_stacks",
+    "register_stack",
+    "set_active_stack",
+]
+
 DEFAULT_STACK = "default"
 ENV_STACK = "MLOPS_LITE_STACK"
 ENV_ORCHESTRATOR = "MLOPS_LITE_ORCHESTRATOR"
@@ -68,7 +84,7 @@ class OrchestratorChoice:
     source: str  # "environment", "pipeline" or "stack"
 
 
-def validate_stack(name: str, table: Mapping[str, Any]) -> Stack:
+def _validate_stack(name: str, table: Mapping[str, Any]) -> Stack:
     """Check a ``[tool.mlops-lite.stacks.<name>]`` table; the stack it describes."""
     where = f"stack {name!r} ([tool.mlops-lite.stacks.{name}] in {PYPROJECT})"
     if not is_valid_name(name, dots=False):
@@ -89,7 +105,7 @@ def validate_stack(name: str, table: Mapping[str, Any]) -> Stack:
     return Stack(name, orchestrator, settings)
 
 
-def read_project_config(root: str) -> dict[str, Any]:
+def _read_project_config(root: str) -> dict[str, Any]:
     """The ``[tool.mlops-lite]`` table of the project's ``pyproject.toml`` ({} if none)."""
     path = os.path.join(root, PYPROJECT)
     try:
@@ -108,13 +124,13 @@ def read_project_config(root: str) -> dict[str, Any]:
 def list_stacks(root: str) -> dict[str, Stack]:
     """Every stack: the builtin ``default`` and those of the project, by name."""
     stacks = {DEFAULT_STACK: Stack(DEFAULT_STACK)}
-    tables = read_project_config(root).get("stacks", {})
+    tables = _read_project_config(root).get("stacks", {})
     if not isinstance(tables, dict):
         raise ConfigError(f"{PYPROJECT}: tool.mlops-lite.stacks must be a table of stacks")
     for name, table in sorted(tables.items()):
         if not isinstance(table, dict):
             raise ConfigError(f"{PYPROJECT}: tool.mlops-lite.stacks.{name} must be a table")
-        stacks[name] = validate_stack(name, table)
+        stacks[name] = _validate_stack(name, table)
     return stacks
 
 
@@ -123,7 +139,7 @@ def active_stack_name(root: str) -> tuple[str, str]:
     from_env = os.environ.get(ENV_STACK)
     if from_env:
         return from_env, f"environment variable {ENV_STACK}"
-    configured = read_project_config(root).get("active_stack")
+    configured = _read_project_config(root).get("active_stack")
     if configured:
         return str(configured), f"active_stack in {PYPROJECT}"
     return DEFAULT_STACK, "default"
@@ -186,7 +202,7 @@ def register_stack(root: str, stack: Stack) -> str:
     """Add or replace ``[tool.mlops-lite.stacks.<name>]``; return the file written."""
     if stack.name == DEFAULT_STACK:
         raise ConfigError(f"{DEFAULT_STACK!r} is the builtin local stack; choose another name")
-    validated = validate_stack(stack.name, {"orchestrator": stack.orchestrator, **stack.settings})
+    validated = _validate_stack(stack.name, {"orchestrator": stack.orchestrator, **stack.settings})
     body = [f"orchestrator = {_toml_value(validated.orchestrator)}\n"]
     body += [f"{key} = {_toml_value(value)}\n" for key, value in sorted(validated.settings.items())]
     header = re.compile(

@@ -23,6 +23,18 @@ from mlops_lite.errors import DefinitionError, ExecutionError, MaterializerError
 from mlops_lite.execution.logs import capture_logs
 from mlops_lite.materializers import Materializer, get_materializer, materializer_for_value
 
+__all__ = [
+    "MaterializedOutput",
+    "StepResult",
+    "StepTask",
+    "WorkerSetup",
+    "decode_result",
+    "encode_task",
+    "execute_step",
+    "run_encoded_task",
+    "run_with_setup",
+]
+
 
 @dataclass
 class StepTask:
@@ -87,11 +99,11 @@ def execute_step(task: StepTask) -> StepResult:
     try:
         with capture_logs() as log_buffer:
             try:
-                inputs = load_inputs(task)
+                inputs = _load_inputs(task)
                 if task.seed:
                     _seed_everything(task.context.seed)
                 value = task.step.entrypoint(**inputs, **task.parameters)
-                outputs = materialize_outputs(task.step, task.invocation, value)
+                outputs = _materialize_outputs(task.step, task.invocation, value)
             except (Exception, SystemExit) as error:
                 return StepResult(
                     task.invocation,
@@ -116,7 +128,7 @@ def execute_step(task: StepTask) -> StepResult:
         reset_step_context(token)
 
 
-def load_inputs(task: StepTask) -> dict[str, Any]:
+def _load_inputs(task: StepTask) -> dict[str, Any]:
     """The step's input values, loaded from their bytes (a list for a gathered input)."""
     values: dict[str, Any] = {}
     for arg, payload in task.input_payloads.items():
@@ -182,7 +194,7 @@ def encode_task(task: StepTask) -> bytes:
     return cloudpickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[no-any-return]
 
 
-def decode_task(data: bytes) -> StepTask:
+def _decode_task(data: bytes) -> StepTask:
     """A task sent by ``encode_task``."""
     task = pickle.loads(data)
     assert isinstance(task, StepTask)
@@ -192,7 +204,7 @@ def decode_task(data: bytes) -> StepTask:
 def run_encoded_task(data: bytes) -> bytes:
     """The worker side: decode, execute, and encode a result the driver can load."""
     try:
-        task = decode_task(data)
+        task = _decode_task(data)
     except BaseException as error:
         # No invocation name to report: the driver knows which task this was.
         result = StepResult(
@@ -204,8 +216,8 @@ def run_encoded_task(data: bytes) -> bytes:
                 "and the modules they import must be importable in the worker"
             ),
         )
-        return encode_result(result)
-    return encode_result(execute_step(task))
+        return _encode_result(result)
+    return _encode_result(execute_step(task))
 
 
 def run_with_setup(setup: bytes, data: bytes) -> bytes:
@@ -216,7 +228,7 @@ def run_with_setup(setup: bytes, data: bytes) -> bytes:
     return run_encoded_task(data)
 
 
-def encode_result(result: StepResult) -> bytes:
+def _encode_result(result: StepResult) -> bytes:
     """A result as bytes for the driver; an exception that cannot travel is described instead."""
     import cloudpickle
 
@@ -245,13 +257,13 @@ def encode_result(result: StepResult) -> bytes:
 
 
 def decode_result(data: bytes) -> StepResult:
-    """A result sent by ``encode_result``."""
+    """A result sent by ``_encode_result``."""
     result = pickle.loads(data)
     assert isinstance(result, StepResult)
     return result
 
 
-def split_outputs(step: Step, invocation: str, value: Any) -> dict[str, Any]:
+def _split_outputs(step: Step, invocation: str, value: Any) -> dict[str, Any]:
     """The step's return value split into its declared outputs, by name."""
     names = [output.name for output in step.outputs]
     if not names:
@@ -271,10 +283,10 @@ def split_outputs(step: Step, invocation: str, value: Any) -> dict[str, Any]:
     return dict(zip(names, value, strict=True))
 
 
-def materialize_outputs(step: Step, invocation: str, value: Any) -> dict[str, MaterializedOutput]:
+def _materialize_outputs(step: Step, invocation: str, value: Any) -> dict[str, MaterializedOutput]:
     """Each output saved by its materializer (the step's choice, else by type)."""
     outputs = {}
-    for name, output_value in split_outputs(step, invocation, value).items():
+    for name, output_value in _split_outputs(step, invocation, value).items():
         materializer = _materializer(step, invocation, name, output_value)
         try:
             payload = materializer.save(output_value)

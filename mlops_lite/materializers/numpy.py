@@ -33,7 +33,7 @@ def _is_plain_ndarray(value: Any) -> bool:
     return type(value) is np.ndarray or type(value) is np.memmap
 
 
-def encode_npy(array: NDArray[Any]) -> bytes:
+def _encode_npy(array: NDArray[Any]) -> bytes:
     """Return ``array`` as a .npy file, byte-identical to ``numpy.save(allow_pickle=False)``.
 
     The data is copied once, straight into the result, instead of through a BytesIO.
@@ -76,7 +76,7 @@ def _encode_with_numpy_save(array: NDArray[Any]) -> bytes:
     return buffer.getvalue()
 
 
-def decode_npy(data: bytes | bytearray | memoryview) -> NDArray[Any]:
+def _decode_npy(data: bytes | bytearray | memoryview) -> NDArray[Any]:
     """Read a .npy payload into a writable array, without pickle.
 
     A writable buffer (bytearray, writable memoryview) is used in place; read-only
@@ -165,11 +165,11 @@ class NumpyArrayMaterializer(Materializer):
                 "numpy.npy saves plain ndarrays without object dtype, "
                 f"not {type(value).__qualname__}"
             )
-        return encode_npy(value)
+        return _encode_npy(value)
 
     def load(self, data: bytes | bytearray | memoryview) -> Any:
         """The array written by ``save``."""
-        return decode_npy(data)
+        return _decode_npy(data)
 
 
 class NumpyScalarMaterializer(Materializer):
@@ -192,11 +192,11 @@ class NumpyScalarMaterializer(Materializer):
         """The scalar as a zero-dimensional ``.npy``."""
         if not self.can_save(value):
             raise MaterializerError(f"numpy.scalar cannot save {type(value).__qualname__}")
-        return encode_npy(_numpy().asarray(value))
+        return _encode_npy(_numpy().asarray(value))
 
     def load(self, data: bytes | bytearray | memoryview) -> Any:
         """The scalar written by ``save``."""
-        array = decode_npy(data)
+        array = _decode_npy(data)
         if array.shape != ():
             raise MaterializerError(f"numpy.scalar payload has shape {array.shape}, expected ()")
         return array[()]

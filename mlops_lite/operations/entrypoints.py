@@ -30,6 +30,15 @@ from mlops_lite.errors import ConfigError, DefinitionError
 if TYPE_CHECKING:
     from mlops_lite.client import Run
 
+__all__ = [
+    "call_pipeline",
+    "check_entry_point",
+    "load_pipeline",
+    "load_pipeline_from_entry_point",
+    "parse_parameters",
+    "run_target",
+]
+
 # A run name template without one of these would collide with the run it reproduces.
 _UNIQUE_FIELDS = ("{stamp}", "{random}", "{time}")
 
@@ -46,7 +55,7 @@ def load_pipeline(target: str) -> Pipeline:
         path = os.path.abspath(source)
         if not os.path.isfile(path):
             raise ConfigError(f"{source!r}: no such file")
-        module = exec_script(path, argv=[source])
+        module = _exec_script(path, argv=[source])
     else:
         sys.path.insert(0, os.getcwd())  # what `python -m` does
         try:
@@ -77,7 +86,7 @@ def load_pipeline_from_entry_point(
     )
     argv = list(entry.get("argv") or [file])
     if module_name == "__main__":
-        module = exec_script(path, argv=argv)
+        module = _exec_script(path, argv=argv)
     else:
         module = _import_from(source_root, module_name, path, file)
     return _find_pipeline(module, qualname, pipeline_name)
@@ -107,7 +116,7 @@ def check_entry_point(entry: Mapping[str, Any], pipeline_name: str) -> None:
         )
 
 
-def exec_script(path: str, *, argv: Sequence[str]) -> types.ModuleType:
+def _exec_script(path: str, *, argv: Sequence[str]) -> types.ModuleType:
     """Execute a script as ``__main__`` without its ``if __name__ == "__main__"`` blocks."""
     directory = os.path.dirname(path)
     package, package_root = _package_of(path)

@@ -31,7 +31,7 @@ from mlops_lite.operations.entrypoints import (
 from mlops_lite.store.checkout import materialize_tree, resolve_commit
 from mlops_lite.store.git import git_env
 
-__all__ = ["RerunReport", "environment_differences", "rerun", "resolve_run"]
+__all__ = ["RerunReport", "child_main", "environment_differences", "rerun", "resolve_run"]
 
 # Where the interpreter `rerun` starts finds what to run (a file only they share).
 _ENV_SPEC: Final = "MLOPS_LITE_RERUN_SPEC"

@@ -26,6 +26,15 @@ import msgpack
 from mlops_lite.store.objects import MODE_BLOB, MODE_TREE, GitObject, blob, parse_tree, tree
 from mlops_lite.store.threads import parallel_map
 
+__all__ = [
+    "CHUNK_MAX",
+    "CHUNK_MIN",
+    "ArtifactMeta",
+    "build_artifact",
+    "chunk_boundaries",
+    "read_artifact",
+]
+
 CHUNK_MIN = 2 * 1024 * 1024
 CHUNK_MAX = 8 * 1024 * 1024
 # A chunk ends at the first occurrence of this marker past CHUNK_MIN: bytes.find

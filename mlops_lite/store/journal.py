@@ -40,7 +40,7 @@ def journal_directory(state_dir: str) -> str:
     return os.path.join(state_dir, "journal")
 
 
-def journal_path(state_dir: str, ref: str) -> str:
+def _journal_path(state_dir: str, ref: str) -> str:
     """The journal of the run at ``ref``."""
     return os.path.join(
         journal_directory(state_dir), ref.removeprefix(RUNS_PREFIX).replace("/", "__") + ".journal"
@@ -77,7 +77,7 @@ class Journal:
     @classmethod
     def create(cls, state_dir: str, ref: str, running_commit: str, code_commit: str) -> Journal:
         """Create and lock the journal of a run that just started."""
-        path = journal_path(state_dir, ref)
+        path = _journal_path(state_dir, ref)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         # Locked and given its header under a temporary name first: a journal
         # that is visible under its real name always has a live lock or a dead writer.
@@ -139,7 +139,7 @@ def read_journal(path: str) -> tuple[JournalHeader, list[JournalEntry]] | None:
 
 def run_is_live(state_dir: str, ref: str) -> bool:
     """True when a process on this machine is still recording the run at ``ref``."""
-    path = journal_path(state_dir, ref)
+    path = _journal_path(state_dir, ref)
     try:
         handle = os.open(path, os.O_RDONLY)
     except FileNotFoundError:

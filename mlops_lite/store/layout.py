@@ -50,8 +50,11 @@ __all__ = [
     "build_step_tree",
     "parse_run_ref",
     "read_run_commit",
+    "read_step_entries",
+    "read_step_record",
     "read_tree_blob",
     "run_ref",
+    "utc_offset_minutes",
 ]
 
 MLOPS_PREFIX: Final = "refs/mlops/"

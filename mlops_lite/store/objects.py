@@ -12,6 +12,24 @@ from dataclasses import dataclass
 
 from mlops_lite.errors import RecordError
 
+__all__ = [
+    "BLOB",
+    "COMMIT",
+    "MODE_BLOB",
+    "MODE_TREE",
+    "TAG",
+    "TREE",
+    "TYPE_NAMES",
+    "GitObject",
+    "Identity",
+    "blob",
+    "commit",
+    "make_object",
+    "parse_commit",
+    "parse_tree",
+    "tree",
+]
+
 BLOB = 3
 TREE = 2
 COMMIT = 1

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Sequence
 from mlops_lite.store.objects import GitObject
 from mlops_lite.store.threads import parallel_map
 
+__all__ = ["entry_header_at", "read_blob_inflated", "read_stored_into", "write_pack"]
+
 _SMALL = 64 * 1024
 
 

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, TypeVar
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
+__all__ = ["parallel_map"]
+
 T = TypeVar("T")
 R = TypeVar("R")
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 
+__all__ = ["TRUST_ENV", "pickle_trusted"]
+
 TRUST_ENV = "MLOPS_LITE_TRUST_PICKLE"
 
 

@@ -10,12 +10,9 @@ exception is declared in ``UPWARD``, with its reason.
 from __future__ import annotations
 
 import ast
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 import mlops_lite
 
@@ -213,19 +210,3 @@ def test_the_client_only_reads() -> None:
             "RunWriter",
         ):
             assert writer not in source, (path.name, writer)
-
-
-@pytest.mark.parametrize(
-    "module", ["mlops_lite", "mlops_lite.definition.steps", "mlops_lite.definition.pipelines"]
-)
-def test_defining_pipelines_is_light(module: str) -> None:
-    code = (
-        f"import sys, {module}\n"
-        "heavy = [m for m in ('dulwich', 'numpy', 'pandas', 'cloudpickle', 'sqlite3',\n"
-        "         'zstandard', 'mlops_lite.execution', 'mlops_lite.store') if m in sys.modules]\n"
-        "print(','.join(heavy))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == ""

@@ -18,6 +18,8 @@ from typing import Any, ClassVar
 from mlops_lite.errors import ConfigError
 from mlops_lite.execution.task import StepResult, StepTask
 
+__all__ = ["Completion", "Job", "Orchestrator", "cpu_count", "failed_result", "positive_int"]
+
 
 @dataclass
 class Job:

@@ -31,6 +31,8 @@ from mlops_lite.execution.orchestrators.base import (
 )
 from mlops_lite.execution.task import WorkerSetup, decode_result, encode_task, run_with_setup
 
+__all__ = ["DaskOrchestrator"]
+
 _CONNECT_SECONDS = 30.0
 
 

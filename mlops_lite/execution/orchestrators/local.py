@@ -12,6 +12,8 @@ from mlops_lite.errors import StepTimeoutError
 from mlops_lite.execution.orchestrators.base import Completion, Job, Orchestrator
 from mlops_lite.execution.task import execute_step
 
+__all__ = ["LocalOrchestrator"]
+
 
 class LocalOrchestrator(Orchestrator):
     """Runs a step when it is submitted; ``wait`` hands back what ran."""

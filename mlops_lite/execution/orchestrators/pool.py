@@ -31,6 +31,8 @@ from mlops_lite.execution.orchestrators.base import (
 from mlops_lite.execution.orchestrators.worker import READY
 from mlops_lite.execution.task import WorkerSetup, decode_result, encode_task
 
+__all__ = ["PoolOrchestrator"]
+
 # A worker whose pipe stays open after it exited (a grandchild inherited the
 # pipe) is still noticed by polling the process at this interval.
 _POLL_SECONDS = 0.5

@@ -16,6 +16,8 @@ import signal
 import sys
 from multiprocessing.connection import Connection
 
+__all__ = ["READY", "main"]
+
 READY = b"ready"
 
 

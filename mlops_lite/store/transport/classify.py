@@ -14,6 +14,8 @@ from mlops_lite.errors import (
 )
 from mlops_lite.store.transport.result import Direction, TransferResult
 
+__all__ = ["EXIT_AUTHENTICATION", "EXIT_REJECTED", "EXIT_UNREACHABLE", "rejected_error"]
+
 # Exit codes of the `mlops-lite` command, set as `exit_code` on the errors raised here.
 EXIT_REJECTED = 3
 EXIT_UNREACHABLE = 4
