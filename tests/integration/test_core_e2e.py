@@ -557,15 +557,12 @@ def test_thousands_of_runs_keep_the_pack_count_bounded(project: Path) -> None:
     def many(x: int = 0) -> None:
         one(x)
 
-    started = time.perf_counter()
     for i in range(120):
         many(x=i)
-    elapsed = time.perf_counter() - started
     packs = list((project / ".git" / "objects" / "pack").glob("*.idx"))
     loose = [p for p in (project / ".git" / "objects").glob("??/*")]
     assert len(packs) <= 60
     assert len(loose) <= 400
-    assert elapsed < 60
 
 
 def test_run_with_a_newer_schema_is_listed_and_explained(project: Path) -> None:

@@ -11,7 +11,6 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -101,39 +100,49 @@ if __name__ == "__main__":
 """
 
 
-def _iterations_for(seconds: float) -> int:
-    def burn(n: int) -> int:
-        total = 0
-        for i in range(n):
-            total = (total * 31 + i) % 1_000_003
-        return total
+BARRIER = """
+@step
+def meet(name: str, other: str, folder: str) -> str:
+    # Each step announces itself, then waits for the other: run one after the
+    # other they would wait forever (the timeout below), run at once they meet.
+    open(os.path.join(folder, name), "w").close()
+    for _ in range(6000):
+        if os.path.exists(os.path.join(folder, other)):
+            return name
+        time.sleep(0.01)
+    raise TimeoutError(f"{name} never met {other}: the steps did not run at the same time")
 
-    n = 200_000
-    start = time.perf_counter()
-    burn(n)
-    return int(n * seconds / (time.perf_counter() - start))
+@pipeline(enable_cache=False)
+def meeting(folder: str = "."):
+    meet("a", "b", folder)
+    meet("b", "a", folder)
+
+if __name__ == "__main__":
+    main(meeting)
+"""
 
 
-def test_pool_runs_independent_cpu_bound_steps_about_twice_as_fast(project: Path) -> None:
+def test_pool_runs_independent_steps_at_the_same_time(project: Path) -> None:
+    script = write(project, "meeting.py", BARRIER)
+    folder = project / "rendezvous"
+    folder.mkdir()
+    source = (project / script).read_text().replace('"."', repr(str(folder)))
+    (project / script).write_text(source)
+    launch(project, script, orchestrator="pool", workers=2)
+    run = last_run(project, "meeting")
+    assert run.status == "completed", run.error
+    assert [step.output.load() for step in run.steps.values()] == ["a", "b"]
+
+
+def test_pool_and_local_record_the_same_artifacts(project: Path) -> None:
     script = write(project, "cpu.py", CPU)
-    n = _iterations_for(0.5)
-    durations: dict[str, list[float]] = {"local": [], "pool": []}
     ids: dict[str, dict[str, str]] = {}
-    for _ in range(2):  # best of two: the machine is shared with other tests
-        for orchestrator in ("local", "pool"):
-            (project / "cpu.py").write_text(
-                (project / script).read_text().replace("n: int = 1000", f"n: int = {n}")
-            )
-            launch(project, script, orchestrator=orchestrator, workers=2)
-            run = last_run(project, "cpu")
-            assert run.status == "completed"
-            assert run.record.orchestrator == orchestrator
-            durations[orchestrator].append(run.duration)
-            ids[orchestrator] = output_ids(project, "cpu")
-    speedup = min(durations["local"]) / min(durations["pool"])
-    assert min(durations["local"]) > 1.6, durations  # four steps of ~0.5 s really ran one by one
-    assert speedup >= 1.5, f"pool speedup {speedup:.2f} (durations {durations})"
-    assert ids["pool"] == ids["local"]
+    for orchestrator in ("local", "pool"):
+        launch(project, script, orchestrator=orchestrator, workers=2)
+        run = last_run(project, "cpu")
+        assert run.status == "completed" and run.orchestrator == orchestrator
+        ids[orchestrator] = output_ids(project, "cpu")
+    assert ids["pool"] == ids["local"] and len(ids["local"]) == 4
 
 
 # -- failure isolation --------------------------------------------------------
@@ -167,9 +176,7 @@ if __name__ == "__main__":
 
 def test_worker_exit_fails_only_its_step_and_sibling_finishes(project: Path) -> None:
     script = write(project, "crash.py", CRASH)
-    start = time.monotonic()
     report = launch(project, script, orchestrator="pool", workers=2)
-    assert time.monotonic() - start < 30
     assert report["error"] == "StepFailedError" and report["step"] == "crash"
     assert report["cause"] == "WorkerDiedError"
     assert "'crash'" in str(report["cause_message"]) and "exited with code 3" in str(
@@ -197,10 +204,9 @@ def test_worker_exit_fails_only_its_step_and_sibling_finishes(project: Path) -> 
 
 
 def test_fail_fast_cancels_running_siblings(project: Path) -> None:
-    script = write(project, "crash.py", CRASH.replace("time.sleep(1.0)", "time.sleep(20)"))
-    start = time.monotonic()
+    # Uncancelled, the sibling would sleep past the script's 120 s limit: the test fails.
+    script = write(project, "crash.py", CRASH.replace("time.sleep(1.0)", "time.sleep(600)"))
     report = launch(project, script, orchestrator="pool", workers=2, fail_fast=True)
-    assert time.monotonic() - start < 15
     assert report["step"] == "crash"
     records = steps_of(project, "crashing")
     assert records["survivor"].status == "skipped"  # type: ignore[attr-defined]
@@ -241,7 +247,7 @@ def test_step_exception_reaches_the_caller_as_cause(project: Path, orchestrator:
 SLEEPY = """
 @step(timeout=1.0)
 def sleepy() -> int:
-    time.sleep(60)
+    time.sleep(600)  # unstopped, past the script's 120 s limit: the test fails
     return 1
 
 @step
@@ -261,9 +267,7 @@ if __name__ == "__main__":
 @pytest.mark.parametrize("orchestrator", ["pool", "local"])
 def test_timeout_stops_a_sleeping_step(project: Path, orchestrator: str) -> None:
     script = write(project, "sleepy.py", SLEEPY)
-    start = time.monotonic()
     report = launch(project, script, orchestrator=orchestrator)
-    assert time.monotonic() - start < 20
     assert report["step"] == "sleepy" and report["cause"] == "StepTimeoutError"
     records = steps_of(project, "sleeping")
     assert records["sleepy"].status == "failed"  # type: ignore[attr-defined]
