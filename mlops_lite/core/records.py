@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, TypeVar
 
@@ -57,7 +58,11 @@ class _Record:
 
     def to_dict(self) -> dict[str, Any]:
         """The record's fields as plain values (nested records as dicts)."""
-        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        names, nested = _layout(type(self))  # type: ignore[arg-type]
+        data = {name: getattr(self, name) for name in names}
+        for name in nested:
+            data[name] = _plain(data[name])
+        return data
 
     def encode(self) -> bytes:
         """The stored form: the schema envelope around ``to_dict()``."""
@@ -112,61 +117,115 @@ def _fields(cls: type) -> dict[str, tuple[Any, bool]]:
     }
 
 
+@functools.cache
+def _layout(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A record type's field names, and those that may hold nested records."""
+    hints = typing.get_type_hints(cls)
+    names = tuple(f.name for f in dataclasses.fields(cls))
+    nested = tuple(name for name in names if _holds_records(hints[name]))
+    return names, nested
+
+
+def _holds_records(hint: Any) -> bool:
+    if isinstance(hint, type) and issubclass(hint, _Record):
+        return True
+    return any(_holds_records(argument) for argument in typing.get_args(hint))
+
+
 def _plain(value: Any) -> Any:
+    # Records nest one level deep (a dict of records), never inside other values.
     if isinstance(value, _Record):
         return value.to_dict()
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
+    if type(value) is dict and value and isinstance(next(iter(value.values())), _Record):
+        return {key: item.to_dict() for key, item in value.items()}
     return value
+
+
+Checker = Callable[[Any, str], Any]
 
 
 def _check(value: Any, hint: Any, where: str) -> Any:
     """``value`` if it fits ``hint`` (nested records built from dicts), else a RecordError."""
+    return _checker(hint)(value, where)
+
+
+@functools.cache
+def _checker(hint: Any) -> Checker:
+    """A function checking values against ``hint``, built once per type."""
     if hint is Any:
-        return value
+        return lambda value, where: value
     supertype = getattr(hint, "__supertype__", None)  # a NewType
     if supertype is not None:
-        return _check(value, supertype, where)
+        return _checker(supertype)
     origin = typing.get_origin(hint)
     arguments = typing.get_args(hint)
     if origin is typing.Union or origin is types.UnionType:
-        for option in arguments:
-            try:
-                return _check(value, option, where)
-            except RecordError:
-                continue
-        raise RecordError(f"{where} has an unexpected {type(value).__name__}")
+        options = [_checker(option) for option in arguments]
+
+        def check_union(value: Any, where: str) -> Any:
+            for option in options:
+                try:
+                    return option(value, where)
+                except RecordError:
+                    continue
+            raise RecordError(f"{where} has an unexpected {type(value).__name__}")
+
+        return check_union
     if origin is typing.Literal:
-        if type(value) is str and value in arguments:
-            return value
-        raise RecordError(f"{where} is {value!r}, not one of {', '.join(map(str, arguments))}")
-    if hint is type(None) or hint is None:
-        if value is None:
-            return None
-    elif hint is float:
-        if type(value) in (int, float):
-            return float(value)
-    elif hint is int:
-        if type(value) is int:
-            return value
-    elif hint in (str, bool, bytes):
-        if type(value) is hint:
-            return value
-    elif origin is list:
-        if type(value) is list:
-            return [_check(item, arguments[0], where) for item in value]
-    elif origin is dict:
-        if type(value) is dict:
-            key_hint, item_hint = arguments
+        allowed = frozenset(arguments)
+
+        def check_literal(value: Any, where: str) -> Any:
+            if type(value) is str and value in allowed:
+                return value
+            raise RecordError(f"{where} is {value!r}, not one of {', '.join(map(str, arguments))}")
+
+        return check_literal
+    if origin is list:
+        item = _checker(arguments[0])
+
+        def check_list(value: Any, where: str) -> Any:
+            if type(value) is not list:
+                raise _wrong_type(where, hint, value)
+            return [item(element, where) for element in value]
+
+        return check_list
+    if origin is dict:
+        key_checker, item_checker = _checker(arguments[0]), _checker(arguments[1])
+
+        def check_dict(value: Any, where: str) -> Any:
+            if type(value) is not dict:
+                raise _wrong_type(where, hint, value)
             return {
-                _check(key, key_hint, where): _check(item, item_hint, f"{where}[{key!r}]")
+                key_checker(key, where): item_checker(item, f"{where}[{key!r}]")
                 for key, item in value.items()
             }
-    elif isinstance(hint, type) and issubclass(hint, _Record):
-        return hint.from_dict(value, where=where)
-    else:
-        raise AssertionError(f"records cannot declare fields of type {hint!r}")
-    raise RecordError(f"{where} should be {_describe(hint)}, not {type(value).__name__}")
+
+        return check_dict
+    if isinstance(hint, type) and issubclass(hint, _Record):
+        record_type = hint
+        return lambda value, where: record_type.from_dict(value, where=where)
+    if hint is float:
+
+        def check_float(value: Any, where: str) -> Any:
+            if type(value) in (int, float):
+                return float(value)
+            raise _wrong_type(where, hint, value)
+
+        return check_float
+    if hint in (int, str, bool, bytes, type(None), None):
+        exact = type(None) if hint is None else hint
+
+        def check_exact(value: Any, where: str) -> Any:
+            if type(value) is exact:
+                return value
+            raise _wrong_type(where, hint, value)
+
+        return check_exact
+    raise AssertionError(f"records cannot declare fields of type {hint!r}")
+
+
+def _wrong_type(where: str, hint: Any, value: Any) -> RecordError:
+    return RecordError(f"{where} should be {_describe(hint)}, not {type(value).__name__}")
 
 
 def _describe(hint: Any) -> str:

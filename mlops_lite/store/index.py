@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS cache (
     end_time REAL, PRIMARY KEY (cache_key, ref, step)
 );
 CREATE INDEX IF NOT EXISTS cache_by_ref ON cache (ref);
+CREATE INDEX IF NOT EXISTS cache_by_key ON cache (cache_key, end_time);
 CREATE TABLE IF NOT EXISTS stamps (path TEXT PRIMARY KEY, stamp TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS loose (ref TEXT PRIMARY KEY, stamp TEXT NOT NULL);
 """

@@ -241,8 +241,6 @@ class GitStore:
         handle, temporary = tempfile.mkstemp(prefix="tmp_obj_", dir=directory)
         with os.fdopen(handle, "wb") as out:
             out.write(zlib.compress(header + obj.data, 1))
-            out.flush()
-            os.fsync(out.fileno())  # before any ref can point at it (refs.py)
         os.chmod(temporary, 0o444)
         os.replace(temporary, path)
 
