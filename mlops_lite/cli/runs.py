@@ -71,6 +71,8 @@ def _list_runs(args: argparse.Namespace) -> int:
 
 
 def _run_summary(run: Run) -> dict[str, Any]:
+    if not run.readable:
+        return run.to_dict()
     return {
         "sha": run.sha,
         "pipeline": run.pipeline_name,
@@ -89,6 +91,12 @@ def _show_run(args: argparse.Namespace) -> int:
         run = client.get_pipeline_run(args.run)
         if args.json:
             print(json.dumps(run.to_dict(), indent=2, default=repr))
+            return 0
+        if not run.readable:
+            print(f"run       {run.pipeline_name}/{run.name}")
+            print(f"sha       {run.sha}")
+            print(f"status    {run.status}")
+            print(f"error     {run.error}")
             return 0
         code = run.code
         dirty = " (dirty work tree, snapshot)" if code.get("dirty") else ""

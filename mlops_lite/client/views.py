@@ -6,6 +6,7 @@ only when asked for something the row does not have.
 
 from __future__ import annotations
 
+import logging
 import socket
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from mlops_lite.core.ids import ArtifactId, CommitId
 from mlops_lite.core.records import OutputRecord, RunRecord, StepRecord
 from mlops_lite.errors import (
     ArtifactNotFoundError,
+    MlopsLiteError,
     RunNotFoundError,
     StepNotFoundError,
     UntrustedPickleError,
@@ -30,12 +32,15 @@ from mlops_lite.store.layout import (
     read_step_record,
     run_ref,
 )
+from mlops_lite.store.objects import BLOB
 from mlops_lite.store.trust import TRUST_ENV, pickle_trusted
 
 if TYPE_CHECKING:
     from mlops_lite.client.client import Client
 
 __all__ = ["Artifact", "RecordedPipeline", "Run", "StepRun"]
+
+logger = logging.getLogger(__name__)
 
 
 class RecordedPipeline:
@@ -145,7 +150,18 @@ class Run:
 
     @cached_property
     def _annotations(self) -> Annotations:
-        return read_annotations(self._client._store, self.ref)
+        # Metadata added later lives under its own ref, which anyone can push:
+        # when it cannot be read, the run itself still can (with a warning).
+        try:
+            return read_annotations(self._client._store, self.ref)
+        except MlopsLiteError as error:
+            logger.warning(
+                "mlops-lite: metadata added later to run %s cannot be read (%s); "
+                "showing what the run recorded",
+                self.name,
+                error,
+            )
+            return {"run": {}, "steps": {}}
 
     @property
     def environment(self) -> dict[str, Any]:
@@ -205,7 +221,9 @@ class Run:
 
     @property
     def error(self) -> str | None:
-        """Why it failed, if it did."""
+        """Why it failed, if it did (for an ``unreadable`` run: why it cannot be read)."""
+        if self._row is not None and self._row.status == "unreadable":
+            return self._row.reason
         return self.record.error
 
     @cached_property
@@ -225,8 +243,21 @@ class Run:
                 f"run {self.name} has no step {name!r}; steps: {', '.join(self.steps) or 'none'}"
             ) from None
 
+    @property
+    def readable(self) -> bool:
+        """False for a run listed as ``unreadable``: its ``error`` says why, its record raises."""
+        return self._row is None or self._row.status != "unreadable"
+
     def to_dict(self) -> dict[str, Any]:
-        """Everything about the run as JSON-ready data."""
+        """Everything about the run as JSON-ready data (what is known, for an unreadable one)."""
+        if not self.readable:
+            return {
+                "sha": self.sha,
+                "name": self.name,
+                "pipeline": self.pipeline_name,
+                "status": self.status,
+                "error": self.error,
+            }
         return {
             "sha": self.sha,
             "name": self.name,
@@ -256,8 +287,8 @@ class StepRun:
         self.name = name
         self._tree_id = tree_id
 
-    def _read(self, object_id: str) -> bytes:
-        return self.run._client._store.read_object(object_id)
+    def _read(self, object_id: str, kind: int | None = None) -> bytes:
+        return self.run._client._store.read_object(object_id, kind)
 
     @cached_property
     def record(self) -> StepRecord:
@@ -310,7 +341,7 @@ class StepRun:
     def logs(self) -> str:
         """What the step printed and logged."""
         entry = read_step_entries(self._read, self._tree_id).get(STEP_LOGS)
-        return "" if entry is None else self._read(entry[1]).decode("utf-8", "replace")
+        return "" if entry is None else self._read(entry[1], BLOB).decode("utf-8", "replace")
 
     @cached_property
     def outputs(self) -> dict[str, Artifact]:
@@ -409,7 +440,11 @@ class Artifact:
                 f"{author or 'unknown'}) is a pickle, and loading it runs code. If you trust its "
                 f"author, call load(trust_pickle=True) or set {TRUST_ENV}={author or 1}"
             )
-        meta, payload = store.read_artifact(self.id)
+        meta, payload = store.read_artifact(
+            self.id,
+            digest=self._record.digest,
+            where=f"output {self.name!r} of step {self.step_name!r} (run {self.run.name})",
+        )
         return get_materializer(meta.materializer, version=meta.materializer_version).load(payload)
 
     def to_dict(self) -> dict[str, Any]:

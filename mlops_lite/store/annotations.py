@@ -20,7 +20,7 @@ from mlops_lite.store.interface import Store
 from mlops_lite.store.layout import RUNS_PREFIX, annotation_ref, read_tree_blob, utc_offset_minutes
 from mlops_lite.store.objects import MODE_BLOB, blob, commit, tree
 
-__all__ = ["Annotations", "add_annotations", "read_annotations"]
+__all__ = ["Annotations", "add_annotations", "decode_state", "read_annotations"]
 
 _STATE: Final = "metadata.msgpack"
 
@@ -37,16 +37,21 @@ def read_annotations(store: Store, run_ref: str) -> Annotations:
 
 def _state_at(store: Store, commit_id: str) -> Annotations:
     where = f"metadata of {commit_id[:10]}"
-    state = unpack_value(read_tree_blob(store.read_object, commit_id, _STATE), where=where)
+    return decode_state(read_tree_blob(store.read_object, commit_id, _STATE), where=where)
+
+
+def decode_state(data: bytes, *, where: str = "metadata") -> Annotations:
+    """A ``metadata.msgpack`` read back; ``RecordError`` for anything that is not one."""
+    state = unpack_value(data, where=where)
     run = state.get("run", {}) if isinstance(state, dict) else None
     steps = state.get("steps", {}) if isinstance(state, dict) else None
     if (
         not isinstance(run, dict)
         or not isinstance(steps, dict)
-        or not all(isinstance(v, dict) for v in steps.values())
+        or not all(isinstance(name, str) and isinstance(v, dict) for name, v in steps.items())
     ):
         raise RecordError(f"{where} is not a metadata state")
-    return {"run": dict(run), "steps": {str(name): dict(values) for name, values in steps.items()}}
+    return {"run": dict(run), "steps": {name: dict(values) for name, values in steps.items()}}
 
 
 def add_annotations(
@@ -73,10 +78,12 @@ def add_annotations(
             tz_offset_minutes=utc_offset_minutes(now),
             message=f"mlops-lite metadata for {target} of {run_ref.removeprefix(RUNS_PREFIX)}\n",
         )
-        store.write_objects([state_blob, state_tree, new])
+        keep = store.write_objects([state_blob, state_tree, new], ref=name)
         try:
             store.refs.compare_and_swap(name, head, new.id)
             return
         except RefConflictError:
             continue  # someone annotated at the same moment: merge over theirs
+        finally:
+            keep.release()
     raise RefConflictError(f"{name} kept changing; try logging the metadata again")
