@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_lite.core.names import is_valid_name
+from mlops_lite.core.shape import shape_problem
 from mlops_lite.errors import ConfigError
 from mlops_lite.execution.orchestrators import ORCHESTRATOR_SETTINGS
 
@@ -45,8 +46,10 @@ __all__ = [
     "choose_orchestrator",
     "get_stack",
     "list_stacks",
+    "parse_project_config",
     "register_stack",
     "set_active_stack",
+    "stacks_of",
 ]
 
 DEFAULT_STACK = "default"
@@ -90,7 +93,7 @@ def _validate_stack(name: str, table: Mapping[str, Any]) -> Stack:
     if not is_valid_name(name, dots=False):
         raise ConfigError(f"stack name {name!r} is not allowed: use letters, digits, '_' and '-'")
     orchestrator = table.get("orchestrator", "local")
-    if orchestrator not in ORCHESTRATOR_SETTINGS:
+    if not isinstance(orchestrator, str) or orchestrator not in ORCHESTRATOR_SETTINGS:
         raise ConfigError(
             f"{where}: unknown orchestrator {orchestrator!r}; choose one of "
             f"{', '.join(ORCHESTRATOR_SETTINGS)}"
@@ -110,21 +113,41 @@ def _read_project_config(root: str) -> dict[str, Any]:
     path = os.path.join(root, PYPROJECT)
     try:
         with open(path, "rb") as f:
-            document = tomllib.load(f)
+            data = f.read()
     except FileNotFoundError:
         return {}
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path} is not valid TOML: {error}") from error
-    table = document.get("tool", {}).get("mlops-lite", {})
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error}") from None
+    return parse_project_config(data, path)
+
+
+def parse_project_config(data: bytes, path: str = PYPROJECT) -> dict[str, Any]:
+    """The ``[tool.mlops-lite]`` table of a ``pyproject.toml``'s bytes; ConfigError if invalid."""
+    try:
+        document = tomllib.loads(data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError) as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}") from None
+    except RecursionError:
+        raise ConfigError(f"{path} is nested too deeply to read") from None
+    tool = document.get("tool", {})
+    table = tool.get("mlops-lite", {}) if isinstance(tool, dict) else {}
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [tool.mlops-lite] must be a table")
+    problem = shape_problem(table)
+    if problem is not None:
+        raise ConfigError(f"{path}: [tool.mlops-lite] is refused: {problem}")
     return table
 
 
 def list_stacks(root: str) -> dict[str, Stack]:
     """Every stack: the builtin ``default`` and those of the project, by name."""
+    return stacks_of(_read_project_config(root))
+
+
+def stacks_of(config: Mapping[str, Any]) -> dict[str, Stack]:
+    """The stacks a ``[tool.mlops-lite]`` table declares, checked, and the builtin ``default``."""
     stacks = {DEFAULT_STACK: Stack(DEFAULT_STACK)}
-    tables = _read_project_config(root).get("stacks", {})
+    tables = config.get("stacks", {})
     if not isinstance(tables, dict):
         raise ConfigError(f"{PYPROJECT}: tool.mlops-lite.stacks must be a table of stacks")
     for name, table in sorted(tables.items()):
