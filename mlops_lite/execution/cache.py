@@ -10,6 +10,7 @@ from mlops_lite.core.ids import CacheKey
 from mlops_lite.definition.fingerprint import code_fingerprint
 from mlops_lite.definition.steps import Step
 from mlops_lite.materializers import materializer_for_type
+from mlops_lite.store.artifacts import artifact_present
 from mlops_lite.store.index import CacheHit, RunIndex
 from mlops_lite.store.interface import Store
 from mlops_lite.store.trust import pickle_trusted
@@ -61,8 +62,9 @@ def find_cache_hit(index: RunIndex, store: Store, key: CacheKey) -> CacheHit | N
     """The earliest usable execution with this key, or None.
 
     A hit is usable when loading it would not unpickle a teammate's bytes the
-    user has not trusted, and every artifact it names is really in the store
-    (the index is derived and may be ahead of the objects).
+    user has not trusted, and every object of every artifact it names is really
+    in the store (the index is derived and may be ahead of the objects; blobs
+    may have been lost).
     """
     own = store.identity.email
     for hit in index.cache_hits(key):
@@ -70,6 +72,9 @@ def find_cache_hit(index: RunIndex, store: Store, key: CacheKey) -> CacheHit | N
             hit.author, own
         ):
             continue
-        if all(store.has_object(output.artifact_id) for output in hit.outputs.values()):
+        if all(
+            artifact_present(store.read_object, store.has_object, output.artifact_id)
+            for output in hit.outputs.values()
+        ):
             return hit
     return None

@@ -42,6 +42,7 @@ __all__ = [
     "CHUNK_MAX",
     "CHUNK_MIN",
     "ArtifactMeta",
+    "artifact_present",
     "build_artifact",
     "chunk_boundaries",
     "read_artifact",
@@ -240,6 +241,21 @@ def read_artifact_layout(read_object: ObjectReader, artifact_id: str) -> tuple[s
     ):
         raise RecordError(f"artifact {artifact_id} has a damaged chunk list")
     return meta_entry[1], [chunks[name][1] for name in names]
+
+
+def artifact_present(
+    read_object: ObjectReader, has_object: Callable[[str], bool], artifact_id: str
+) -> bool:
+    """Whether every object the artifact needs is in the store (its tree, meta and chunks).
+
+    What a cache hit checks before it is reused: a run whose blobs are gone
+    must run again, not be reused and fail later. Reads two small trees at most.
+    """
+    try:
+        meta_id, chunk_ids = read_artifact_layout(read_object, artifact_id)
+    except MlopsLiteError:
+        return False
+    return has_object(meta_id) and all(has_object(chunk_id) for chunk_id in chunk_ids)
 
 
 def _read_artifact(

@@ -36,11 +36,11 @@ def store_os_error(action: str, error: OSError) -> StoreError:
     return StoreError(f"cannot {action}: {reason}; {advice} (nothing recorded before was changed)")
 
 
-def damaged_object_error(root: str, object_id: str, cause: BaseException) -> StoreError:
+def damaged_object_error(root: str, object_id: str, cause: str) -> StoreError:
     """The error for an object whose stored bytes are damaged (``cause`` says how)."""
-    detail = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    detail = " ".join(cause.split())[:200]
     return StoreError(
-        f"git object {object_id} is damaged in {root} ({type(cause).__name__}: {detail[:200]}); "
+        f"git object {object_id} is damaged in {root} ({detail}); "
         "run `mlops-lite fsck` to see which runs it affects, then fetch them again from a "
         "clone that has them (`mlops-lite pull`) or rerun the pipeline"
     )

@@ -110,7 +110,10 @@ class GitStore:
     def close(self) -> None:
         """Close the repository's open pack files."""
         if "_repo" in self.__dict__:
-            self._repo.close()
+            try:
+                self._repo.close()
+            except BufferError:
+                pass  # a view of a pack's mmap is still alive: it closes when collected
             del self.__dict__["_repo"]
 
     def __enter__(self) -> GitStore:
@@ -140,7 +143,9 @@ class GitStore:
     def _read_raw(self, object_id: str) -> tuple[int, bytes]:
         if not is_sha(object_id):
             raise RecordError(f"{object_id[:60]!r} is not a git object id")
-        failure: Exception | None = None
+        # Only a description is kept: the exception's frames hold views of the
+        # pack's mmap, and the pack could not be closed while they live.
+        failure: str | None = None
         # A concurrent `git repack` / `gc` moves objects from loose files into
         # packs and from pack to pack: look again with a fresh pack list before
         # calling anything missing or damaged, as git's reprepare_packed_git does.
@@ -153,11 +158,11 @@ class GitStore:
                 failure = None
                 continue
             except Exception as error:  # zlib.error, checksum and delta errors: damage
-                failure = error
+                failure = f"{type(error).__name__}: {error}"
                 continue
             data = bytes(raw)
             if not _matches(object_id, type_num, data):
-                failure = ValueError("its content does not match its id")
+                failure = "its content does not match its id"
                 continue
             return type_num, data
         if failure is not None:

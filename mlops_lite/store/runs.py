@@ -17,7 +17,7 @@ import fcntl
 import logging
 import os
 from collections.abc import Mapping
-from typing import Final, Protocol
+from typing import Final, Literal, Protocol
 
 from mlops_lite.core.hashing import content_digest
 from mlops_lite.core.ids import ArtifactId, CommitId, ObjectId
@@ -231,33 +231,38 @@ def _recover_journal(store: Store, path: str) -> None:
             return  # its writer is alive
         if not os.path.exists(path):
             return  # finished and removed while we waited
-        if _recover_one(store, path):
+        outcome = _recover_one(store, path)
+        if outcome == "recovered":
             os.unlink(path)
         else:
+            # Nothing is deleted that could not be read: it stays for whoever looks.
             kept = set_aside(path, store.state_dir)
             logger.warning(
-                "mlops-lite: the journal %s could not be read and was moved to %s", path, kept
+                "mlops-lite: the journal %s was damaged (%s) and was moved to %s",
+                path,
+                "its run recovered up to the damage" if outcome == "partly" else "unusable",
+                kept,
             )
     finally:
         os.close(handle)
 
 
-def _recover_one(store: Store, path: str) -> bool:
-    """Record a dead writer's run as ``crashed``; False when its journal is unusable."""
+def _recover_one(store: Store, path: str) -> Literal["recovered", "partly", "unusable"]:
+    """Record a dead writer's run as ``crashed``, from as much of its journal as decodes."""
     journal = read_journal(path)
     if journal is None:
-        return False
+        return "unusable"
     header = journal.header
     if store.refs.read(header.ref) != header.running_commit:
         store.release_keeps(header.ref)
-        return True  # finished or recovered by someone else
+        return "recovered"  # finished or recovered by someone else
     try:
         record = RunRecord.decode(
             read_tree_blob(store.read_object, header.running_commit, RUN_RECORD),
             where=f"run {header.ref}",
         )
     except (RecordError, MissingObjectError):
-        return False
+        return "unusable"
     steps: dict[str, ObjectId] = {}
     objects: list[GitObject] = []
     for entry in journal.entries:
@@ -281,4 +286,4 @@ def _recover_one(store: Store, path: str) -> bool:
     finally:
         keep.release()
     store.release_keeps(header.ref)
-    return True
+    return "partly" if journal.damaged else "recovered"
