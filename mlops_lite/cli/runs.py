@@ -24,7 +24,7 @@ def register(subparsers: Any) -> None:
     listing.add_argument(
         "--status",
         choices=["running", "completed", "failed", "crashed", "unreadable"],
-        help="only runs with this status (unreadable: written by a newer mlops-lite)",
+        help="only runs with this status (unreadable: cannot be read here; `runs show` says why)",
     )
     listing.add_argument(
         "--limit", "-n", type=int, default=20, help="at most this many runs (default 20; 0: all)"

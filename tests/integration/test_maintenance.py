@@ -8,6 +8,8 @@ import textwrap
 import threading
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import git
 
 STRESS = textwrap.dedent(
@@ -143,6 +145,14 @@ def run_stress(root: Path, writers: int, runs: int) -> list[str]:
 
 def test_concurrent_writers_lose_nothing_under_gc_repack_and_pack_refs(project: Path) -> None:
     run_stress(project, writers=8, runs=5)
+
+
+@pytest.mark.slow
+def test_many_runs_of_concurrent_writers_lose_nothing_under_maintenance(project: Path) -> None:
+    # The heavier variant (the quick one already passes 50 packs, so
+    # mlops_lite's own pack merging runs beside the writers in both).
+    completed = run_stress(project, writers=8, runs=12)
+    assert len(set(completed)) == 96
 
 
 def test_a_running_run_survives_gc_prune_now_and_finishes(project: Path) -> None:
