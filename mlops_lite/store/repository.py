@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import hashlib
 import os
+import threading
 import weakref
 import zlib
 from collections.abc import Iterable, Iterator
@@ -94,6 +95,8 @@ class GitStore:
         self.state_dir: str | None = os.path.join(self.common_dir, "mlops-lite")
         self.refs = DiskRefs(self.common_dir)
         self._temporary: str | None = None
+        self._packs: list[Any] | None = None  # dulwich Packs, most recently useful first
+        self._packs_lock = threading.Lock()
 
     @classmethod
     def open(cls, start: str | os.PathLike[str] | None = None) -> GitStore:
@@ -109,6 +112,7 @@ class GitStore:
 
     def close(self) -> None:
         """Close the repository's open pack files."""
+        self._packs = None
         if "_repo" in self.__dict__:
             try:
                 self._repo.close()
@@ -153,7 +157,11 @@ class GitStore:
             if attempt:
                 self._rescan_packs()
             try:
-                type_num, raw = self._repo.object_store.get_raw(object_id.encode())
+                found = self._find_in_packs(object_id) if not attempt else None
+                if found is not None:
+                    type_num, raw = found[0].get_raw(bytes.fromhex(object_id))
+                else:  # loose, in an alternate, or in a pack that just appeared
+                    type_num, raw = self._repo.object_store.get_raw(object_id.encode())
             except KeyError:
                 failure = None
                 continue
@@ -173,12 +181,41 @@ class GitStore:
         )
 
     def _rescan_packs(self) -> None:
+        self._packs = None
         update = getattr(self._repo.object_store, "_update_pack_cache", None)
         if update is not None:
             try:
                 update()
             except OSError:
                 pass
+
+    def _find_in_packs(self, object_id: str) -> tuple[Any, int] | None:
+        """``(pack, offset)`` of a packed object, looking first where the last one was found.
+
+        A run's objects sit together in one pack, and reads come in runs (a
+        record, its trees, an artifact's meta and chunks): moving the pack that
+        answered to the front makes most look-ups one index search instead of
+        one per pack (dulwich tries them in directory order). A pack that
+        vanished meanwhile (a concurrent repack) sends the caller to dulwich.
+        """
+        binary = bytes.fromhex(object_id)
+        packs = self._packs
+        if packs is None:
+            packs = self._packs = list(self._repo.object_store.packs)
+        for position, pack in enumerate(packs):
+            try:
+                offset = pack.index.object_offset(binary)
+            except KeyError:
+                continue
+            except Exception:  # disappeared or damaged: dulwich looks again
+                self._packs = None
+                return None
+            if position:
+                with self._packs_lock:
+                    if position < len(packs) and packs[position] is pack:
+                        packs.insert(0, packs.pop(position))
+            return pack, offset
+        return None
 
     def read_objects(self, object_ids: list[str]) -> dict[str, GitObject]:
         """Many objects at once (absent ones left out), streamed by git when it is installed.
@@ -312,22 +349,18 @@ class GitStore:
     def _locate_in_pack(self, object_id: str) -> tuple[str, int] | None:
         if not is_sha(object_id):
             return None
-        binary = bytes.fromhex(object_id)
-        for pack in self._repo.object_store.packs:
-            try:
-                offset = pack.index.object_offset(binary)
-                path = pack._data_path
-            except KeyError:
-                continue
-            except Exception:  # a pack that disappeared or is damaged: read_object decides
-                return None
-            return path, offset
-        return None
+        found = self._find_in_packs(object_id)
+        if found is None:
+            self._rescan_packs()  # a pack written since the list was made
+            found = self._find_in_packs(object_id)
+        return (found[0]._data_path, found[1]) if found is not None else None
 
     def has_object(self, object_id: str) -> bool:
         """Whether the object is in the repository."""
         if not is_sha(object_id):
             return False
+        if self._find_in_packs(object_id) is not None:
+            return True
         store = self._repo.object_store
         for attempt in range(_READ_ATTEMPTS):
             if attempt:
