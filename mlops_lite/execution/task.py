@@ -19,9 +19,19 @@ from typing import Any
 
 from mlops_lite.definition.context import StepContext, reset_step_context, set_step_context
 from mlops_lite.definition.steps import Step
-from mlops_lite.errors import DefinitionError, ExecutionError, MaterializerError
+from mlops_lite.errors import (
+    DefinitionError,
+    ExecutionError,
+    MaterializerError,
+    UntrustedPickleError,
+)
 from mlops_lite.execution.logs import capture_logs
-from mlops_lite.materializers import Materializer, get_materializer, materializer_for_value
+from mlops_lite.materializers import (
+    Materializer,
+    get_materializer,
+    loading_unpickles,
+    materializer_for_value,
+)
 
 __all__ = [
     "MaterializedOutput",
@@ -61,12 +71,21 @@ class MaterializedOutput:
     materializer_version: int
     type_name: str
     uses_pickle: bool
+    # Set only by the driver, for bytes it knows may be unpickled here: this
+    # run's own outputs, and cache hits from trusted runs. Whatever process
+    # loads the bytes (the driver, a pool or Dask worker) refuses a pickle
+    # without it, so no path can forget the trust check.
+    may_unpickle: bool = False
 
     def load(self) -> Any:
         """The value again, through the materializer that saved it."""
-        return get_materializer(self.materializer, version=self.materializer_version).load(
-            self.payload
-        )
+        materializer = get_materializer(self.materializer, version=self.materializer_version)
+        if not self.may_unpickle and loading_unpickles(self.materializer):
+            raise UntrustedPickleError(
+                f"an input saved by {self.materializer!r} would be unpickled, and it comes from "
+                "a run that is not trusted here; the driver did not clear it for loading"
+            )
+        return materializer.load(self.payload)
 
 
 @dataclass
@@ -304,7 +323,8 @@ def _materialize_outputs(step: Step, invocation: str, value: Any) -> dict[str, M
             materializer.name,
             materializer.version,
             f"{type(output_value).__module__}.{type(output_value).__qualname__}",
-            materializer.uses_pickle,
+            type(materializer).uses_pickle,
+            may_unpickle=True,  # made by this run's own step
         )
     return outputs
 
