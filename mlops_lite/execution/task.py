@@ -17,6 +17,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlops_lite.core.secrets import scrub_text, scrub_value
 from mlops_lite.definition.context import StepContext, reset_step_context, set_step_context
 from mlops_lite.definition.steps import Step
 from mlops_lite.errors import (
@@ -127,9 +128,9 @@ def execute_step(task: StepTask) -> StepResult:
                 return StepResult(
                     task.invocation,
                     ok=False,
-                    logs=log_buffer.getvalue(),
-                    metadata=dict(task.context.metadata),
-                    error="".join(traceback.format_exception(error)),
+                    logs=scrub_text(log_buffer.getvalue()),
+                    metadata=scrub_value(dict(task.context.metadata)),
+                    error=scrub_text("".join(traceback.format_exception(error))),
                     exception=error,
                     start_time=start,
                     end_time=time.time(),
@@ -138,8 +139,9 @@ def execute_step(task: StepTask) -> StepResult:
             task.invocation,
             ok=True,
             outputs=outputs,
-            logs=log_buffer.getvalue(),
-            metadata=dict(task.context.metadata),
+            # Scrubbed here, where the step ran: a worker knows the secrets it handed out.
+            logs=scrub_text(log_buffer.getvalue()),
+            metadata=scrub_value(dict(task.context.metadata)),
             start_time=start,
             end_time=time.time(),
         )
