@@ -14,6 +14,7 @@ from mlops_lite.core.ids import ArtifactId, CommitId
 from mlops_lite.core.records import OutputRecord, RunRecord, StepRecord
 from mlops_lite.errors import (
     ArtifactNotFoundError,
+    MlopsLiteError,
     RunNotFoundError,
     StepNotFoundError,
     UntrustedPickleError,
@@ -426,13 +427,17 @@ class Artifact:
         return materializer.load(payload)
 
     def to_dict(self) -> dict[str, Any]:
-        """The artifact's description as JSON-ready data."""
+        """The artifact's description as JSON-ready data (``uses_pickle`` None when absent)."""
+        try:
+            uses_pickle: bool | None = self.uses_pickle
+        except MlopsLiteError:  # its objects are not in this clone: still describe the rest
+            uses_pickle = None
         return {
             "artifact_id": self.id,
             "materializer": self.materializer,
             "type": self.type_name,
             "size": self.size,
-            "uses_pickle": self.uses_pickle,
+            "uses_pickle": uses_pickle,
         }
 
     def __repr__(self) -> str:

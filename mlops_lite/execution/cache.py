@@ -75,6 +75,10 @@ def find_cache_hit(index: RunIndex, store: Store, key: CacheKey) -> CacheHit | N
 
 
 def _usable(store: Store, hit: CacheHit) -> bool:
+    # Most hits are this clone's own runs: trusted whatever they hold, so only
+    # their presence is checked, as before trust was asked (no meta read).
+    if hit.sha is not None and run_trust(store, hit.sha, signatures=False):
+        return all(store.has_object(output.artifact_id) for output in hit.outputs.values())
     needs_trust = False
     for output in hit.outputs.values():
         try:

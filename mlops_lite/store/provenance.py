@@ -9,7 +9,8 @@ their pickles ask for trust again.
 
 One 40- or 64-hex commit id per line, appended with ``O_APPEND`` (one
 ``write`` per line, so concurrent writers do not interleave); a torn or
-foreign line is ignored when read.
+foreign line is ignored when read. A process remembers the ids it has read
+(the file only grows), so losing the file takes effect in the next process.
 """
 
 from __future__ import annotations
@@ -58,7 +59,14 @@ def recorded_here(store: Store, commit_id: str) -> bool:
     if store.state_dir is None:
         with _lock:
             return commit_id in _in_memory.get(store, ())
-    return commit_id in _read(_path(store.state_dir))
+    path = _path(store.state_dir)
+    with _lock:
+        cached = _cache.get(path)
+    # The file only grows: an id seen once needs no second look (this is asked
+    # on every cache hit). Only a miss looks at the file again.
+    if cached is not None and commit_id in cached[1]:
+        return True
+    return commit_id in _read(path)
 
 
 def _read(path: str) -> frozenset[str]:

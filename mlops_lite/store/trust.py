@@ -54,8 +54,14 @@ class Trust:
         return self.trusted
 
 
-def run_trust(store: Store, commit_id: str, *, explicit: bool | None = None) -> Trust:
-    """Whether pickles from run commit ``commit_id`` may be unpickled in this process."""
+def run_trust(
+    store: Store, commit_id: str, *, explicit: bool | None = None, signatures: bool = True
+) -> Trust:
+    """Whether pickles from run commit ``commit_id`` may be unpickled in this process.
+
+    ``signatures=False`` asks only what costs no git process (the call, the
+    environment, provenance): a "no" then means "not without checking more".
+    """
     if explicit is not None:
         return Trust(explicit, f"trust_pickle={explicit}")
     setting = os.environ.get(TRUST_ENV, "").strip()
@@ -63,7 +69,7 @@ def run_trust(store: Store, commit_id: str, *, explicit: bool | None = None) -> 
         return Trust(True, f"{TRUST_ENV}={setting}")
     if recorded_here(store, commit_id):
         return Trust(True, "recorded by this clone")
-    signers = allowed_signers_path(store.root)
+    signers = allowed_signers_path(store.root) if signatures else None
     if signers is not None and _signed_by_allowed_key(store, commit_id, signers):
         return Trust(True, f"signed by a key in {os.path.relpath(signers, store.root)}")
     reason = "not recorded by this clone and not signed by a key you allow"

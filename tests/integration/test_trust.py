@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -403,3 +406,61 @@ def test_signing_is_opt_in_and_an_unsigned_commit_is_what_git_would_write(
     )
     assert "recorded unsigned" in unsigned_again.stderr
     subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=alice.dir, check=True)
+
+
+@pytest.fixture
+def gnupg_homes() -> Iterator[Callable[[], str]]:
+    """Short-pathed gpg homes (agent sockets have a length limit), their agents stopped after."""
+    homes: list[str] = []
+
+    def new_home() -> str:
+        home = tempfile.mkdtemp(prefix="gpg-")
+        homes.append(home)
+        return home
+
+    yield new_home
+    for home in homes:
+        subprocess.run(
+            ["gpgconf", "--kill", "all"], env={**os.environ, "GNUPGHOME": home}, check=False
+        )
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.mark.skipif(shutil.which("gpg") is None, reason="gpg is not installed")
+def test_gpg_signed_runs_are_trusted_for_keys_your_keyring_trusts_fully(
+    tmp_path: Path, remote: Path, gnupg_homes: Callable[[], str]
+) -> None:
+    alice = join(Person(tmp_path, "alice"), remote)
+    alice.env["GNUPGHOME"] = gnupg_homes()
+    gpg = ["gpg", "--batch", "--quiet", "--passphrase", ""]
+    subprocess.run(
+        [*gpg, "--quick-gen-key", "alice <alice@example.com>", "ed25519", "sign", "never"],
+        env=alice.env, check=True, capture_output=True,
+    )  # fmt: skip
+    listing = subprocess.run(
+        ["gpg", "--list-keys", "--with-colons"], env=alice.env, check=True,
+        capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    fingerprint = next(line.split(":")[9] for line in listing.splitlines() if line[:4] == "fpr:")
+    alice.git("config", "--global", "user.signingKey", fingerprint)
+    _, signed = alice.run_pipeline(MLOPS_LITE_SIGN_RUNS="1")
+    assert "BEGIN PGP SIGNATURE" in alice.git("cat-file", "commit", signed)
+    alice.mlops("push", "--quiet")
+    public_key = subprocess.run(
+        ["gpg", "--export", "--armor", fingerprint], env=alice.env, check=True,
+        capture_output=True,
+    ).stdout  # fmt: skip
+
+    bob = join(Person(tmp_path, "bob"), remote)
+    bob.env["GNUPGHOME"] = gnupg_homes()
+    bob.mlops("pull", "--quiet")
+    (bob.dir / "load_make.py").write_text(LOAD_MAKE)
+    subprocess.run([*gpg, "--import"], input=public_key, env=bob.env, check=True)
+    # A key in the keyring is not a trusted key: importing it proves nothing.
+    refused = bob.python("load_make.py", signed, check=False)
+    assert "UntrustedPickleError" in refused.stderr
+    subprocess.run(
+        ["gpg", "--batch", "--import-ownertrust"], input=f"{fingerprint}:6:\n".encode(),
+        env=bob.env, check=True, capture_output=True,
+    )  # fmt: skip
+    assert "WEIGHT 3" in bob.python("load_make.py", signed).stdout
