@@ -17,7 +17,6 @@ from typing import Any
 
 from mlops_lite.store.git import run_git
 from mlops_lite.store.objects import Identity
-from mlops_lite.store.snapshot_rules import SnapshotRules, plan_snapshot
 
 __all__ = ["CodePin", "pin_code"]
 
@@ -48,6 +47,9 @@ def pin_code(root: str, git_dir: str, identity: Identity) -> CodePin:
     head, branch = listing.head, listing.branch
     if head is not None and not listing.dirty:
         return CodePin(commit=head, dirty=False, base_commit=head, branch=branch)
+    # Only a dirty tree needs the rules (and pyproject.toml): imported here.
+    from mlops_lite.store.snapshot_rules import SnapshotRules, plan_snapshot
+
     plan = plan_snapshot(root, listing.untracked, listing.changed, SnapshotRules.for_project(root))
     message = plan.warning()
     if message is not None:

@@ -25,7 +25,6 @@ from typing import Final
 
 from mlops_lite.errors import ConfigError, MlopsLiteError
 from mlops_lite.store.interface import Store
-from mlops_lite.store.project_config import read_project_config
 from mlops_lite.store.provenance import recorded_here
 from mlops_lite.store.signing import SIGN_CONFIG, has_signature, verify_signature
 
@@ -98,6 +97,9 @@ def allowed_signers_path(root: str) -> str | None:
     """
     if not os.path.isdir(root):
         return None  # a store without a work tree (the memory store)
+    # Asked only for a pickle from a run that is not yours: tomllib waits till then.
+    from mlops_lite.store.project_config import read_project_config
+
     configured = read_project_config(root).get("allowed_signers", ALLOWED_SIGNERS_DEFAULT)
     if not isinstance(configured, str) or not configured:
         raise ConfigError(
