@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_lite.core.names import is_valid_name
-from mlops_lite.core.shape import shape_problem
 from mlops_lite.errors import ConfigError
 from mlops_lite.execution.orchestrators import ORCHESTRATOR_SETTINGS
+from mlops_lite.store.project_config import PYPROJECT, read_project_config
 
 __all__ = [
     "DEFAULT_STACK",
@@ -46,7 +46,6 @@ __all__ = [
     "choose_orchestrator",
     "get_stack",
     "list_stacks",
-    "parse_project_config",
     "register_stack",
     "set_active_stack",
     "stacks_of",
@@ -55,7 +54,6 @@ __all__ = [
 DEFAULT_STACK = "default"
 ENV_STACK = "MLOPS_LITE_STACK"
 ENV_ORCHESTRATOR = "MLOPS_LITE_ORCHESTRATOR"
-PYPROJECT = "pyproject.toml"
 
 _KNOWN_SETTINGS = sorted({key for keys in ORCHESTRATOR_SETTINGS.values() for key in keys})
 
@@ -108,40 +106,9 @@ def _validate_stack(name: str, table: Mapping[str, Any]) -> Stack:
     return Stack(name, orchestrator, settings)
 
 
-def _read_project_config(root: str) -> dict[str, Any]:
-    """The ``[tool.mlops-lite]`` table of the project's ``pyproject.toml`` ({} if none)."""
-    path = os.path.join(root, PYPROJECT)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return {}
-    except OSError as error:
-        raise ConfigError(f"cannot read {path}: {error}") from None
-    return parse_project_config(data, path)
-
-
-def parse_project_config(data: bytes, path: str = PYPROJECT) -> dict[str, Any]:
-    """The ``[tool.mlops-lite]`` table of a ``pyproject.toml``'s bytes; ConfigError if invalid."""
-    try:
-        document = tomllib.loads(data.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError) as error:
-        raise ConfigError(f"{path} is not valid TOML: {error}") from None
-    except RecursionError:
-        raise ConfigError(f"{path} is nested too deeply to read") from None
-    tool = document.get("tool", {})
-    table = tool.get("mlops-lite", {}) if isinstance(tool, dict) else {}
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [tool.mlops-lite] must be a table")
-    problem = shape_problem(table)
-    if problem is not None:
-        raise ConfigError(f"{path}: [tool.mlops-lite] is refused: {problem}")
-    return table
-
-
 def list_stacks(root: str) -> dict[str, Stack]:
     """Every stack: the builtin ``default`` and those of the project, by name."""
-    return stacks_of(_read_project_config(root))
+    return stacks_of(read_project_config(root))
 
 
 def stacks_of(config: Mapping[str, Any]) -> dict[str, Stack]:
@@ -162,7 +129,7 @@ def active_stack_name(root: str) -> tuple[str, str]:
     from_env = os.environ.get(ENV_STACK)
     if from_env:
         return from_env, f"environment variable {ENV_STACK}"
-    configured = _read_project_config(root).get("active_stack")
+    configured = read_project_config(root).get("active_stack")
     if configured:
         return str(configured), f"active_stack in {PYPROJECT}"
     return DEFAULT_STACK, "default"

@@ -47,6 +47,7 @@ __all__ = [
     "chunk_boundaries",
     "read_artifact",
     "read_artifact_layout",
+    "read_artifact_meta",
 ]
 
 CHUNK_MIN = 2 * 1024 * 1024
@@ -348,3 +349,9 @@ def _check_chunk_ids(
 
     if not all(list(parallel_map(matches, spans))):
         raise StoreError(f"{label} is damaged: a chunk's content does not match its git id")
+
+
+def read_artifact_meta(read_object: ObjectReader, artifact_id: str) -> ArtifactMeta:
+    """Only the artifact's meta: what deciding how (and whether) to load it needs."""
+    meta_id, _ = read_artifact_layout(read_object, artifact_id)
+    return ArtifactMeta.decode(read_object(meta_id, BLOB), where=f"artifact {artifact_id}")

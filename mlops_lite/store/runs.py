@@ -40,7 +40,9 @@ from mlops_lite.store.layout import (
     read_tree_blob,
     run_ref,
 )
-from mlops_lite.store.objects import GitObject
+from mlops_lite.store.objects import COMMIT, GitObject, make_object
+from mlops_lite.store.provenance import remember_recorded
+from mlops_lite.store.signing import sign_commit, signing_enabled
 
 __all__ = ["ArtifactPayload", "RunWriter", "recover_abandoned_runs"]
 
@@ -97,6 +99,7 @@ class RunWriter:
             objects, ref=self.ref, while_ref_is=running.id, durable=False
         )
         try:
+            remember_recorded(self.store, running.id)
             self.store.refs.compare_and_swap(self.ref, None, running.id)
         except BaseException:
             keep.release()
@@ -157,13 +160,15 @@ class RunWriter:
         """Write everything as one pack and move the ref to the final commit."""
         self.record = record
         final, objects = build_run_commit(self.store.identity, record, self.steps, self.code_commit)
-        keep = self.store.write_objects([*self._pending, *objects], ref=self.ref)
+        final_id, keeps = self._write_final(final, [*self._pending, *objects])
         try:
-            self.store.refs.compare_and_swap(self.ref, self.head, final.id)
+            remember_recorded(self.store, final_id)
+            self.store.refs.compare_and_swap(self.ref, self.head, final_id)
         finally:
             # Reached by the ref now, or garbage (the journal still holds the steps).
-            keep.release()
-        self.head = final.id
+            for keep in keeps:
+                keep.release()
+        self.head = final_id
         self._pending = []
         if self._journal is not None:
             self._journal.close_and_remove()
@@ -172,7 +177,27 @@ class RunWriter:
             earlier.release()
         self._keeps = []
         self.store.maintain()
-        return CommitId(final.id)
+        return CommitId(final_id)
+
+    def _write_final(self, final: GitObject, objects: list[GitObject]) -> tuple[str, list[Keep]]:
+        """Write the final commit and everything it needs, kept until the ref moves.
+
+        Returns the commit's id (signed, when asked to) and the keeps to release.
+        """
+        if not signing_enabled(self.store):
+            return final.id, [self.store.write_objects(objects, ref=self.ref)]
+        # git makes the signed twin of the commit from its tree and parent, so
+        # those go first and our unsigned commit is written only if signing fails.
+        keeps = [self.store.write_objects([o for o in objects if o is not final], ref=self.ref)]
+        signed = sign_commit(self.store.root, final)
+        if signed is None:
+            keeps.append(self.store.write_objects([final], ref=self.ref))
+            return final.id, keeps
+        # git wrote the signed commit as a loose object, which `git gc --prune=now`
+        # could drop before the ref exists: a kept copy protects it.
+        signed_commit = make_object(COMMIT, self.store.read_object(signed, COMMIT))
+        keeps.append(self.store.write_objects([signed_commit], ref=self.ref))
+        return signed, keeps
 
 
 # How long recovering a dead writer's run waits for its ref's lock: recovery is
@@ -280,6 +305,7 @@ def _recover_one(store: Store, path: str) -> Literal["recovered", "partly", "unu
     final, run_objects = build_run_commit(store.identity, record, steps, header.code_commit)
     keep = store.write_objects([*objects, *run_objects], ref=header.ref)
     try:
+        remember_recorded(store, final.id)
         store.refs.compare_and_swap(
             header.ref, header.running_commit, final.id, lock_timeout=_RECOVERY_LOCK_TIMEOUT
         )

@@ -101,7 +101,8 @@ def _config(extension: str) -> Callable[[bytes], Any]:
 
 
 def _pyproject(data: bytes) -> Any:
-    from mlops_lite.execution.stacks import parse_project_config, stacks_of
+    from mlops_lite.execution.stacks import stacks_of
+    from mlops_lite.store.project_config import parse_project_config
 
     return stacks_of(parse_project_config(data))
 
