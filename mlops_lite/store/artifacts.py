@@ -244,6 +244,12 @@ def read_artifact_layout(read_object: ObjectReader, artifact_id: str) -> tuple[s
     return meta_entry[1], [chunks[name][1] for name in names]
 
 
+# An artifact tree's id names its content, so what it lists never changes:
+# remembered per process, a cache hit seen again costs index look-ups only.
+_layouts: dict[str, tuple[str, list[str]]] = {}
+_LAYOUTS_KEPT = 4096
+
+
 def artifact_present(
     read_object: ObjectReader, has_object: Callable[[str], bool], artifact_id: str
 ) -> bool:
@@ -252,10 +258,18 @@ def artifact_present(
     What a cache hit checks before it is reused: a run whose blobs are gone
     must run again, not be reused and fail later. Reads two small trees at most.
     """
-    try:
-        meta_id, chunk_ids = read_artifact_layout(read_object, artifact_id)
-    except MlopsLiteError:
+    layout = _layouts.get(artifact_id)
+    if layout is None:
+        try:
+            layout = read_artifact_layout(read_object, artifact_id)
+        except MlopsLiteError:
+            return False
+        if len(_layouts) >= _LAYOUTS_KEPT:
+            _layouts.clear()
+        _layouts[artifact_id] = layout
+    elif not has_object(artifact_id):
         return False
+    meta_id, chunk_ids = layout
     return has_object(meta_id) and all(has_object(chunk_id) for chunk_id in chunk_ids)
 
 
