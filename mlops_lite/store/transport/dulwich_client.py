@@ -14,7 +14,13 @@ from mlops_lite.errors import RefConflictError
 from mlops_lite.store.layout import MLOPS_PREFIX, RUNS_PREFIX
 from mlops_lite.store.refs import DiskRefs
 from mlops_lite.store.transport.classify import _classify, _dulwich_errors
-from mlops_lite.store.transport.result import RUN_EXISTS, Direction, TransferResult, plan_pull
+from mlops_lite.store.transport.result import (
+    RUN_EXISTS,
+    Direction,
+    TransferResult,
+    merge_diverged_metadata,
+    plan_pull,
+)
 
 __all__ = ["dulwich_pull", "dulwich_push"]
 
@@ -195,6 +201,7 @@ def dulwich_pull(start_dir: str, remote: str, progress: bool) -> TransferResult:
                 getattr(result, outcome).append(name)
         new_packs = [pack for pack in repo.object_store.packs if pack.name() not in packs_before]
         result.transferred_objects = sum(len(pack.index) for pack in new_packs)
+    merge_diverged_metadata(start_dir, planned, result)
     return result
 
 

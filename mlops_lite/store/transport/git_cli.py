@@ -9,7 +9,12 @@ from mlops_lite.store.git import run_git_streaming
 from mlops_lite.store.layout import MLOPS_PREFIX, REFSPEC, RUNS_PREFIX
 from mlops_lite.store.refs import DiskRefs, is_valid_ref_name
 from mlops_lite.store.transport.classify import _classify
-from mlops_lite.store.transport.result import RUN_EXISTS, TransferResult, plan_pull
+from mlops_lite.store.transport.result import (
+    RUN_EXISTS,
+    TransferResult,
+    merge_diverged_metadata,
+    plan_pull,
+)
 
 __all__ = ["git_pull", "git_push"]
 
@@ -160,11 +165,14 @@ def git_pull(start_dir: str, remote: str, progress: bool) -> TransferResult:
             result.unchanged.append(target)
     if code != 0 and not result.rejected:
         raise _classify(remote, "pull", stderr)
+    merge_diverged_metadata(start_dir, take, result)
     after = _local_refs(start_dir)
     _restore_moved_runs(start_dir, before, after, result)
     result.created = sorted(name for name in after if name not in before)
     result.updated = sorted(
-        name for name in after if name in before and before[name] != after[name]
+        name
+        for name in after
+        if name in before and before[name] != after[name] and name not in result.merged
     )
     result.transferred_objects, result.transferred_bytes = _objects_and_bytes(stderr)
     if result.transferred_objects is None and not result.created and not result.updated:

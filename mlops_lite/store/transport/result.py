@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from mlops_lite.store.layout import RUNS_PREFIX, is_shareable_ref
+from mlops_lite.store.layout import METADATA_PREFIX, RUNS_PREFIX, is_shareable_ref
 from mlops_lite.store.refs import is_sha
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "Direction",
     "Implementation",
     "TransferResult",
+    "merge_diverged_metadata",
     "plan_pull",
 ]
 
@@ -40,6 +41,8 @@ class TransferResult:
     unchanged: list[str] = field(default_factory=list)
     # ref -> why it was refused (non-fast-forward, hook declined, ...); nothing is forced
     rejected: dict[str, str] = field(default_factory=dict)
+    # metadata refs whose local and remote chains had diverged, joined by a merge commit
+    merged: list[str] = field(default_factory=list)
     transferred_objects: int | None = None
     transferred_bytes: int | None = None
     elapsed_seconds: float = 0.0
@@ -74,3 +77,25 @@ def plan_pull(
         else:
             take[name] = sha
     return take, refused
+
+
+def merge_diverged_metadata(start_dir: str, theirs: dict[str, str], result: TransferResult) -> None:
+    """Join each metadata ref the pull refused as diverged with the remote's chain.
+
+    A refused run ref stays refused (runs are write-once); a metadata chain that
+    diverged is merged (``annotations.merge_annotations``) and reported in
+    ``result.merged``. One whose remote state is unreadable stays refused.
+    """
+    candidates = [
+        name for name in result.rejected if name.startswith(METADATA_PREFIX) and name in theirs
+    ]
+    if not candidates:
+        return
+    from mlops_lite.store.annotations import merge_annotations
+    from mlops_lite.store.repository import GitStore
+
+    with GitStore.open(start_dir) as store:
+        for name in candidates:
+            if merge_annotations(store, name, theirs[name]):
+                del result.rejected[name]
+                result.merged.append(name)
