@@ -6,6 +6,7 @@ import os
 
 from mlops_lite.client.views import RecordedPipeline, Run
 from mlops_lite.core.ids import CommitId
+from mlops_lite.core.names import did_you_mean
 from mlops_lite.errors import AmbiguousRunError, PipelineNotFoundError, RunNotFoundError
 from mlops_lite.store import GitStore
 from mlops_lite.store.index import RunIndex
@@ -67,8 +68,8 @@ class Client:
         known = self._runs_index().pipelines()
         if name not in known:
             raise PipelineNotFoundError(
-                f"no run of pipeline {name!r} is recorded "
-                f"(pipelines: {', '.join(known) or 'none yet'})"
+                f"no run of pipeline {name!r} is recorded; {did_you_mean(name, known)}"
+                f"pipelines with runs: {', '.join(known) or 'none yet (run a pipeline first)'}"
             )
         return RecordedPipeline(self, name)
 
@@ -77,8 +78,14 @@ class Client:
     def list_pipeline_runs(
         self, *, pipeline: str | None = None, status: str | None = None, limit: int | None = None
     ) -> list[Run]:
-        """Runs newest first, optionally of one pipeline and/or one status."""
+        """Runs newest first, optionally of one pipeline and/or one status.
+
+        A ``pipeline`` with no recorded run is a ``PipelineNotFoundError`` (a typo
+        must not look like an empty history).
+        """
         index = self._runs_index()
+        if pipeline is not None:
+            self.get_pipeline(pipeline)
         if status in ("crashed", "running"):
             # "crashed" is "running" whose writer is gone: decided per run, not stored.
             rows = index.runs(pipeline=pipeline, status="running")
@@ -100,7 +107,10 @@ class Client:
         if not rows and "/" in text:
             rows = index.find(RUNS_PREFIX + text)
         if not rows:
-            raise RunNotFoundError(f"no run named {text!r} or with a sha starting with {text!r}")
+            raise RunNotFoundError(
+                f"no run named {text!r} or with a sha starting with {text!r}; "
+                "list runs with `mlops-lite runs list` (teammates' runs: `mlops-lite pull` first)"
+            )
         if len(rows) > 1:
             names = ", ".join(f"{r.pipeline}/{r.run_name} ({r.sha[:10]})" for r in rows[:5])
             raise AmbiguousRunError(

@@ -7,13 +7,16 @@ only when asked for something the row does not have.
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlops_lite.core.ids import ArtifactId, CommitId
+from mlops_lite.core.names import did_you_mean
 from mlops_lite.core.records import OutputRecord, RunRecord, StepRecord
 from mlops_lite.errors import (
     ArtifactNotFoundError,
+    NameNotFoundError,
     RunNotFoundError,
     StepNotFoundError,
     UntrustedPickleError,
@@ -35,7 +38,30 @@ from mlops_lite.store.trust import TRUST_ENV, pickle_trusted
 if TYPE_CHECKING:
     from mlops_lite.client.client import Client
 
-__all__ = ["Artifact", "RecordedPipeline", "Run", "StepRun"]
+__all__ = ["Artifact", "NamedMapping", "RecordedPipeline", "Run", "StepRun"]
+
+_V = TypeVar("_V")
+
+
+class NamedMapping(dict[str, _V]):
+    """A dict whose missing keys raise an error listing the names there are, with the closest."""
+
+    def __init__(self, items: dict[str, _V], missing: Callable[[str], NameNotFoundError]) -> None:
+        super().__init__(items)
+        self._missing = missing
+
+    def __missing__(self, key: str) -> _V:
+        raise self._missing(key)
+
+
+def _names_error(
+    error: type[NameNotFoundError], owner: str, kind: str, key: str, names: list[str]
+) -> NameNotFoundError:
+    """``run X has no step 'trian'; did you mean 'train'? steps: load, train``."""
+    return error(
+        f"{owner} has no {kind} {key!r}; {did_you_mean(key, names)}"
+        f"{kind}s: {', '.join(names) or 'none'}"
+    )
 
 
 class RecordedPipeline:
@@ -214,16 +240,14 @@ class Run:
         entries = self._commit.steps
         order = [name for name in self.record.step_names if name in entries]
         order += [name for name in entries if name not in order]
-        return {name: StepRun(self, name, entries[name]) for name in order}
+        return NamedMapping(
+            {name: StepRun(self, name, entries[name]) for name in order},
+            lambda key: _names_error(StepNotFoundError, f"run {self.name}", "step", key, order),
+        )
 
     def get_step(self, name: str) -> StepRun:
         """A step by invocation name; ``StepNotFoundError`` listing the steps otherwise."""
-        try:
-            return self.steps[name]
-        except KeyError:
-            raise StepNotFoundError(
-                f"run {self.name} has no step {name!r}; steps: {', '.join(self.steps) or 'none'}"
-            ) from None
+        return self.steps[name]
 
     def to_dict(self) -> dict[str, Any]:
         """Everything about the run as JSON-ready data."""
@@ -315,10 +339,15 @@ class StepRun:
     @cached_property
     def outputs(self) -> dict[str, Artifact]:
         """The step's outputs by name."""
-        return {
-            name: Artifact(self.run, self.name, name, output)
-            for name, output in self.record.outputs.items()
-        }
+        names = list(self.record.outputs)
+        owner = f"step {self.name!r} of run {self.run.name}"
+        return NamedMapping(
+            {
+                name: Artifact(self.run, self.name, name, output)
+                for name, output in self.record.outputs.items()
+            },
+            lambda key: _names_error(ArtifactNotFoundError, owner, "output", key, names),
+        )
 
     @property
     def output(self) -> Artifact:

@@ -19,7 +19,8 @@ from typing import Any
 
 from mlops_lite.definition.context import StepContext, reset_step_context, set_step_context
 from mlops_lite.definition.steps import Step
-from mlops_lite.errors import DefinitionError, ExecutionError, MaterializerError
+from mlops_lite.definition.typecheck import describe_annotation, matches_annotation
+from mlops_lite.errors import DefinitionError, ExecutionError, MaterializerError, OutputTypeError
 from mlops_lite.execution.logs import capture_logs
 from mlops_lite.materializers import Materializer, get_materializer, materializer_for_value
 
@@ -286,7 +287,16 @@ def _split_outputs(step: Step, invocation: str, value: Any) -> dict[str, Any]:
 def _materialize_outputs(step: Step, invocation: str, value: Any) -> dict[str, MaterializedOutput]:
     """Each output saved by its materializer (the step's choice, else by type)."""
     outputs = {}
+    annotations = {output.name: output.annotation for output in step.outputs}
     for name, output_value in _split_outputs(step, invocation, value).items():
+        if not matches_annotation(output_value, annotations[name], deep=False):
+            actual = type(output_value)
+            raise OutputTypeError(
+                f"step {invocation!r}, output {name!r}: declared "
+                f"{describe_annotation(annotations[name])} but the step returned "
+                f"{describe_annotation(actual)} ({_short_repr(output_value)}); return a value "
+                "of the declared type or change the step's return annotation"
+            )
         materializer = _materializer(step, invocation, name, output_value)
         try:
             payload = materializer.save(output_value)
@@ -307,6 +317,14 @@ def _materialize_outputs(step: Step, invocation: str, value: Any) -> dict[str, M
             materializer.uses_pickle,
         )
     return outputs
+
+
+def _short_repr(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception:
+        return "unprintable"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _materializer(step: Step, invocation: str, output: str, value: Any) -> Materializer:
