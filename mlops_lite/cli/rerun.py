@@ -100,6 +100,8 @@ def _rerun(args: argparse.Namespace) -> int:
         return report.exit_code
     for difference in report.environment_differences:
         print(f"mlops-lite: warning: environment differs: {difference}", file=sys.stderr)
+    for difference in report.data_differences:
+        print(f"mlops-lite: warning: data differs: {difference}", file=sys.stderr)
     print(f"original  {report.pipeline}/{report.original_name} ({report.original_sha[:10]})")
     print(f"code      {report.code_commit}")
     if report.rerun_sha:
@@ -206,6 +208,13 @@ def _diff(args: argparse.Namespace) -> int:
     _section(
         "metadata",
         [[c.key, _show(c.a), _show(c.b), "" if c.same else "*"] for c in result.metadata],
+    )
+    _section(
+        "data files",
+        [
+            [c.key, _show(c.a)[:12], _show(c.b)[:12], "" if c.same else "*"]
+            for c in result.data_files
+        ],
     )
     if result.patch:
         print()

@@ -120,6 +120,14 @@ def _show_run(args: argparse.Namespace) -> int:
             outputs = ", ".join(f"{n} ({a.size} B)" for n, a in step.outputs.items())
             rows.append([step.name, step.status, cached, format_duration(step.duration), outputs])
         print(table(rows, ["STEP", "STATUS", "CACHED", "DURATION", "OUTPUTS"]))
+        data = [
+            [step.name, path, content_id[:12]]
+            for step in run.steps.values()
+            for path, content_id in step.data_files.items()
+        ]
+        if data:
+            print("\ndata files read:")
+            print(table(data, ["STEP", "FILE", "CONTENT"]))
     return 0
 
 

@@ -316,6 +316,16 @@ class StepRun:
         return {**self.record.metadata, **self.run._annotations["steps"].get(self.name, {})}
 
     @property
+    def metadata_inherited(self) -> bool:
+        """Whether ``metadata`` came with a cache hit, from the execution it reuses."""
+        return self.record.metadata_inherited
+
+    @property
+    def data_files(self) -> dict[str, str]:
+        """``{path: content id}`` of the work tree's files the step read (or declared)."""
+        return self.record.data_files
+
+    @property
     def parameters(self) -> dict[str, Any]:
         """The step's parameters (arguments that are not step outputs)."""
         return self.record.parameters
@@ -379,6 +389,8 @@ class StepRun:
             "duration": self.duration,
             "parameters": self.parameters,
             "metadata": self.metadata,
+            "metadata_inherited": self.metadata_inherited,
+            "data_files": self.data_files,
             "outputs": {name: artifact.to_dict() for name, artifact in self.outputs.items()},
             "inputs": {argument: artifact.id for argument, artifact in self.inputs.items()},
             "error": self.error,

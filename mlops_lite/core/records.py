@@ -275,6 +275,10 @@ class StepRecord(_Record):
     start_time: float | None = None
     end_time: float | None = None
     metadata: dict[Any, Any] = field(default_factory=dict)
+    # For a cache hit: ``metadata`` is that of the execution it reuses, not its own.
+    metadata_inherited: bool = False
+    # Files of the work tree the step read: {path relative to the root: content id}.
+    data_files: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     # For a cache hit: the run (pipeline, run name, step) that produced the outputs.
     cached_from: dict[str, str] | None = None

@@ -115,23 +115,20 @@ class _Dependencies:
     Code in files does not change under a running interpreter, but names do: a
     notebook cell or the REPL rebinds a helper or a constant in the same globals
     dict, under a step function object that stays the same (issue 10). So every
-    lookup the walk made is kept and re-checked by identity, and mutable
-    constants by content.
+    lookup the walk made is kept and re-checked by identity. A container changed
+    in place keeps its identity and so its fingerprint: a list the step appends
+    to is state, and must not make the step miss its own cache.
     """
 
     lookups: list[tuple[Any, str, Any]] = dataclasses.field(default_factory=list)
     codes: list[tuple[Any, types.CodeType]] = dataclasses.field(default_factory=list)
-    contents: list[tuple[Any, bytes | None]] = dataclasses.field(default_factory=list)
 
     def unchanged(self) -> bool:
-        """Whether every name still holds the same object, and every constant the same value."""
+        """Whether every name still holds the same object, and every function the same code."""
         for namespace, name, value in self.lookups:
             if namespace.get(name, _MISSING) is not value:
                 return False
-        for function, code in self.codes:
-            if function.__code__ is not code:
-                return False
-        return all(_content_bytes(value) == encoded for value, encoded in self.contents)
+        return all(function.__code__ is code for function, code in self.codes)
 
 
 class _Walker:
@@ -202,7 +199,6 @@ class _Walker:
             # Settings kept in module-level containers (FEATURES = ["a", "b"]):
             # editing them changes what the step computes.
             encoded = _content_bytes(value)
-            self.dependencies.contents.append((value, encoded))
             if encoded is not None:
                 self.hasher.update(f"const:{name}=".encode() + encoded + b"\n")
         elif (
@@ -213,7 +209,6 @@ class _Walker:
             # A configuration object of the project's own (CONFIG = Config(lr=0.1)).
             self.add_value(name, type(value), names)
             encoded = _content_bytes(value)
-            self.dependencies.contents.append((value, encoded))
             if encoded is not None:
                 self.hasher.update(f"instance:{name}=".encode() + encoded + b"\n")
 
@@ -268,7 +263,7 @@ def code_fingerprint(func: Any) -> str:
 
     Memoized per function object, and recomputed when any name the walk looked
     up now holds another object (a notebook cell or the REPL redefined a
-    helper or a constant) or a container constant changed in place.
+    helper or a constant).
     """
     cached = _cache.get(id(func))
     if cached is not None and cached[0] is func and cached[2].unchanged():

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from mlops_lite.core.hashing import cache_key
 from mlops_lite.core.ids import CacheKey
+from mlops_lite.core.records import StepRecord
 from mlops_lite.definition.fingerprint import code_fingerprint
 from mlops_lite.definition.steps import Step
+from mlops_lite.errors import MlopsLiteError
+from mlops_lite.execution.data_files import changed_files
 from mlops_lite.materializers import materializer_for_type
 from mlops_lite.store.index import CacheHit, RunIndex
 from mlops_lite.store.interface import Store
+from mlops_lite.store.layout import RunCommit, read_run_commit, read_step_record
 from mlops_lite.store.trust import pickle_trusted
 
-__all__ = ["cache_enabled", "find_cache_hit", "step_cache_key"]
+__all__ = ["CacheLookup", "ReusedExecution", "cache_enabled", "step_cache_key"]
 
 
 def cache_enabled(*, pipeline: bool, step: bool | None, override: bool | None) -> bool:
@@ -32,7 +37,10 @@ def cache_enabled(*, pipeline: bool, step: bool | None, override: bool | None) -
 
 
 def step_cache_key(
-    step: Step, parameters: Mapping[str, Any], input_artifacts: Mapping[str, str]
+    step: Step,
+    parameters: Mapping[str, Any],
+    input_artifacts: Mapping[str, str],
+    declared_data: Mapping[str, str] | None = None,
 ) -> tuple[CacheKey, str]:
     """``(cache key, code fingerprint)`` of one invocation."""
     fingerprint = code_fingerprint(step.entrypoint)
@@ -41,6 +49,7 @@ def step_cache_key(
         parameters=parameters,
         input_artifacts=input_artifacts,
         materializers=_declared_materializers(step),
+        data_files=declared_data,
     )
     return key, fingerprint
 
@@ -57,19 +66,68 @@ def _declared_materializers(step: Step) -> dict[str, str]:
     return declared
 
 
-def find_cache_hit(index: RunIndex, store: Store, key: CacheKey) -> CacheHit | None:
-    """The earliest usable execution with this key, or None.
+@dataclass(frozen=True)
+class ReusedExecution:
+    """A usable cache hit and the record of the execution it reuses."""
 
-    A hit is usable when loading it would not unpickle a teammate's bytes the
-    user has not trusted, and every artifact it names is really in the store
-    (the index is derived and may be ahead of the objects).
-    """
-    own = store.identity.email
-    for hit in index.cache_hits(key):
-        if any(output.uses_pickle for output in hit.outputs.values()) and not pickle_trusted(
-            hit.author, own
-        ):
-            continue
-        if all(store.has_object(output.artifact_id) for output in hit.outputs.values()):
-            return hit
-    return None
+    hit: CacheHit
+    record: StepRecord
+
+    @property
+    def origin(self) -> dict[str, str]:
+        """The run and step that really executed (a reused step's own origin, if it was one)."""
+        if self.record.cached and self.record.cached_from:
+            return dict(self.record.cached_from)
+        return {"pipeline": self.hit.pipeline, "run": self.hit.run_name, "step": self.hit.step}
+
+
+class CacheLookup:
+    """Finds usable cache hits for the steps of one run; reads each earlier run once."""
+
+    def __init__(self, index: RunIndex, store: Store, data_root: str) -> None:
+        self.index = index
+        self.store = store
+        self.data_root = data_root
+        self._runs: dict[str, RunCommit | None] = {}
+
+    def find(self, key: CacheKey) -> ReusedExecution | None:
+        """The earliest usable execution with this key, or None.
+
+        A hit is usable when loading it would not unpickle a teammate's bytes the
+        user has not trusted, every artifact it names is really in the store (the
+        index is derived and may be ahead of the objects), and every data file the
+        execution read still holds the content it read.
+        """
+        own = self.store.identity.email
+        for hit in self.index.cache_hits(key):
+            if any(output.uses_pickle for output in hit.outputs.values()) and not pickle_trusted(
+                hit.author, own
+            ):
+                continue
+            if not all(
+                self.store.has_object(output.artifact_id) for output in hit.outputs.values()
+            ):
+                continue
+            record = self._step_record(hit)
+            if record is None or changed_files(self.data_root, record.data_files):
+                continue
+            return ReusedExecution(hit, record)
+        return None
+
+    def _step_record(self, hit: CacheHit) -> StepRecord | None:
+        if hit.ref not in self._runs:
+            sha = self.store.refs.read(hit.ref)
+            try:
+                self._runs[hit.ref] = (
+                    read_run_commit(self.store.read_object, sha) if sha is not None else None
+                )
+            except MlopsLiteError:
+                self._runs[hit.ref] = None
+        run = self._runs[hit.ref]
+        tree = run.steps.get(hit.step) if run is not None else None
+        if tree is None:
+            return None
+        try:
+            return read_step_record(self.store.read_object, tree, where=f"step {hit.step}")
+        except MlopsLiteError:
+            return None

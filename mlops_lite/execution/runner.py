@@ -22,7 +22,8 @@ from mlops_lite.definition.pipelines import Pipeline
 from mlops_lite.definition.tracing import Invocation, OutputHandle, PipelineTrace
 from mlops_lite.errors import StepFailedError
 from mlops_lite.execution import reproduction
-from mlops_lite.execution.cache import cache_enabled, find_cache_hit, step_cache_key
+from mlops_lite.execution.cache import CacheLookup, cache_enabled, step_cache_key
+from mlops_lite.execution.data_files import declared_content_ids
 from mlops_lite.execution.orchestrators import Job, Orchestrator, create_orchestrator
 from mlops_lite.execution.plan import ReadyQueue
 from mlops_lite.execution.recorder import RunRecorder
@@ -81,7 +82,15 @@ def run_pipeline(
                     enable_cache,
                 )
                 sha = _Scheduler(
-                    active, index, pipeline, trace, orchestrator, recorder, settings.enable_cache
+                    active,
+                    index,
+                    pipeline,
+                    trace,
+                    orchestrator,
+                    recorder,
+                    settings.enable_cache,
+                    # Data files are read relative to the code being run: a rerun's tree.
+                    data_root=settings.source_root or active.root,
                 ).run()
         finally:
             index.close()
@@ -115,9 +124,13 @@ class _Scheduler:
         orchestrator: Orchestrator,
         recorder: RunRecorder,
         cache_override: bool | None,
+        *,
+        data_root: str,
     ) -> None:
         self.store = store
         self.index = index
+        self.data_root = data_root
+        self.cache = CacheLookup(index, store, data_root)
         self.pipeline = pipeline
         self.trace = trace
         self.orchestrator = orchestrator
@@ -265,10 +278,17 @@ class _Scheduler:
         if stopped is not None:
             base.error = f"not run: {stopped}"
             return base
+        declared = (
+            declared_content_ids(self.data_root, step.options.data, invocation.name)
+            if step.options.data
+            else {}
+        )
+        base.data_files = declared
         key, fingerprint = step_cache_key(
             step,
             invocation.parameters,
             {argument: info["artifact_id"] for argument, info in base.inputs.items()},
+            declared,
         )
         base.cache_key = key
         base.code_fingerprint = fingerprint
@@ -278,12 +298,16 @@ class _Scheduler:
             override=self.cache_override,
         )
         if use_cache:
-            hit = find_cache_hit(self.index, self.store, key)
-            if hit is not None:
+            reused = self.cache.find(key)
+            if reused is not None:
                 base.status = "cached"
                 base.cached = True
-                base.outputs = dict(hit.outputs)
-                base.cached_from = {"pipeline": hit.pipeline, "run": hit.run_name, "step": hit.step}
+                base.outputs = dict(reused.hit.outputs)
+                base.cached_from = reused.origin
+                # As ZenML shows it: a cached step carries its execution's metadata.
+                base.metadata = dict(reused.record.metadata)
+                base.metadata_inherited = True
+                base.data_files = {**reused.record.data_files, **declared}
                 base.start_time = base.end_time = time.time()
                 return base
         record = self.recorder.record
@@ -305,6 +329,7 @@ class _Scheduler:
             parameters=invocation.parameters,
             context=context,
             seed=bool(step.options.seed),
+            data_root=self.data_root,
             input_payloads=payloads,
         )
         return _Attempts(base, task)
@@ -341,6 +366,7 @@ def _result_record(
     base.start_time = result.start_time
     base.end_time = result.end_time
     base.metadata = result.metadata
+    base.data_files = {**result.data_files, **base.data_files}
     base.attempts = tries
     logs = "".join([*attempt.earlier_logs, result.logs])
     if not result.ok:

@@ -9,11 +9,13 @@ step's own error handling; ``encode_task`` / ``run_encoded_task`` /
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import pickle
 import sys
 import time
 import traceback
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +23,7 @@ from mlops_lite.definition.context import StepContext, reset_step_context, set_s
 from mlops_lite.definition.steps import Step
 from mlops_lite.definition.typecheck import describe_annotation, matches_annotation
 from mlops_lite.errors import DefinitionError, ExecutionError, MaterializerError, OutputTypeError
+from mlops_lite.execution.data_files import track_reads
 from mlops_lite.execution.logs import capture_logs
 from mlops_lite.materializers import Materializer, get_materializer, materializer_for_value
 
@@ -46,6 +49,8 @@ class StepTask:
     parameters: dict[str, Any]
     context: StepContext
     seed: bool = False
+    # The work tree whose files the step reads are recorded (None: not tracked).
+    data_root: str | None = None
     # Inputs as bytes, loaded by their materializer when the step starts: a list
     # is a gathered input (one argument receiving several step outputs).
     input_payloads: dict[str, MaterializedOutput | list[MaterializedOutput]] = field(
@@ -83,6 +88,7 @@ class StepResult:
     exception: BaseException | None = None
     start_time: float = 0.0
     end_time: float = 0.0
+    data_files: dict[str, str] = field(default_factory=dict)
 
 
 def _seed_everything(seed: int) -> None:
@@ -97,8 +103,9 @@ def execute_step(task: StepTask) -> StepResult:
     """Call the step function, capture its logs, and materialize what it returns."""
     start = time.time()
     token = set_step_context(task.context)
+    reads = track_reads(task.data_root) if task.data_root is not None else nullcontext(None)
     try:
-        with capture_logs() as log_buffer:
+        with capture_logs() as log_buffer, reads as file_reads:
             try:
                 inputs = _load_inputs(task)
                 if task.seed:
@@ -124,6 +131,7 @@ def execute_step(task: StepTask) -> StepResult:
             metadata=dict(task.context.metadata),
             start_time=start,
             end_time=time.time(),
+            data_files=file_reads.content_ids() if file_reads is not None else {},
         )
     finally:
         reset_step_context(token)
@@ -243,17 +251,7 @@ def _encode_result(result: StepResult) -> bytes:
                 f"{type(exception).__module__}.{type(exception).__qualname__}: {exception} "
                 f"(the original exception could not be sent back from the worker: {error})"
             )
-    portable = StepResult(
-        result.invocation,
-        result.ok,
-        result.outputs,
-        result.logs,
-        result.metadata,
-        result.error,
-        exception,
-        result.start_time,
-        result.end_time,
-    )
+    portable = dataclasses.replace(result, exception=exception)
     return cloudpickle.dumps(portable, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[no-any-return]
 
 

@@ -112,7 +112,7 @@ def test_code_from_exec_strings_is_fingerprinted_with_what_it_reaches() -> None:
     assert fingerprint.code_fingerprint(compute) == changed_helper
 
 
-def test_in_place_edits_of_container_constants_and_class_attributes_are_seen() -> None:
+def test_rebound_container_constants_and_class_attributes_are_seen() -> None:
     namespace: dict[str, object] = {}
     exec(
         "FEATURES = ['a']\nclass Model:\n    DEPTH = 2\n"
@@ -122,6 +122,8 @@ def test_in_place_edits_of_container_constants_and_class_attributes_are_seen() -
     compute = namespace["compute"]
     first = fingerprint.code_fingerprint(compute)
     namespace["FEATURES"].append("b")  # type: ignore[attr-defined]
+    assert fingerprint.code_fingerprint(compute) == first  # state the step changes: no miss
+    exec("FEATURES = ['a', 'c']\n", namespace)  # the cell, edited and run again
     second = fingerprint.code_fingerprint(compute)
     assert second != first
     namespace["Model"].DEPTH = 3  # type: ignore[attr-defined]
