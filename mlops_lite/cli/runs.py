@@ -23,7 +23,7 @@ def register(subparsers: Any) -> None:
     listing.add_argument("--pipeline", "-p", help="only runs of this pipeline")
     listing.add_argument(
         "--status",
-        choices=["running", "completed", "failed", "crashed", "unreadable"],
+        choices=["running", "completed", "failed", "crashed", "cancelled", "unreadable"],
         help="only runs with this status (unreadable: written by a newer mlops-lite)",
     )
     listing.add_argument(

@@ -130,7 +130,7 @@ class Run:
 
     @property
     def status(self) -> str:
-        """``running``, ``completed``, ``failed``, ``crashed`` (or ``unreadable``)."""
+        """``running``, ``completed``, ``failed``, ``crashed``, ``cancelled``, ``unreadable``."""
         status = self._row.status if self._row else self.record.status
         # Only a run started on this machine can be seen to have died: its writer
         # held a lock here. A teammate's run still recording stays "running".

@@ -29,6 +29,7 @@ from mlops_lite.materializers import Materializer, get_materializer, materialize
 
 __all__ = [
     "MaterializedOutput",
+    "StepInterrupted",
     "StepResult",
     "StepTask",
     "WorkerSetup",
@@ -91,6 +92,14 @@ class StepResult:
     data_files: dict[str, str] = field(default_factory=dict)
 
 
+class StepInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM while a step ran: carries what the step had printed and logged."""
+
+    def __init__(self, result: StepResult) -> None:
+        super().__init__(f"step {result.invocation!r} was interrupted")
+        self.result = result
+
+
 def _seed_everything(seed: int) -> None:
     import random
 
@@ -123,6 +132,18 @@ def execute_step(task: StepTask) -> StepResult:
                     start_time=start,
                     end_time=time.time(),
                 )
+            except KeyboardInterrupt as interruption:
+                # Still raised (the run stops), with the partial logs for the record.
+                partial = StepResult(
+                    task.invocation,
+                    ok=False,
+                    logs=log_buffer.getvalue(),
+                    metadata=dict(task.context.metadata),
+                    error="".join(traceback.format_exception(interruption)),
+                    start_time=start,
+                    end_time=time.time(),
+                )
+                raise StepInterrupted(partial) from interruption
         return StepResult(
             task.invocation,
             ok=True,
