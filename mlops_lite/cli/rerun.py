@@ -65,6 +65,10 @@ def register(subparsers: Any) -> None:
         "(repeatable)",
     )  # fmt: skip
     run.add_argument("--json", action="store_true", help="print the run as JSON")
+    run.add_argument(
+        "--quiet", "-q", action="store_true",
+        help="no console line per step (as MLOPS_LITE_QUIET=1)",
+    )  # fmt: skip
     run.set_defaults(handler=_run)
 
     diff = subparsers.add_parser(
@@ -145,6 +149,12 @@ def _size(size: int | None) -> str:
 def _run(args: argparse.Namespace) -> int:
     from mlops_lite.operations.entrypoints import parse_parameters, run_target
 
+    if args.quiet:
+        import os
+
+        from mlops_lite.execution.progress import QUIET_ENV
+
+        os.environ[QUIET_ENV] = "1"
     try:
         parameters = parse_parameters(args.param)
         run = run_target(args.target, config_path=args.config, parameters=parameters)

@@ -40,6 +40,10 @@ def register(subparsers: Any) -> None:
     logs = subparsers.add_parser("logs", help="the captured output of one step of a run")
     logs.add_argument("run", help="run name, sha or unique sha prefix")
     logs.add_argument("step", help="step name, e.g. train or inc_2")
+    logs.add_argument(
+        "-f", "--follow", action="store_true",
+        help="keep printing while the step runs (waits for it to start), until it ends",
+    )  # fmt: skip
     logs.set_defaults(handler=_show_logs)
 
 
@@ -132,6 +136,14 @@ def _show_run(args: argparse.Namespace) -> int:
 
 
 def _show_logs(args: argparse.Namespace) -> int:
+    if args.follow:
+        from mlops_lite.client.follow import follow_logs
+
+        with Client() as client:
+            for text in follow_logs(client, args.run, args.step):
+                sys.stdout.write(text)
+                sys.stdout.flush()
+        return 0
     with Client() as client:
         step = client.get_pipeline_run(args.run).get_step(args.step)
         text = step.logs

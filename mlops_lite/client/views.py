@@ -6,8 +6,10 @@ only when asked for something the row does not have.
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -23,8 +25,9 @@ from mlops_lite.errors import (
 )
 from mlops_lite.materializers import get_materializer
 from mlops_lite.store.annotations import Annotations, read_annotations
+from mlops_lite.store.artifacts import read_artifact
 from mlops_lite.store.index import RunRow
-from mlops_lite.store.journal import run_is_live
+from mlops_lite.store.journal import live_logs_directory, read_live_journal, run_is_live
 from mlops_lite.store.layout import (
     STEP_LOGS,
     RunCommit,
@@ -107,6 +110,34 @@ class Run:
     @cached_property
     def _commit(self) -> RunCommit:
         return read_run_commit(self._client._store.read_object, self.sha)
+
+    @cached_property
+    def _live(self) -> _LiveSteps | None:
+        """For a run still being recorded on this machine: its finished and running steps."""
+        state_dir = self._client._store.state_dir
+        if state_dir is None or self.record.status != "running":
+            return None
+        journal = read_live_journal(state_dir, self.ref)
+        if journal is None or journal[0].running_commit != self.sha:
+            return None
+        entries = journal[1]
+        objects = {obj.id: bytes(obj.data) for entry in entries for obj in entry.objects}
+        finished = {entry.step_name: entry.tree_id for entry in entries}
+        logs = live_logs_directory(state_dir, self.ref)
+        try:
+            names = sorted(name.removesuffix(".log") for name in os.listdir(logs))
+        except OSError:
+            names = []
+        running = {
+            name: os.path.join(logs, f"{name}.log") for name in names if name not in finished
+        }
+        return _LiveSteps(objects, finished, running)
+
+    def _read_object(self, object_id: str) -> bytes:
+        live = self._live
+        if live is not None and object_id in live.objects:
+            return live.objects[object_id]
+        return self._client._store.read_object(object_id)
 
     @property
     def record(self) -> RunRecord:
@@ -236,12 +267,18 @@ class Run:
 
     @cached_property
     def steps(self) -> dict[str, StepRun]:
-        """Steps in the order the pipeline defined them (recorded ones only)."""
-        entries = self._commit.steps
+        """Steps in the pipeline's order: recorded ones, and while it runs here, running ones."""
+        entries: dict[str, str | None] = dict(self._commit.steps)
+        live = self._live
+        running: dict[str, str] = {}
+        if live is not None:
+            entries.update(live.finished)
+            running = live.running
+            entries.update(dict.fromkeys(running))
         order = [name for name in self.record.step_names if name in entries]
         order += [name for name in entries if name not in order]
         return NamedMapping(
-            {name: StepRun(self, name, entries[name]) for name in order},
+            {name: StepRun(self, name, entries[name], running.get(name)) for name in order},
             lambda key: _names_error(StepNotFoundError, f"run {self.name}", "step", key, order),
         )
 
@@ -272,27 +309,45 @@ class Run:
         return f"<run {self.pipeline_name}/{self.name} {self.status} {self.sha[:10]}>"
 
 
+@dataclass(frozen=True)
+class _LiveSteps:
+    """What the journal and the live log files of a running run say about its steps."""
+
+    objects: dict[str, bytes]
+    finished: dict[str, str]  # step -> its subtree, in the journal
+    running: dict[str, str]  # step -> the file its logs are appended to
+
+
 class StepRun:
     """One step of a run: status, logs, metadata, inputs and outputs."""
 
-    def __init__(self, run: Run, name: str, tree_id: str) -> None:
+    def __init__(
+        self, run: Run, name: str, tree_id: str | None, live_log: str | None = None
+    ) -> None:
         self.run = run
         self.name = name
         self._tree_id = tree_id
+        self._live_log = live_log
 
     def _read(self, object_id: str) -> bytes:
-        return self.run._client._store.read_object(object_id)
+        return self.run._read_object(object_id)
 
     @cached_property
     def record(self) -> StepRecord:
-        """The step's record, as stored."""
+        """The step's record, as stored (for a step still running: ``status="running"``)."""
+        if self._tree_id is None:
+            try:
+                started: float | None = os.stat(self._live_log or "").st_ctime
+            except OSError:
+                started = None
+            return StepRecord(name=self.name, function="", status="running", start_time=started)
         return read_step_record(
             self._read, self._tree_id, where=f"step {self.name} of run {self.run.name}"
         )
 
     @property
     def status(self) -> str:
-        """``completed``, ``cached``, ``failed`` or ``skipped``."""
+        """``completed``, ``cached``, ``failed``, ``skipped``, ``cancelled`` or ``running``."""
         return self.record.status
 
     @property
@@ -342,7 +397,13 @@ class StepRun:
 
     @property
     def logs(self) -> str:
-        """What the step printed and logged."""
+        """What the step printed and logged (so far, while it runs)."""
+        if self._tree_id is None:
+            try:
+                with open(self._live_log or "", "rb") as f:
+                    return f.read().decode("utf-8", "replace")
+            except OSError:
+                return ""
         entry = read_step_entries(self._read, self._tree_id).get(STEP_LOGS)
         return "" if entry is None else self._read(entry[1]).decode("utf-8", "replace")
 
@@ -450,7 +511,11 @@ class Artifact:
                 f"{author or 'unknown'}) is a pickle, and loading it runs code. If you trust its "
                 f"author, call load(trust_pickle=True) or set {TRUST_ENV}={author or 1}"
             )
-        meta, payload = store.read_artifact(self.id)
+        if self.run._live is not None:
+            # A step of a run still recording: its objects may be in the journal only.
+            meta, payload = read_artifact(self.run._read_object, self.id)
+        else:
+            meta, payload = store.read_artifact(self.id)
         return get_materializer(meta.materializer, version=meta.materializer_version).load(payload)
 
     def to_dict(self) -> dict[str, Any]:

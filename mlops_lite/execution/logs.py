@@ -4,12 +4,40 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
 __all__ = ["capture_logs"]
+
+
+class _LogBuffer(io.StringIO):
+    """The step's log text, also appended to a file others can follow while the step runs."""
+
+    def __init__(self, live_log: str | None) -> None:
+        super().__init__()
+        self._live: int | None = None
+        if live_log is not None:
+            try:
+                self._live = os.open(live_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            except OSError:
+                pass  # a worker on another machine: nothing to follow there
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        if self._live is not None:
+            try:
+                os.write(self._live, text.encode("utf-8", "replace"))
+            except OSError:
+                self._close_live()
+        return written
+
+    def _close_live(self) -> None:
+        if self._live is not None:
+            os.close(self._live)
+            self._live = None
 
 
 class _Tee(io.TextIOBase):
@@ -57,9 +85,9 @@ class _BufferHandler(logging.Handler):
 
 
 @contextmanager
-def capture_logs() -> Iterator[io.StringIO]:
-    """Collect everything the step prints or logs into one buffer."""
-    buffer = io.StringIO()
+def capture_logs(live_log: str | None = None) -> Iterator[io.StringIO]:
+    """Collect everything the step prints or logs into one buffer (and the ``live_log`` file)."""
+    buffer = _LogBuffer(live_log)
     root = logging.getLogger()
     unconfigured = not root.handlers
     original_level = root.level
@@ -78,3 +106,4 @@ def capture_logs() -> Iterator[io.StringIO]:
         sys.stdout, sys.stderr = stdout, stderr
         root.removeHandler(handler)
         root.setLevel(original_level)
+        buffer._close_live()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -21,6 +23,7 @@ from mlops_lite.execution.task import MaterializedOutput
 from mlops_lite.store.codepin import CodePin
 from mlops_lite.store.index import RunIndex
 from mlops_lite.store.interface import Store
+from mlops_lite.store.journal import live_logs_directory
 from mlops_lite.store.runs import RunWriter
 
 __all__ = ["RunRecorder"]
@@ -37,6 +40,8 @@ class RunRecorder:
         self.steps: dict[str, StepRecord] = {}
         # Outputs of steps executed in this run, kept for the steps downstream.
         self.payloads: dict[tuple[str, str], MaterializedOutput] = {}
+        # Running steps append their logs here (one file each) for `logs -f`.
+        self.live_logs: str | None = None
 
     @classmethod
     def begin(
@@ -89,7 +94,14 @@ class RunRecorder:
         )
         recorder = cls(store, index, record, pin.commit)
         recorder.writer.start()
+        if store.state_dir is not None:
+            recorder.live_logs = live_logs_directory(store.state_dir, recorder.ref)
+            os.makedirs(recorder.live_logs, exist_ok=True)
         return recorder
+
+    def live_log(self, step: str) -> str | None:
+        """The file a running step's logs go to, if this run has any."""
+        return None if self.live_logs is None else os.path.join(self.live_logs, f"{step}.log")
 
     @property
     def ref(self) -> str:
@@ -123,4 +135,6 @@ class RunRecorder:
         record.step_summary = {name: step.summary() for name, step in self.steps.items()}
         sha = self.writer.finish(record)
         self.index.add_run(self.ref, sha, record, self.steps, self.writer.code_commit)
+        if self.live_logs is not None:
+            shutil.rmtree(self.live_logs, ignore_errors=True)
         return sha

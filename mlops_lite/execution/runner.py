@@ -28,6 +28,7 @@ from mlops_lite.execution.data_files import declared_content_ids
 from mlops_lite.execution.interrupts import describe_interruption, terminate_as_interrupt
 from mlops_lite.execution.orchestrators import Job, Orchestrator, create_orchestrator
 from mlops_lite.execution.plan import ReadyQueue
+from mlops_lite.execution.progress import Progress, quiet_requested
 from mlops_lite.execution.recorder import RunRecorder
 from mlops_lite.execution.stacks import choose_orchestrator
 from mlops_lite.execution.task import MaterializedOutput, StepInterrupted, StepResult, StepTask
@@ -143,10 +144,17 @@ class _Scheduler:
         self.cache_override = cache_override
         self.fail_fast = bool(pipeline.options.extra.get("fail_fast", False))
         self._job_ids = 0
+        self.progress = Progress(
+            pipeline.name,
+            recorder.record.run_name,
+            quiet=quiet_requested(pipeline.options.extra.get("quiet")),
+        )
 
     def run(self) -> str:
         """Dispatch every invocation, record the run, raise for a failed step."""
         failures: Failures = []
+        started = time.monotonic()
+        self.progress.run_started()
         try:
             self._schedule(failures)
         except KeyboardInterrupt as interruption:
@@ -154,6 +162,7 @@ class _Scheduler:
             self.recorder.finish(
                 "cancelled", f"run cancelled by {describe_interruption(interruption)}"
             )
+            self.progress.run_finished("cancelled", time.monotonic() - started)
             inside_step = isinstance(interruption, StepInterrupted)
             original = interruption.__cause__
             if inside_step and isinstance(original, KeyboardInterrupt):
@@ -168,6 +177,7 @@ class _Scheduler:
             raise
         reason = f"step {failures[0][0]!r} failed" if failures else None
         sha = self.recorder.finish("failed" if failures else "completed", reason)
+        self.progress.run_finished(self.recorder.record.status, time.monotonic() - started)
         if failures:
             invocation, cause = failures[0]
             record = self.recorder.steps[invocation]
@@ -203,6 +213,7 @@ class _Scheduler:
             outputs: dict[str, MaterializedOutput] | None = None,
         ) -> None:
             self.recorder.record_step(step_record, logs, outputs)
+            self.progress.step_recorded(step_record)
             plan.done(step_record.name)
 
         def stop(reason: str) -> None:
@@ -236,11 +247,13 @@ class _Scheduler:
                 ):
                     _, _, job = heapq.heappop(retries)
                     running[job.job_id] = job
+                    self.progress.step_started(job.invocation, job.attempt)
                     self.orchestrator.submit(job)
                 while runnable and len(running) < self.orchestrator.capacity:
                     _, name = heapq.heappop(runnable)
                     job = self._new_job(attempts[name].task, 1)
                     running[job.job_id] = job
+                    self.progress.step_started(job.invocation, job.attempt)
                     self.orchestrator.submit(job)
                 if not running:
                     if retries:
@@ -374,6 +387,7 @@ class _Scheduler:
             context=context,
             seed=bool(step.options.seed),
             data_root=self.data_root,
+            live_log=self.recorder.live_log(invocation.name),
             input_payloads=payloads,
         )
         return _Attempts(base, task)

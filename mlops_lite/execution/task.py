@@ -52,6 +52,8 @@ class StepTask:
     seed: bool = False
     # The work tree whose files the step reads are recorded (None: not tracked).
     data_root: str | None = None
+    # A file the step's logs are appended to as they come, for `mlops-lite logs -f`.
+    live_log: str | None = None
     # Inputs as bytes, loaded by their materializer when the step starts: a list
     # is a gathered input (one argument receiving several step outputs).
     input_payloads: dict[str, MaterializedOutput | list[MaterializedOutput]] = field(
@@ -114,7 +116,7 @@ def execute_step(task: StepTask) -> StepResult:
     token = set_step_context(task.context)
     reads = track_reads(task.data_root) if task.data_root is not None else nullcontext(None)
     try:
-        with capture_logs() as log_buffer, reads as file_reads:
+        with capture_logs(task.live_log) as log_buffer, reads as file_reads:
             try:
                 inputs = _load_inputs(task)
                 if task.seed:
