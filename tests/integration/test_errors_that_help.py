@@ -220,3 +220,22 @@ def test_a_run_from_an_editable_install_records_the_real_version(project: Path) 
     # which an editable install leaves mlops_lite.egg-info.
     completed = run_script(project, "p.py")
     assert completed.stdout.strip() == mlops_lite.__version__ != ""
+
+
+def test_without_any_git_identity_runs_are_recorded_under_the_login_name(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import getpass
+    import socket
+
+    for name in (
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    run = training()
+    login = getpass.getuser()
+    assert run.author == {"name": login, "email": f"{login}@{socket.gethostname()}"}
+    git(project, "fsck", "--strict", "--no-dangling")

@@ -51,6 +51,10 @@ SCRIPT = textwrap.dedent(
 )
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _wait_for(path: Path, process: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 60
     while not path.exists():
@@ -69,6 +73,8 @@ def test_an_interrupted_run_records_the_step_as_cancelled_with_its_partial_logs(
         [sys.executable, "long.py"], cwd=project, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env={**os.environ, "BLOCK": str(marker)},
+        # A test run started in the background inherits SIGINT ignored; Ctrl-C is not.
+        preexec_fn=_default_sigint,
     )  # fmt: skip
     _wait_for(marker, process)
     process.send_signal(signum)

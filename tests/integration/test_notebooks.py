@@ -53,7 +53,9 @@ def test_editing_helper_and_constant_cells_invalidates_the_cache_and_unrelated_c
     client.execute()
 
     printed = [
-        "".join(output.get("text", "") for output in cell.outputs).strip()
+        "".join(
+            output.get("text", "") for output in cell.outputs if output.get("name") == "stdout"
+        ).strip()
         for cell in notebook.cells
         if cell.source == RUN
     ]
