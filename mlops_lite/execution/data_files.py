@@ -27,6 +27,8 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import lru_cache
+from stat import S_ISREG
 from typing import Any, Final
 
 import xxhash
@@ -47,31 +49,34 @@ class FileReads:
     """The files one running step opened for reading, under one work tree."""
 
     def __init__(self, root: str) -> None:
-        self.root = os.path.abspath(root)
-        self._prefixes = tuple({os.path.join(self.root, ""), os.path.join(_real(self.root), "")})
-        self._git_dirs = tuple(os.path.join(prefix, ".git", "") for prefix in self._prefixes)
+        self.root = root
+        self._prefixes = _prefixes(root)
         self.paths: set[str] = set()
 
     def note(self, path: str) -> None:
         """Keep ``path`` (absolute) when it is inside the work tree and not code or git's own."""
-        if (
-            path.startswith(self._prefixes)
-            and not path.startswith(self._git_dirs)
-            and not path.endswith(_CODE_SUFFIXES)
-        ):
+        if path.startswith(self._prefixes) and not path.endswith(_CODE_SUFFIXES):
             self.paths.add(path)
 
     def content_ids(self) -> dict[str, str]:
         """``{path relative to the work tree (posix): content id}`` of the files still there."""
         found: dict[str, str] = {}
         for path in sorted(self.paths):
-            relative = _relative(self.root, path)
-            if relative is None:
-                continue
+            prefix = next(p for p in self._prefixes if path.startswith(p))
+            relative = path[len(prefix) :].replace(os.sep, "/")
+            if relative.startswith(".git/"):
+                continue  # git's own files (mlops_lite reads them too)
             digest = content_id(path)
             if digest is not None:
                 found[relative] = digest
         return found
+
+
+@lru_cache(maxsize=16)
+def _prefixes(root: str) -> tuple[str, ...]:
+    """``root/`` as given and as resolved (a symlinked /tmp): a path may start with either."""
+    given = os.path.join(os.path.abspath(root), "")
+    return tuple(dict.fromkeys((given, os.path.join(os.path.realpath(root), ""))))
 
 
 _active: contextvars.ContextVar[FileReads | None] = contextvars.ContextVar(
@@ -141,7 +146,7 @@ def content_id(path: str) -> str | None:
         stat = os.stat(path)
     except OSError:
         return None
-    if not os.path.isfile(path):
+    if not S_ISREG(stat.st_mode):
         return None
     signature = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
     known = _memo.get(path)
@@ -202,12 +207,8 @@ def _add(found: dict[str, str], root: str, path: str) -> None:
 
 def _relative(root: str, path: str) -> str | None:
     """``path`` relative to ``root`` with ``/`` separators; None when it is outside."""
-    for base in (root, _real(root)):
+    for base in (root, os.path.realpath(root)):
         relative = os.path.relpath(path, base)
         if not relative.startswith(os.pardir):
             return relative.replace(os.sep, "/")
     return None
-
-
-def _real(path: str) -> str:
-    return os.path.realpath(path)
