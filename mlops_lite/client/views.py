@@ -27,7 +27,12 @@ from mlops_lite.materializers import get_materializer
 from mlops_lite.store.annotations import Annotations, read_annotations
 from mlops_lite.store.artifacts import read_artifact
 from mlops_lite.store.index import RunRow
-from mlops_lite.store.journal import live_logs_directory, read_live_journal, run_is_live
+from mlops_lite.store.journal import (
+    STARTED_STEPS,
+    live_logs_directory,
+    read_live_journal,
+    run_is_live,
+)
 from mlops_lite.store.layout import (
     STEP_LOGS,
     RunCommit,
@@ -124,13 +129,16 @@ class Run:
         objects = {obj.id: bytes(obj.data) for entry in entries for obj in entry.objects}
         finished = {entry.step_name: entry.tree_id for entry in entries}
         logs = live_logs_directory(state_dir, self.ref)
+        running: dict[str, tuple[str, float | None]] = {}
         try:
-            names = sorted(name.removesuffix(".log") for name in os.listdir(logs))
+            with open(os.path.join(logs, STARTED_STEPS), encoding="utf-8") as f:
+                lines = f.read().splitlines()
         except OSError:
-            names = []
-        running = {
-            name: os.path.join(logs, f"{name}.log") for name in names if name not in finished
-        }
+            lines = []
+        for line in lines:
+            name, _, started = line.partition("\t")
+            if name and name not in finished:
+                running[name] = (os.path.join(logs, f"{name}.log"), _float_or_none(started))
         return _LiveSteps(objects, finished, running)
 
     def _read_object(self, object_id: str) -> bytes:
@@ -270,7 +278,7 @@ class Run:
         """Steps in the pipeline's order: recorded ones, and while it runs here, running ones."""
         entries: dict[str, str | None] = dict(self._commit.steps)
         live = self._live
-        running: dict[str, str] = {}
+        running: dict[str, tuple[str, float | None]] = {}
         if live is not None:
             entries.update(live.finished)
             running = live.running
@@ -315,19 +323,32 @@ class _LiveSteps:
 
     objects: dict[str, bytes]
     finished: dict[str, str]  # step -> its subtree, in the journal
-    running: dict[str, str]  # step -> the file its logs are appended to
+    running: dict[str, tuple[str, float | None]]  # step -> (its live log file, start time)
+
+
+def _float_or_none(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 class StepRun:
     """One step of a run: status, logs, metadata, inputs and outputs."""
 
     def __init__(
-        self, run: Run, name: str, tree_id: str | None, live_log: str | None = None
+        self,
+        run: Run,
+        name: str,
+        tree_id: str | None,
+        running: tuple[str, float | None] | None = None,
     ) -> None:
         self.run = run
         self.name = name
         self._tree_id = tree_id
-        self._live_log = live_log
+        # A step still running: (the file its logs go to, when it started).
+        self._live_log: str | None = running[0] if running is not None else None
+        self._started: float | None = running[1] if running is not None else None
 
     def _read(self, object_id: str) -> bytes:
         return self.run._read_object(object_id)
@@ -336,11 +357,9 @@ class StepRun:
     def record(self) -> StepRecord:
         """The step's record, as stored (for a step still running: ``status="running"``)."""
         if self._tree_id is None:
-            try:
-                started: float | None = os.stat(self._live_log or "").st_ctime
-            except OSError:
-                started = None
-            return StepRecord(name=self.name, function="", status="running", start_time=started)
+            return StepRecord(
+                name=self.name, function="", status="running", start_time=self._started
+            )
         return read_step_record(
             self._read, self._tree_id, where=f"step {self.name} of run {self.run.name}"
         )

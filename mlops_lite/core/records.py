@@ -254,6 +254,11 @@ class StepSummary(_Record):
     cache_key: CacheKey | None = None
     outputs: dict[str, OutputRecord] = field(default_factory=dict)
     end_time: float | None = None
+    # What a cache hit on this step needs, so reusing it reads no step record.
+    # None: a run recorded before these were summarized (read the step record).
+    metadata: dict[Any, Any] | None = None
+    data_files: dict[str, str] | None = None
+    cached_from: dict[str, str] | None = None
 
 
 @dataclass
@@ -295,7 +300,15 @@ class StepRecord(_Record):
 
     def summary(self) -> StepSummary:
         """What the run record keeps of this step."""
-        return StepSummary(self.status, self.cache_key, dict(self.outputs), self.end_time)
+        return StepSummary(
+            self.status,
+            self.cache_key,
+            dict(self.outputs),
+            self.end_time,
+            metadata=dict(self.metadata),
+            data_files=dict(self.data_files),
+            cached_from=self.cached_from,
+        )
 
 
 @dataclass

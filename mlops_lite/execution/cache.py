@@ -8,7 +8,6 @@ from typing import Any
 
 from mlops_lite.core.hashing import cache_key
 from mlops_lite.core.ids import CacheKey
-from mlops_lite.core.records import StepRecord
 from mlops_lite.definition.fingerprint import code_fingerprint
 from mlops_lite.definition.steps import Step
 from mlops_lite.errors import MlopsLiteError
@@ -68,17 +67,13 @@ def _declared_materializers(step: Step) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class ReusedExecution:
-    """A usable cache hit and the record of the execution it reuses."""
+    """A usable cache hit and what the execution it reuses recorded."""
 
     hit: CacheHit
-    record: StepRecord
-
-    @property
-    def origin(self) -> dict[str, str]:
-        """The run and step that really executed (a reused step's own origin, if it was one)."""
-        if self.record.cached and self.record.cached_from:
-            return dict(self.record.cached_from)
-        return {"pipeline": self.hit.pipeline, "run": self.hit.run_name, "step": self.hit.step}
+    metadata: dict[Any, Any]
+    data_files: dict[str, str]
+    # The run and step that really executed (a reused step's own origin, if it was one).
+    origin: dict[str, str]
 
 
 class CacheLookup:
@@ -104,30 +99,44 @@ class CacheLookup:
                 hit.author, own
             ):
                 continue
-            if not all(
-                self.store.has_object(output.artifact_id) for output in hit.outputs.values()
-            ):
+            outputs = hit.outputs.values()
+            if not all(self.store.has_object(output.artifact_id) for output in outputs):
                 continue
-            record = self._step_record(hit)
-            if record is None or changed_files(self.data_root, record.data_files):
+            reused = self._execution(hit)
+            if reused is None or changed_files(self.data_root, reused.data_files):
                 continue
-            return ReusedExecution(hit, record)
+            return reused
         return None
 
-    def _step_record(self, hit: CacheHit) -> StepRecord | None:
-        if hit.ref not in self._runs:
-            sha = self.store.refs.read(hit.ref)
-            try:
-                self._runs[hit.ref] = (
-                    read_run_commit(self.store.read_object, sha) if sha is not None else None
-                )
-            except MlopsLiteError:
-                self._runs[hit.ref] = None
-        run = self._runs[hit.ref]
-        tree = run.steps.get(hit.step) if run is not None else None
+    def _execution(self, hit: CacheHit) -> ReusedExecution | None:
+        """What the hit's run recorded about the step: its summary, else its own record."""
+        run = self._run(hit.ref)
+        if run is None:
+            return None
+        own_origin = {"pipeline": hit.pipeline, "run": hit.run_name, "step": hit.step}
+        summary = run.record.step_summary.get(hit.step)
+        if summary is not None and summary.metadata is not None and summary.data_files is not None:
+            return ReusedExecution(
+                hit, summary.metadata, summary.data_files, summary.cached_from or own_origin
+            )
+        # A run recorded before summaries held these: read the step's record.
+        tree = run.steps.get(hit.step)
         if tree is None:
             return None
         try:
-            return read_step_record(self.store.read_object, tree, where=f"step {hit.step}")
+            record = read_step_record(self.store.read_object, tree, where=f"step {hit.step}")
         except MlopsLiteError:
             return None
+        origin = record.cached_from if record.cached and record.cached_from else own_origin
+        return ReusedExecution(hit, record.metadata, record.data_files, origin)
+
+    def _run(self, ref: str) -> RunCommit | None:
+        if ref not in self._runs:
+            sha = self.store.refs.read(ref)
+            try:
+                self._runs[ref] = (
+                    read_run_commit(self.store.read_object, sha) if sha is not None else None
+                )
+            except MlopsLiteError:
+                self._runs[ref] = None
+        return self._runs[ref]

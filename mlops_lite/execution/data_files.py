@@ -25,8 +25,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from stat import S_ISREG
 from typing import Any, Final
@@ -35,7 +34,14 @@ import xxhash
 
 from mlops_lite.errors import DefinitionError
 
-__all__ = ["FileReads", "changed_files", "content_id", "declared_content_ids", "track_reads"]
+__all__ = [
+    "FileReads",
+    "ReadTracking",
+    "changed_files",
+    "content_id",
+    "declared_content_ids",
+    "track_reads",
+]
 
 _CHUNK: Final = 1 << 20
 _CODE_SUFFIXES: Final = (".py", ".pyc", ".pyo")
@@ -111,25 +117,38 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
         return
 
 
-@contextmanager
-def track_reads(root: str) -> Iterator[FileReads]:
-    """Note the files under ``root`` that this step (this context) opens for reading."""
+def track_reads(root: str) -> ReadTracking:
+    """The files under ``root`` this step opens for reading, noted inside a ``with`` block."""
+    return ReadTracking(root)
+
+
+class ReadTracking:
+    """Notes the files under ``root`` that this step (this context) opens for reading.
+
+    A class, not a generator: entered once per step, it must cost microseconds.
+    """
+
+    def __init__(self, root: str) -> None:
+        _install_hook()
+        self.reads = FileReads(root)
+
+    def __enter__(self) -> FileReads:
+        self._token = _active.set(self.reads)
+        _sole.append(self.reads)  # list operations are atomic under the GIL
+        return self.reads
+
+    def __exit__(self, *exc: object) -> None:
+        _sole.remove(self.reads)
+        _active.reset(self._token)
+
+
+def _install_hook() -> None:
     global _hook_installed
     if not _hook_installed:
         with _lock:
             if not _hook_installed:
                 sys.addaudithook(_audit)
                 _hook_installed = True
-    reads = FileReads(root)
-    token = _active.set(reads)
-    with _lock:
-        _sole.append(reads)
-    try:
-        yield reads
-    finally:
-        with _lock:
-            _sole.remove(reads)
-        _active.reset(token)
 
 
 # content ids ------------------------------------------------------------------------

@@ -18,15 +18,18 @@ class _LogBuffer(io.StringIO):
 
     def __init__(self, live_log: str | None) -> None:
         super().__init__()
+        # Opened at the first write: creating a file costs more than a silent step.
+        self._live_path = live_log
         self._live: int | None = None
-        if live_log is not None:
-            try:
-                self._live = os.open(live_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            except OSError:
-                pass  # a worker on another machine: nothing to follow there
 
     def write(self, text: str) -> int:
         written = super().write(text)
+        if self._live is None and self._live_path is not None:
+            try:
+                self._live = os.open(self._live_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            except OSError:
+                pass  # a worker on another machine: nothing to follow there
+            self._live_path = None
         if self._live is not None:
             try:
                 os.write(self._live, text.encode("utf-8", "replace"))
@@ -35,6 +38,7 @@ class _LogBuffer(io.StringIO):
         return written
 
     def _close_live(self) -> None:
+        self._live_path = None
         if self._live is not None:
             os.close(self._live)
             self._live = None

@@ -247,13 +247,13 @@ class _Scheduler:
                 ):
                     _, _, job = heapq.heappop(retries)
                     running[job.job_id] = job
-                    self.progress.step_started(job.invocation, job.attempt)
+                    self._started(job)
                     self.orchestrator.submit(job)
                 while runnable and len(running) < self.orchestrator.capacity:
                     _, name = heapq.heappop(runnable)
                     job = self._new_job(attempts[name].task, 1)
                     running[job.job_id] = job
-                    self.progress.step_started(job.invocation, job.attempt)
+                    self._started(job)
                     self.orchestrator.submit(job)
                 if not running:
                     if retries:
@@ -304,6 +304,10 @@ class _Scheduler:
                 base.error = f"not run: the run was cancelled by {reason}"
                 record(base)
             raise
+
+    def _started(self, job: Job) -> None:
+        self.recorder.step_started(job.invocation)
+        self.progress.step_started(job.invocation, job.attempt)
 
     def _new_job(self, task: StepTask, attempt: int) -> Job:
         self._job_ids += 1
@@ -362,9 +366,9 @@ class _Scheduler:
                 base.outputs = dict(reused.hit.outputs)
                 base.cached_from = reused.origin
                 # As ZenML shows it: a cached step carries its execution's metadata.
-                base.metadata = dict(reused.record.metadata)
+                base.metadata = dict(reused.metadata)
                 base.metadata_inherited = True
-                base.data_files = {**reused.record.data_files, **declared}
+                base.data_files = {**reused.data_files, **declared}
                 base.start_time = base.end_time = time.time()
                 return base
         record = self.recorder.record

@@ -23,6 +23,7 @@ from mlops_lite.store.layout import RUNS_PREFIX
 from mlops_lite.store.objects import GitObject, make_object
 
 __all__ = [
+    "STARTED_STEPS",
     "Journal",
     "JournalEntry",
     "JournalHeader",
@@ -139,8 +140,12 @@ def read_journal(path: str) -> tuple[JournalHeader, list[JournalEntry]] | None:
     return header, entries
 
 
+# In a run's live logs directory: one ``<step>\t<start time>`` line per step started.
+STARTED_STEPS: Final = "started"
+
+
 def live_logs_directory(state_dir: str, ref: str) -> str:
-    """Where the steps of the run at ``ref`` write their logs while they run (one file each)."""
+    """Where the steps of the run at ``ref`` write their logs while they run (``<step>.log``)."""
     return _journal_path(state_dir, ref).removesuffix(".journal") + ".logs"
 
 
