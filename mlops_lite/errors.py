@@ -21,6 +21,7 @@
     │   ├── NameNotFoundError         (also a KeyError: run.steps["x"], step.outputs["x"])
     │   │   ├── StepNotFoundError
     │   │   └── ArtifactNotFoundError
+    │   └── SecretNotFoundError       mlops_lite.secret() found the name nowhere
     ├── StepFailedError               a step raised; the run was recorded as failed
     ├── ExecutionError                the orchestrator could not run a step
     │   ├── WorkerDiedError
@@ -58,6 +59,7 @@ __all__ = [
     "RemoteRejectedError",
     "RemoteUnreachableError",
     "RunNotFoundError",
+    "SecretNotFoundError",
     "StepFailedError",
     "StepNotFoundError",
     "StepTimeoutError",
@@ -168,6 +170,10 @@ class StepNotFoundError(NameNotFoundError):
 
 class ArtifactNotFoundError(NameNotFoundError):
     """The step has no output of that name."""
+
+
+class SecretNotFoundError(NotFoundError):
+    """``mlops_lite.secret(name)`` found the name in no place it looks."""
 
 
 class StepFailedError(MlopsLiteError):
