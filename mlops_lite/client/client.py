@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from mlops_lite.client.views import RecordedPipeline, Run
+from mlops_lite.core.command import cli_command
 from mlops_lite.core.ids import CommitId
 from mlops_lite.core.names import did_you_mean
 from mlops_lite.errors import AmbiguousRunError, PipelineNotFoundError, RunNotFoundError
@@ -109,7 +110,7 @@ class Client:
         if not rows:
             raise RunNotFoundError(
                 f"no run named {text!r} or with a sha starting with {text!r}; "
-                "list runs with `mlops-lite runs list` (teammates' runs: `mlops-lite pull` first)"
+                f"list runs with `{cli_command()} runs list` (teammates' runs: `pull` first)"
             )
         if len(rows) > 1:
             names = ", ".join(f"{r.pipeline}/{r.run_name} ({r.sha[:10]})" for r in rows[:5])

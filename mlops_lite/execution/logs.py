@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
+from mlops_lite.core.secrets import scrub_text
+
 __all__ = ["capture_logs"]
 
 
@@ -32,7 +34,8 @@ class _LogBuffer(io.StringIO):
             self._live_path = None
         if self._live is not None:
             try:
-                os.write(self._live, text.encode("utf-8", "replace"))
+                # The live file is local and short-lived, but no place for a secret either.
+                os.write(self._live, scrub_text(text).encode("utf-8", "replace"))
             except OSError:
                 self._close_live()
         return written

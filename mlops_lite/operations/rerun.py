@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
 from mlops_lite.client import Client, Run
+from mlops_lite.core.command import cli_command
 from mlops_lite.core.records import pack_value, unpack_value
 from mlops_lite.errors import AmbiguousRunError, MlopsLiteError, RunNotFoundError, StepFailedError
 from mlops_lite.execution import reproduction
@@ -106,7 +107,7 @@ def resolve_run(client: Client, ref: str) -> Run:
     if commit is None:
         raise RunNotFoundError(
             f"{ref!r} is neither a run (name, sha or sha prefix) nor a commit; "
-            "list runs with `mlops-lite runs list`"
+            f"list runs with `{cli_command()} runs list`"
         )
     runs = client.runs_for_code_commit(commit)
     if not runs:
