@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shlex
-import shutil
 import sys
 from functools import lru_cache
 
@@ -19,6 +17,9 @@ def cli_command() -> str:
     has no ``mlops-lite`` on ``PATH`` (or another installation's): the
     interpreter's own path always reaches this one.
     """
+    import shlex
+    import shutil
+
     found = shutil.which("mlops-lite")
     beside = os.path.join(os.path.dirname(sys.executable), "mlops-lite")
     if found is not None and os.path.realpath(found) == os.path.realpath(beside):

@@ -7,7 +7,6 @@ entry), so it must be a valid, unambiguous git ref component everywhere: no
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable
 from typing import Final
@@ -32,5 +31,7 @@ def is_valid_name(name: object, *, dots: bool = True) -> bool:
 
 def did_you_mean(wrong: str, names: Iterable[str]) -> str:
     """``"did you mean 'train'? "`` when one of ``names`` is close to ``wrong``, else ``""``."""
+    import difflib  # only on the way to an error: not at import time
+
     close = difflib.get_close_matches(wrong, list(names), n=1)
     return f"did you mean {close[0]!r}? " if close else ""
