@@ -126,16 +126,19 @@ def preview_value(value: Any, materializer: Materializer | None = None) -> Previ
         own = materializer.preview(value)
         if own is not None:
             return own
-    names = {f"{cls.__module__}.{cls.__qualname__}" for cls in type(value).__mro__}
-    if "pandas.core.frame.DataFrame" in names:
+    # Classes are recognised by package and name, so nothing optional is imported here.
+    names = {
+        f"{cls.__module__.partition('.')[0]}.{cls.__qualname__}" for cls in type(value).__mro__
+    }
+    if "pandas.DataFrame" in names:
         return _table(value)
-    if "pandas.core.series.Series" in names:
+    if "pandas.Series" in names:
         return _table(value.to_frame())
     if "numpy.ndarray" in names:
         return _array(value)
-    if "PIL.Image.Image" in names:
+    if "PIL.Image" in names:
         return _saved_image(lambda buffer: value.save(buffer, format="PNG"))
-    if "matplotlib.figure.Figure" in names:
+    if "matplotlib.Figure" in names:
         return _saved_image(lambda buffer: value.savefig(buffer, format="png", dpi=80))
     if isinstance(value, (bytes, bytearray, memoryview)):
         mime = image_mime(value)

@@ -121,6 +121,27 @@ def _steps_table(client: Client, run: Run, links: Links) -> Markup:
     )
 
 
+def _step_errors(run: Run, links: Links) -> Markup | str:
+    """The last line of each failed step's traceback: what went wrong, at a glance."""
+    failed = [step for step in run.steps.values() if step.error]
+    if not failed:
+        return ""
+    return tag(
+        "ul",
+        {"class": "error step-errors"},
+        [
+            tag(
+                "li",
+                None,
+                link(links.step(run.sha, step.name), step.name),
+                ": ",
+                (step.error or "").strip().splitlines()[-1] if (step.error or "").strip() else "",
+            )
+            for step in failed
+        ],
+    )
+
+
 def run_page(client: Client, links: Links, run: Run) -> Page:
     """Everything about one run."""
     if run.status == "unreadable":
@@ -160,6 +181,7 @@ def run_page(client: Client, links: Links, run: Run) -> Page:
     parts = [
         tag("h1", None, f"{run.pipeline_name} / {run.name}"),
         tag("pre", {"class": "error run-error"}, run.error) if run.error else "",
+        _step_errors(run, links),
         tag("div", {"class": "grid"}, tag("div", {"class": "card"}, summary)),
         tag("h2", None, "Steps"),
         run_graph(run, links),

@@ -113,7 +113,7 @@ def runs_table(runs: Sequence[Run], values: RunTable, links: Links, *, selectabl
                 ),
                 tag("td", None, run.pipeline_name),
                 tag("td", None, status_badge(run.status)),
-                tag("td", None, timestamp(run.start_time)),
+                tag("td", {"class": "when"}, timestamp(run.start_time)),
                 tag("td", {"class": "num"}, duration(run.duration)),
                 tag(
                     "td",
