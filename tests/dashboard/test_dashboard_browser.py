@@ -134,7 +134,9 @@ def test_filters_and_columns_apply_from_the_form(
     by_css(driver, "form.filters button")[0].click()
     browser.settled("runs-failed")
     assert len(by_css(driver, "table.runs tbody tr")) == 1
-    assert dashboard_repository.failed[:10] in driver.find_element("css selector", "table.runs").text
+    assert (
+        dashboard_repository.failed[:10] in driver.find_element("css selector", "table.runs").text
+    )
 
 
 def test_run_page_draws_the_dag_and_links_each_step(
@@ -179,7 +181,7 @@ def test_failed_running_and_teammate_runs_show_what_a_user_looks_for(
     assert by_css(driver, "svg.dag rect.state-running")
     driver = browser.open(dashboard_url + f"/runs/{repo.teammate}/steps/train", "step-teammate")
     assert "pickled, not loaded" in driver.find_element("css selector", ".preview-unavailable").text
-    assert not repo.marker.exists()
+    assert not repo.teammate_unpickled
 
 
 def test_output_and_pipelines_pages(

@@ -127,7 +127,7 @@ def test_a_teammates_pickle_is_not_unpickled_for_a_preview(
     assert "pickled, not loaded" in page and "alice@example.com" in page
     _, output = get(dashboard_url + f"/runs/{repo.teammate}/steps/train/outputs/model")
     assert "pickled, not loaded" in output
-    assert not repo.marker.exists()
+    assert not repo.teammate_unpickled
 
 
 def test_text_from_runs_is_escaped_everywhere(
@@ -182,9 +182,9 @@ def test_output_page_draws_its_lineage_back_to_the_code(
 def test_pipelines_page_lists_each_outputs_versions(dashboard_url: str) -> None:
     _, page = get(dashboard_url + "/pipelines")
     row = re.search(r'<tr data-output="train.model">.*?</tr>', page, re.DOTALL)
-    assert row is not None and "<td class=\"num\">4</td>" in row.group(0)  # lr 0.1-0.4
+    assert row is not None and '<td class="num">4</td>' in row.group(0)  # lr 0.1-0.4
     frame = re.search(r'<tr data-output="load.frame">.*?</tr>', page, re.DOTALL)
-    assert frame is not None and "<td class=\"num\">1</td>" in frame.group(0)
+    assert frame is not None and '<td class="num">1</td>' in frame.group(0)
 
 
 @pytest.mark.parametrize(
@@ -253,9 +253,7 @@ TINY = textwrap.dedent(
 )
 
 
-def test_pages_refresh_as_runs_arrive_a_teammates_after_pull(
-    project: Path, tmp_path: Path
-) -> None:
+def test_pages_refresh_as_runs_arrive_a_teammates_after_pull(project: Path, tmp_path: Path) -> None:
     from mlops_lite.ui.server import DashboardServer
 
     (project / "tiny.py").write_text(TINY)
