@@ -47,6 +47,8 @@ CREATE INDEX IF NOT EXISTS runs_by_time ON runs (start_time DESC);
 CREATE INDEX IF NOT EXISTS runs_by_pipeline ON runs (pipeline, start_time DESC);
 CREATE INDEX IF NOT EXISTS runs_by_sha ON runs (sha);
 CREATE INDEX IF NOT EXISTS runs_by_code ON runs (code_commit);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, start_time DESC);
+CREATE INDEX IF NOT EXISTS runs_by_name ON runs (run_name);
 CREATE TABLE IF NOT EXISTS cache (
     cache_key TEXT NOT NULL, ref TEXT NOT NULL, step TEXT NOT NULL, outputs BLOB NOT NULL,
     end_time REAL, PRIMARY KEY (cache_key, ref, step)
