@@ -164,30 +164,35 @@ class RunCommit:
     entries: dict[str, tuple[int, str]]
 
 
-def read_tree_blob(read_object: ReadObject, commit_id: str, name: str) -> bytes:
-    """The blob at ``name`` in a commit's tree (commit → tree → blob), checked at every step."""
+def _commit_tree(
+    read_object: ReadObject, commit_id: str
+) -> tuple[dict[str, list[bytes]], dict[str, tuple[int, str]]]:
+    """A commit's headers and its tree's entries; RecordError when it is no commit with a tree."""
     headers = parse_commit(read_object(commit_id))
     trees = headers.get("tree")
     if not trees:
         raise RecordError(f"{commit_id} is not a commit with a tree")
-    entries = parse_tree(read_object(trees[0].decode("ascii", "replace")))
+    return headers, parse_tree(read_object(trees[0].decode("ascii", "replace")))
+
+
+def _blob_entry(entries: dict[str, tuple[int, str]], name: str, where: str) -> str:
     entry = entries.get(name)
     if entry is None or entry[0] != MODE_BLOB:
-        raise RecordError(f"commit {commit_id} has no {name}")
-    return read_object(entry[1])
+        raise RecordError(f"{where} has no {name}")
+    return entry[1]
+
+
+def read_tree_blob(read_object: ReadObject, commit_id: str, name: str) -> bytes:
+    """The blob at ``name`` in a commit's tree (commit → tree → blob), checked at every step."""
+    _, entries = _commit_tree(read_object, commit_id)
+    return read_object(_blob_entry(entries, name, f"commit {commit_id}"))
 
 
 def read_run_commit(read_object: ReadObject, sha: str, *, with_steps: bool = True) -> RunCommit:
     """Read and check a run commit; RecordError (or MissingObjectError) when it is not one."""
-    headers = parse_commit(read_object(sha))
-    trees = headers.get("tree")
-    if not trees:
-        raise RecordError(f"{sha} is not a run commit: it has no tree")
-    entries = parse_tree(read_object(trees[0].decode("ascii", "replace")))
-    record_entry = entries.get(RUN_RECORD)
-    if record_entry is None or record_entry[0] != MODE_BLOB:
-        raise RecordError(f"{sha} is not a run commit: it has no {RUN_RECORD}")
-    record = RunRecord.decode(read_object(record_entry[1]), where=f"run {sha[:10]}")
+    headers, entries = _commit_tree(read_object, sha)
+    record_blob = _blob_entry(entries, RUN_RECORD, f"{sha} (not a run commit)")
+    record = RunRecord.decode(read_object(record_blob), where=f"run {sha[:10]}")
     parents = headers.get("parent", [])
     code_commit = parents[0].decode("ascii", "replace") if parents else ""
     steps: dict[str, ObjectId] = {}
