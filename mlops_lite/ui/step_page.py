@@ -55,7 +55,6 @@ def step_page(links: Links, step: StepRun) -> Page:
                 "cache key",
                 tag("span", {"class": "mono"}, record.cache_key) if record.cache_key else None,
             ),
-            ("settings", json_block(record.settings) if record.settings else None),
         ]
     )
     inputs = [
@@ -87,25 +86,27 @@ def step_page(links: Links, step: StepRun) -> Page:
     ]
     logs = step.logs
     follow = links.logs(run.sha, step.name) if run.status == "running" else None
+    none = tag("p", {"class": "muted"}, "none")
     parts = [
-        tag("h1", None, f"{step.name}"),
+        tag("h1", None, step.name),
         tag("div", {"class": "card"}, summary),
         tag("h2", None, "Error") if step.error else "",
         tag("pre", {"class": "error step-error"}, step.error) if step.error else "",
-        tag("h2", None, "Parameters"),
-        json_block(step.parameters) if step.parameters else tag("p", {"class": "muted"}, "none"),
-        tag("h2", None, "Metadata"),
-        json_block(step.metadata) if step.metadata else tag("p", {"class": "muted"}, "none"),
-        tag("h2", None, "Inputs"),
-        tag("table", {"class": "inputs"}, tag("tbody", None, inputs))
-        if inputs
-        else tag("p", {"class": "muted"}, "none"),
         tag("h2", None, "Outputs"),
-        tag("div", {"class": "grid"}, outputs) if outputs else tag("p", {"class": "muted"}, "none"),
+        tag("div", {"class": "grid"}, outputs) if outputs else none,
         tag("h2", None, "Logs"),
         tag("pre", {"class": "logs", "data-follow": follow}, logs)
         if logs or follow
         else tag("p", {"class": "muted"}, "The step printed and logged nothing."),
+        tag("h2", None, "Metadata"),
+        json_block(step.metadata) if step.metadata else none,
+        tag("h2", None, "Parameters"),
+        json_block(step.parameters) if step.parameters else none,
+        tag("h2", None, "Inputs"),
+        tag("table", {"class": "inputs"}, tag("tbody", None, inputs)) if inputs else none,
+        tag("details", None, tag("summary", None, "Settings"), json_block(record.settings))
+        if record.settings
+        else "",
     ]
     return Page(f"{step.name} · {run.name}", join(parts), live=run.status == "running")
 
