@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO_ROOT, git, run_script
-from tests.dashboard.conftest import HOSTILE, DashboardRepository
+
+from .conftest import HOSTILE, DashboardRepository
 
 CHROMIUM = os.environ.get("MLOPS_LITE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

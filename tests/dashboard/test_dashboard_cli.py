@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.dashboard.conftest import HOSTILE, DashboardRepository
+from .conftest import HOSTILE, DashboardRepository
 
 
 def cli(repo: DashboardRepository, *args: str) -> subprocess.CompletedProcess[str]:

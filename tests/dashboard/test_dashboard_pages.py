@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.conftest import git, run_script
-from tests.dashboard.conftest import HOSTILE, DashboardRepository
+
+from .conftest import HOSTILE, DashboardRepository
 
 
 def get(url: str, *, headers: dict[str, str] | None = None) -> tuple[int, str]:
