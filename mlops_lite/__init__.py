@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from mlops_lite.operations.diff import diff as diff
     from mlops_lite.operations.metadata import log_metadata as log_metadata
     from mlops_lite.operations.rerun import rerun as rerun
+    from mlops_lite.operations.secrets import secret as secret
     from mlops_lite.operations.sharing import pull as pull
     from mlops_lite.operations.sharing import push as push
 

@@ -19,7 +19,8 @@
     │   ├── RunNotFoundError          (also AmbiguousRunError for a short prefix)
     │   ├── PipelineNotFoundError
     │   ├── StepNotFoundError
-    │   └── ArtifactNotFoundError
+    │   ├── ArtifactNotFoundError
+    │   └── SecretNotFoundError       mlops_lite.secret() found the name nowhere
     ├── StepFailedError               a step raised; the run was recorded as failed
     ├── ExecutionError                the orchestrator could not run a step
     │   ├── WorkerDiedError
@@ -55,6 +56,7 @@ __all__ = [
     "RemoteRejectedError",
     "RemoteUnreachableError",
     "RunNotFoundError",
+    "SecretNotFoundError",
     "StepFailedError",
     "StepNotFoundError",
     "StepTimeoutError",
@@ -149,6 +151,10 @@ class StepNotFoundError(NotFoundError):
 
 class ArtifactNotFoundError(NotFoundError):
     """The step has no output of that name."""
+
+
+class SecretNotFoundError(NotFoundError):
+    """``mlops_lite.secret(name)`` found the name in no place it looks."""
 
 
 class StepFailedError(MlopsLiteError):

@@ -33,8 +33,9 @@ def preview_artifact(artifact: Artifact, *, max_bytes: int = MAX_PREVIEW_BYTES) 
         materializer = get_materializer(artifact.materializer)
     except UntrustedPickleError:
         return Unavailable(
-            f"pickled, not loaded: {where} was pickled by {artifact.run.author_email or 'someone'}"
-            ", and unpickling runs code; load it yourself if you trust its author"
+            f"pickled, not loaded: {where} of run {artifact.run.name} by "
+            f"{artifact.run.author_email or 'someone'} was pickled, and unpickling runs code; "
+            "load it yourself if you trust it"
         )
     except MlopsLiteError as error:
         return Unavailable(f"{where} cannot be loaded here: {error}")

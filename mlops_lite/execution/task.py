@@ -17,11 +17,22 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlops_lite.core.secrets import scrub_text, scrub_value
 from mlops_lite.definition.context import StepContext, reset_step_context, set_step_context
 from mlops_lite.definition.steps import Step
-from mlops_lite.errors import DefinitionError, ExecutionError, MaterializerError
+from mlops_lite.errors import (
+    DefinitionError,
+    ExecutionError,
+    MaterializerError,
+    UntrustedPickleError,
+)
 from mlops_lite.execution.logs import capture_logs
-from mlops_lite.materializers import Materializer, get_materializer, materializer_for_value
+from mlops_lite.materializers import (
+    Materializer,
+    get_materializer,
+    loading_unpickles,
+    materializer_for_value,
+)
 
 __all__ = [
     "MaterializedOutput",
@@ -61,12 +72,21 @@ class MaterializedOutput:
     materializer_version: int
     type_name: str
     uses_pickle: bool
+    # Set only by the driver, for bytes it knows may be unpickled here: this
+    # run's own outputs, and cache hits from trusted runs. Whatever process
+    # loads the bytes (the driver, a pool or Dask worker) refuses a pickle
+    # without it, so no path can forget the trust check.
+    may_unpickle: bool = False
 
     def load(self) -> Any:
         """The value again, through the materializer that saved it."""
-        return get_materializer(self.materializer, version=self.materializer_version).load(
-            self.payload
-        )
+        materializer = get_materializer(self.materializer, version=self.materializer_version)
+        if not self.may_unpickle and loading_unpickles(self.materializer):
+            raise UntrustedPickleError(
+                f"an input saved by {self.materializer!r} would be unpickled, and it comes from "
+                "a run that is not trusted here; the driver did not clear it for loading"
+            )
+        return materializer.load(self.payload)
 
 
 @dataclass
@@ -108,9 +128,9 @@ def execute_step(task: StepTask) -> StepResult:
                 return StepResult(
                     task.invocation,
                     ok=False,
-                    logs=log_buffer.getvalue(),
-                    metadata=dict(task.context.metadata),
-                    error="".join(traceback.format_exception(error)),
+                    logs=scrub_text(log_buffer.getvalue()),
+                    metadata=scrub_value(dict(task.context.metadata)),
+                    error=scrub_text("".join(traceback.format_exception(error))),
                     exception=error,
                     start_time=start,
                     end_time=time.time(),
@@ -119,8 +139,9 @@ def execute_step(task: StepTask) -> StepResult:
             task.invocation,
             ok=True,
             outputs=outputs,
-            logs=log_buffer.getvalue(),
-            metadata=dict(task.context.metadata),
+            # Scrubbed here, where the step ran: a worker knows the secrets it handed out.
+            logs=scrub_text(log_buffer.getvalue()),
+            metadata=scrub_value(dict(task.context.metadata)),
             start_time=start,
             end_time=time.time(),
         )
@@ -304,7 +325,8 @@ def _materialize_outputs(step: Step, invocation: str, value: Any) -> dict[str, M
             materializer.name,
             materializer.version,
             f"{type(output_value).__module__}.{type(output_value).__qualname__}",
-            materializer.uses_pickle,
+            type(materializer).uses_pickle,
+            may_unpickle=True,  # made by this run's own step
         )
     return outputs
 

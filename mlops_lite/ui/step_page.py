@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mlops_lite.client import Artifact, Run, StepRun
 from mlops_lite.client.previews import preview_artifact
+from mlops_lite.errors import MlopsLiteError
 from mlops_lite.ui.dag import Node, draw_graph
 from mlops_lite.ui.html import Markup, join, tag
 from mlops_lite.ui.links import Links
@@ -27,9 +28,16 @@ def _artifact_facts(artifact: Artifact) -> Markup:
             ("size", f"{artifact.size:,} bytes"),
             ("materializer", artifact.materializer),
             ("artifact id", tag("span", {"class": "mono"}, artifact.id)),
-            ("pickled", "yes: loading it runs code" if artifact.uses_pickle else None),
+            ("pickled", _pickled(artifact)),
         ]
     )
+
+
+def _pickled(artifact: Artifact) -> str | None:
+    try:
+        return "yes: loading it runs code" if artifact.uses_pickle else None
+    except MlopsLiteError:  # its objects are missing: the preview says so
+        return None
 
 
 def step_page(links: Links, step: StepRun) -> Page:

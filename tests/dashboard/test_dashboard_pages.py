@@ -97,12 +97,9 @@ def test_failed_and_running_runs_say_so(
 
 
 def test_step_page_shows_logs_metadata_and_previews(
-    dashboard_repository: DashboardRepository,
-    dashboard_url: str,
-    monkeypatch: pytest.MonkeyPatch,
+    dashboard_repository: DashboardRepository, dashboard_url: str
 ) -> None:
-    # The runs were recorded as tester: trusting tester, as tester's own dashboard would.
-    monkeypatch.setenv("MLOPS_LITE_TRUST_PICKLE", "tester@example.com")
+    # Runs recorded by this clone are trusted: their pickles are previewed.
     base = dashboard_url + f"/runs/{dashboard_repository.sweep[0]}/steps"
     _, load = get(base + "/load")
     assert "loading &lt;b&gt;rows&lt;/b&gt;" in load
@@ -123,7 +120,6 @@ def test_a_teammates_pickle_is_not_unpickled_for_a_preview(
 ) -> None:
     repo = dashboard_repository
     monkeypatch.setenv("UNPICKLE_MARKER", str(repo.marker))
-    monkeypatch.setenv("MLOPS_LITE_TRUST_PICKLE", "tester@example.com")
     _, page = get(dashboard_url + f"/runs/{repo.teammate}/steps/train")
     assert "pickled, not loaded" in page and "alice@example.com" in page
     _, output = get(dashboard_url + f"/runs/{repo.teammate}/steps/train/outputs/model")
