@@ -254,9 +254,11 @@ class StepSummary(_Record):
     cache_key: CacheKey | None = None
     outputs: dict[str, OutputRecord] = field(default_factory=dict)
     end_time: float | None = None
-    # What a cache hit on this step needs, so reusing it reads no step record.
+    # What the step logged with log_metadata(): metrics in run listings come from here
+    # (for a cache hit: the metadata of the execution it reuses).
+    metadata: dict[Any, Any] = field(default_factory=dict)
+    # What a cache hit on this step needs besides, so reusing it reads no step record.
     # None: a run recorded before these were summarized (read the step record).
-    metadata: dict[Any, Any] | None = None
     data_files: dict[str, str] | None = None
     cached_from: dict[str, str] | None = None
 

@@ -112,7 +112,7 @@ class CacheLookup:
             return None
         own_origin = {"pipeline": hit.pipeline, "run": hit.run_name, "step": hit.step}
         summary = run.record.step_summary.get(hit.step)
-        if summary is not None and summary.metadata is not None and summary.data_files is not None:
+        if summary is not None and summary.data_files is not None:
             return ReusedExecution(
                 hit, summary.metadata, summary.data_files, summary.cached_from or own_origin
             )
