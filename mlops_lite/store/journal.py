@@ -28,14 +28,17 @@ from mlops_lite.store.objects import TYPE_NAMES, GitObject, make_object
 from mlops_lite.store.refs import is_sha
 
 __all__ = [
+    "STARTED_STEPS",
     "Journal",
     "JournalContents",
     "JournalEntry",
     "JournalHeader",
     "journal_directory",
     "journal_exists",
+    "live_logs_directory",
     "parse_journal",
     "read_journal",
+    "read_live_journal",
     "run_is_live",
     "set_aside",
 ]
@@ -234,6 +237,26 @@ def set_aside(path: str, state_dir: str) -> str:
 def journal_exists(state_dir: str, ref: str) -> bool:
     """Whether the run at ``ref`` still has a journal here (recording, or not yet recovered)."""
     return os.path.exists(_journal_path(state_dir, ref))
+
+
+# In a run's live logs directory: one ``<step>\t<start time>`` line per step started.
+STARTED_STEPS: Final = "started"
+
+
+def live_logs_directory(state_dir: str, ref: str) -> str:
+    """Where the steps of the run at ``ref`` write their logs while they run (``<step>.log``)."""
+    return _journal_path(state_dir, ref).removesuffix(".journal") + ".logs"
+
+
+def read_live_journal(state_dir: str, ref: str) -> tuple[JournalHeader, list[JournalEntry]] | None:
+    """The journal of a run still being recorded here (its finished steps); None when none."""
+    try:
+        contents = read_journal(_journal_path(state_dir, ref))
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+    except OSError:
+        return None  # unreadable here (permissions): as if there were none
+    return (contents.header, contents.entries) if contents is not None else None
 
 
 def run_is_live(state_dir: str, ref: str) -> bool:
