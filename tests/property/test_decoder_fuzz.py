@@ -202,7 +202,7 @@ HOSTILE = {
         )
         + b"parameters: {x: *i}\n",
         b"parameters: &p {self: *p}\n",  # a mapping that contains itself
-        b"parameters: " + _nested(b"[", b"]", 5000),
+        b"parameters: " + _nested(b"[", b"]", 800),
     ],
     "config_json": [b'{"parameters": ' + _nested(b"[", b"]", 100_000) + b"}"],
     "config_toml": [b"x = " + _nested(b"[", b"]", 5000)],
