@@ -22,6 +22,7 @@
     │   │   ├── StepNotFoundError
     │   │   └── ArtifactNotFoundError
     │   └── SecretNotFoundError       mlops_lite.secret() found the name nowhere
+    ├── ProtectedRunError             deleting a pinned run (or one in a model stage)
     ├── StepFailedError               a step raised; the run was recorded as failed
     ├── ExecutionError                the orchestrator could not run a step
     │   ├── WorkerDiedError
@@ -53,6 +54,7 @@ __all__ = [
     "OutputUsedAsValueError",
     "PipelineNotFoundError",
     "ProjectNotFoundError",
+    "ProtectedRunError",
     "RecordError",
     "RefConflictError",
     "RemoteError",
@@ -174,6 +176,10 @@ class ArtifactNotFoundError(NameNotFoundError):
 
 class SecretNotFoundError(NotFoundError):
     """``mlops_lite.secret(name)`` found the name in no place it looks."""
+
+
+class ProtectedRunError(MlopsLiteError):
+    """A run asked to be deleted is pinned or in a model stage: nothing was deleted."""
 
 
 class StepFailedError(MlopsLiteError):

@@ -376,8 +376,9 @@ def test_cache_hits_work_across_pipelines(project: Path) -> None:
 
 def test_cache_hit_with_missing_object_falls_back_to_running(project: Path) -> None:
     from mlops_lite import pipeline, step
+    from mlops_lite.core.records import RunRecord
     from mlops_lite.store import GitStore
-    from mlops_lite.store.index import RunIndex
+    from mlops_lite.store.layout import RUN_RECORD, build_run_commit, read_run_commit
 
     calls: list[int] = []
 
@@ -390,21 +391,21 @@ def test_cache_hit_with_missing_object_falls_back_to_running(project: Path) -> N
     def p() -> None:
         produce()
 
-    p()
-    # Poison the derived index with an entry whose artifact does not exist.
-    store = GitStore.open()
-    index = RunIndex(store)
-    key = index._db.execute("SELECT cache_key FROM cache").fetchone()[0]
-    import msgpack
-
-    index._db.execute(
-        "UPDATE cache SET outputs = ?", (msgpack.packb({"output": {"artifact_id": "ab" * 20}}),)
-    )
-    index.close()
+    first = p()
+    # The only earlier execution now names an artifact that is not in the repository:
+    # the run is recorded again with its output pointing at nothing.
+    with GitStore.open() as store:
+        recorded = read_run_commit(store.read_object, first.sha)
+        record = RunRecord.decode(store.read_object(recorded.entries[RUN_RECORD][1]))
+        record.step_summary["produce"].outputs["output"].artifact_id = "ab" * 20  # type: ignore[assignment]
+        forged, objects = build_run_commit(
+            store.identity, record, recorded.steps, recorded.code_commit
+        )
+        store.write_objects(objects).release()
+        store.refs.compare_and_swap(first.ref, first.sha, forged.id)
     run = p()
     assert calls == [1, 1]
     assert run.steps["produce"].output.load() == 123456
-    assert key
 
 
 def test_same_values_share_one_artifact_object(project: Path) -> None:
