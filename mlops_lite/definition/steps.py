@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
 from mlops_lite.core.names import NAME_RULE, is_valid_name
+from mlops_lite.core.resources import ResourceRequest, resources_in_settings
 from mlops_lite.definition.tracing import current_trace
 from mlops_lite.errors import DefinitionError
 
@@ -60,6 +61,11 @@ class StepOptions:
             "timeout": self.timeout,
             "extra": dict(self.extra),
         }
+
+    @property
+    def resources(self) -> ResourceRequest:
+        """What the step asks of the worker that runs it: ``settings={"resources": {...}}``."""
+        return resources_in_settings(self.extra.get("settings"), "step")
 
 
 def _parse_outputs(
@@ -194,6 +200,8 @@ class Step:
         if timeout is not None:
             changes["timeout"] = timeout
         if extra:
+            # Checked now: a wrong resource request fails where the step is defined.
+            resources_in_settings(extra.get("settings"), f"step {name or self.name!r}")
             changes["extra"] = {**self.options.extra, **extra}
         return Step(
             self.entrypoint,

@@ -23,9 +23,15 @@ from mlops_lite.definition.tracing import Invocation, OutputHandle, PipelineTrac
 from mlops_lite.errors import StepFailedError
 from mlops_lite.execution import reproduction
 from mlops_lite.execution.cache import cache_enabled, find_cache_hit, step_cache_key
-from mlops_lite.execution.orchestrators import Job, Orchestrator, create_orchestrator
+from mlops_lite.execution.orchestrators import (
+    ORCHESTRATOR_SETTINGS,
+    Job,
+    Orchestrator,
+    create_orchestrator,
+)
 from mlops_lite.execution.plan import ReadyQueue
 from mlops_lite.execution.recorder import RunRecorder
+from mlops_lite.execution.shipping import pinned_code
 from mlops_lite.execution.stacks import choose_orchestrator
 from mlops_lite.execution.task import MaterializedOutput, StepResult, StepTask
 from mlops_lite.materializers import loading_unpickles
@@ -60,6 +66,13 @@ def run_pipeline(
         choice = choose_orchestrator(
             active.root, pipeline.options.orchestrator, pipeline.options.extra
         )
+        if (
+            settings.strict_env is not None
+            and "strict_env" in ORCHESTRATOR_SETTINGS[choice.orchestrator]
+        ):
+            choice = dataclasses.replace(
+                choice, settings={**choice.settings, "strict_env": settings.strict_env}
+            )
         recover_abandoned_runs(active)
         index = RunIndex(active)
         try:
@@ -80,6 +93,11 @@ def run_pipeline(
                     orchestrator.describe(),
                     settings,
                     enable_cache,
+                )
+                orchestrator.use_code(
+                    pinned_code(
+                        active.root, settings.source_root or active.root, recorder.code_commit
+                    )
                 )
                 sha = _Scheduler(
                     active, index, pipeline, trace, orchestrator, recorder, settings.enable_cache

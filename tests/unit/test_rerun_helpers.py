@@ -51,9 +51,9 @@ def test_environment_differences_cover_python_and_recorded_packages_only() -> No
         "packages": {"numpy": "2.1.0", "extra": "9"},
     }
     assert environment_differences(recorded, current) == [
-        "Python 3.11.7 made the run; this is 3.12.1",
-        "package gone: 1.0 made the run; here not installed",
-        "package numpy: 2.0.0 made the run; here 2.1.0",
+        "Python 3.11.7 made the run; 3.12.1 here",
+        "package gone: 1.0 made the run; not installed here",
+        "package numpy: 2.0.0 made the run; 2.1.0 here",
     ]
     assert environment_differences(recorded, recorded) == []
 
