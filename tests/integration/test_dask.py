@@ -360,3 +360,116 @@ def test_workers_import_the_runs_pinned_commit_never_their_own_copy(
         assert dirty_value == "dirty:3:dirty,dirty,dirty"
         assert git(project, "rev-parse", f"{dirty['code']}^") == git(project, "rev-parse", "HEAD")
     assert git(project, "status", "--porcelain") == "M helpers.py"
+
+
+def _wait_for_workers(address: str, count: int) -> None:
+    """Until ``count`` workers joined: placement is only tested with a choice to make."""
+    waiting = (
+        "import sys; from distributed import Client; c = Client(sys.argv[1], timeout=30); "
+        "c.wait_for_workers(int(sys.argv[2]), timeout=60); c.close()"
+    )
+    subprocess.run([sys.executable, "-c", waiting, address, str(count)], check=True, timeout=90)
+
+
+def _fake_package(folder: Path, name: str, version: str) -> Path:
+    """A folder that, first on a worker's path, makes it report ``name`` at ``version``."""
+    (folder / f"{name}-{version}.dist-info").mkdir(parents=True)
+    return folder
+
+
+def test_a_worker_with_other_package_versions_is_reported_and_refused_with_strict_env(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / "sweep.py").write_text(SCRIPT)
+    elsewhere = tmp_path / "elsewhere"
+    fake = _fake_package(elsewhere / "old-packages", "msgpack", "0.0.1")
+    library = os.environ["PYTHONPATH"]
+    with running_cluster(elsewhere, env={"PYTHONPATH": f"{fake}{os.pathsep}{library}"}) as address:
+        stacks.register_stack(str(project), stacks.Stack("cluster", "dask", {"address": address}))
+        monkeypatch.setenv("MLOPS_LITE_STACK", "cluster")
+        warned = run_script(project, "sweep.py")
+        assert "the Dask workers' environment differs from this one" in warned.stderr
+        assert "package msgpack:" in warned.stderr and "0.0.1 on worker tcp://" in warned.stderr
+
+        monkeypatch.setenv("MLOPS_LITE_STRICT_ENV", "1")
+        refused = run_script(project, "sweep.py", check=False)
+    assert refused.returncode != 0
+    assert "EnvironmentMismatchError" in refused.stderr, refused.stderr
+    assert "strict_env is on" in refused.stderr
+    with Client(project) as client:
+        assert len(client.list_pipeline_runs()) == 1  # the refused run recorded nothing
+
+
+# -- resources ---------------------------------------------------------------------
+
+RESOURCES = textwrap.dedent(
+    """
+    import os
+    import sys
+    from mlops_lite import log_metadata, pipeline, step
+    from mlops_lite.errors import StepFailedError
+
+    @step(settings={"resources": {"gpu_count": 1, "memory": "1GiB"}})
+    def on_gpu(i: int) -> int:
+        log_metadata({"gpu_worker": os.environ.get("WORKER_HAS_GPU") == "yes"})
+        return i
+
+    @step
+    def anywhere(i: int) -> int:
+        return i
+
+    @step(settings={"resources": {"gpu_count": 2}})
+    def on_two_gpus() -> int:
+        return 2
+
+    @pipeline(enable_cache=False)
+    def placed(two: bool = False):
+        on_gpu.map(i=[0, 1, 2, 3])
+        anywhere.map(i=[0, 1, 2, 3])
+        if two:
+            on_two_gpus()
+
+    if __name__ == "__main__":
+        try:
+            placed(two=len(sys.argv) > 1)
+        except StepFailedError as error:
+            print("FAILED", error.step_name, type(error.__cause__).__name__, error.__cause__)
+    """
+)
+
+
+def test_a_gpu_step_lands_only_on_a_worker_that_declares_a_gpu(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / "placed.py").write_text(RESOURCES)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    # One worker declares a GPU; it alone has WORKER_HAS_GPU in its environment.
+    gpu_worker = [["--resources", "GPU=1"]]
+    with running_cluster(elsewhere, gpu_worker, env={"WORKER_HAS_GPU": "yes"}) as address:
+        plain = subprocess.Popen(
+            _dask_command("worker", address, "--nthreads", "1", "--no-dashboard"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={k: v for k, v in os.environ.items() if k != "WORKER_HAS_GPU"},
+            cwd=elsewhere,
+        )
+        try:
+            stacks.register_stack(
+                str(project), stacks.Stack("cluster", "dask", {"address": address})
+            )
+            monkeypatch.setenv("MLOPS_LITE_STACK", "cluster")
+            _wait_for_workers(address, 2)
+            run_script(project, "placed.py")
+            with Client(project) as client:
+                run = client.get_pipeline("placed").last_run
+                assert run.status == "completed"
+                assert [run.get_step(f"on_gpu_{i}").metadata["gpu_worker"] for i in range(4)] == [
+                    True
+                ] * 4
+            # Two GPUs: no worker has them. The step fails at once, naming what there is.
+            completed = run_script(project, "placed.py", "two")
+        finally:
+            _stop(plain)
+    assert "FAILED on_two_gpus UnsatisfiableResourcesError" in completed.stdout, completed.stderr
+    assert "asks for 2 GPUs" in completed.stdout and "GPU=1" in completed.stdout

@@ -163,11 +163,8 @@ class PoolOrchestrator(Orchestrator):
 
     def _fits(self, job: Job) -> bool:
         """Whether the CPUs and GPUs ``job`` asks for are free now."""
-        running = [worker.job for worker in self._live if worker.job is not None]
         request = job.task.step.options.resources
-        if not request and len(running) < self.workers:
-            return True  # the common case: nothing asked, a CPU free
-        requests = [other.task.step.options.resources for other in running]
+        requests = [w.job.task.step.options.resources for w in self._live if w.job is not None]
         cpus = sum(other.cpu_slots for other in requests)
         gpus = sum(other.gpu_count or 0 for other in requests)
         memory = sum(other.memory or 0 for other in requests)
