@@ -8,6 +8,8 @@ Layout::
     meta            msgpack: materializer, version, type, size, codec, uses_pickle
     data            the payload, when it fits in one chunk
     data/00000 ...  the payload's chunks, in order, when it does not
+    chunks          instead of data, with an artifact store (``blobstore``): a pointer
+                    listing the SHA-256 and size of each chunk, which live in the store
 
 Large payloads are cut at content-defined boundaries (so a slightly changed
 dataset shares most chunks with the old one) and each chunk stays far below
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 
 import msgpack
 
+from mlops_lite.store.blobstore import ChunkStore
 from mlops_lite.store.objects import MODE_BLOB, MODE_TREE, GitObject, blob, parse_tree, tree
 from mlops_lite.store.threads import parallel_map
 
@@ -32,6 +35,7 @@ __all__ = [
     "ArtifactMeta",
     "build_artifact",
     "chunk_boundaries",
+    "decode_pointer",
     "read_artifact",
     "read_artifact_meta",
 ]
@@ -105,6 +109,38 @@ def _choose_codec(payload: bytes) -> str:
     return "zstd" if len(compressed) < _WORTH_COMPRESSING * len(sample) else "none"
 
 
+_POINTER = "mlops-lite-chunks"
+_POINTER_VERSION = 1
+
+
+def _encode_pointer(chunks: list[tuple[str, int]]) -> bytes:
+    packed: bytes = msgpack.packb(
+        [_POINTER, _POINTER_VERSION, [list(chunk) for chunk in chunks]], use_bin_type=True
+    )
+    return packed
+
+
+def decode_pointer(data: bytes, where: str = "an artifact") -> list[tuple[str, int]]:
+    """``[(sha256, stored size), ...]`` of a ``chunks`` pointer; RecordError if it is not one."""
+    from mlops_lite.errors import RecordError
+
+    try:
+        kind, version, chunks = msgpack.unpackb(data, raw=False)
+        pairs = [(str(digest), int(size)) for digest, size in chunks]
+    except Exception:
+        raise RecordError(f"{where} has a damaged chunk pointer") from None
+    if (
+        kind != _POINTER
+        or version != _POINTER_VERSION
+        or not all(len(digest) == 64 and size >= 0 for digest, size in pairs)
+    ):
+        raise RecordError(
+            f"{where} has a chunk pointer this mlops_lite cannot read ({kind!r} version "
+            f"{version!r}); upgrade mlops-lite"
+        )
+    return pairs
+
+
 def build_artifact(
     payload: bytes,
     *,
@@ -112,8 +148,13 @@ def build_artifact(
     materializer_version: int,
     type_name: str,
     uses_pickle: bool,
+    chunk_store: ChunkStore | None = None,
 ) -> tuple[GitObject, list[GitObject]]:
-    """Encode ``payload`` as an artifact tree; return the tree and all new objects."""
+    """Encode ``payload`` as an artifact tree; return the tree and all new objects.
+
+    With a ``chunk_store``, a payload larger than its threshold has its chunks kept
+    there and only a pointer to them in git.
+    """
     codec = _choose_codec(payload)
     encode: Callable[[memoryview], bytes | memoryview]
     if codec == "zstd":
@@ -133,6 +174,16 @@ def build_artifact(
     meta_blob = blob(meta.encode())
     objects = [meta_blob]
     view = memoryview(payload)
+    if chunk_store is not None and len(payload) > chunk_store.threshold:
+        store = chunk_store
+
+        def keep(span: tuple[int, int]) -> tuple[str, int]:
+            stored = encode(view[span[0] : span[1]])
+            return store.keep(stored), len(stored)
+
+        pointer = blob(_encode_pointer(list(parallel_map(keep, chunk_boundaries(payload)))))
+        artifact_tree = tree({"meta": (MODE_BLOB, meta_blob.id), "chunks": (MODE_BLOB, pointer.id)})
+        return artifact_tree, [*objects, pointer, artifact_tree]
     if len(payload) <= CHUNK_MAX:
         data_blob = blob(encode(view))
         objects.append(data_blob)
@@ -157,19 +208,27 @@ def read_artifact(
     artifact_id: str,
     read_many: Callable[[list[str]], Iterable[bytes]] | None = None,
     read_into: Callable[[list[str], memoryview], bool] | None = None,
+    chunk_store: ChunkStore | None = None,
 ) -> tuple[ArtifactMeta, bytearray]:
     """Return the artifact's meta and its payload (writable, assembled in one buffer).
 
     ``read_many`` reads a list of chunk blobs at once (in parallel, in the store);
-    ``read_into`` reads uncompressed chunks straight into the payload buffer.
+    ``read_into`` reads uncompressed chunks straight into the payload buffer;
+    ``chunk_store`` fetches (and verifies) chunks an artifact keeps outside git.
     """
     entries = parse_tree(read_object(artifact_id))
     meta = ArtifactMeta.decode(read_object(entries["meta"][1]))
-    mode, data_id = entries["data"]
-    if mode == MODE_TREE:
-        chunk_ids = [sha for _, (_, sha) in sorted(parse_tree(read_object(data_id)).items())]
+    if "chunks" in entries:
+        # Outside git: read through the chunk store, which verifies each chunk's SHA-256.
+        pointer = decode_pointer(read_object(entries["chunks"][1]), f"artifact {artifact_id}")
+        chunk_ids = [digest for digest, _ in pointer]
+        read_many, read_into = _store_reader(chunk_store, f"artifact {artifact_id}"), None
     else:
-        chunk_ids = [data_id]
+        mode, data_id = entries["data"]
+        if mode == MODE_TREE:
+            chunk_ids = [sha for _, (_, sha) in sorted(parse_tree(read_object(data_id)).items())]
+        else:
+            chunk_ids = [data_id]
     payload = bytearray(meta.size)
     if meta.codec == "none" and read_into is not None and read_into(chunk_ids, memoryview(payload)):
         return meta, payload
@@ -192,6 +251,21 @@ def read_artifact(
             f"artifact {artifact_id} is damaged: expected {meta.size} bytes, found {position}"
         )
     return meta, payload
+
+
+def _store_reader(
+    chunk_store: ChunkStore | None, where: str
+) -> Callable[[list[str]], Iterable[bytes]]:
+    if chunk_store is None:
+        from mlops_lite.errors import ConfigError
+
+        raise ConfigError(
+            f"{where} keeps its data in an artifact store, and none is configured here: set "
+            "artifact_store under [tool.mlops-lite] in pyproject.toml, as the project that "
+            "recorded it does"
+        )
+    store = chunk_store
+    return lambda digests: store.fetch(digests, where)
 
 
 def read_artifact_meta(read_object: Callable[[str], bytes], artifact_id: str) -> ArtifactMeta:

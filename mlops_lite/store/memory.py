@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 
 from mlops_lite.errors import MissingObjectError
 from mlops_lite.store.artifacts import ArtifactMeta, read_artifact
+from mlops_lite.store.blobstore import ChunkStore
 from mlops_lite.store.codepin import CodePin
 from mlops_lite.store.objects import GitObject, Identity, commit, tree
 from mlops_lite.store.refs import MemoryRefs
@@ -23,6 +24,7 @@ class MemoryStore:
     """Objects and refs in dictionaries; safe to share between threads."""
 
     state_dir: str | None = None
+    chunk_store: ChunkStore | None = None  # large artifacts stay in memory too
 
     def __init__(self, identity: Identity | None = None, root: str = "<memory>") -> None:
         self.objects: dict[str, GitObject] = {}

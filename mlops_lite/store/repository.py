@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from mlops_lite.errors import MissingObjectError, ProjectNotFoundError
 from mlops_lite.store.artifacts import ArtifactMeta, read_artifact
+from mlops_lite.store.blobstore import ChunkStore, artifact_store_config
 from mlops_lite.store.codepin import CodePin, pin_code
 from mlops_lite.store.git import cat_objects, git_available
 from mlops_lite.store.maintenance import consolidate_packs
@@ -96,6 +97,15 @@ class GitStore:
         _open_stores.add(self)
         return Repo(self.root)
 
+    @cached_property
+    def chunk_store(self) -> ChunkStore | None:
+        """The team's artifact store for large artifacts (``artifact_store``), if configured."""
+        config = artifact_store_config(self.root)
+        if config is None:
+            return None
+        # Not in state_dir: chunks waiting for push are data, not derived state.
+        return ChunkStore(config, os.path.join(self.common_dir, "mlops-lite-blobs"))
+
     def close(self) -> None:
         """Close the repository's open pack files."""
         if "_repo" in self.__dict__:
@@ -159,7 +169,13 @@ class GitStore:
 
     def read_artifact(self, artifact_id: str) -> tuple[ArtifactMeta, bytearray]:
         """An artifact's meta and payload, through the fastest reads this store has."""
-        return read_artifact(self.read_object, artifact_id, self.read_blobs, self.read_blobs_into)
+        return read_artifact(
+            self.read_object,
+            artifact_id,
+            self.read_blobs,
+            self.read_blobs_into,
+            chunk_store=self.chunk_store,
+        )
 
     def read_blobs_into(self, object_ids: list[str], target: memoryview) -> bool:
         """Fill ``target`` with the blobs' contents, back to back, reading them in parallel.

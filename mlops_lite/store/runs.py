@@ -106,6 +106,7 @@ class RunWriter:
                 materializer_version=output.materializer_version,
                 type_name=output.type_name,
                 uses_pickle=output.uses_pickle,
+                chunk_store=self.store.chunk_store,
             )
             objects.extend(artifact_objects)
             record.outputs[name] = OutputRecord(
