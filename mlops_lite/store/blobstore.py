@@ -52,6 +52,8 @@ __all__ = [
     "artifact_store_config",
     "chunk_cache_dir",
     "chunk_digest",
+    "read_objects",
+    "write_object",
 ]
 
 CACHE_DIR: Final = "MLOPS_LITE_CACHE_DIR"
@@ -211,7 +213,7 @@ class ChunkStore:
         filesystem = self._fs()
         paths = {self._remote(d): d for d in digests}
         try:
-            found = filesystem.cat(list(paths), on_error="return")
+            found = read_objects(filesystem, list(paths))
         except Exception as error:
             raise _transfer_error(error, f"{where}: could not read {self.config.url}") from error
         if not isinstance(found, dict):  # one path: some filesystems return the bytes
@@ -276,15 +278,7 @@ class ChunkStore:
         return uploaded
 
     def _put(self, filesystem: Any, digest: str, data: bytes) -> None:
-        target = self._remote(digest)
-        parent = target.rsplit("/", 1)[0]
-        if self._protocol() in _ATOMIC_PUT:
-            filesystem.pipe_file(target, data)
-            return
-        filesystem.makedirs(parent, exist_ok=True)
-        partial = f"{parent}/.{digest}.{os.getpid()}.partial"
-        filesystem.pipe_file(partial, data)
-        filesystem.mv(partial, target)
+        write_object(filesystem, self._remote(digest), data)
 
     # -- the filesystem -------------------------------------------------------
 
@@ -315,6 +309,47 @@ class ChunkStore:
                 raise ConfigError(f"artifact_store {self.config.url!r}: {error}") from error
             self._filesystem, self._base = filesystem, base.rstrip("/")
         return self._filesystem
+
+
+def write_object(filesystem: Any, path: str, data: bytes) -> None:
+    """Write ``data`` at ``path`` so that no reader ever sees part of it."""
+    if not set(_protocols(filesystem)).isdisjoint(_ATOMIC_PUT):
+        filesystem.pipe_file(path, data)
+        return
+    parent = path.rsplit("/", 1)[0]
+    filesystem.makedirs(parent, exist_ok=True)
+    partial = f"{parent}/.{path.rsplit('/', 1)[-1]}.{os.getpid()}.partial"
+    sftp = getattr(filesystem, "ftp", None)
+    if sftp is not None and hasattr(sftp, "open"):
+        # paramiko waits for each write's answer (~1 MB/s here) unless pipelined.
+        with sftp.open(partial, "wb") as remote:
+            remote.set_pipelined(True)
+            remote.write(data)
+    else:
+        filesystem.pipe_file(partial, data)
+    filesystem.mv(partial, path)
+
+
+def _protocols(filesystem: Any) -> tuple[str, ...]:
+    protocol = filesystem.protocol
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)
+
+
+def read_objects(filesystem: Any, paths: list[str]) -> Any:
+    """``{path: bytes or the exception}``, concurrently where the filesystem can."""
+    sftp = getattr(filesystem, "ftp", None)
+    if sftp is None or not hasattr(sftp, "open"):
+        return filesystem.cat(paths, on_error="return")
+    # paramiko reads one request at a time (~3 MB/s here) unless told to prefetch.
+    found: dict[str, Any] = {}
+    for path in paths:
+        try:
+            with sftp.open(path, "rb") as remote:
+                remote.prefetch()
+                found[path] = remote.read()
+        except Exception as error:
+            found[path] = FileNotFoundError(path) if isinstance(error, OSError) else error
+    return found
 
 
 def _bare(path: str) -> str:
