@@ -18,8 +18,9 @@
     ├── NotFoundError
     │   ├── RunNotFoundError          (also AmbiguousRunError for a short prefix)
     │   ├── PipelineNotFoundError
-    │   ├── StepNotFoundError
-    │   ├── ArtifactNotFoundError
+    │   ├── NameNotFoundError         (also a KeyError: run.steps["x"], step.outputs["x"])
+    │   │   ├── StepNotFoundError
+    │   │   └── ArtifactNotFoundError
     │   └── SecretNotFoundError       mlops_lite.secret() found the name nowhere
     ├── StepFailedError               a step raised; the run was recorded as failed
     ├── ExecutionError                the orchestrator could not run a step
@@ -48,8 +49,10 @@ __all__ = [
     "MaterializerError",
     "MissingObjectError",
     "MlopsLiteError",
+    "NameNotFoundError",
     "NoMaterializerError",
     "NotFoundError",
+    "OutputTypeError",
     "OutputUsedAsValueError",
     "PipelineNotFoundError",
     "ProjectNotFoundError",
@@ -91,6 +94,10 @@ class OutputUsedAsValueError(DefinitionError):
 
 class UnrecordableParameterError(DefinitionError):
     """A parameter value is not a JSON-like value that can be recorded in the run."""
+
+
+class OutputTypeError(DefinitionError):
+    """A step returned a value whose type its return annotation does not allow."""
 
 
 class ConfigError(MlopsLiteError):
@@ -149,11 +156,23 @@ class PipelineNotFoundError(NotFoundError):
     """No run of the named pipeline is recorded."""
 
 
-class StepNotFoundError(NotFoundError):
+class NameNotFoundError(NotFoundError, KeyError):
+    """A name missing from a mapping of the client (``run.steps``, ``step.outputs``).
+
+    A ``KeyError`` too, so ``except KeyError`` and ``dict.get``-style code keep
+    working; unlike a bare ``KeyError`` its message lists the names there are.
+    """
+
+    def __str__(self) -> str:
+        # KeyError's own __str__ shows the repr of its argument (quotes and escapes).
+        return str(self.args[0]) if self.args else ""
+
+
+class StepNotFoundError(NameNotFoundError):
     """The run has no step of that name."""
 
 
-class ArtifactNotFoundError(NotFoundError):
+class ArtifactNotFoundError(NameNotFoundError):
     """The step has no output of that name."""
 
 
