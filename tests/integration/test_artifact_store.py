@@ -140,6 +140,7 @@ def s3(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> tuple[S3Server, 
     return s3_server, s3_server.new_bucket()
 
 
+@pytest.mark.slow  # ~15 s: 200 MB through moto and back; run by default
 def test_a_200_mb_output_in_s3_leaves_git_small_and_a_teammate_loads_it(
     project: Path, tmp_path: Path, s3: tuple[S3Server, str]
 ) -> None:
