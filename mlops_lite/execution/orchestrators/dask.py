@@ -81,6 +81,12 @@ class DaskOrchestrator(Orchestrator):
         self._distributed = distributed
         self.address = address
         self._cluster: Any = None
+        # Before connecting: close() after a failed start reads them.
+        self._running: dict[Any, tuple[Job, float, float | None]] = {}
+        self._refused: list[Completion] = []  # jobs failed before they reached the cluster
+        self._plugin: str | None = None  # the registered PinnedCodePlugin of this run
+        self._code: PinnedCode | None = None
+        self.strict_env = strict_env
         if address:
             try:
                 self._client = distributed.Client(
@@ -118,11 +124,6 @@ class DaskOrchestrator(Orchestrator):
             ) from error
         self._threads: int = max(1, sum(self._client.nthreads().values()))
         self._setup = pickle.dumps(WorkerSetup.from_driver(with_sys_path=False))
-        self._running: dict[Any, tuple[Job, float, float | None]] = {}
-        self._refused: list[Completion] = []  # jobs failed before they reached the cluster
-        self.strict_env = strict_env
-        self._code: PinnedCode | None = None
-        self._plugin: str | None = None  # the registered PinnedCodePlugin of this run
         try:
             self._check_environments()
         except BaseException:
