@@ -77,10 +77,13 @@ def pull(
 ) -> TransferResult:
     """Fetch every run of `remote` (all of its `refs/mlops/*`) and the objects they need.
 
-    Local runs are never deleted, and a local ref is never moved except forward: a ref
-    whose remote value is not a fast-forward of ours is left alone, logged as a warning
-    and listed in `result.rejected`. Same arguments and errors as `push`. The same
-    transfer with plain git is `git fetch <remote> 'refs/mlops/*:refs/mlops/*'`.
+    Local runs are never deleted, and a local run ref is never moved at all (runs are
+    write-once): a different remote value is left alone, logged as a warning and listed
+    in `result.rejected`, as is any other ref whose remote value is not a fast-forward
+    of ours, except metadata chains added to runs later, which are joined with a merge
+    commit (`result.merged`). Ref names a remote should not have are refused. Same
+    arguments and errors as `push`. The same transfer with plain git is
+    `git fetch <remote> 'refs/mlops/*:refs/mlops/*'` (which would fast-forward a run).
     """
     start_dir = _start_dir(path)
     result = _transport.pull(
