@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Literal
 
-from mlops_lite.errors import RemoteError
+from mlops_lite.errors import AuthenticationError, RemoteError, RemoteUnreachableError
 from mlops_lite.store import GitStore, find_project_root
 from mlops_lite.store import transport as _transport
 from mlops_lite.store.git import git_available
@@ -119,10 +119,19 @@ def _upload_chunks(start_dir: str) -> None:
     """Chunks waiting in this clone go to the artifact store before any ref may point at them."""
     with GitStore.open(start_dir) as store:
         chunks = store.chunk_store
-        if chunks is not None:
+        if chunks is None:
+            return
+        try:
             uploaded = chunks.upload_pending()
-            if uploaded:
-                logger.info("uploaded %d chunks to %s", uploaded, chunks.config.url)
+        except (AuthenticationError, RemoteUnreachableError) as error:
+            # The exit codes of a git remote failing the same way.
+            code = (
+                EXIT_AUTHENTICATION if isinstance(error, AuthenticationError) else EXIT_UNREACHABLE
+            )
+            setattr(error, "exit_code", code)  # noqa: B010 - an attribute the CLI reads
+            raise
+        if uploaded:
+            logger.info("uploaded %d chunks to %s", uploaded, chunks.config.url)
 
 
 def _start_dir(path: str | os.PathLike[str] | None) -> str:

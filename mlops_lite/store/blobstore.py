@@ -43,7 +43,6 @@ from mlops_lite.errors import (
     StoreError,
 )
 from mlops_lite.store.project_config import PYPROJECT, read_project_config
-from mlops_lite.store.transport.classify import EXIT_AUTHENTICATION, EXIT_UNREACHABLE
 
 __all__ = [
     "CACHE_DIR",
@@ -358,15 +357,10 @@ def _bare(path: str) -> str:
 
 
 def _transfer_error(error: BaseException, what: str) -> Exception:
-    """The store's failure as push and pull report theirs (with the same exit codes)."""
-    failure: Exception
+    """The store's failure as push and pull report a git remote's."""
     if isinstance(error, PermissionError) or "denied" in str(error).lower():
-        failure = AuthenticationError(f"{what}: permission denied ({error})")
-        failure.exit_code = EXIT_AUTHENTICATION  # type: ignore[attr-defined]
-    else:
-        failure = RemoteUnreachableError(f"{what}: {type(error).__name__}: {error}")
-        failure.exit_code = EXIT_UNREACHABLE  # type: ignore[attr-defined]
-    return failure
+        return AuthenticationError(f"{what}: permission denied ({error})")
+    return RemoteUnreachableError(f"{what}: {type(error).__name__}: {error}")
 
 
 def _write_atomically(path: str, data: bytes | bytearray | memoryview) -> None:
