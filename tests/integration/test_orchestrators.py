@@ -628,3 +628,21 @@ def test_pool_with_a_declared_gpu_runs_a_gpu_step(project: Path) -> None:
     report = launch(project, script, orchestrator="pool", workers=2, gpus=1)
     assert report.get("error") is None, report
     assert last_run(project, "packing").status == "completed"
+
+
+def test_stack_register_takes_gpus_and_strict_env(project: Path) -> None:
+    _cli(project, "stack", "register", "gpu", "-o", "pool", "--workers", "2", "--gpus", "1")
+    _cli(
+        project,
+        "stack",
+        "register",
+        "cluster",
+        "-o",
+        "dask",
+        "--address",
+        "tcp://h:8786",
+        "--strict-env",
+    )
+    text = (project / "pyproject.toml").read_text()
+    assert "[tool.mlops-lite.stacks.gpu]" in text and "gpus = 1" in text
+    assert "[tool.mlops-lite.stacks.cluster]" in text and "strict_env = true" in text
