@@ -86,3 +86,14 @@ def test_main_guards_are_recognised(source: str, is_guard: bool) -> None:
 def test_targets_without_a_pipeline_name_are_rejected(target: str) -> None:
     with pytest.raises(ConfigError, match="<module_or_file>:<pipeline>"):
         load_pipeline(target)
+
+
+def test_strict_env_travels_to_the_rerun_interpreter(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlops_lite.execution import reproduction
+
+    env = reproduction.environment_for(reproduction.Reproduction(strict_env=True))
+    assert env[reproduction.STRICT_ENV] == "1"
+    monkeypatch.setenv(reproduction.STRICT_ENV, env[reproduction.STRICT_ENV])
+    assert reproduction.current().strict_env is True
+    monkeypatch.delenv(reproduction.STRICT_ENV)
+    assert reproduction.current().strict_env is None
