@@ -154,7 +154,7 @@ def bench_store(
 
     def load() -> None:
         with GitStore(root) as store:
-            store.__dict__["chunk_store"] = fresh_chunks()
+            store.__dict__["chunk_store"] = fresh_chunks()  # a cached_property, replaced
             _, value = store.read_artifact(artifact[0])
         assert len(value) == len(payload)
 

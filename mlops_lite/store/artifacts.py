@@ -22,13 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import msgpack
 
 from mlops_lite.core.hashing import content_digest
 from mlops_lite.errors import ConfigError, MlopsLiteError, RecordError, StoreError
-from mlops_lite.store.blobstore import ChunkStore
 from mlops_lite.store.objects import (
     BLOB,
     MODE_BLOB,
@@ -41,6 +40,9 @@ from mlops_lite.store.objects import (
     tree,
 )
 from mlops_lite.store.threads import parallel_map
+
+if TYPE_CHECKING:
+    from mlops_lite.store.blobstore import ChunkStore
 
 __all__ = [
     "CHUNK_MAX",
@@ -252,7 +254,7 @@ def read_artifact(
     blob_size: Callable[[str], int | None] | None = None,
     digest: str | None = None,
     where: str = "",
-    chunk_store: ChunkStore | None = None,
+    chunk_store: Callable[[], ChunkStore | None] | None = None,
 ) -> tuple[ArtifactMeta, bytearray]:
     """Return the artifact's meta and its payload (writable, assembled in one buffer).
 
@@ -264,7 +266,9 @@ def read_artifact(
     uncompressed chunks straight into the payload buffer, once ``blob_size``
     has shown the chunks really add up to the size the meta declares: no
     declared size is trusted for an allocation. Chunks kept outside git come
-    from ``chunk_store``, which checks each against its SHA-256. Errors name
+    from the store ``chunk_store()`` gives (asked only for such an artifact,
+    so reading others never loads the store's settings), which checks each
+    against its SHA-256. Errors name
     ``where`` (the output, step and run) and are ``mlops_lite.errors`` only.
     """
     label = where or f"artifact {artifact_id}"
@@ -272,13 +276,13 @@ def read_artifact(
         layout = read_artifact_layout(read_object, artifact_id)
         if layout.pointer:
             # Outside git: each chunk fetched (or read from this machine) and verified.
-            if chunk_store is None:
+            store = chunk_store() if chunk_store is not None else None
+            if store is None:
                 raise ConfigError(
                     f"{label} keeps its data in an artifact store, and none is configured "
                     "here: set artifact_store under [tool.mlops-lite] in pyproject.toml, as "
                     "the project that recorded it does"
                 )
-            store = chunk_store
             pointer = decode_pointer(read_object(layout.chunk_ids[0], BLOB), label)
             layout = ArtifactLayout(layout.meta_id, [d for d, _ in pointer], pointer=True)
             read_many, read_into = (lambda digests: store.fetch(digests, label)), None

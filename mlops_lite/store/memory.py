@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from mlops_lite.errors import MissingObjectError, RecordError
 from mlops_lite.store.artifacts import ArtifactMeta, read_artifact
-from mlops_lite.store.blobstore import ChunkStore
 from mlops_lite.store.codepin import CodePin
 from mlops_lite.store.keeps import Keep
 from mlops_lite.store.objects import TYPE_NAMES, GitObject, Identity, commit, tree
 from mlops_lite.store.refs import MemoryRefs
+
+if TYPE_CHECKING:
+    from mlops_lite.store.blobstore import ChunkStore
 
 __all__ = ["MemoryStore"]
 

@@ -71,7 +71,7 @@ def test_a_large_artifact_keeps_a_pointer_in_git_and_its_chunks_aside(
     store = MemoryStore()
     store.write_objects(objects)
     assert len(chunks.pending()) >= 1
-    meta, back = read_artifact(store.read_object, tree.id, chunk_store=chunks)
+    meta, back = read_artifact(store.read_object, tree.id, chunk_store=lambda: chunks)
     assert bytes(back) == payload and meta.size == len(payload)
     with pytest.raises(ConfigError, match="none is configured here"):
         read_artifact(store.read_object, tree.id)
