@@ -15,11 +15,14 @@
     ├── StoreError                    the git store refused or is damaged
     │   ├── RefConflictError          a ref moved under us and could not be retried
     │   └── MissingObjectError        a git object the records point at is absent
+    ├── ModelStageError               set_stage refused (the stage is taken, or not a stage)
     ├── NotFoundError
     │   ├── RunNotFoundError          (also AmbiguousRunError for a short prefix)
     │   ├── PipelineNotFoundError
     │   ├── StepNotFoundError
-    │   └── ArtifactNotFoundError
+    │   ├── ArtifactNotFoundError
+    │   │   └── ArtifactVersionNotFoundError  (also a KeyError, as in ZenML)
+    │   └── ModelVersionNotFoundError         (also a KeyError, as in ZenML)
     ├── StepFailedError               a step raised; the run was recorded as failed
     ├── ExecutionError                the orchestrator could not run a step
     │   ├── WorkerDiedError
@@ -30,6 +33,8 @@
         └── RemoteRejectedError
 
 Messages name the step, output or run involved and say what to do next.
+``CompatibilityWarning`` is the one warning: a ZenML option accepted and recorded
+that has no effect here, or an unknown configuration key.
 """
 
 from __future__ import annotations
@@ -37,13 +42,17 @@ from __future__ import annotations
 __all__ = [
     "AmbiguousRunError",
     "ArtifactNotFoundError",
+    "ArtifactVersionNotFoundError",
     "AuthenticationError",
+    "CompatibilityWarning",
     "ConfigError",
     "DefinitionError",
     "ExecutionError",
     "MaterializerError",
     "MissingObjectError",
     "MlopsLiteError",
+    "ModelStageError",
+    "ModelVersionNotFoundError",
     "NoMaterializerError",
     "NotFoundError",
     "OutputUsedAsValueError",
@@ -149,6 +158,29 @@ class StepNotFoundError(NotFoundError):
 
 class ArtifactNotFoundError(NotFoundError):
     """The step has no output of that name."""
+
+
+class _KeyLookupError(NotFoundError, KeyError):
+    """A NotFoundError that is also a KeyError, worded like any other error (no quotes)."""
+
+    def __str__(self) -> str:
+        return Exception.__str__(self)
+
+
+class ArtifactVersionNotFoundError(ArtifactNotFoundError, _KeyLookupError):
+    """No artifact version matches the name, version or id (a KeyError, as in ZenML)."""
+
+
+class ModelVersionNotFoundError(_KeyLookupError):
+    """No model, or no version of it, matches (a KeyError, as in ZenML)."""
+
+
+class ModelStageError(MlopsLiteError, RuntimeError):
+    """A stage change was refused: another version holds the stage, or it is no stage."""
+
+
+class CompatibilityWarning(UserWarning):
+    """A ZenML option that is accepted and recorded but has no effect, or an unknown key."""
 
 
 class StepFailedError(MlopsLiteError):

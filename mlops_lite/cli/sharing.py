@@ -113,6 +113,8 @@ def _report(result: Any, args: argparse.Namespace, verb: str, preposition: str) 
         f"{verb} {what} {preposition} {result.remote} "
         f"({result.transport}, {result.elapsed_seconds:.2f} s)"
     )
+    if result.merged:
+        line += f"; merged a teammate's changes into {len(result.merged)} model/artifact ref(s)"
     if result.rejected:
         line += f"; kept {len(result.rejected)} local ref(s) that differ from the remote"
     print(line)

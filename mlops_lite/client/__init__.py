@@ -4,6 +4,26 @@ It reads refs and objects through the store and never imports the execution laye
 """
 
 from mlops_lite.client.client import Client
+from mlops_lite.client.registry import (
+    ArtifactVersion,
+    ModelVersion,
+    Page,
+    RegisteredArtifact,
+    RegisteredModel,
+)
+from mlops_lite.client.stack import ActiveStack
 from mlops_lite.client.views import Artifact, RecordedPipeline, Run, StepRun
 
-__all__ = ["Artifact", "Client", "RecordedPipeline", "Run", "StepRun"]
+__all__ = [
+    "ActiveStack",
+    "Artifact",
+    "ArtifactVersion",
+    "Client",
+    "ModelVersion",
+    "Page",
+    "RecordedPipeline",
+    "RegisteredArtifact",
+    "RegisteredModel",
+    "Run",
+    "StepRun",
+]

@@ -7,10 +7,11 @@ only when asked for something the row does not have.
 from __future__ import annotations
 
 import socket
+import uuid
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from mlops_lite.core.ids import ArtifactId, CommitId
+from mlops_lite.core.ids import ArtifactId, CommitId, stable_uuid
 from mlops_lite.core.records import OutputRecord, RunRecord, StepRecord
 from mlops_lite.errors import (
     ArtifactNotFoundError,
@@ -34,6 +35,7 @@ from mlops_lite.store.trust import TRUST_ENV, pickle_trusted
 
 if TYPE_CHECKING:
     from mlops_lite.client.client import Client
+    from mlops_lite.client.registry import ArtifactVersion, ModelVersion
 
 __all__ = ["Artifact", "RecordedPipeline", "Run", "StepRun"]
 
@@ -142,6 +144,29 @@ class Run:
     def metadata(self) -> dict[str, Any]:
         """Run metadata: logged during the run, then anything added to it later."""
         return {**self.record.metadata, **self._annotations["run"]}
+
+    @property
+    def run_metadata(self) -> dict[str, Any]:
+        """ZenML's name for ``metadata``."""
+        return self.metadata
+
+    @property
+    def id(self) -> uuid.UUID:
+        """A UUID derived from the run's ref; ``get_step_context().pipeline_run.id`` is the same."""
+        return stable_uuid("run", self.pipeline_name, self.name)
+
+    @property
+    def model_version(self) -> ModelVersion | None:
+        """The model version the run worked on (``@pipeline(model=...)``), if any."""
+        model = self.record.extra.get("model")
+        if not isinstance(model, dict) or not model.get("version_id"):
+            return None
+        try:
+            return self._client.get_model_version(
+                str(model.get("name")), uuid.UUID(str(model["version_id"]))
+            )
+        except (LookupError, ValueError):
+            return None
 
     @cached_property
     def _annotations(self) -> Annotations:
@@ -292,6 +317,16 @@ class StepRun:
         return {**self.record.metadata, **self.run._annotations["steps"].get(self.name, {})}
 
     @property
+    def run_metadata(self) -> dict[str, Any]:
+        """ZenML's name for ``metadata``."""
+        return self.metadata
+
+    @property
+    def id(self) -> uuid.UUID:
+        """A UUID derived from the run and step (``ArtifactVersion.producer_step_run_id``)."""
+        return stable_uuid("step", self.run.pipeline_name, self.run.name, self.name)
+
+    @property
     def parameters(self) -> dict[str, Any]:
         """The step's parameters (arguments that are not step outputs)."""
         return self.record.parameters
@@ -331,13 +366,24 @@ class StepRun:
         return next(iter(self.outputs.values()))
 
     @cached_property
-    def inputs(self) -> dict[str, Artifact]:
-        """The artifacts the step received, by argument name."""
-        result = {}
+    def inputs(self) -> dict[str, Artifact | ArtifactVersion]:
+        """The artifacts the step received, by argument name.
+
+        An output of another step of the run is an ``Artifact``; an existing artifact
+        version passed in the pipeline body is an ``ArtifactVersion``.
+        """
+        result: dict[str, Artifact | ArtifactVersion] = {}
         for argument, info in self.record.inputs.items():
             upstream = self.run.steps.get(info.get("step", ""))
             if upstream is not None and info.get("output") in upstream.outputs:
                 result[argument] = upstream.outputs[info["output"]]
+            elif info.get("version_id"):
+                try:
+                    result[argument] = self.run._client.get_artifact_version(
+                        uuid.UUID(info["version_id"])
+                    )
+                except (LookupError, ValueError):
+                    continue
         return result
 
     def to_dict(self) -> dict[str, Any]:
@@ -351,7 +397,9 @@ class StepRun:
             "parameters": self.parameters,
             "metadata": self.metadata,
             "outputs": {name: artifact.to_dict() for name, artifact in self.outputs.items()},
-            "inputs": {argument: artifact.id for argument, artifact in self.inputs.items()},
+            "inputs": {
+                argument: artifact.artifact_id for argument, artifact in self.inputs.items()
+            },
             "error": self.error,
         }
 
@@ -372,6 +420,35 @@ class Artifact:
     def id(self) -> ArtifactId:
         """The artifact's content id (its git tree): equal values have equal ids."""
         return self._record.artifact_id
+
+    @property
+    def artifact_id(self) -> ArtifactId:
+        """The same as ``id``: the content id (``ArtifactVersion.artifact_id`` names it so)."""
+        return self._record.artifact_id
+
+    @cached_property
+    def artifact_version(self) -> ArtifactVersion | None:
+        """The named artifact version this output is (None for an unnamed output).
+
+        For a cached step, the version made by the execution it reused.
+        """
+        step = self.run.steps.get(self.step_name)
+        producers: set[tuple[str | None, str | None]] = {(self.run.name, self.step_name)}
+        if step is not None and step.cached_from:
+            producers.add((step.cached_from.get("run"), step.cached_from.get("step")))
+        names = (self.name, f"{self.run.pipeline_name}.{self.step_name}.{self.name}")
+        for name in names:
+            for version in reversed(self.run._client.list_artifact_versions(name)):
+                producer = (version.producer_run_name, version.producer_step_name)
+                if version.artifact_id == self.id and producer in producers:
+                    return version
+        return None
+
+    @property
+    def run_metadata(self) -> dict[str, Any]:
+        """Metadata of the named artifact version this output is ({} when it has none)."""
+        version = self.artifact_version
+        return version.run_metadata if version is not None else {}
 
     @property
     def materializer(self) -> str:
@@ -410,7 +487,8 @@ class Artifact:
                 f"author, call load(trust_pickle=True) or set {TRUST_ENV}={author or 1}"
             )
         meta, payload = store.read_artifact(self.id)
-        return get_materializer(meta.materializer, version=meta.materializer_version).load(payload)
+        materializer = get_materializer(meta.materializer, version=meta.materializer_version)
+        return materializer.load_as(payload, meta.type_name)
 
     def to_dict(self) -> dict[str, Any]:
         """The artifact's description as JSON-ready data."""

@@ -17,7 +17,8 @@ from typing import Any
 
 from mlops_lite.client import Client, Run
 from mlops_lite.core.records import StepRecord
-from mlops_lite.definition.context import StepContext
+from mlops_lite.definition.context import PendingWrite, StepContext
+from mlops_lite.definition.parameters import call_parameters
 from mlops_lite.definition.pipelines import Pipeline
 from mlops_lite.definition.tracing import Invocation, OutputHandle, PipelineTrace
 from mlops_lite.errors import StepFailedError
@@ -26,6 +27,7 @@ from mlops_lite.execution.cache import cache_enabled, find_cache_hit, step_cache
 from mlops_lite.execution.orchestrators import Job, Orchestrator, create_orchestrator
 from mlops_lite.execution.plan import ReadyQueue
 from mlops_lite.execution.recorder import RunRecorder
+from mlops_lite.execution.registry import RunRegistry
 from mlops_lite.execution.stacks import choose_orchestrator
 from mlops_lite.execution.task import MaterializedOutput, StepResult, StepTask
 from mlops_lite.store import GitStore
@@ -60,6 +62,8 @@ def run_pipeline(
             active.root, pipeline.options.orchestrator, pipeline.options.extra
         )
         recover_abandoned_runs(active)
+        # Hook: models and artifact-version inputs resolved (or refused) before recording.
+        registry = RunRegistry.prepare(active, pipeline, trace)
         index = RunIndex(active)
         try:
             index.refresh()
@@ -81,7 +85,14 @@ def run_pipeline(
                     enable_cache,
                 )
                 sha = _Scheduler(
-                    active, index, pipeline, trace, orchestrator, recorder, settings.enable_cache
+                    active,
+                    index,
+                    pipeline,
+                    trace,
+                    orchestrator,
+                    recorder,
+                    settings.enable_cache,
+                    registry,
                 ).run()
         finally:
             index.close()
@@ -115,8 +126,10 @@ class _Scheduler:
         orchestrator: Orchestrator,
         recorder: RunRecorder,
         cache_override: bool | None,
+        registry: RunRegistry,
     ) -> None:
         self.store = store
+        self.registry = registry
         self.index = index
         self.pipeline = pipeline
         self.trace = trace
@@ -130,6 +143,8 @@ class _Scheduler:
         """Dispatch every invocation, record the run, raise for a failed step."""
         failures: Failures = []
         try:
+            # Hook: model versions created or attached once the run is recorded.
+            self.registry.start(self.recorder.record)
             self._schedule(failures)
         except BaseException as error:
             # Interrupted (Ctrl-C) or an internal error: record what finished.
@@ -171,8 +186,17 @@ class _Scheduler:
             step_record: StepRecord,
             logs: str = "",
             outputs: dict[str, MaterializedOutput] | None = None,
+            pending: list[PendingWrite] | None = None,
         ) -> None:
             self.recorder.record_step(step_record, logs, outputs)
+            # Hook: named outputs versioned and the step's registry writes made, before
+            # any step downstream starts.
+            self.registry.step_recorded(
+                self.trace.invocations[step_record.name],
+                step_record,
+                pending or [],
+                self.recorder.writer.flush,
+            )
             plan.done(step_record.name)
 
         def stop(reason: str) -> None:
@@ -231,7 +255,7 @@ class _Scheduler:
                 step_record, logs, outputs = _result_record(attempt, job.attempt, result)
                 if not result.ok:
                     failures.append((step_record.name, result.exception))
-                record(step_record, logs, outputs)
+                record(step_record, logs, outputs, result.pending_writes)
                 if not result.ok and self.fail_fast and stopped is None:
                     stop(f"step {job.invocation!r} failed and the pipeline runs with fail_fast")
 
@@ -259,6 +283,7 @@ class _Scheduler:
                 argument: self._input_record(handle) for argument, handle in _all_inputs(invocation)
             },
         )
+        base.inputs.update(self.registry.input_records(invocation))
         if blocked:
             base.error = f"not run: upstream step {blocked[0]!r} did not complete"
             return base
@@ -293,16 +318,18 @@ class _Scheduler:
             pipeline_name=record.pipeline_name,
             cache_key=key,
             output_names=tuple(output.name for output in step.outputs),
+            **self.registry.step_context(invocation),
         )
         payloads: dict[str, MaterializedOutput | list[MaterializedOutput]] = {
             argument: self._input_payload(handle) for argument, handle in invocation.inputs.items()
         }
+        payloads.update(self.registry.input_payloads(invocation))
         for argument, handles in invocation.gathered.items():
             payloads[argument] = [self._input_payload(handle) for handle in handles]
         task = StepTask(
             invocation=invocation.name,
             step=step,
-            parameters=invocation.parameters,
+            parameters=call_parameters(step.entrypoint, invocation.parameters),
             context=context,
             seed=bool(step.options.seed),
             input_payloads=payloads,
@@ -361,7 +388,9 @@ def _all_inputs(invocation: Invocation) -> list[tuple[str, OutputHandle]]:
 
 def _fresh_context(task: StepTask) -> StepTask:
     """The same task for another attempt, without metadata logged by the failed one."""
-    return dataclasses.replace(task, context=dataclasses.replace(task.context, metadata={}))
+    return dataclasses.replace(
+        task, context=dataclasses.replace(task.context, metadata={}, pending_writes=[])
+    )
 
 
 def _attempt_log(attempt: int, allowed: int, result: StepResult) -> str:

@@ -17,7 +17,13 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlops_lite.definition.context import StepContext, reset_step_context, set_step_context
+from mlops_lite.definition.context import (
+    PendingWrite,
+    StepContext,
+    reset_step_context,
+    set_step_context,
+)
+from mlops_lite.definition.hooks import run_hook
 from mlops_lite.definition.steps import Step
 from mlops_lite.errors import DefinitionError, ExecutionError, MaterializerError
 from mlops_lite.execution.logs import capture_logs
@@ -61,12 +67,13 @@ class MaterializedOutput:
     materializer_version: int
     type_name: str
     uses_pickle: bool
+    # The payload is a directory's files, stored as a git tree (BaseMaterializer).
+    stores_files: bool = False
 
     def load(self) -> Any:
         """The value again, through the materializer that saved it."""
-        return get_materializer(self.materializer, version=self.materializer_version).load(
-            self.payload
-        )
+        materializer = get_materializer(self.materializer, version=self.materializer_version)
+        return materializer.load_as(self.payload, self.type_name)
 
 
 @dataclass
@@ -82,6 +89,8 @@ class StepResult:
     exception: BaseException | None = None
     start_time: float = 0.0
     end_time: float = 0.0
+    # Registry writes the step asked for; the driver makes them (only it moves refs).
+    pending_writes: list[PendingWrite] = field(default_factory=list)
 
 
 def _seed_everything(seed: int) -> None:
@@ -105,6 +114,7 @@ def execute_step(task: StepTask) -> StepResult:
                 value = task.step.entrypoint(**inputs, **task.parameters)
                 outputs = _materialize_outputs(task.step, task.invocation, value)
             except (Exception, SystemExit) as error:
+                run_hook(task.step.options.on_failure, "on_failure", error)
                 return StepResult(
                     task.invocation,
                     ok=False,
@@ -114,7 +124,9 @@ def execute_step(task: StepTask) -> StepResult:
                     exception=error,
                     start_time=start,
                     end_time=time.time(),
+                    pending_writes=list(task.context.pending_writes),
                 )
+            run_hook(task.step.options.on_success, "on_success")
         return StepResult(
             task.invocation,
             ok=True,
@@ -123,6 +135,7 @@ def execute_step(task: StepTask) -> StepResult:
             metadata=dict(task.context.metadata),
             start_time=start,
             end_time=time.time(),
+            pending_writes=list(task.context.pending_writes),
         )
     finally:
         reset_step_context(token)
@@ -252,6 +265,7 @@ def _encode_result(result: StepResult) -> bytes:
         exception,
         result.start_time,
         result.end_time,
+        result.pending_writes,
     )
     return cloudpickle.dumps(portable, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[no-any-return]
 
@@ -305,6 +319,7 @@ def _materialize_outputs(step: Step, invocation: str, value: Any) -> dict[str, M
             materializer.version,
             f"{type(output_value).__module__}.{type(output_value).__qualname__}",
             materializer.uses_pickle,
+            materializer.stores_files,
         )
     return outputs
 

@@ -32,6 +32,7 @@ __all__ = [
     "NumpyArrayMaterializer",
     "NumpyScalarMaterializer",
     "PandasParquetMaterializer",
+    "as_materializer",
     "get_materializer",
     "materializer_for_type",
     "materializer_for_value",
@@ -46,10 +47,22 @@ ENTRY_POINT_GROUP = "mlops_lite.materializers"
 _CONTAINER_ORIGINS: tuple[type, ...] = (list, tuple, dict, set, frozenset)
 
 
+def as_materializer(materializer: object) -> object:
+    """A ``Materializer`` for a subclass or instance of one, or for a ZenML ``BaseMaterializer``.
+
+    Anything else is returned as it is (the caller reports it).
+    """
+    if isinstance(materializer, type) and issubclass(materializer, Materializer):
+        return materializer()
+    adapter = getattr(materializer, "_mlops_lite_adapter", None)
+    if isinstance(materializer, type) and callable(adapter):
+        return adapter()  # a BaseMaterializer subclass (ZenML's contract)
+    return materializer
+
+
 def _instantiate(materializer: object, *, source: str) -> Materializer:
     """Accept a Materializer subclass or instance; refuse anything else clearly."""
-    if isinstance(materializer, type) and issubclass(materializer, Materializer):
-        materializer = materializer()
+    materializer = as_materializer(materializer)
     if not isinstance(materializer, Materializer):
         raise MaterializerError(
             f"{source} gave {materializer!r}, which is neither a Materializer subclass nor "

@@ -33,6 +33,9 @@ class Materializer:
     handled_type_names: ClassVar[tuple[str, ...]] = ()
     # True means load() runs arbitrary code: callers must gate it on trust.
     uses_pickle: ClassVar[bool] = False
+    # True means save() returns a directory's files (``core.archive``), which the
+    # store keeps as a git tree of those files rather than as one payload.
+    stores_files: ClassVar[bool] = False
 
     def handles_class(self, cls: type) -> bool:
         """Whether ``cls`` (one class of a value's MRO) is claimed by this materializer."""
@@ -58,6 +61,13 @@ class Materializer:
     def load(self, data: bytes | bytearray | memoryview) -> Any:
         """Rebuild the value from a payload written by :meth:`save`."""
         raise NotImplementedError(f"{type(self).__name__}.load")
+
+    def load_as(self, data: bytes | bytearray | memoryview, type_name: str) -> Any:
+        """Rebuild the value, knowing the type it was saved as (``module.QualName``).
+
+        The same as :meth:`load` unless a materializer needs the type (ZenML's do).
+        """
+        return self.load(data)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} v{self.version}>"

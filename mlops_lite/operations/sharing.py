@@ -8,6 +8,7 @@ import sys
 from typing import Literal
 
 from mlops_lite.errors import RemoteError
+from mlops_lite.operations.registry_sync import merge_diverged_registries
 from mlops_lite.store import find_project_root
 from mlops_lite.store import transport as _transport
 from mlops_lite.store.git import git_available
@@ -76,13 +77,21 @@ def pull(
 
     Local runs are never deleted, and a local ref is never moved except forward: a ref
     whose remote value is not a fast-forward of ours is left alone, logged as a warning
-    and listed in `result.rejected`. Same arguments and errors as `push`. The same
-    transfer with plain git is `git fetch <remote> 'refs/mlops/*:refs/mlops/*'`.
+    and listed in `result.rejected`. Model and artifact registries that changed on both
+    sides are merged instead (`result.merged`): the remote's versions keep their numbers,
+    ours that collide are renumbered, and each such change is logged as a warning. Same
+    arguments and errors as `push`. The same transfer with plain git is
+    `git fetch <remote> 'refs/mlops/*:refs/mlops/*'`.
     """
     start_dir = _start_dir(path)
+    implementation = _choose(transport)
     result = _transport.pull(
-        start_dir, remote, implementation=_choose(transport), progress=_show_progress(quiet)
+        start_dir, remote, implementation=implementation, progress=_show_progress(quiet)
     )
+    # Model and artifact registries are written by everyone: a teammate's changes are
+    # merged into ours (their versions keep their numbers), never left aside.
+    for message in merge_diverged_registries(start_dir, remote, result, implementation):
+        logger.warning("%s", message)
     for name, reason in sorted(result.rejected.items()):
         logger.warning(
             "kept local %s: the value on %r is different (%s); nothing was overwritten. "

@@ -8,6 +8,8 @@ Layout::
     meta            msgpack: materializer, version, type, size, codec, uses_pickle
     data            the payload, when it fits in one chunk
     data/00000 ...  the payload's chunks, in order, when it does not
+    data/<files>    a directory artifact (codec ``tree``): the directory's files
+                    as they are (a file past CHUNK_MAX as ``<file>.mlops-chunks/``)
 
 Large payloads are cut at content-defined boundaries (so a slightly changed
 dataset shares most chunks with the old one) and each chunk stays far below
@@ -20,9 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any, Final
 
 import msgpack
 
+from mlops_lite.core.archive import ArchiveError, decode_files, encode_files
+from mlops_lite.errors import StoreError
 from mlops_lite.store.objects import MODE_BLOB, MODE_TREE, GitObject, blob, parse_tree, tree
 from mlops_lite.store.threads import parallel_map
 
@@ -111,8 +116,21 @@ def build_artifact(
     materializer_version: int,
     type_name: str,
     uses_pickle: bool,
+    files: bool = False,
 ) -> tuple[GitObject, list[GitObject]]:
-    """Encode ``payload`` as an artifact tree; return the tree and all new objects."""
+    """Encode ``payload`` as an artifact tree; return the tree and all new objects.
+
+    With ``files``, the payload is a directory's files (``core.archive``) and is
+    stored as a git tree of those files, browsable with ``git ls-tree``.
+    """
+    if files:
+        return _build_files_artifact(
+            payload,
+            materializer=materializer,
+            materializer_version=materializer_version,
+            type_name=type_name,
+            uses_pickle=uses_pickle,
+        )
     codec = _choose_codec(payload)
     encode: Callable[[memoryview], bytes | memoryview]
     if codec == "zstd":
@@ -165,6 +183,8 @@ def read_artifact(
     entries = parse_tree(read_object(artifact_id))
     meta = ArtifactMeta.decode(read_object(entries["meta"][1]))
     mode, data_id = entries["data"]
+    if meta.codec == _FILES_CODEC:
+        return meta, _read_files_payload(read_object, artifact_id, data_id, meta.size)
     if mode == MODE_TREE:
         chunk_ids = [sha for _, (_, sha) in sorted(parse_tree(read_object(data_id)).items())]
     else:
@@ -185,9 +205,100 @@ def read_artifact(
         payload[position : position + len(chunk)] = chunk
         position += len(chunk)
     if position != meta.size:
-        from mlops_lite.errors import StoreError
-
         raise StoreError(
             f"artifact {artifact_id} is damaged: expected {meta.size} bytes, found {position}"
         )
     return meta, payload
+
+
+# -- directory artifacts -------------------------------------------------------
+
+_FILES_CODEC = "tree"
+# A file larger than one chunk is stored as a tree of chunks under this suffix.
+_CHUNKED: Final = ".mlops-chunks"
+_MAX_DEPTH: Final = 64
+
+
+def _build_files_artifact(
+    payload: bytes, *, materializer: str, materializer_version: int, type_name: str,
+    uses_pickle: bool,
+) -> tuple[GitObject, list[GitObject]]:  # fmt: skip
+    try:
+        files = decode_files(payload)
+    except ArchiveError as error:
+        raise StoreError(
+            f"materializer {materializer!r} wrote an invalid directory: {error}"
+        ) from None
+    root: dict[str, Any] = {}
+    for path, content in files.items():
+        *folders, name = path.split("/")
+        node = root
+        for folder in folders:
+            node = node.setdefault(folder, {})
+            if not isinstance(node, dict):
+                raise StoreError(f"{path!r} is below a file of the same name; cannot store it")
+        if name in node or name.endswith(_CHUNKED):
+            raise StoreError(f"cannot store {path!r}: the name is taken or ends with {_CHUNKED!r}")
+        node[name] = content
+    objects: list[GitObject] = []
+
+    def build(node: dict[str, Any]) -> str:
+        entries: dict[str, tuple[int, str]] = {}
+        for name, value in node.items():
+            if isinstance(value, dict):
+                entries[name] = (MODE_TREE, build(value))
+            elif len(value) > CHUNK_MAX:
+                view = memoryview(value)
+                chunks = [blob(view[start:end]) for start, end in chunk_boundaries(value)]
+                objects.extend(chunks)
+                chunk_tree = tree(
+                    {f"{number:05d}": (MODE_BLOB, chunk.id) for number, chunk in enumerate(chunks)}
+                )
+                objects.append(chunk_tree)
+                entries[name + _CHUNKED] = (MODE_TREE, chunk_tree.id)
+            else:
+                file_blob = blob(value)
+                objects.append(file_blob)
+                entries[name] = (MODE_BLOB, file_blob.id)
+        node_tree = tree(entries)
+        objects.append(node_tree)
+        return node_tree.id
+
+    data_id = build(root)
+    meta = ArtifactMeta(
+        materializer, materializer_version, type_name, len(payload), _FILES_CODEC, uses_pickle
+    )
+    meta_blob = blob(meta.encode())
+    artifact_tree = tree({"meta": (MODE_BLOB, meta_blob.id), "data": (MODE_TREE, data_id)})
+    return artifact_tree, [meta_blob, *objects, artifact_tree]
+
+
+def _read_files_payload(
+    read_object: Callable[[str], bytes], artifact_id: str, data_id: str, size: int
+) -> bytearray:
+    files: dict[str, bytes] = {}
+
+    def walk(tree_id: str, prefix: str, depth: int) -> None:
+        if depth > _MAX_DEPTH:
+            raise StoreError(f"artifact {artifact_id} is damaged: directories nest too deeply")
+        for name, (mode, object_id) in parse_tree(read_object(tree_id)).items():
+            if mode == MODE_TREE and name.endswith(_CHUNKED):
+                chunks = sorted(parse_tree(read_object(object_id)).items())
+                files[prefix + name[: -len(_CHUNKED)]] = b"".join(
+                    read_object(chunk_id) for _, (_, chunk_id) in chunks
+                )
+            elif mode == MODE_TREE:
+                walk(object_id, f"{prefix}{name}/", depth + 1)
+            else:
+                files[prefix + name] = read_object(object_id)
+
+    walk(data_id, "", 0)
+    try:
+        payload = encode_files(files)
+    except ArchiveError as error:
+        raise StoreError(f"artifact {artifact_id} is damaged: {error}") from None
+    if len(payload) != size:
+        raise StoreError(
+            f"artifact {artifact_id} is damaged: expected {size} bytes, found {len(payload)}"
+        )
+    return bytearray(payload)

@@ -58,6 +58,10 @@ class ArtifactPayload(Protocol):
     def uses_pickle(self) -> bool:
         """Whether loading the bytes unpickles."""
 
+    @property
+    def stores_files(self) -> bool:
+        """Whether the bytes are a directory's files, kept as a git tree."""
+
 
 class RunWriter:
     """Records one run; the only code that moves a run's ref."""
@@ -103,6 +107,7 @@ class RunWriter:
                 materializer_version=output.materializer_version,
                 type_name=output.type_name,
                 uses_pickle=output.uses_pickle,
+                files=output.stores_files,
             )
             objects.extend(artifact_objects)
             record.outputs[name] = OutputRecord(
@@ -123,6 +128,12 @@ class RunWriter:
         self._pending.extend(objects)
         if self._journal is not None:
             self._journal.append(JournalEntry(record.name, step_tree.id, objects))
+
+    def flush(self) -> None:
+        """Write the objects of the steps recorded so far now, so that other refs may name them."""
+        if self._pending:
+            self.store.write_objects(self._pending)
+            self._pending = []
 
     def finish(self, record: RunRecord) -> CommitId:
         """Write everything as one pack and move the ref to the final commit."""

@@ -26,6 +26,8 @@ class TransferResult:
     unchanged: list[str] = field(default_factory=list)
     # ref -> why it was refused (non-fast-forward, hook declined, ...); nothing is forced
     rejected: dict[str, str] = field(default_factory=dict)
+    # Model and artifact registries both sides had changed, merged locally by a pull.
+    merged: list[str] = field(default_factory=list)
     transferred_objects: int | None = None
     transferred_bytes: int | None = None
     elapsed_seconds: float = 0.0
