@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from mlops_lite.operations.models import load_artifact as load_artifact
     from mlops_lite.operations.models import save_artifact as save_artifact
     from mlops_lite.operations.rerun import rerun as rerun
+    from mlops_lite.operations.secrets import secret as secret
     from mlops_lite.operations.sharing import pull as pull
     from mlops_lite.operations.sharing import push as push
 

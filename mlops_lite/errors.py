@@ -22,7 +22,8 @@
     │   ├── StepNotFoundError
     │   ├── ArtifactNotFoundError
     │   │   └── ArtifactVersionNotFoundError  (also a KeyError, as in ZenML)
-    │   └── ModelVersionNotFoundError         (also a KeyError, as in ZenML)
+    │   ├── ModelVersionNotFoundError         (also a KeyError, as in ZenML)
+    │   └── SecretNotFoundError       mlops_lite.secret() found the name nowhere
     ├── StepFailedError               a step raised; the run was recorded as failed
     ├── ExecutionError                the orchestrator could not run a step
     │   ├── WorkerDiedError
@@ -64,6 +65,7 @@ __all__ = [
     "RemoteRejectedError",
     "RemoteUnreachableError",
     "RunNotFoundError",
+    "SecretNotFoundError",
     "StepFailedError",
     "StepNotFoundError",
     "StepTimeoutError",
@@ -181,6 +183,10 @@ class ModelStageError(MlopsLiteError, RuntimeError):
 
 class CompatibilityWarning(UserWarning):
     """A ZenML option that is accepted and recorded but has no effect, or an unknown key."""
+
+
+class SecretNotFoundError(NotFoundError):
+    """``mlops_lite.secret(name)`` found the name in no place it looks."""
 
 
 class StepFailedError(MlopsLiteError):

@@ -44,6 +44,11 @@ def isolated_environment(
     # Outside any repository unless a test asks for one: a pipeline run by mistake
     # must fail, not record into the checkout the tests run from.
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+    # Secrets handed out by one test are not scrubbed from the next one's records.
+    import mlops_lite.core.secrets
+
+    monkeypatch.setattr(mlops_lite.core.secrets, "_forms", set())
+    monkeypatch.setattr(mlops_lite.core.secrets, "_pattern", None)
     yield
 
 

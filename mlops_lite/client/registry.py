@@ -19,13 +19,16 @@ from mlops_lite.core.references import ArtifactSelector
 from mlops_lite.core.registry import EXCLUSIVE_STAGES, LATEST, RegistryState, VersionState
 from mlops_lite.errors import (
     ArtifactVersionNotFoundError,
+    MlopsLiteError,
     ModelVersionNotFoundError,
     RecordError,
     UntrustedPickleError,
 )
-from mlops_lite.materializers import get_materializer
-from mlops_lite.store.registry import read_registry, registry_names
-from mlops_lite.store.trust import TRUST_ENV, pickle_trusted
+from mlops_lite.materializers import get_materializer, loading_unpickles
+from mlops_lite.store.layout import read_run_commit, read_step_entries, run_ref
+from mlops_lite.store.objects import parse_tree
+from mlops_lite.store.registry import introducing_commit, read_registry, registry_names
+from mlops_lite.store.trust import Trust, run_trust, trust_advice
 
 if TYPE_CHECKING:
     from mlops_lite.client.client import Client
@@ -199,23 +202,58 @@ class ArtifactVersion:
         """The named artifact this is a version of."""
         return RegisteredArtifact(self._client, self._state)
 
+    def trust(self, *, explicit: bool | None = None) -> Trust:
+        """Whether this version's pickles may be loaded here (``store.trust``'s rules).
+
+        A version made by a run is as trusted as that run, once the run is seen to
+        hold exactly this artifact; one saved outside a run, as the registry commit
+        that added it (trusted when this clone wrote it).
+        """
+        store = self._client._store
+        run = self._version.run
+        if run.get("pipeline") and run.get("run"):
+            sha = store.refs.read(run_ref(run["pipeline"], run["run"]))
+            if sha is None or not self._made_by(sha):
+                trust = run_trust(store, "", explicit=explicit, signatures=False)
+                if trust:
+                    return trust
+                return Trust(False, "made by a run that is not in this clone or does not hold it")
+            return run_trust(store, sha, explicit=explicit)
+        commit_id = introducing_commit(store, self.name, self._version.version_id)
+        return run_trust(store, commit_id or "", explicit=explicit)
+
+    def _made_by(self, run_sha: str) -> bool:
+        """Whether the run commit holds this very artifact as the output the version names."""
+        store = self._client._store
+        run = self._version.run
+        try:
+            steps = read_run_commit(store.read_object, run_sha).steps
+            entries = read_step_entries(store.read_object, steps[run.get("step", "")])
+            outputs = entries.get("outputs")
+            if outputs is None:
+                return False
+            found = parse_tree(store.read_object(outputs[1])).get(run.get("output", ""))
+        except (MlopsLiteError, KeyError):
+            return False
+        return found is not None and found[1] == self.artifact_id
+
     def load(self, *, trust_pickle: bool | None = None) -> Any:
         """The value, decoded by the materializer that saved it.
 
-        A pickled value loads without asking only when you created it, when
-        ``trust_pickle=True`` is given, or ``MLOPS_LITE_TRUST_PICKLE`` allows its author.
+        A pickled value runs code when loaded, so it loads only when its version is
+        trusted here (see ``trust``), or with ``trust_pickle=True``.
         """
         store = self._client._store
-        if self.uses_pickle and not pickle_trusted(
-            self.author, store.identity.email, explicit=trust_pickle
-        ):
-            raise UntrustedPickleError(
-                f"artifact {self.name!r} version {self.version} (by {self.author or 'unknown'}) "
-                "is a pickle, and loading it runs code. If you trust its author, call "
-                f"load(trust_pickle=True) or set {TRUST_ENV}={self.author or 1}"
-            )
         meta, payload = store.read_artifact(self.artifact_id)
         materializer = get_materializer(meta.materializer, version=meta.materializer_version)
+        if loading_unpickles(meta.materializer):
+            trust = self.trust(explicit=trust_pickle)
+            if not trust:
+                raise UntrustedPickleError(
+                    f"artifact {self.name!r} version {self.version} (by {self.author or 'unknown'})"
+                    f" was saved by {meta.materializer!r}, which unpickles, and loading a pickle "
+                    f"runs code. It is {trust.reason}. {trust_advice(store.root)}"
+                )
         return materializer.load_as(payload, meta.type_name)
 
     def _artifact_selector_(self) -> ArtifactSelector:

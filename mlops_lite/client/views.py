@@ -15,12 +15,14 @@ from mlops_lite.core.ids import ArtifactId, CommitId, stable_uuid
 from mlops_lite.core.records import OutputRecord, RunRecord, StepRecord
 from mlops_lite.errors import (
     ArtifactNotFoundError,
+    MlopsLiteError,
     RunNotFoundError,
     StepNotFoundError,
     UntrustedPickleError,
 )
-from mlops_lite.materializers import get_materializer
+from mlops_lite.materializers import get_materializer, loading_unpickles
 from mlops_lite.store.annotations import Annotations, read_annotations
+from mlops_lite.store.artifacts import ArtifactMeta, read_artifact_meta
 from mlops_lite.store.index import RunRow
 from mlops_lite.store.journal import run_is_live
 from mlops_lite.store.layout import (
@@ -31,7 +33,7 @@ from mlops_lite.store.layout import (
     read_step_record,
     run_ref,
 )
-from mlops_lite.store.trust import TRUST_ENV, pickle_trusted
+from mlops_lite.store.trust import run_trust, trust_advice
 
 if TYPE_CHECKING:
     from mlops_lite.client.client import Client
@@ -465,39 +467,54 @@ class Artifact:
         """The payload's size in bytes."""
         return self._record.size
 
+    @cached_property
+    def _meta(self) -> ArtifactMeta:
+        return read_artifact_meta(self.run._client._store.read_object, self.id)
+
     @property
     def uses_pickle(self) -> bool:
-        """Whether loading it unpickles (runs code)."""
-        return self._record.uses_pickle
+        """Whether loading it unpickles (runs code).
+
+        Answered from the materializer the artifact's own ``meta`` names, as
+        installed here, not from the flag the run's author recorded.
+        """
+        return loading_unpickles(self._meta.materializer)
 
     def load(self, *, trust_pickle: bool | None = None) -> Any:
         """The value, decoded by the materializer that saved it.
 
-        A pickled value runs code when loaded: it loads without asking only when
-        the run was made under your own git identity, ``trust_pickle=True`` is
-        given, or ``MLOPS_LITE_TRUST_PICKLE=1`` is set.
+        A pickled value runs code when loaded, so it loads only from a run that
+        is trusted here: recorded by this clone, signed by a key in the
+        project's allowed-signers file, ``MLOPS_LITE_TRUST_PICKLE=1``, or
+        ``trust_pickle=True`` (``False`` refuses even your own runs). Otherwise
+        ``UntrustedPickleError`` says how to trust it.
         """
-        author = self.run.author_email
         store = self.run._client._store
-        own = store.identity.email
-        if self.uses_pickle and not pickle_trusted(author, own, explicit=trust_pickle):
-            raise UntrustedPickleError(
-                f"output {self.name!r} of step {self.step_name!r} (run {self.run.name}, by "
-                f"{author or 'unknown'}) is a pickle, and loading it runs code. If you trust its "
-                f"author, call load(trust_pickle=True) or set {TRUST_ENV}={author or 1}"
-            )
         meta, payload = store.read_artifact(self.id)
         materializer = get_materializer(meta.materializer, version=meta.materializer_version)
+        if loading_unpickles(meta.materializer):
+            trust = run_trust(store, self.run.sha, explicit=trust_pickle)
+            if not trust:
+                raise UntrustedPickleError(
+                    f"output {self.name!r} of step {self.step_name!r} (run {self.run.name}, "
+                    f"commit {self.run.sha[:10]}) was saved by {meta.materializer!r}, which "
+                    f"unpickles, and loading a pickle runs code. The run is {trust.reason}. "
+                    f"{trust_advice(store.root)}"
+                )
         return materializer.load_as(payload, meta.type_name)
 
     def to_dict(self) -> dict[str, Any]:
-        """The artifact's description as JSON-ready data."""
+        """The artifact's description as JSON-ready data (``uses_pickle`` None when absent)."""
+        try:
+            uses_pickle: bool | None = self.uses_pickle
+        except MlopsLiteError:  # its objects are not in this clone: still describe the rest
+            uses_pickle = None
         return {
             "artifact_id": self.id,
             "materializer": self.materializer,
             "type": self.type_name,
             "size": self.size,
-            "uses_pickle": self.uses_pickle,
+            "uses_pickle": uses_pickle,
         }
 
     def __repr__(self) -> str:

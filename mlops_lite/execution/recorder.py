@@ -9,9 +9,11 @@ from typing import Any
 
 from mlops_lite.core.ids import ArtifactId, CommitId
 from mlops_lite.core.records import RunRecord, StepRecord
+from mlops_lite.core.secrets import contains_secret, scrub_text, scrub_value
 from mlops_lite.core.status import RunStatus
 from mlops_lite.definition.pipelines import Pipeline
 from mlops_lite.definition.tracing import PipelineTrace
+from mlops_lite.errors import UnrecordableParameterError
 from mlops_lite.execution.entrypoint import entry_point_of
 from mlops_lite.execution.environment import capture_environment
 from mlops_lite.execution.naming import new_run_name
@@ -73,7 +75,7 @@ class RunRecorder:
             step_names=list(trace.invocations),
             code=pin.to_dict(),
             environment=capture_environment(),
-            metadata=dict(trace.run_metadata),
+            metadata=scrub_value(dict(trace.run_metadata)),
             entry_point=entry_point_of(pipeline, reproduction.source_root or store.root),
             config=dict(pipeline.options.config),
             enable_cache=enable_cache,
@@ -87,6 +89,7 @@ class RunRecorder:
                 **({"fail_fast": True} if fail_fast else {}),
             },
         )
+        _refuse_secret_parameters(pipeline.name, parameters, trace)
         recorder = cls(store, index, record, pin.commit)
         recorder.writer.start()
         return recorder
@@ -109,7 +112,10 @@ class RunRecorder:
         outputs: Mapping[str, MaterializedOutput] | None = None,
     ) -> None:
         """Record one step; ``outputs`` are the values it produced (none for a cached step)."""
-        self.writer.record_step(record, logs, outputs)
+        # Again here: the driver knows the secrets it handed out, a worker its own.
+        record.metadata = scrub_value(record.metadata)
+        record.error = scrub_text(record.error) if record.error else record.error
+        self.writer.record_step(record, scrub_text(logs), outputs)
         self.steps[record.name] = record
         for name, output in (outputs or {}).items():
             self.payloads[(record.name, name)] = output
@@ -118,9 +124,30 @@ class RunRecorder:
         """Record the run's end: the final commit, the ref moved once, the index updated."""
         record = self.record
         record.status = status
-        record.error = error
+        record.error = scrub_text(error) if error else error
+        record.metadata = scrub_value(record.metadata)
         record.end_time = time.time()
         record.step_summary = {name: step.summary() for name, step in self.steps.items()}
         sha = self.writer.finish(record)
         self.index.add_run(self.ref, sha, record, self.steps, self.writer.code_commit)
         return sha
+
+
+def _refuse_secret_parameters(
+    pipeline_name: str, parameters: Mapping[str, Any], trace: PipelineTrace
+) -> None:
+    """Refuse, before anything is recorded, a parameter holding a value from ``secret()``.
+
+    Parameters are recorded in git and pushed with the run, and cannot be
+    scrubbed without recording a lie (a rerun would pass ``<redacted>``).
+    """
+    places = [(f"pipeline {pipeline_name!r}", parameters)]
+    places += [(f"step {name!r}", step.parameters) for name, step in trace.invocations.items()]
+    for where, values in places:
+        for name, value in values.items():
+            if contains_secret(value):
+                raise UnrecordableParameterError(
+                    f"parameter {name!r} of {where} holds a value returned by "
+                    "mlops_lite.secret(); parameters are recorded in git and pushed with the "
+                    "run. Call mlops_lite.secret() inside the step that needs it instead"
+                )

@@ -41,6 +41,7 @@ from mlops_lite.errors import (
     UntrustedPickleError,
 )
 from mlops_lite.execution.task import MaterializedOutput
+from mlops_lite.materializers import loading_unpickles
 from mlops_lite.store.interface import Store
 from mlops_lite.store.registry import (
     append_events,
@@ -51,7 +52,7 @@ from mlops_lite.store.registry import (
     save_artifact_version,
     set_stage,
 )
-from mlops_lite.store.trust import TRUST_ENV, pickle_trusted
+from mlops_lite.store.trust import trust_advice
 
 __all__ = ["RunRegistry"]
 
@@ -178,13 +179,14 @@ class RunRegistry:
         return self.client.get_model_version(selector.model_name, selector.model_version)
 
     def _checked(self, found: ArtifactVersion, where: str) -> _Input:
-        own = self.store.identity.email
-        if found.uses_pickle and not pickle_trusted(found.author, own):
-            raise UntrustedPickleError(
-                f"{where}: artifact {found.name!r} version {found.version} (by {found.author}) "
-                f"is a pickle, and loading it runs code; if you trust its author, set "
-                f"{TRUST_ENV}={found.author}"
-            )
+        if loading_unpickles(found.materializer):
+            trust = found.trust()
+            if not trust:
+                raise UntrustedPickleError(
+                    f"{where}: artifact {found.name!r} version {found.version} was saved by "
+                    f"{found.materializer!r}, which unpickles, and loading a pickle runs code. "
+                    f"It is {trust.reason}. {trust_advice(self.store.root)}"
+                )
         return _Input(found.name, found._version)
 
     # 2. the run is recorded as running ---------------------------------------------
@@ -279,6 +281,7 @@ class RunRegistry:
                 meta.materializer_version,
                 meta.type_name,
                 meta.uses_pickle,
+                may_unpickle=True,  # trusted in prepare(), or refused there
             )
         return payloads
 

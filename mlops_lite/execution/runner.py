@@ -30,6 +30,7 @@ from mlops_lite.execution.recorder import RunRecorder
 from mlops_lite.execution.registry import RunRegistry
 from mlops_lite.execution.stacks import choose_orchestrator
 from mlops_lite.execution.task import MaterializedOutput, StepResult, StepTask
+from mlops_lite.materializers import loading_unpickles
 from mlops_lite.store import GitStore
 from mlops_lite.store.index import RunIndex
 from mlops_lite.store.interface import Store
@@ -356,7 +357,10 @@ class _Scheduler:
             meta.materializer,
             meta.materializer_version,
             meta.type_name,
-            meta.uses_pickle,
+            loading_unpickles(meta.materializer),
+            # Read from git only as the output of a cache hit, and find_cache_hit
+            # passes over hits whose pickles come from runs not trusted here.
+            may_unpickle=True,
         )
 
 

@@ -32,6 +32,7 @@ from typing import Any
 from mlops_lite.core.names import is_valid_name
 from mlops_lite.errors import ConfigError
 from mlops_lite.execution.orchestrators import ORCHESTRATOR_SETTINGS
+from mlops_lite.store.project_config import PYPROJECT, read_project_config
 
 __all__ = [
     "DEFAULT_STACK",
@@ -52,7 +53,6 @@ __all__ = [
 DEFAULT_STACK = "default"
 ENV_STACK = "MLOPS_LITE_STACK"
 ENV_ORCHESTRATOR = "MLOPS_LITE_ORCHESTRATOR"
-PYPROJECT = "pyproject.toml"
 
 _KNOWN_SETTINGS = sorted({key for keys in ORCHESTRATOR_SETTINGS.values() for key in keys})
 
@@ -105,26 +105,10 @@ def _validate_stack(name: str, table: Mapping[str, Any]) -> Stack:
     return Stack(name, orchestrator, settings)
 
 
-def _read_project_config(root: str) -> dict[str, Any]:
-    """The ``[tool.mlops-lite]`` table of the project's ``pyproject.toml`` ({} if none)."""
-    path = os.path.join(root, PYPROJECT)
-    try:
-        with open(path, "rb") as f:
-            document = tomllib.load(f)
-    except FileNotFoundError:
-        return {}
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path} is not valid TOML: {error}") from error
-    table = document.get("tool", {}).get("mlops-lite", {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [tool.mlops-lite] must be a table")
-    return table
-
-
 def list_stacks(root: str) -> dict[str, Stack]:
     """Every stack: the builtin ``default`` and those of the project, by name."""
     stacks = {DEFAULT_STACK: Stack(DEFAULT_STACK)}
-    tables = _read_project_config(root).get("stacks", {})
+    tables = read_project_config(root).get("stacks", {})
     if not isinstance(tables, dict):
         raise ConfigError(f"{PYPROJECT}: tool.mlops-lite.stacks must be a table of stacks")
     for name, table in sorted(tables.items()):
@@ -139,7 +123,7 @@ def active_stack_name(root: str) -> tuple[str, str]:
     from_env = os.environ.get(ENV_STACK)
     if from_env:
         return from_env, f"environment variable {ENV_STACK}"
-    configured = _read_project_config(root).get("active_stack")
+    configured = read_project_config(root).get("active_stack")
     if configured:
         return str(configured), f"active_stack in {PYPROJECT}"
     return DEFAULT_STACK, "default"

@@ -17,6 +17,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlops_lite.core.secrets import scrub_text, scrub_value
 from mlops_lite.definition.context import (
     PendingWrite,
     StepContext,
@@ -25,9 +26,19 @@ from mlops_lite.definition.context import (
 )
 from mlops_lite.definition.hooks import run_hook
 from mlops_lite.definition.steps import Step
-from mlops_lite.errors import DefinitionError, ExecutionError, MaterializerError
+from mlops_lite.errors import (
+    DefinitionError,
+    ExecutionError,
+    MaterializerError,
+    UntrustedPickleError,
+)
 from mlops_lite.execution.logs import capture_logs
-from mlops_lite.materializers import Materializer, get_materializer, materializer_for_value
+from mlops_lite.materializers import (
+    Materializer,
+    get_materializer,
+    loading_unpickles,
+    materializer_for_value,
+)
 
 __all__ = [
     "MaterializedOutput",
@@ -67,12 +78,22 @@ class MaterializedOutput:
     materializer_version: int
     type_name: str
     uses_pickle: bool
+    # Set only by the driver, for bytes it knows may be unpickled here: this
+    # run's own outputs, and cache hits from trusted runs. Whatever process
+    # loads the bytes (the driver, a pool or Dask worker) refuses a pickle
+    # without it, so no path can forget the trust check.
+    may_unpickle: bool = False
     # The payload is a directory's files, stored as a git tree (BaseMaterializer).
     stores_files: bool = False
 
     def load(self) -> Any:
         """The value again, through the materializer that saved it."""
         materializer = get_materializer(self.materializer, version=self.materializer_version)
+        if not self.may_unpickle and loading_unpickles(self.materializer):
+            raise UntrustedPickleError(
+                f"an input saved by {self.materializer!r} would be unpickled, and it comes from "
+                "a run that is not trusted here; the driver did not clear it for loading"
+            )
         return materializer.load_as(self.payload, self.type_name)
 
 
@@ -118,9 +139,9 @@ def execute_step(task: StepTask) -> StepResult:
                 return StepResult(
                     task.invocation,
                     ok=False,
-                    logs=log_buffer.getvalue(),
-                    metadata=dict(task.context.metadata),
-                    error="".join(traceback.format_exception(error)),
+                    logs=scrub_text(log_buffer.getvalue()),
+                    metadata=scrub_value(dict(task.context.metadata)),
+                    error=scrub_text("".join(traceback.format_exception(error))),
                     exception=error,
                     start_time=start,
                     end_time=time.time(),
@@ -131,8 +152,9 @@ def execute_step(task: StepTask) -> StepResult:
             task.invocation,
             ok=True,
             outputs=outputs,
-            logs=log_buffer.getvalue(),
-            metadata=dict(task.context.metadata),
+            # Scrubbed here, where the step ran: a worker knows the secrets it handed out.
+            logs=scrub_text(log_buffer.getvalue()),
+            metadata=scrub_value(dict(task.context.metadata)),
             start_time=start,
             end_time=time.time(),
             pending_writes=list(task.context.pending_writes),
@@ -318,8 +340,9 @@ def _materialize_outputs(step: Step, invocation: str, value: Any) -> dict[str, M
             materializer.name,
             materializer.version,
             f"{type(output_value).__module__}.{type(output_value).__qualname__}",
-            materializer.uses_pickle,
-            materializer.stores_files,
+            type(materializer).uses_pickle,
+            may_unpickle=True,  # made by this run's own step
+            stores_files=type(materializer).stores_files,
         )
     return outputs
 

@@ -34,6 +34,7 @@ __all__ = [
     "PandasParquetMaterializer",
     "as_materializer",
     "get_materializer",
+    "loading_unpickles",
     "materializer_for_type",
     "materializer_for_value",
     "register_materializer",
@@ -350,6 +351,20 @@ def get_materializer(name: str, *, version: int | None = None) -> Materializer:
     format it would have to read. Raises UnknownMaterializerError saying what to install.
     """
     return _registry.get(name, version)
+
+
+def loading_unpickles(name: str) -> bool:
+    """Whether loading an artifact written by materializer ``name`` would unpickle, here.
+
+    Asked of the materializer installed in this process under that name (its
+    class's ``uses_pickle``), never of a flag stored beside the bytes. A name
+    nothing here answers to counts as unpickling: it cannot be vouched for,
+    and a plugin installed later could claim it.
+    """
+    try:
+        return bool(type(_registry.get(name, None)).uses_pickle)
+    except UnknownMaterializerError:
+        return True
 
 
 def registered_materializers() -> list[Materializer]:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mlops_lite.client import Client
+from mlops_lite.core.secrets import scrub_value
 from mlops_lite.store import GitStore
 from mlops_lite.store.annotations import add_annotations
 
@@ -29,4 +30,5 @@ def annotate_run(
         target = client.get_pipeline_run(run)
         if step_name is not None:
             target.get_step(step_name)  # a clear error for a step the run does not have
-        add_annotations(store, target.ref, metadata, step=step_name)
+        # Values from mlops_lite.secret() never reach git.
+        add_annotations(store, target.ref, scrub_value(dict(metadata)), step=step_name)

@@ -38,6 +38,7 @@ __all__ = [
     "build_artifact",
     "chunk_boundaries",
     "read_artifact",
+    "read_artifact_meta",
 ]
 
 CHUNK_MIN = 2 * 1024 * 1024
@@ -209,6 +210,17 @@ def read_artifact(
             f"artifact {artifact_id} is damaged: expected {meta.size} bytes, found {position}"
         )
     return meta, payload
+
+
+def read_artifact_meta(read_object: Callable[[str], bytes], artifact_id: str) -> ArtifactMeta:
+    """Only the artifact's meta: what deciding how (and whether) to load it needs."""
+    entries = parse_tree(read_object(artifact_id))
+    meta_entry = entries.get("meta")
+    if meta_entry is None or meta_entry[0] != MODE_BLOB:
+        from mlops_lite.errors import RecordError
+
+        raise RecordError(f"artifact {artifact_id} has no meta blob: it is not an artifact tree")
+    return ArtifactMeta.decode(read_object(meta_entry[1]))
 
 
 # -- directory artifacts -------------------------------------------------------

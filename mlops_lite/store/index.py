@@ -80,7 +80,7 @@ class CacheHit:
     ref: str
     step: str
     outputs: dict[str, OutputRecord]
-    author: str | None  # email of whoever recorded the run
+    sha: str | None  # the run commit the entry was read from: what trust is decided on
 
     @property
     def pipeline(self) -> str:
@@ -394,14 +394,14 @@ class RunIndex:
     def cache_hits(self, cache_key: CacheKey) -> Iterator[CacheHit]:
         """Earlier executions with this key, oldest first (the executions, before their reuses)."""
         rows = self._db.execute(
-            "SELECT cache.ref, cache.step, cache.outputs, runs.author FROM cache "
+            "SELECT cache.ref, cache.step, cache.outputs, runs.sha FROM cache "
             "LEFT JOIN runs ON runs.ref = cache.ref "
             "WHERE cache_key = ? ORDER BY cache.end_time ASC",
             (cache_key,),
         ).fetchall()
-        for ref, step, outputs, author in rows:
+        for ref, step, outputs, sha in rows:
             try:
-                yield CacheHit(ref, step, _decode_outputs(outputs), author)
+                yield CacheHit(ref, step, _decode_outputs(outputs), sha)
             except RecordError:
                 continue
 

@@ -58,12 +58,14 @@ from mlops_lite.store.objects import (
     parse_tree,
     tree,
 )
+from mlops_lite.store.provenance import remember_recorded
 
 __all__ = [
     "ARTIFACTS_PREFIX",
     "MODELS_PREFIX",
     "append_events",
     "build_output",
+    "introducing_commit",
     "is_ancestor",
     "log_version_metadata",
     "merge_registry",
@@ -237,6 +239,10 @@ def append_events(
         new_head = _write_commit(
             store, kind, name, log, versions, [head] if head else [], actions or "update"
         )
+        if artifacts:
+            # This clone made the artifacts this commit adds (save_artifact, a run's
+            # outputs): their pickles may be loaded here, as a run's may (store.trust).
+            remember_recorded(store, new_head)
         try:
             store.refs.compare_and_swap(ref, head, new_head)
         except RefConflictError:
@@ -275,6 +281,28 @@ def merge_registry(store: Store, ref: str, local: str, remote: str) -> tuple[str
         fold(kind, name, ours_log.events), fold(kind, name, merged_log.events), replayed
     )
     return head, report
+
+
+def introducing_commit(store: Store, name: str, version_id: str) -> str | None:
+    """The commit of artifact ``name``'s chain that added ``version_id``'s tree, if any."""
+    head = store.refs.read(registry_ref("artifact", name))
+    pending, seen = [head] if head else [], set()
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        parents = [
+            parent.decode("ascii", "replace")
+            for parent in parse_commit(store.read_object(current)).get("parent", [])
+        ]
+        holding = [p for p in parents if version_id in _read_commit(store, "artifact", name, p)[1]]
+        if not holding:
+            return (
+                current if version_id in _read_commit(store, "artifact", name, current)[1] else None
+            )
+        pending.extend(holding)
+    return None
 
 
 def is_ancestor(store: Store, ancestor: str, descendant: str) -> bool:

@@ -27,6 +27,8 @@ from mlops_lite.store.layout import (
     run_ref,
 )
 from mlops_lite.store.objects import GitObject
+from mlops_lite.store.provenance import remember_recorded
+from mlops_lite.store.signing import sign_commit, signing_enabled
 
 __all__ = ["ArtifactPayload", "RunWriter", "recover_abandoned_runs"]
 
@@ -80,6 +82,7 @@ class RunWriter:
         """Write the ``running`` commit and create the ref; return the commit id."""
         running, objects = build_run_commit(self.store.identity, self.record, {}, self.code_commit)
         self.store.write_objects(objects)
+        remember_recorded(self.store, running.id)
         self.store.refs.compare_and_swap(self.ref, None, running.id)
         self.head = running.id
         if self.store.state_dir is not None:
@@ -139,15 +142,30 @@ class RunWriter:
         """Write everything as one pack and move the ref to the final commit."""
         self.record = record
         final, objects = build_run_commit(self.store.identity, record, self.steps, self.code_commit)
-        self.store.write_objects([*self._pending, *objects])
-        self.store.refs.compare_and_swap(self.ref, self.head, final.id)
-        self.head = final.id
+        final_id = self._write_final(final, [*self._pending, *objects])
+        remember_recorded(self.store, final_id)
+        self.store.refs.compare_and_swap(self.ref, self.head, final_id)
+        self.head = final_id
         self._pending = []
         if self._journal is not None:
             self._journal.close_and_remove()
             self._journal = None
         self.store.maintain()
-        return CommitId(final.id)
+        return CommitId(final_id)
+
+    def _write_final(self, final: GitObject, objects: list[GitObject]) -> str:
+        """Write the final commit and everything it needs; its id (signed, when asked to)."""
+        if not signing_enabled(self.store):
+            self.store.write_objects(objects)
+            return final.id
+        # git makes the signed twin of the commit from its tree and parent, so
+        # those go first and our unsigned commit is written only if signing fails.
+        self.store.write_objects([obj for obj in objects if obj is not final])
+        signed = sign_commit(self.store.root, final)
+        if signed is None:
+            self.store.write_objects([final])
+            return final.id
+        return signed
 
 
 def recover_abandoned_runs(store: Store) -> None:
@@ -201,4 +219,5 @@ def _recover_one(store: Store, path: str) -> None:
     record.error = "the process recording this run stopped before the run finished"
     final, run_objects = build_run_commit(store.identity, record, steps, header.code_commit)
     store.write_objects([*objects, *run_objects])
+    remember_recorded(store, final.id)
     store.refs.compare_and_swap(header.ref, header.running_commit, final.id)

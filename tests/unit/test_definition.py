@@ -192,5 +192,56 @@ def test_secret_looking_options_never_reach_the_record() -> None:
         REDACTED,
         f"--db-password={REDACTED}",
         "--token",
-        "--verbose",
+        # What follows a secret option is its value to some parsers, even when it
+        # starts with a dash (`--password -VALUE`): better a lost flag than a leak.
+        REDACTED,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--password", "-VALUE"], ["--password", "<redacted>"]),
+        (["--pass", "VALUE"], ["--pass", "<redacted>"]),
+        (["--passphrase=VALUE"], ["--passphrase=<redacted>"]),
+        (["--key", "VALUE"], ["--key", "<redacted>"]),
+        (["--aws_secret_access_key", "VALUE"], ["--aws_secret_access_key", "<redacted>"]),
+        (["-p", "VALUE"], ["-p", "<redacted>"]),
+        (["-pVALUE"], ["-p<redacted>"]),
+        (["--Authorization", "VALUE"], ["--Authorization", "<redacted>"]),
+        (
+            ["--db", "postgres://alice:VALUE@db:5432/x"],
+            ["--db", "postgres://alice:<redacted>@db:5432/x"],
+        ),
+        (["redis://:VALUE@cache/0"], ["redis://:<redacted>@cache/0"]),
+        (["-H", "Authorization: Bearer VALUE"], ["-H", "Authorization: <redacted>"]),
+        (["-H", "X-Api-Key: VALUE"], ["-H", "X-Api-Key: <redacted>"]),
+        (["--header=Authorization: Bearer VALUE"], ["--header=Authorization: Bearer <redacted>"]),
+        (["API_TOKEN=VALUE", "lr=0.1"], ["API_TOKEN=<redacted>", "lr=0.1"]),
+        (["--param", "db_password=VALUE"], ["--param", "db_password=<redacted>"]),
+        (["train.py", "--lr", "0.1", "data/x.csv"], ["train.py", "--lr", "0.1", "data/x.csv"]),
+        (["https://github.com/o/r.git", "-v"], ["https://github.com/o/r.git", "-v"]),
+    ],
+)
+def test_every_spelling_of_a_secret_on_the_command_line_is_redacted(
+    argv: list[str], expected: list[str]
+) -> None:
+    from mlops_lite.execution.entrypoint import redact_secrets
+
+    assert redact_secrets(argv) == expected
+    assert not any("VALUE" in argument for argument in redact_secrets(argv))
+
+
+def test_values_handed_out_by_secret_are_redacted_from_the_command_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mlops_lite import secret
+    from mlops_lite.execution.entrypoint import redact_secrets
+
+    monkeypatch.setenv("SOME_TOKEN", "tok-8c1f2e")
+    value = secret("SOME_TOKEN")
+    assert redact_secrets(["run.py", "--note", f"uses {value}"]) == [
+        "run.py",
+        "--note",
+        "uses <redacted>",
     ]
