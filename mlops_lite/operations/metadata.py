@@ -80,7 +80,7 @@ def log_metadata(
         )
         return
     if model_version_id is not None or model_name is not None or infer_model:
-        _log_model_metadata(metadata, model_version_id, model_name, model_version, infer_model)
+        _log_model_metadata(metadata, model_version_id, model_name, model_version, path)
         return
     if run_id_name_or_prefix is not None:
         from mlops_lite.operations.annotate import annotate_run
@@ -109,13 +109,14 @@ def _log_model_metadata(
     version_id: str | uuid.UUID | None,
     name: str | None,
     version: str | int | None,
-    infer: bool,
+    path: str | os.PathLike[str] | None,
 ) -> None:
     from mlops_lite.definition.model import Model
     from mlops_lite.operations.models import log_model_metadata
 
     if name is not None:
-        log_model_metadata(Model(name, version=version, model_version_id=version_id), metadata)
+        model = Model(name, version=version, model_version_id=version_id)
+        log_model_metadata(model, metadata, path=path)
         return
     context = current_step_context()
     if version_id is None and (context is None or context.model is None):
@@ -125,19 +126,21 @@ def _log_model_metadata(
             "model=Model(...), or name the version with model_name= and model_version="
         )
     if version_id is not None:
-        _log_by_version_id(metadata, str(version_id))
+        _log_by_version_id(metadata, str(version_id), path)
         return
     assert context is not None
     log_model_metadata(context.model, metadata)
 
 
-def _log_by_version_id(metadata: dict[str, Any], version_id: str) -> None:
+def _log_by_version_id(
+    metadata: dict[str, Any], version_id: str, path: str | os.PathLike[str] | None
+) -> None:
     from mlops_lite.client import Client
     from mlops_lite.errors import ModelVersionNotFoundError
     from mlops_lite.operations.models import log_version_metadata
 
     wanted = uuid.UUID(version_id)
-    with Client() as client:
+    with Client(path) as client:
         for model in client.list_models():
             for found in model.versions:
                 if found.id == wanted:

@@ -146,9 +146,11 @@ def log_version_metadata(found: ModelVersion, metadata: Mapping[str, Any]) -> No
         store_registry.log_version_metadata(store, "model", found.model_name, found.id.hex, plain)
 
 
-def log_model_metadata(model: Model, metadata: Mapping[str, Any]) -> None:
+def log_model_metadata(
+    model: Model, metadata: Mapping[str, Any], *, path: str | os.PathLike[str] | None = None
+) -> None:
     """``Model.log_metadata``: merge metadata into the version the model names."""
-    log_version_metadata(model_version(model), metadata)
+    log_version_metadata(model_version(model, path=path), metadata)
 
 
 # -- named artifacts ----------------------------------------------------------------------

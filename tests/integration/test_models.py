@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_lite import Client, Model
+from mlops_lite import Client, Model, log_metadata
 from mlops_lite.errors import ModelStageError, ModelVersionNotFoundError
 from tests.conftest import git, run_script
 
@@ -132,6 +132,18 @@ def test_runs_create_versions_promote_by_metric_and_inference_uses_production(
     assert run.steps["predict"].output.load() == [0.0, 3.0, 6.0, 9.0]
     assert client.get_model_version("churn").number == 3  # latest
     assert client.get_model_version("churn", 1).stage == "archived"
+
+    # Metadata by name and version from anywhere, as ZenML's log_metadata takes it.
+    log_metadata({"owner": "ml-team"}, model_name="churn", model_version="production", path=churn)
+    log_metadata({"checked": True}, artifact_name="classifier", artifact_version="2", path=churn)
+    assert client.get_model_version("churn", 2).run_metadata == {
+        "evaluated": True,
+        "owner": "ml-team",
+    }
+    assert client.get_artifact_version("classifier", 2).run_metadata == {
+        "accuracy": 0.75,
+        "checked": True,
+    }
     subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=churn, check=True)
     assert git(churn, "status", "--porcelain") == status
 

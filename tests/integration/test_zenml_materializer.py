@@ -1,0 +1,147 @@
+"""A ZenML custom materializer, ported by changing its imports: files under ``self.uri``.
+
+What it writes becomes a git tree inside the artifact (readable with ``git show``),
+equal directories give equal artifact ids, and another process loads the value back.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mlops_lite import Client
+from mlops_lite.core.archive import encode_files
+from mlops_lite.errors import StoreError
+from mlops_lite.store import MemoryStore
+from mlops_lite.store.artifacts import CHUNK_MAX, build_artifact, read_artifact
+from mlops_lite.store.objects import MODE_TREE, parse_tree
+from tests.conftest import git, run_script
+
+MATERIALIZER = textwrap.dedent(
+    """
+    import json
+    import os
+    from typing import Any, Type
+
+    from mlops_lite.enums import ArtifactType
+    from mlops_lite.io import fileio
+    from mlops_lite.materializers.base_materializer import BaseMaterializer
+
+
+    class Recipe:
+        def __init__(self, name: str, steps: list[str]) -> None:
+            self.name = name
+            self.steps = steps
+
+
+    class RecipeMaterializer(BaseMaterializer):
+        ASSOCIATED_TYPES = (Recipe,)
+        ASSOCIATED_ARTIFACT_TYPE = ArtifactType.DATA
+
+        def load(self, data_type: Type[Any]) -> Recipe:
+            with fileio.open(os.path.join(self.uri, "recipe.json"), "r") as f:
+                content = json.load(f)
+            with open(os.path.join(self.uri, "steps", "all.txt")) as f:
+                steps = f.read().splitlines()
+            return data_type(content["name"], steps)
+
+        def save(self, data: Recipe) -> None:
+            with fileio.open(os.path.join(self.uri, "recipe.json"), "w") as f:
+                json.dump({"name": data.name}, f)
+            fileio.makedirs(os.path.join(self.uri, "steps"))
+            with open(os.path.join(self.uri, "steps", "all.txt"), "w") as f:
+                f.write("\\n".join(data.steps))
+    """
+)
+
+PIPELINE = textwrap.dedent(
+    """
+    from typing import Annotated
+    from mlops_lite import pipeline, step
+    from recipes import Recipe
+
+    @step
+    def cook(n: int = 2) -> Annotated[Recipe, "recipe"]:
+        return Recipe("soup", [f"step {i}" for i in range(n)])
+
+    @step
+    def count(recipe: Recipe) -> int:
+        return len(recipe.steps)
+
+    @pipeline
+    def kitchen(n: int = 2):
+        count(cook(n=n))
+
+    if __name__ == "__main__":
+        kitchen()
+    """
+)
+
+READER = textwrap.dedent(
+    """
+    from mlops_lite.client import Client
+    import recipes  # registers the materializer, as importing it does in ZenML
+
+    recipe = Client().get_artifact_version("recipe").load()
+    print(type(recipe).__name__, recipe.name, recipe.steps)
+    """
+)
+
+
+def test_a_zenml_materializer_writes_files_that_become_a_git_tree(project: Path) -> None:
+    (project / "recipes.py").write_text(MATERIALIZER)
+    (project / "kitchen.py").write_text(PIPELINE)
+    (project / "read.py").write_text(READER)
+    run_script(project, "kitchen.py")
+
+    run = Client(project).get_pipeline("kitchen").last_run
+    assert run.steps["count"].output.load() == 2
+    artifact = run.steps["cook"].outputs["recipe"]
+    assert artifact.materializer == "recipes.RecipeMaterializer"
+    assert git(project, "show", f"{artifact.id}:data/recipe.json") == '{"name": "soup"}'
+    assert git(project, "show", f"{artifact.id}:data/steps/all.txt") == "step 0\nstep 1"
+    assert Client(project).get_artifact_version("recipe").type == "DataArtifact"
+
+    read = run_script(project, "read.py")
+    assert read.stdout.strip() == "Recipe soup ['step 0', 'step 1']"
+    subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=project, check=True)
+
+
+def test_a_directory_artifact_round_trips_and_large_files_are_chunked() -> None:
+    big = bytes(range(256)) * (CHUNK_MAX // 256 + 5)
+    payload = encode_files({"a.json": json.dumps([1]).encode(), "deep/er/big.bin": big})
+    store = MemoryStore()
+    artifact, objects = build_artifact(
+        payload, materializer="m", materializer_version=1, type_name="t", uses_pickle=False,
+        files=True,
+    )  # fmt: skip
+    store.write_objects(objects)
+    data = parse_tree(store.read_object(parse_tree(store.read_object(artifact.id))["data"][1]))
+    assert set(data) == {"a.json", "deep"}
+    deeper = parse_tree(store.read_object(parse_tree(store.read_object(data["deep"][1]))["er"][1]))
+    assert deeper["big.bin.mlops-chunks"][0] == MODE_TREE
+    meta, read_back = read_artifact(store.read_object, artifact.id)
+    assert meta.codec == "tree" and bytes(read_back) == payload
+    again, _ = build_artifact(
+        payload, materializer="m", materializer_version=1, type_name="t", uses_pickle=False,
+        files=True,
+    )  # fmt: skip
+    assert again.id == artifact.id
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [({"a": b"x", "a/b": b"y"}, "below a file"), ({"x.mlops-chunks": b"y"}, "ends with")],
+)
+def test_a_directory_that_cannot_be_a_tree_is_refused(
+    files: dict[str, bytes], message: str
+) -> None:
+    with pytest.raises(StoreError, match=message):
+        build_artifact(
+            encode_files(files), materializer="m", materializer_version=1, type_name="t",
+            uses_pickle=False, files=True,
+        )  # fmt: skip
