@@ -3,16 +3,42 @@
 It reads refs and objects through the store and never imports the execution layer.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from mlops_lite.client.client import Client
-from mlops_lite.client.registry import (
-    ArtifactVersion,
-    ModelVersion,
-    Page,
-    RegisteredArtifact,
-    RegisteredModel,
-)
-from mlops_lite.client.stack import ActiveStack
 from mlops_lite.client.views import Artifact, RecordedPipeline, Run, StepRun
+
+if TYPE_CHECKING:
+    from mlops_lite.client.registry import (
+        ArtifactVersion,
+        ModelVersion,
+        Page,
+        RegisteredArtifact,
+        RegisteredModel,
+    )
+    from mlops_lite.client.stack import ActiveStack
+
+# The registry's views load on first use: reading runs does not need them.
+_LAZY = {
+    "ActiveStack": "mlops_lite.client.stack",
+    "ArtifactVersion": "mlops_lite.client.registry",
+    "ModelVersion": "mlops_lite.client.registry",
+    "Page": "mlops_lite.client.registry",
+    "RegisteredArtifact": "mlops_lite.client.registry",
+    "RegisteredModel": "mlops_lite.client.registry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mlops_lite.client' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ActiveStack",

@@ -3,17 +3,8 @@
 from __future__ import annotations
 
 import os
-import uuid
+from typing import TYPE_CHECKING
 
-from mlops_lite.client import registry
-from mlops_lite.client.registry import (
-    ArtifactVersion,
-    ModelVersion,
-    Page,
-    RegisteredArtifact,
-    RegisteredModel,
-)
-from mlops_lite.client.stack import ActiveStack, read_active_stack
 from mlops_lite.client.views import RecordedPipeline, Run
 from mlops_lite.core.ids import CommitId
 from mlops_lite.errors import AmbiguousRunError, PipelineNotFoundError, RunNotFoundError
@@ -21,6 +12,18 @@ from mlops_lite.store import GitStore
 from mlops_lite.store.index import RunIndex
 from mlops_lite.store.interface import Store
 from mlops_lite.store.layout import RUNS_PREFIX
+
+if TYPE_CHECKING:
+    import uuid
+
+    from mlops_lite.client.registry import (
+        ArtifactVersion,
+        ModelVersion,
+        Page,
+        RegisteredArtifact,
+        RegisteredModel,
+    )
+    from mlops_lite.client.stack import ActiveStack
 
 __all__ = ["Client"]
 
@@ -129,6 +132,8 @@ class Client:
     @property
     def active_stack(self) -> ActiveStack:
         """The stack the next run here would use: ``.name``, ``.orchestrator``."""
+        from mlops_lite.client.stack import read_active_stack
+
         return read_active_stack(self.root)
 
     # named artifacts (ZenML's artifact versions) ------------------------------
@@ -140,30 +145,42 @@ class Client:
 
         ``ArtifactVersionNotFoundError`` (a ``KeyError``, as in ZenML) when there is none.
         """
+        from mlops_lite.client import registry
+
         return registry.get_artifact_version(self, name_id_or_prefix, version)
 
     def list_artifact_versions(
         self, name: str | None = None, *, version: str | None = None, tag: str | None = None
     ) -> Page[ArtifactVersion]:
         """Artifact versions, oldest first: of one artifact, with a version name or a tag."""
+        from mlops_lite.client import registry
+
         return registry.list_artifact_versions(self, name, version=version, tag=tag)
 
     def get_artifact(self, name_id_or_prefix: str | uuid.UUID) -> RegisteredArtifact:
         """A named artifact with its versions."""
+        from mlops_lite.client import registry
+
         return registry.get_artifact(self, name_id_or_prefix)
 
     def list_artifacts(self, name: str | None = None) -> Page[RegisteredArtifact]:
         """Every named artifact, by name."""
+        from mlops_lite.client import registry
+
         return registry.list_artifacts(self, name)
 
     # models -------------------------------------------------------------------
 
     def get_model(self, model_name_or_id: str | uuid.UUID) -> RegisteredModel:
         """A model by name or id (``KeyError`` when there is none)."""
+        from mlops_lite.client import registry
+
         return registry.get_model(self, model_name_or_id)
 
     def list_models(self, name: str | None = None) -> Page[RegisteredModel]:
         """Every model, by name."""
+        from mlops_lite.client import registry
+
         return registry.list_models(self, name)
 
     def get_model_version(
@@ -176,6 +193,8 @@ class Client:
         The latest when no version is given; ``ModelVersionNotFoundError`` (a
         ``KeyError``, as in ZenML) when there is no such model or version.
         """
+        from mlops_lite.client import registry
+
         return registry.get_model_version(
             self, model_name_or_id, model_version_name_or_number_or_id
         )
@@ -184,4 +203,6 @@ class Client:
         self, model_name_or_id: str | uuid.UUID, *, stage: str | None = None
     ) -> Page[ModelVersion]:
         """A model's versions by number (only those in ``stage``, if given)."""
+        from mlops_lite.client import registry
+
         return registry.list_model_versions(self, model_name_or_id, stage=stage)

@@ -7,7 +7,6 @@ only when asked for something the row does not have.
 from __future__ import annotations
 
 import socket
-import uuid
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +35,8 @@ from mlops_lite.store.layout import (
 from mlops_lite.store.trust import run_trust, trust_advice
 
 if TYPE_CHECKING:
+    import uuid
+
     from mlops_lite.client.client import Client
     from mlops_lite.client.registry import ArtifactVersion, ModelVersion
 
@@ -164,9 +165,7 @@ class Run:
         if not isinstance(model, dict) or not model.get("version_id"):
             return None
         try:
-            return self._client.get_model_version(
-                str(model.get("name")), uuid.UUID(str(model["version_id"]))
-            )
+            return self._client.get_model_version(str(model.get("name")), str(model["version_id"]))
         except (LookupError, ValueError):
             return None
 
@@ -381,9 +380,7 @@ class StepRun:
                 result[argument] = upstream.outputs[info["output"]]
             elif info.get("version_id"):
                 try:
-                    result[argument] = self.run._client.get_artifact_version(
-                        uuid.UUID(info["version_id"])
-                    )
+                    result[argument] = self.run._client.get_artifact_version(info["version_id"])
                 except (LookupError, ValueError):
                     continue
         return result

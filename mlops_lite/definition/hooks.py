@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
-import traceback
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -67,6 +66,8 @@ def run_hook(hook: Hook | None, kind: str, exception: BaseException | None = Non
         else:
             function()
     except Exception:
+        import traceback
+
         # stderr is the step's log while it runs: the error is kept with the step.
         print(
             f"mlops-lite: the {kind} hook {hook_name(hook)} raised; the step's outcome is "

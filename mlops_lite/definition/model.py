@@ -17,7 +17,6 @@ imported only when called, so declaring a model loads nothing.
 from __future__ import annotations
 
 import copy
-import difflib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -113,6 +112,8 @@ class Model:
             )
         for key in content:
             if key not in _CONFIG_KEYS:
+                import difflib
+
                 close = difflib.get_close_matches(str(key), _CONFIG_KEYS, n=1)
                 hint = f"did you mean {close[0]!r}? " if close else ""
                 raise ConfigError(

@@ -9,18 +9,25 @@ when the value comes from a configuration file or a rerun.
 from __future__ import annotations
 
 import functools
+import sys
 import types
 import typing
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
 __all__ = ["call_parameters", "recordable_parameter", "wants_uuid"]
 
 
+def _uuid_class() -> type | None:
+    # uuid costs an import of platform: a UUID value exists only if someone imported it.
+    module = sys.modules.get("uuid")
+    return getattr(module, "UUID", None)
+
+
 def recordable_parameter(value: Any) -> Any:
     """``value`` with every ``UUID`` in it (also inside lists and dicts) as its string."""
-    if isinstance(value, uuid.UUID):
+    uuid_class = _uuid_class()
+    if uuid_class is not None and isinstance(value, uuid_class):
         return str(value)
     if type(value) in (list, tuple):
         return type(value)(recordable_parameter(item) for item in value)
@@ -31,12 +38,15 @@ def recordable_parameter(value: Any) -> Any:
 
 def wants_uuid(annotation: Any) -> bool:
     """Whether an annotation is ``UUID`` or an optional/union including it."""
-    if annotation is uuid.UUID:
+    uuid_class = _uuid_class()
+    if uuid_class is None:
+        return False  # nothing imported uuid, so nothing can be annotated with it
+    if annotation is uuid_class:
         return True
     if typing.get_origin(annotation) is typing.Annotated:
         return wants_uuid(typing.get_args(annotation)[0])
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return any(arg is uuid.UUID for arg in typing.get_args(annotation))
+        return any(arg is uuid_class for arg in typing.get_args(annotation))
     return False
 
 
@@ -58,6 +68,8 @@ def call_parameters(function: Callable[..., Any], parameters: Mapping[str, Any])
     for name in wanted & result.keys():
         value = result[name]
         if isinstance(value, str):
+            import uuid
+
             try:
                 result[name] = uuid.UUID(value)
             except ValueError:

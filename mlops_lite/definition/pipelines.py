@@ -18,9 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from mlops_lite.core.names import is_valid_name
 from mlops_lite.core.values import is_recordable
 from mlops_lite.definition.hooks import Hook, check_hook
-from mlops_lite.definition.model import Model
 from mlops_lite.definition.parameters import call_parameters, recordable_parameter
-from mlops_lite.definition.pipeline_context import PipelineContext
 from mlops_lite.definition.settings import NO_EFFECT_OPTIONS, check_settings, warn_once
 from mlops_lite.definition.tracing import PipelineTrace, current_trace, tracing
 from mlops_lite.errors import DefinitionError, UnrecordableParameterError
@@ -99,6 +97,8 @@ class Pipeline:
 
     def trace(self, parameters: Mapping[str, Any]) -> PipelineTrace:
         """Run the pipeline function with a trace active; return the graph it built."""
+        from mlops_lite.definition.pipeline_context import PipelineContext
+
         options = self.options
         trace = PipelineTrace(
             self.name,
@@ -186,6 +186,8 @@ class Pipeline:
         if settings is not None:
             changes["settings"] = {**self.options.settings, **check_settings(settings, where)}
         if model is not None:
+            from mlops_lite.definition.model import Model
+
             if not isinstance(model, Model):
                 raise DefinitionError(f"{where}: model= takes a mlops_lite.Model, not {model!r}")
             changes["model"] = model

@@ -14,16 +14,18 @@ import sys
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from mlops_lite.core.names import NAME_RULE, is_valid_name
 from mlops_lite.core.values import is_recordable
-from mlops_lite.definition.artifact_config import ArtifactConfig
 from mlops_lite.definition.hooks import Hook, check_hook, hook_name
 from mlops_lite.definition.parameters import recordable_parameter
 from mlops_lite.definition.settings import NO_EFFECT_OPTIONS, check_settings, warn_once
 from mlops_lite.definition.tracing import current_trace
 from mlops_lite.errors import DefinitionError, UnrecordableParameterError
+
+if TYPE_CHECKING:
+    from mlops_lite.definition.artifact_config import ArtifactConfig
 
 __all__ = ["DEFAULT_OUTPUT", "OutputSpec", "Step", "StepOptions", "Unmapped", "step", "unmapped"]
 
@@ -44,7 +46,7 @@ class OutputSpec:
     name: str
     annotation: Any
     named: bool = False
-    config: ArtifactConfig | None = None
+    config: ArtifactConfig | None = None  # the ArtifactConfig in the annotation, if any
 
     def artifact_name(self, pipeline: str, invocation: str) -> str | None:
         """The artifact this output versions in a run, or None when it is not versioned."""
@@ -145,7 +147,7 @@ def _parse_outputs(
 def _output_spec(annotation: Any, default_name: str, step_name: str) -> OutputSpec:
     if typing.get_origin(annotation) is typing.Annotated:
         base, *extras = typing.get_args(annotation)
-        configs = [extra for extra in extras if isinstance(extra, ArtifactConfig)]
+        configs = [extra for extra in extras if _is_artifact_config(extra)]
         config = configs[0] if configs else None
         names = [extra for extra in extras if isinstance(extra, str)]
         if config is not None and config.name is not None:
@@ -159,6 +161,15 @@ def _output_spec(annotation: Any, default_name: str, step_name: str) -> OutputSp
             return OutputSpec(name, base, named=True, config=config)
         return OutputSpec(default_name, base, config=config)
     return OutputSpec(default_name, annotation)
+
+
+def _is_artifact_config(value: Any) -> bool:
+    # Imported only when an annotation holds something other than a name.
+    if isinstance(value, str):
+        return False
+    from mlops_lite.definition.artifact_config import ArtifactConfig
+
+    return isinstance(value, ArtifactConfig)
 
 
 class Step:
