@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from mlops_lite.operations.diff import diff as diff
     from mlops_lite.operations.metadata import log_metadata as log_metadata
     from mlops_lite.operations.models import load_artifact as load_artifact
+    from mlops_lite.operations.models import register_artifact as register_artifact
     from mlops_lite.operations.models import save_artifact as save_artifact
     from mlops_lite.operations.rerun import rerun as rerun
     from mlops_lite.operations.secrets import secret as secret

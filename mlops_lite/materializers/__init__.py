@@ -22,6 +22,7 @@ from mlops_lite.materializers.base import Materializer, qualified_name
 from mlops_lite.materializers.builtin import MsgpackMaterializer
 from mlops_lite.materializers.numpy import NumpyArrayMaterializer, NumpyScalarMaterializer
 from mlops_lite.materializers.pandas import PandasParquetMaterializer
+from mlops_lite.materializers.path import PathMaterializer
 from mlops_lite.materializers.pickle import CloudpickleMaterializer
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "NumpyArrayMaterializer",
     "NumpyScalarMaterializer",
     "PandasParquetMaterializer",
+    "PathMaterializer",
     "as_materializer",
     "get_materializer",
     "loading_unpickles",
@@ -91,6 +93,7 @@ class _Registry:
             NumpyArrayMaterializer(),
             NumpyScalarMaterializer(),
             PandasParquetMaterializer(),
+            PathMaterializer(),  # claims no type: found by name only (register_artifact)
         ]
         self._plugins: list[Materializer] = []
         self._last_resort: Materializer = CloudpickleMaterializer()

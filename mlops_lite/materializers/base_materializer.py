@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import atexit
 import importlib
-import os
 import shutil
 import tempfile
 from typing import Any, ClassVar
@@ -25,6 +24,7 @@ from mlops_lite.enums import ArtifactType
 from mlops_lite.errors import MaterializerError
 from mlops_lite.materializers import register_materializer
 from mlops_lite.materializers.base import Materializer, qualified_name
+from mlops_lite.materializers.path import read_directory, write_files
 
 __all__ = ["BaseMaterializer", "FilesMaterializer"]
 
@@ -112,7 +112,7 @@ class FilesMaterializer(Materializer):
         """Run the ZenML ``save`` into an empty directory; its files are the payload."""
         with tempfile.TemporaryDirectory(prefix="mlops-lite-save-") as directory:
             self.materializer_class(uri=directory).save(value)
-            return encode_files(_read_directory(directory, self.name))
+            return encode_files(read_directory(directory, who=f"materializer {self.name}"))
 
     def load(self, data: bytes | bytearray | memoryview) -> Any:
         """The value, as the ZenML ``load`` reads it (given the first associated type)."""
@@ -122,11 +122,7 @@ class FilesMaterializer(Materializer):
         """The value, as the ZenML ``load`` reads it from the files, given the saved type."""
         directory = tempfile.mkdtemp(prefix="mlops-lite-load-")
         _LOAD_DIRECTORIES.append(directory)
-        for path, content in decode_files(data).items():
-            target = os.path.join(directory, *path.split("/"))
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            with open(target, "wb") as f:
-                f.write(content)
+        write_files(decode_files(data), directory)
         return self.materializer_class(uri=directory).load(self._data_type(type_name))
 
     def _data_type(self, type_name: str) -> type[Any]:
@@ -142,20 +138,3 @@ class FilesMaterializer(Materializer):
         if isinstance(found, type):
             return found
         return self.handled_types[0] if self.handled_types else object
-
-
-def _read_directory(directory: str, materializer: str) -> dict[str, bytes]:
-    files: dict[str, bytes] = {}
-    for folder, subfolders, names in os.walk(directory):
-        subfolders.sort()
-        for name in names:
-            path = os.path.join(folder, name)
-            if os.path.islink(path):
-                raise MaterializerError(
-                    f"materializer {materializer} wrote a symbolic link ({name}); write the "
-                    "file's content instead"
-                )
-            relative = os.path.relpath(path, directory).replace(os.sep, "/")
-            with open(path, "rb") as f:
-                files[relative] = f.read()
-    return files

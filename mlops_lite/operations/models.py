@@ -10,6 +10,7 @@ is checked at the call all the same, so a refused stage change raises there.
 from __future__ import annotations
 
 import os
+import pathlib
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -27,6 +28,7 @@ from mlops_lite.errors import (
 )
 from mlops_lite.materializers import as_materializer, materializer_for_value
 from mlops_lite.materializers.base import Materializer
+from mlops_lite.materializers.path import PathMaterializer
 from mlops_lite.store import GitStore
 from mlops_lite.store import registry as store_registry
 
@@ -37,6 +39,7 @@ __all__ = [
     "log_version_metadata",
     "model_artifact",
     "model_version",
+    "register_artifact",
     "save_artifact",
     "set_model_stage",
     "set_version_stage",
@@ -303,6 +306,39 @@ def save_artifact(
             metadata=arguments["metadata"],
         )
         return client.get_artifact_version(uuid.UUID(version_id))
+
+
+def register_artifact(
+    folder_or_file_uri: str | os.PathLike[str],
+    name: str,
+    version: str | int | None = None,
+    artifact_type: str | None = None,
+    tags: Sequence[str] | None = None,
+    has_custom_name: bool = True,
+    is_model_artifact: bool = False,
+    is_deployment_artifact: bool = False,
+    artifact_metadata: Mapping[str, Any] | None = None,
+    *,
+    path: str | os.PathLike[str] | None = None,
+) -> ArtifactVersion | None:
+    """Keep a local file or folder as a new version of artifact ``name``.
+
+    Unlike ZenML, which registers data already in its artifact store, the files
+    are copied into git (as a tree of the same files); ``load()`` gives back the
+    ``Path`` of a local copy. ``has_custom_name`` is accepted for compatibility.
+    """
+    return save_artifact(
+        pathlib.Path(folder_or_file_uri),
+        name,
+        version=version,
+        tags=tags,
+        artifact_type=artifact_type,
+        is_model_artifact=is_model_artifact,
+        is_deployment_artifact=is_deployment_artifact,
+        user_metadata=artifact_metadata,
+        materializer=PathMaterializer,
+        path=path,
+    )
 
 
 def load_artifact(

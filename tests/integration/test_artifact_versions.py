@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_lite import Client, load_artifact, save_artifact
+from mlops_lite import Client, load_artifact, register_artifact, save_artifact
 from mlops_lite.errors import ArtifactVersionNotFoundError
 from tests.conftest import git, run_script
 
@@ -207,3 +207,20 @@ def test_save_artifact_and_load_artifact_outside_and_inside_a_run(project: Path)
     assert saved.producer_step_name == "export"
     assert isinstance(saved.id, uuid.UUID)
     subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=project, check=True)
+
+
+def test_register_artifact_copies_a_folder_into_git_and_loads_it_back_as_a_path(
+    project: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "reports"
+    (folder / "q1").mkdir(parents=True)
+    (folder / "q1" / "sales.csv").write_text("a,b\n1,2\n")
+    (folder / "summary.txt").write_text("fine")
+    version = register_artifact(str(folder), name="reports", tags=["quarterly"])
+    assert version is not None and version.version == "1" and version.tags == ["quarterly"]
+    assert git(project, "show", f"{version.artifact_id}:data/reports/q1/sales.csv") == "a,b\n1,2"
+    copy = version.load()
+    assert copy.name == "reports" and copy != folder
+    assert (copy / "summary.txt").read_text() == "fine"
+    single = register_artifact(str(folder / "summary.txt"), name="summary")
+    assert single is not None and single.load().read_text() == "fine"

@@ -187,3 +187,43 @@ def test_set_stage_from_code_and_cli_keeps_one_version_per_stage(churn: Path) ->
     client = Client(churn)
     assert client.get_model("churn").stages == {"production": "1"}
     assert client.get_model_version("churn", 2).stage == "archived"
+
+
+STEP_MODELS = textwrap.dedent(
+    """
+    from typing import Annotated
+    from mlops_lite import Model, get_step_context, pipeline, step
+
+    @step(model=Model(name="scorer"))
+    def score(x: int = 2) -> Annotated[int, "score"]:
+        model = get_step_context().model
+        print("SCORE", model.name, model.number)
+        return x * 2
+
+    @step
+    def plain() -> Annotated[int, "plain"]:
+        print("PLAIN", get_step_context().model.name)
+        return 1
+
+    @pipeline(model=Model(name="main"))
+    def mixed():
+        score()
+        plain()
+
+    if __name__ == "__main__":
+        mixed()
+    """
+)
+
+
+def test_a_step_with_its_own_model_links_its_outputs_to_that_model(project: Path) -> None:
+    (project / "mixed.py").write_text(STEP_MODELS)
+    completed = run_script(project, "mixed.py")
+    assert "SCORE scorer 1" in completed.stdout and "PLAIN main" in completed.stdout
+    client = Client(project)
+    assert [m.name for m in client.list_models()] == ["main", "scorer"]
+    scorer, main = client.get_model_version("scorer"), client.get_model_version("main")
+    assert set(scorer.data_artifacts) == {"score"} and set(main.data_artifacts) == {"plain"}
+    run = client.get_pipeline("mixed").last_run
+    assert run.model_version == main
+    assert scorer.run_names == main.run_names == [f"mixed/{run.name}"]
