@@ -17,6 +17,7 @@ from typing import Any
 
 from mlops_lite.client import ArtifactVersion, Client, ModelVersion
 from mlops_lite.core.registry import EXCLUSIVE_STAGES, STAGES
+from mlops_lite.core.secrets import scrub_value
 from mlops_lite.core.values import is_recordable
 from mlops_lite.definition.artifact_config import ArtifactConfig
 from mlops_lite.definition.context import PendingWrite, current_step_context
@@ -58,7 +59,9 @@ def _checked_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
                 f"metadata {key!r}: a value of type {type(value).__qualname__} cannot be "
                 "recorded; use JSON-like values (numbers, strings, lists, dicts)"
             )
-    return plain
+    # Scrubbed where it was logged: a step's process knows the secrets it handed out.
+    scrubbed: dict[str, Any] = scrub_value(plain)
+    return scrubbed
 
 
 def _plain(value: Any) -> Any:

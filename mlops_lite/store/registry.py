@@ -39,6 +39,7 @@ from mlops_lite.core.registry import (
     merge_logs,
     merge_report,
 )
+from mlops_lite.core.secrets import scrub_value
 from mlops_lite.errors import (
     ArtifactVersionNotFoundError,
     ModelStageError,
@@ -117,7 +118,9 @@ def registry_names(store: Store, kind: RegistryKind) -> list[str]:
 
 
 def new_event(store: Store, action: str, **fields: Any) -> RegistryEvent:
-    """An event by this repository's user, now, with a fresh id."""
+    """An event by this repository's user, now, with a fresh id (secrets scrubbed from metadata)."""
+    if fields.get("metadata"):
+        fields["metadata"] = scrub_value(fields["metadata"])
     return RegistryEvent(
         event_id=uuid.uuid4().hex,
         action=action,  # type: ignore[arg-type]

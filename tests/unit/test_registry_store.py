@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from mlops_lite.core.registry import RegistryState
+from mlops_lite.core.secrets import REDACTED, register_secret
 from mlops_lite.errors import ModelStageError, ModelVersionNotFoundError, RecordError
 from mlops_lite.store import MemoryStore
 from mlops_lite.store.objects import parse_commit
@@ -115,3 +116,12 @@ def test_a_registry_that_is_not_a_log_is_a_record_error() -> None:
     store.refs.compare_and_swap(registry_ref("model", "churn"), None, head)
     with pytest.raises(RecordError, match=r"has no log\.msgpack"):
         read_registry(store, "model", "churn")
+
+
+def test_secrets_never_reach_registry_metadata() -> None:
+    register_secret("registry-secret-value")
+    store = MemoryStore()
+    version = new_version(store)
+    log_version_metadata(store, "model", "churn", version, {"token": "registry-secret-value"})
+    state = read_registry(store, "model", "churn")
+    assert state is not None and state.versions[version].metadata == {"token": REDACTED}
