@@ -262,7 +262,7 @@ def _check_keys(
     for key in content:
         if key in known:
             continue
-        if key in NO_EFFECT_OPTIONS and not strict:
+        if key in NO_EFFECT_OPTIONS:
             warn_once(
                 f"config:{prefix}{key}",
                 f"{source}: {prefix}{key} is recorded with the run but has no effect in "
