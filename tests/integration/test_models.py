@@ -227,3 +227,20 @@ def test_a_step_with_its_own_model_links_its_outputs_to_that_model(project: Path
     run = client.get_pipeline("mixed").last_run
     assert run.model_version == main
     assert scorer.run_names == main.run_names == [f"mixed/{run.name}"]
+
+
+def test_a_rerun_reads_the_registry_of_the_repository_it_records_into(churn: Path) -> None:
+    # rerun executes the pinned code in a temporary tree: Client() in a step must
+    # still find this repository (the evaluate step reads the classifier's version).
+    git(churn, "add", "churn.py")
+    git(churn, "commit", "-qm", "churn")
+    run_script(churn, "churn.py", "train", "2")
+    sha = Client(churn).get_pipeline("training").last_run.sha
+    rerun = subprocess.run(
+        [sys.executable, "-m", "mlops_lite", "rerun", sha, "--json"],
+        cwd=churn, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert rerun.returncode in (0, 1), rerun.stderr
+    latest = Client(churn).get_pipeline("training").last_run
+    assert latest.reproduces == sha and latest.status == "completed"
+    assert [v.number for v in Client(churn).list_model_versions("churn")] == [1, 2]
