@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any
 
-__all__ = ["format_duration", "format_time", "table"]
+__all__ = ["format_duration", "format_time", "format_value", "table"]
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:
@@ -28,3 +30,12 @@ def format_duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     return f"{seconds * 1000:.1f}ms" if seconds < 1 else f"{seconds:.2f}s"
+
+
+def format_value(value: Any, *, missing: str = "-") -> str:
+    """A parameter or metric as a cell: strings as they are, anything else as JSON."""
+    from mlops_lite.client import MISSING
+
+    if value is MISSING:
+        return missing
+    return value if isinstance(value, str) else json.dumps(value, default=repr)

@@ -1,4 +1,4 @@
-"""``mlops-lite runs list|show`` and ``mlops-lite logs``."""
+"""``mlops-lite runs list|show|compare`` and ``mlops-lite logs``."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ import json
 import sys
 from typing import Any
 
-from mlops_lite.cli.output import format_duration, format_time, table
-from mlops_lite.client import Client, Run
+from mlops_lite.cli.output import format_duration, format_time, format_value, table
+from mlops_lite.client import Client, Run, RunTable
+from mlops_lite.core.columns import Column, parse_columns
 
 __all__ = ["register"]
 
 
 def register(subparsers: Any) -> None:
-    """Add ``runs list|show`` and ``logs`` to the ``mlops-lite`` parser."""
+    """Add ``runs list|show|compare`` and ``logs`` to the ``mlops-lite`` parser."""
     runs = subparsers.add_parser("runs", help="list and inspect recorded runs")
     runs_sub = runs.add_subparsers(dest="runs_command", metavar="COMMAND")
     runs_sub.required = True
@@ -26,11 +27,44 @@ def register(subparsers: Any) -> None:
         choices=["running", "completed", "failed", "crashed", "unreadable"],
         help="only runs with this status (unreadable: written by a newer mlops-lite)",
     )
+    listing.add_argument("--author", help="only runs by this e-mail")
+    listing.add_argument(
+        "--search", "-s", help="part of a run's name, pipeline, author or host, or a sha prefix"
+    )
     listing.add_argument(
         "--limit", "-n", type=int, default=20, help="at most this many runs (default 20; 0: all)"
     )
+    listing.add_argument(
+        "--columns", "-c", action="append", default=[], metavar="COLUMNS",
+        help="parameters and metrics to show, e.g. param:lr,metric:accuracy "
+        "(metric:STEP.NAME for one step's value)",
+    )  # fmt: skip
+    listing.add_argument(
+        "--sort",
+        metavar="COLUMN",
+        help="order by a numeric column, highest first (e.g. metric:accuracy)",
+    )
+    listing.add_argument("--ascending", action="store_true", help="with --sort: lowest first")
     listing.add_argument("--json", action="store_true", help="print JSON for scripts")
     listing.set_defaults(handler=_list_runs)
+
+    compare = runs_sub.add_parser(
+        "compare",
+        help="runs side by side: every parameter and metric, differences marked *",
+        description=(
+            "Metrics are the runs' metadata and each step's (metric:NAME is the last step to "
+            "log NAME; metric:STEP.NAME one step's). --csv prints one line per run."
+        ),
+    )
+    compare.add_argument("runs", nargs="+", metavar="RUN", help="run names, shas or sha prefixes")
+    compare.add_argument("--columns", "-c", action="append", default=[], help="only these columns")
+    compare.add_argument(
+        "--differences", "-d", action="store_true", help="only columns whose values differ"
+    )
+    output = compare.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print JSON for scripts")
+    output.add_argument("--csv", action="store_true", help="print CSV, one line per run")
+    compare.set_defaults(handler=_compare_runs)
 
     show = runs_sub.add_parser("show", help="one run: its steps, status, cache use, outputs")
     show.add_argument("run", help="run name, sha or unique sha prefix")
@@ -44,15 +78,28 @@ def register(subparsers: Any) -> None:
 
 
 def _list_runs(args: argparse.Namespace) -> int:
+    columns = parse_columns(args.columns)
+    order_by = Column.parse(args.sort) if args.sort else None
     with Client() as client:
-        runs = client.list_pipeline_runs(
-            pipeline=args.pipeline, status=args.status, limit=args.limit or None
-        )
+        runs = client.find_runs(
+            pipeline=args.pipeline,
+            status=args.status,
+            author=args.author,
+            text=args.search,
+            order_by=order_by,
+            ascending=args.ascending,
+            limit=args.limit or None,
+        ).runs
+        values = client.run_table(runs, columns)
         if args.json:
-            print(json.dumps([_run_summary(run) for run in runs], indent=2))
+            summaries = [_run_summary(run) for run in runs]
+            if columns:
+                for summary, row in zip(summaries, values.to_dict()["runs"], strict=True):
+                    summary["values"] = row["values"]
+            print(json.dumps(summaries, indent=2))
             return 0
         if not runs:
-            print("no runs recorded yet")
+            print("no runs recorded yet" if not _filtered(args) else "no run matches")
             return 0
         rows = [
             [
@@ -63,11 +110,50 @@ def _list_runs(args: argparse.Namespace) -> int:
                 format_time(run.start_time),
                 format_duration(run.duration),
                 f"{run.author_email or '?'} on {run.host or '?'}",
+                *(format_value(values.value(row, column)) for column in columns),
             ]
-            for run in runs
+            for row, run in enumerate(runs)
         ]
-        print(table(rows, ["SHA", "PIPELINE", "RUN", "STATUS", "STARTED", "DURATION", "BY"]))
+        header = ["SHA", "PIPELINE", "RUN", "STATUS", "STARTED", "DURATION", "BY"]
+        print(table(rows, [*header, *(column.name for column in columns)]))
     return 0
+
+
+def _filtered(args: argparse.Namespace) -> bool:
+    return any((args.pipeline, args.status, args.author, args.search))
+
+
+def _compare_runs(args: argparse.Namespace) -> int:
+    columns = parse_columns(args.columns) or None
+    with Client() as client:
+        compared = client.compare_runs(args.runs, columns)
+        if args.differences:
+            compared = RunTable(compared.runs, compared.differing_columns(), compared.values)
+        if args.json:
+            print(json.dumps(compared.to_dict(), indent=2, default=repr))
+        elif args.csv:
+            sys.stdout.write(compared.to_csv())
+        else:
+            _print_comparison(compared)
+    return 0
+
+
+def _print_comparison(compared: RunTable) -> None:
+    for number, run in enumerate(compared.runs, 1):
+        print(f"{number}  {run.pipeline_name}/{run.name} ({run.sha[:10]}) {run.status}")
+    print()
+    if not compared.columns:
+        print("no parameters or metrics to compare")
+        return
+    rows = [
+        [
+            column.name,
+            *(format_value(value) for value in compared.column_values(column)),
+            "*" if compared.differs(column) else "",
+        ]
+        for column in compared.columns
+    ]
+    print(table(rows, ["COLUMN", *(str(n) for n in range(1, len(compared.runs) + 1)), ""]))
 
 
 def _run_summary(run: Run) -> dict[str, Any]:

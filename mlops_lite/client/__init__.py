@@ -6,6 +6,7 @@ It reads refs and objects through the store and never imports the execution laye
 from typing import TYPE_CHECKING, Any
 
 from mlops_lite.client.client import Client
+from mlops_lite.client.tables import MISSING, RunPage, RunTable
 from mlops_lite.client.views import Artifact, RecordedPipeline, Run, StepRun
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "MISSING",
     "ActiveStack",
     "Artifact",
     "ArtifactVersion",
@@ -51,5 +53,7 @@ __all__ = [
     "RegisteredArtifact",
     "RegisteredModel",
     "Run",
+    "RunPage",
+    "RunTable",
     "StepRun",
 ]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
+from mlops_lite.client.tables import RunPage, RunTable, compare_runs
 from mlops_lite.client.views import RecordedPipeline, Run
+from mlops_lite.core.columns import Column
 from mlops_lite.core.ids import CommitId
 from mlops_lite.errors import AmbiguousRunError, PipelineNotFoundError, RunNotFoundError
 from mlops_lite.store import GitStore
@@ -91,19 +94,73 @@ class Client:
         self, *, pipeline: str | None = None, status: str | None = None, limit: int | None = None
     ) -> list[Run]:
         """Runs newest first, optionally of one pipeline and/or one status."""
+        return self.find_runs(pipeline=pipeline, status=status, limit=limit).runs
+
+    def find_runs(
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        author: str | None = None,
+        text: str | None = None,
+        order_by: Column | None = None,
+        ascending: bool = False,
+        offset: int = 0,
+        limit: int | None = 50,
+    ) -> RunPage:
+        """One page of runs, newest first or by a column, from the index (no record is read).
+
+        ``author`` is an e-mail; ``text`` matches part of a run's name, pipeline,
+        author or host, or a sha prefix; ``order_by`` sorts by a numeric parameter or
+        metric, runs without one last. The page also says how many runs match in all.
+        """
         index = self._runs_index()
+        filters: dict[str, Any] = {"pipeline": pipeline, "author": author, "text": text}
         if status in ("crashed", "running"):
             # "crashed" is "running" whose writer is gone: decided per run, not stored.
-            rows = index.runs(pipeline=pipeline, status="running")
+            # Few runs are either, so they are all read and the page cut here.
+            rows = index.runs(status="running", order_by=order_by, ascending=ascending, **filters)
             runs = [
                 run for run in (Run(self, row.sha, row) for row in rows) if run.status == status
             ]
-            crashed = index.runs(pipeline=pipeline, status="crashed") if status == "crashed" else []
-            runs += [Run(self, row.sha, row) for row in crashed]
-            runs.sort(key=lambda run: -(run.start_time or 0))
-            return runs[:limit] if limit is not None else runs
-        rows = index.runs(pipeline=pipeline, status=status, limit=limit)
-        return [Run(self, row.sha, row) for row in rows]
+            if status == "crashed":
+                crashed = index.runs(status="crashed", **filters)
+                runs += [Run(self, row.sha, row) for row in crashed]
+                runs.sort(key=lambda run: -(run.start_time or 0))
+            end = None if limit is None else offset + limit
+            return RunPage(runs[offset:end], len(runs), offset, limit)
+        rows = index.runs(
+            status=status,
+            order_by=order_by,
+            ascending=ascending,
+            offset=offset,
+            limit=limit,
+            **filters,
+        )
+        if limit is None or 0 < len(rows) < limit or (not rows and not offset):
+            total = offset + len(rows)  # the last page: nothing to count
+        else:
+            total = index.count(status=status, **filters)
+        return RunPage([Run(self, row.sha, row) for row in rows], total, offset, limit)
+
+    def run_table(self, runs: Sequence[Run], columns: Sequence[Column]) -> RunTable:
+        """``columns`` of listed runs, from the index: what ``runs list --columns`` shows.
+
+        Values recorded with each run; metadata added later shows in ``compare_runs``.
+        """
+        found = self._runs_index().values([run.ref for run in runs], list(columns))
+        return RunTable(list(runs), list(columns), [found.get(run.ref, {}) for run in runs])
+
+    def compare_runs(
+        self, runs: Sequence[Run | str], columns: Sequence[Column] | None = None
+    ) -> RunTable:
+        """Runs (or their names, shas, prefixes) side by side: every parameter and metric."""
+        resolved = [self.get_pipeline_run(run) if isinstance(run, str) else run for run in runs]
+        return compare_runs(resolved, columns)
+
+    def columns(self, *, pipeline: str | None = None) -> list[Column]:
+        """The parameters and metrics recent runs (of ``pipeline``) have, to choose columns from."""
+        return self._runs_index().columns(pipeline=pipeline)
 
     def get_pipeline_run(self, name_or_sha: str) -> Run:
         """A run by name, ``pipeline/name``, full sha or unique sha prefix."""

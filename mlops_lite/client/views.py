@@ -367,22 +367,29 @@ class StepRun:
         return next(iter(self.outputs.values()))
 
     @cached_property
-    def inputs(self) -> dict[str, Artifact | ArtifactVersion]:
-        """The artifacts the step received, by argument name.
-
-        An output of another step of the run is an ``Artifact``; an existing artifact
-        version passed in the pipeline body is an ``ArtifactVersion``.
-        """
-        result: dict[str, Artifact | ArtifactVersion] = {}
+    def inputs(self) -> dict[str, Artifact]:
+        """The outputs of this run's steps that the step received, by argument name."""
+        result = {}
         for argument, info in self.record.inputs.items():
             upstream = self.run.steps.get(info.get("step", ""))
             if upstream is not None and info.get("output") in upstream.outputs:
                 result[argument] = upstream.outputs[info["output"]]
-            elif info.get("version_id"):
+        return result
+
+    @cached_property
+    def input_versions(self) -> dict[str, ArtifactVersion]:
+        """The existing artifact versions the step received, by argument name.
+
+        Passed in the pipeline body (``Client().get_artifact_version(...)``, a
+        model's ``get_artifact(...)``), they are recorded as the step's lineage.
+        """
+        result = {}
+        for argument, info in self.record.inputs.items():
+            if info.get("version_id"):
                 try:
                     result[argument] = self.run._client.get_artifact_version(info["version_id"])
                 except (LookupError, ValueError):
-                    continue
+                    continue  # its registry is not in this clone
         return result
 
     def to_dict(self) -> dict[str, Any]:
@@ -396,8 +403,9 @@ class StepRun:
             "parameters": self.parameters,
             "metadata": self.metadata,
             "outputs": {name: artifact.to_dict() for name, artifact in self.outputs.items()},
-            "inputs": {
-                argument: artifact.artifact_id for argument, artifact in self.inputs.items()
+            "inputs": {argument: artifact.id for argument, artifact in self.inputs.items()},
+            "input_versions": {
+                argument: str(version.id) for argument, version in self.input_versions.items()
             },
             "error": self.error,
         }

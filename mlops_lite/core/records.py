@@ -254,6 +254,8 @@ class StepSummary(_Record):
     cache_key: CacheKey | None = None
     outputs: dict[str, OutputRecord] = field(default_factory=dict)
     end_time: float | None = None
+    # What the step logged with log_metadata(): metrics in run listings come from here.
+    metadata: dict[Any, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -291,7 +293,9 @@ class StepRecord(_Record):
 
     def summary(self) -> StepSummary:
         """What the run record keeps of this step."""
-        return StepSummary(self.status, self.cache_key, dict(self.outputs), self.end_time)
+        return StepSummary(
+            self.status, self.cache_key, dict(self.outputs), self.end_time, dict(self.metadata)
+        )
 
 
 @dataclass

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from mlops_lite.materializers.preview import Preview
 
 __all__ = ["Materializer", "qualified_name"]
 
@@ -68,6 +71,15 @@ class Materializer:
         The same as :meth:`load` unless a materializer needs the type (ZenML's do).
         """
         return self.load(data)
+
+    def preview(self, value: Any) -> Preview | None:
+        """What the dashboard shows of a value this materializer loaded; None: the default.
+
+        Override it to show your type your way: return a ``TextPreview``,
+        ``TablePreview``, ``ArrayPreview`` or ``ImagePreview`` from
+        ``mlops_lite.materializers.preview`` (plain data: the page escapes all text).
+        """
+        return None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} v{self.version}>"

@@ -13,10 +13,11 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sized
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
+from mlops_lite.core.columns import Column, is_number, run_columns
 from mlops_lite.core.ids import CacheKey, CommitId
 from mlops_lite.core.records import OutputRecord, RunRecord, StepRecord, pack_value, unpack_value
 from mlops_lite.core.status import FINISHED_STEP_STATUSES
@@ -34,7 +35,7 @@ from mlops_lite.store.refs import DiskRefs
 
 __all__ = ["CacheHit", "RunIndex", "RunRow"]
 
-_INDEX_VERSION: Final = 1
+_INDEX_VERSION: Final = 2
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -46,12 +47,20 @@ CREATE INDEX IF NOT EXISTS runs_by_time ON runs (start_time DESC);
 CREATE INDEX IF NOT EXISTS runs_by_pipeline ON runs (pipeline, start_time DESC);
 CREATE INDEX IF NOT EXISTS runs_by_sha ON runs (sha);
 CREATE INDEX IF NOT EXISTS runs_by_code ON runs (code_commit);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, start_time DESC);
+CREATE INDEX IF NOT EXISTS runs_by_name ON runs (run_name);
 CREATE TABLE IF NOT EXISTS cache (
     cache_key TEXT NOT NULL, ref TEXT NOT NULL, step TEXT NOT NULL, outputs BLOB NOT NULL,
     end_time REAL, PRIMARY KEY (cache_key, ref, step)
 );
 CREATE INDEX IF NOT EXISTS cache_by_ref ON cache (ref);
 CREATE INDEX IF NOT EXISTS cache_by_key ON cache (cache_key, end_time);
+-- Each run's parameters and metrics (core/columns.py), so listings show them as columns
+-- without reading a record per run. ``number`` holds numeric values, for sorting.
+CREATE TABLE IF NOT EXISTS run_values (
+    ref TEXT NOT NULL, name TEXT NOT NULL, value BLOB NOT NULL, number REAL,
+    PRIMARY KEY (ref, name)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS stamps (path TEXT PRIMARY KEY, stamp TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS loose (ref TEXT PRIMARY KEY, stamp TEXT NOT NULL);
 """
@@ -312,6 +321,7 @@ class RunIndex:
     def _forget(self, ref: str) -> None:
         self._db.execute("DELETE FROM runs WHERE ref = ?", (ref,))
         self._db.execute("DELETE FROM cache WHERE ref = ?", (ref,))
+        self._db.execute("DELETE FROM run_values WHERE ref = ?", (ref,))
 
     def _index_run(self, ref: str, sha: str, reader: _ObjectReader, *, known: bool = True) -> None:
         parsed = parse_run_ref(ref)
@@ -325,6 +335,7 @@ class RunIndex:
                     step_records[name] = StepRecord(
                         name=name, function="", status=summary.status, cache_key=summary.cache_key,
                         outputs=summary.outputs, end_time=summary.end_time,
+                        metadata=summary.metadata,
                     )  # fmt: skip
             else:  # a crashed run's record, written before its steps finished
                 for name, tree_id in read_run_commit(self.store.read_object, sha).steps.items():
@@ -382,6 +393,17 @@ class RunIndex:
                     if step.cache_key and step.status in FINISHED_STEP_STATUSES
                 ],
             )
+            self._db.executemany(
+                "INSERT OR REPLACE INTO run_values VALUES (?, ?, ?, ?)",
+                [
+                    (ref, column.name, pack_value(value), value if is_number(value) else None)
+                    for column, value in run_columns(
+                        record.parameters,
+                        record.metadata,
+                        ((name, step.metadata) for name, step in steps.items()),
+                    ).items()
+                ],
+            )
             if not in_transaction:
                 self._db.execute("COMMIT")
         except BaseException:
@@ -412,24 +434,75 @@ class RunIndex:
         status: str | None = None,
         limit: int | None = None,
         code_commit: CommitId | None = None,
+        author: str | None = None,
+        text: str | None = None,
+        offset: int = 0,
+        order_by: Column | None = None,
+        ascending: bool = False,
     ) -> list[RunRow]:
-        """Runs newest first, filtered by pipeline, status and code commit."""
-        clauses: list[str] = []
-        args: list[Any] = []
-        for column, value in (
-            ("pipeline", pipeline),
-            ("status", status),
-            ("code_commit", code_commit),
-        ):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                args.append(value)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = f"SELECT * FROM runs {where} ORDER BY start_time DESC, run_name DESC"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(limit)
+        """Runs newest first (or by a column's numeric value), filtered, one page at a time.
+
+        ``text`` matches part of the run name, pipeline, author or host, or a sha
+        prefix. Runs without a number in ``order_by`` come last, newest first.
+        """
+        where, args = _filters(pipeline, status, code_commit, author, text)
+        if order_by is None:
+            sql = f"SELECT runs.* FROM runs {where} ORDER BY start_time DESC, run_name DESC"
+        else:
+            direction = "ASC" if ascending else "DESC"
+            sql = (
+                "SELECT runs.* FROM runs LEFT JOIN run_values AS v "
+                f"ON v.ref = runs.ref AND v.name = ? {where} "
+                f"ORDER BY v.number IS NULL, v.number {direction}, start_time DESC, run_name DESC"
+            )
+            args.insert(0, order_by.name)
+        if limit is not None or offset:
+            sql += " LIMIT ? OFFSET ?"
+            args += [-1 if limit is None else limit, offset]
         return [RunRow(*row) for row in self._db.execute(sql, args).fetchall()]
+
+    def count(
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        author: str | None = None,
+        text: str | None = None,
+    ) -> int:
+        """How many runs the same filters as ``runs()`` select."""
+        where, args = _filters(pipeline, status, None, author, text)
+        return int(self._db.execute(f"SELECT COUNT(*) FROM runs {where}", args).fetchone()[0])
+
+    def values(self, refs: list[str], columns: list[Column]) -> dict[str, dict[Column, Any]]:
+        """``{ref: {column: value}}`` for the given runs and columns (absent values left out)."""
+        if not refs or not columns:
+            return {}
+        by_name = {column.name: column for column in columns}
+        found: dict[str, dict[Column, Any]] = {}
+        # Bounded batches: sqlite limits the number of parameters of one statement.
+        for start in range(0, len(refs), 400):
+            batch = refs[start : start + 400]
+            rows = self._db.execute(
+                f"SELECT ref, name, value FROM run_values WHERE ref IN ({_marks(batch)}) "
+                f"AND name IN ({_marks(by_name)})",
+                [*batch, *by_name],
+            ).fetchall()
+            for ref, name, value in rows:
+                try:
+                    found.setdefault(ref, {})[by_name[name]] = unpack_value(value)
+                except RecordError:
+                    continue
+        return found
+
+    def columns(self, *, pipeline: str | None = None, recent: int = 500) -> list[Column]:
+        """The columns the newest ``recent`` runs (of ``pipeline``) have, sorted."""
+        where, args = _filters(pipeline, None, None, None, None)
+        rows = self._db.execute(
+            "SELECT DISTINCT name FROM run_values WHERE ref IN "
+            f"(SELECT ref FROM runs {where} ORDER BY start_time DESC LIMIT ?)",
+            [*args, recent],
+        ).fetchall()
+        return sorted(Column.parse(name) for (name,) in rows)
 
     def pipelines(self) -> list[str]:
         """Every pipeline with at least one run, sorted."""
@@ -448,6 +521,41 @@ class RunIndex:
                 "SELECT * FROM runs WHERE sha >= ? AND sha < ?", (text.lower(), text.lower() + "g")
             ).fetchall()
         return [RunRow(*row) for row in rows]
+
+
+def _marks(values: Sized) -> str:
+    return ", ".join("?" * len(values))
+
+
+def _filters(
+    pipeline: str | None,
+    status: str | None,
+    code_commit: str | None,
+    author: str | None,
+    text: str | None,
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (and its arguments) of a runs query."""
+    clauses: list[str] = []
+    args: list[Any] = []
+    for column, value in (
+        ("pipeline", pipeline),
+        ("status", status),
+        ("code_commit", code_commit),
+        ("author", author),
+    ):
+        if value is not None:
+            clauses.append(f"runs.{column} = ?")
+            args.append(value)
+    if text:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        clauses.append(
+            "(runs.run_name LIKE ? ESCAPE '\\' OR runs.pipeline LIKE ? ESCAPE '\\' "
+            "OR runs.author LIKE ? ESCAPE '\\' OR runs.host LIKE ? ESCAPE '\\' "
+            "OR (runs.sha >= ? AND runs.sha < ?))"
+        )
+        prefix = text.lower()
+        args += [pattern] * 4 + [prefix, prefix + "g"]
+    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), args
 
 
 # A directory's mtime ticks coarsely (a few ms on ext4): a change in the same

@@ -17,6 +17,7 @@ Measured: ~0.2 ms per ref here, against ~5 ms for dulwich's ref writer.
 
 from __future__ import annotations
 
+import mmap
 import os
 import random
 import threading
@@ -59,6 +60,32 @@ def _conflict(name: str, old: str | None, current: str | None) -> RefConflictErr
         f"ref {name} changed under us (expected {old or 'no ref'}, found {current or 'no ref'}); "
         "nothing was overwritten — run the command again"
     )
+
+
+def _search_sorted(data: bytes | mmap.mmap, name: bytes, start: int = 0) -> str | None:
+    """The sha of ``name`` in sorted ``<sha> <ref>`` lines from ``start`` (``^`` lines skipped)."""
+    low, high = start, len(data)
+    while low < high:
+        middle = (low + high) // 2
+        start = data.rfind(b"\n", low, middle) + 1 or low
+        start = max(start, low)
+        # A peeled line belongs to the ref above it: search from that ref's line.
+        while data[start : start + 1] == b"^" and start > low:
+            start = max(data.rfind(b"\n", low, start - 1) + 1, low)
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end
+        sha, _, ref = data[start:end].partition(b" ")
+        if data[start : start + 1] == b"^":  # only peeled lines left in this range
+            low = end + 1
+            continue
+        if ref == name:
+            text = sha.decode("ascii", "replace")
+            return text if is_sha(text) else None
+        if ref < name:
+            low = end + 1
+        else:
+            high = start
+    return None
 
 
 class MemoryRefs:
@@ -104,7 +131,26 @@ class DiskRefs:
         value = self.read_loose(name)
         if value is not None:
             return value
-        return self.read_packed(name.rpartition("/")[0] + "/").get(name)
+        return self._read_one_packed(name)
+
+    def _read_one_packed(self, name: str) -> str | None:
+        """One ref's packed value, by binary search when git wrote packed-refs sorted.
+
+        With 100,000 packed run refs a scan costs ~0.3 s, and readers ask for one
+        ref at a time (a run's metadata ref, mostly absent); git searches the same way.
+        """
+        try:
+            with open(self.packed_refs_path, "rb") as f:
+                header = f.readline()
+                if not header.startswith(b"# pack-refs with:") or b" sorted" not in header:
+                    return self.read_packed(name.rpartition("/")[0] + "/").get(name)
+                # Mapped, not read: a search touches a few pages of a large file.
+                with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                    return _search_sorted(data, name.encode(), len(header))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as error:
+            raise StoreError(f"cannot read {self.packed_refs_path}: {error}") from error
 
     def read_loose(self, name: str) -> str | None:
         """The sha in the ref's loose file, or None (absent, symbolic, or not a sha)."""

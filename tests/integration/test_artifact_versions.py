@@ -147,7 +147,7 @@ def test_an_artifact_version_given_to_a_step_is_an_input_edge_keyed_by_its_conte
     assert step.parameters == {"scale": 1}
     assert run.parameters == {"dataset_id": str(first_version.id), "version": None}
     assert step.record.inputs["dataset"]["version_id"] == first_version.id.hex
-    assert step.inputs["dataset"] == first_version
+    assert step.input_versions["dataset"] == first_version and step.inputs == {}
     assert step.output.load() == 3
 
     # The same content under another selector is the same cache key.

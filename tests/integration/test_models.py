@@ -128,7 +128,7 @@ def test_runs_create_versions_promote_by_metric_and_inference_uses_production(
     assert inference.stdout.strip().endswith(run.name)
     assert run.model_version == production
     assert production.run_names[-1] == f"inference/{run.name}"
-    assert run.steps["predict"].inputs["classifier"] == classifier
+    assert run.steps["predict"].input_versions["classifier"] == classifier
     assert run.steps["predict"].output.load() == [0.0, 3.0, 6.0, 9.0]
     assert client.get_model_version("churn").number == 3  # latest
     assert client.get_model_version("churn", 1).stage == "archived"

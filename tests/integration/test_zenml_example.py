@@ -81,7 +81,7 @@ def test_the_starter_project_trains_promotes_and_predicts_end_to_end(project: Pa
     preprocess = production.get_artifact("preprocess_pipeline")
     assert preprocess is not None
     assert preprocess.run_metadata == {"random_state": 17, "target": "target"}
-    assert run.steps["inference_preprocessor"].inputs["preprocess_pipeline"] == preprocess
+    assert run.steps["inference_preprocessor"].input_versions["preprocess_pipeline"] == preprocess
 
     # Training again on the first dataset versions: versions "sgd" and "rf" are attached to,
     # and the datasets reach the steps as versions, passed by their UUIDs.
@@ -96,6 +96,6 @@ def test_the_starter_project_trains_promotes_and_predicts_end_to_end(project: Pa
     again = client.get_pipeline("training").last_run
     first_train = client.get_artifact_version("dataset_trn", "1")
     assert again.parameters["train_dataset_id"] == str(first_train.id)
-    assert again.steps["model_trainer"].inputs["dataset_trn"] == first_train
+    assert again.steps["model_trainer"].input_versions["dataset_trn"] == first_train
     subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=project, check=True)
     assert git(project, "status", "--porcelain") == status

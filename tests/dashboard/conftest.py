@@ -1,0 +1,247 @@
+"""One repository with every kind of run the dashboard shows, built once for these tests.
+
+A parameter sweep (later runs reuse cached steps), a failed run, a run still
+running (its step waits for a file), a teammate's run pulled from her clone
+(with a pickled output whose unpickling would leave a marker file), and text
+full of HTML in parameters, metadata, logs and outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+HOSTILE = "<script>alert(1)</script>"
+
+PIPELINE = textwrap.dedent(
+    '''
+    import json, os, sys, time
+    from pathlib import Path
+    from typing import Annotated, Any
+
+    import numpy as np
+    import pandas as pd
+
+    from mlops_lite import log_metadata, pipeline, step
+
+
+    class Model:
+        """Pickled (no materializer knows it); unpickling it leaves a marker file."""
+
+        def __init__(self, weight):
+            self.weight = weight
+
+        def __reduce__(self):
+            return (_unpickled, (self.weight,))
+
+        def __repr__(self):
+            return f"Model(weight={self.weight})"
+
+
+    def _unpickled(weight):
+        marker = os.environ.get("UNPICKLE_MARKER")
+        if marker:
+            Path(f"{marker}-{weight}").write_text("unpickled")
+        return Model(weight)
+
+
+    @step
+    def load(rows: int = 40) -> Annotated[pd.DataFrame, "frame"]:
+        print("loading <b>rows</b>")
+        return pd.DataFrame({"x": np.arange(rows, dtype=float), "label": ["a", "b"] * (rows // 2)})
+
+
+    @step
+    def features(frame: pd.DataFrame) -> Annotated[np.ndarray, "matrix"]:
+        return np.linspace(0.0, 1.0, 200).reshape(20, 10)
+
+
+    @step
+    def picture() -> Annotated[np.ndarray, "image"]:
+        image = np.zeros((24, 24, 3), dtype=np.uint8)
+        image[:, :12, 0] = 255
+        image[12:, :, 2] = 200
+        return image
+
+
+    @step
+    def train(
+        matrix: np.ndarray, lr: float, fail: bool = False, note: str = ""
+    ) -> Annotated[Any, "model"]:
+        wait_for = os.environ.get("WAIT_FOR")
+        if wait_for:
+            print("waiting for", wait_for, flush=True)
+            while not Path(wait_for).exists():
+                time.sleep(0.05)
+        print(f"training with lr={lr} {note}")
+        log_metadata({"loss": round(1.0 / (1.0 + 10 * lr), 6), "comment": note})
+        if fail:
+            raise ValueError("the loss diverged")
+        return Model(lr)
+
+
+    @step
+    def evaluate(model: Any, frame: pd.DataFrame) -> Annotated[str, "report"]:
+        accuracy = round(min(0.99, 0.6 + model.weight), 6)
+        log_metadata({"accuracy": accuracy})
+        return f"accuracy {accuracy} <i>not italic</i>"
+
+
+    @pipeline
+    def sweep(lr: float = 0.1, fail: bool = False, note: str = "plain"):
+        frame = load()
+        model = train(features(frame), lr=lr, fail=fail, note=note)
+        evaluate(model, frame)
+        picture()
+
+
+    if __name__ == "__main__":
+        arguments = json.loads(sys.argv[1])
+        try:
+            run = sweep(**arguments)
+            print("RUN", run.sha)
+        except Exception as error:
+            print("FAILED", error)
+    '''
+)
+
+
+@dataclass
+class DashboardRepository:
+    """The project, its runs by role, and what the tests need to reach them."""
+
+    root: Path
+    env: dict[str, str]
+    sweep: list[str] = field(default_factory=list)
+    failed: str = ""
+    running: str = ""
+    teammate: str = ""
+    marker: Path = Path()
+    release: Path = Path()
+    process: subprocess.Popen[str] | None = None
+
+    @property
+    def teammate_unpickled(self) -> bool:
+        """Whether anything unpickled the teammate's model (lr 0.4) in this process or another."""
+        return Path(f"{self.marker}-0.4").exists()
+
+
+def user_env(base: Path, name: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "MLOPS_LITE_"))}
+    email = f"{name}@example.com"
+    home = base / f"home-{name}"
+    home.mkdir(exist_ok=True)
+    env.update(
+        HOME=str(home),
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_AUTHOR_NAME=name,
+        GIT_AUTHOR_EMAIL=email,
+        GIT_COMMITTER_NAME=name,
+        GIT_COMMITTER_EMAIL=email,
+        PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    )
+    return env
+
+
+def _run(cwd: Path, env: dict[str, str], *args: str) -> str:
+    completed = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=180)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    return completed.stdout
+
+
+def _pipeline(cwd: Path, env: dict[str, str], **arguments: object) -> str:
+    out = _run(cwd, env, sys.executable, "sweep.py", json.dumps(arguments))
+    line = next(x for x in out.splitlines() if x.startswith(("RUN", "FAILED")))
+    return line
+
+
+def _newest(cwd: Path, env: dict[str, str], status: str | None = None) -> str:
+    args = ["runs", "list", "--json", "-n", "1", *(["--status", status] if status else [])]
+    listing = json.loads(_run(cwd, env, sys.executable, "-m", "mlops_lite", *args))
+    return str(listing[0]["sha"]) if listing else ""
+
+
+def build(base: Path) -> DashboardRepository:
+    me = user_env(base, "tester")
+    root = base / "project"
+    root.mkdir()
+    _run(root, me, "git", "init", "-q", "-b", "main")
+    (root / "sweep.py").write_text(PIPELINE)
+    _run(root, me, "git", "add", "sweep.py")
+    _run(root, me, "git", "commit", "-qm", "sweep")
+    repository = DashboardRepository(root, me, marker=base / "unpickled", release=base / "release")
+
+    # A teammate clones the project, runs it, and we pull her run.
+    alice = user_env(base, "alice")
+    alice_root = base / "alice"
+    _run(base, alice, "git", "clone", "-q", str(root), str(alice_root))
+    _pipeline(alice_root, alice, lr=0.4, note="from alice")
+    repository.teammate = _newest(alice_root, alice)
+
+    me["UNPICKLE_MARKER"] = str(repository.marker)
+    for lr in (0.1, 0.2, 0.3):
+        note = HOSTILE if lr == 0.2 else "plain"
+        assert _pipeline(root, me, lr=lr, note=note).startswith("RUN")
+        repository.sweep.append(_newest(root, me))
+    assert _pipeline(root, me, lr=0.9, fail=True).startswith("FAILED")
+    repository.failed = _newest(root, me)
+    _run(root, me, sys.executable, "-m", "mlops_lite", "pull", str(alice_root), "--quiet")
+
+    # A run left running: its train step waits for the release file.
+    waiting = dict(me, WAIT_FOR=str(repository.release))
+    repository.process = subprocess.Popen(
+        [sys.executable, "sweep.py", json.dumps({"lr": 0.05})],
+        cwd=root,
+        env=waiting,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not repository.running:
+        assert time.monotonic() < deadline, "the running run never appeared"
+        assert repository.process.poll() is None, repository.process.communicate()[0]
+        time.sleep(0.2)
+        repository.running = _newest(root, me, "running")
+    assert not repository.teammate_unpickled
+    return repository
+
+
+@pytest.fixture(scope="session")
+def dashboard_repository(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardRepository]:
+    repository = build(tmp_path_factory.mktemp("dashboard"))
+    try:
+        yield repository
+    finally:
+        repository.release.write_text("go")
+        if repository.process is not None:
+            try:
+                repository.process.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                repository.process.kill()
+                repository.process.communicate()
+
+
+@pytest.fixture(scope="session")
+def dashboard_url(dashboard_repository: DashboardRepository) -> Iterator[str]:
+    from mlops_lite.ui.server import DashboardServer
+
+    server = DashboardServer(str(dashboard_repository.root), "127.0.0.1", 0)
+    thread = server.start_in_background()
+    try:
+        yield server.url.rstrip("/")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
