@@ -10,23 +10,19 @@ from mlops_lite.client.tables import MISSING, RunPage, RunTable
 from mlops_lite.client.views import Artifact, RecordedPipeline, Run, StepRun
 
 if TYPE_CHECKING:
-    from mlops_lite.client.registry import (
-        ArtifactVersion,
-        ModelVersion,
-        Page,
-        RegisteredArtifact,
-        RegisteredModel,
-    )
+    from mlops_lite.client.artifact_versions import ArtifactVersion, RegisteredArtifact
+    from mlops_lite.client.model_versions import ModelVersion, RegisteredModel
+    from mlops_lite.client.registry_base import Page
     from mlops_lite.client.stack import ActiveStack
 
 # The registry's views load on first use: reading runs does not need them.
 _LAZY = {
     "ActiveStack": "mlops_lite.client.stack",
-    "ArtifactVersion": "mlops_lite.client.registry",
-    "ModelVersion": "mlops_lite.client.registry",
-    "Page": "mlops_lite.client.registry",
-    "RegisteredArtifact": "mlops_lite.client.registry",
-    "RegisteredModel": "mlops_lite.client.registry",
+    "ArtifactVersion": "mlops_lite.client.artifact_versions",
+    "ModelVersion": "mlops_lite.client.model_versions",
+    "Page": "mlops_lite.client.registry_base",
+    "RegisteredArtifact": "mlops_lite.client.artifact_versions",
+    "RegisteredModel": "mlops_lite.client.model_versions",
 }
 
 

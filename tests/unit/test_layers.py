@@ -42,7 +42,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
 UPWARD = {
     ("mlops_lite.definition.pipelines", "mlops_lite.execution"),
     ("mlops_lite.definition.model", "mlops_lite.operations.models"),
-    ("mlops_lite.client.registry", "mlops_lite.operations.models"),
+    ("mlops_lite.client.model_versions", "mlops_lite.operations.models"),
     ("mlops_lite.client.stack", "mlops_lite.execution.stacks"),
 }
 
