@@ -147,22 +147,27 @@ class ArtifactVersion:
     def trust(self, *, explicit: bool | None = None) -> Trust:
         """Whether this version's pickles may be loaded here (``store.trust``'s rules).
 
-        A version made by a run is as trusted as that run, once the run is seen to
-        hold exactly this artifact; one saved outside a run, as the registry commit
-        that added it (trusted when this clone wrote it).
+        Trusted when the run that made it is trusted and holds exactly this
+        artifact (a registry event cannot borrow a trusted run's name), or when
+        this clone wrote the registry commit that added it: its own runs' outputs
+        (also while the run is still recording) and what it saved outside a run.
         """
         store = self._client._store
         run = self._version.run
         if run.get("pipeline") and run.get("run"):
             sha = store.refs.read(run_ref(run["pipeline"], run["run"]))
-            if sha is None or not self._made_by(sha):
-                trust = run_trust(store, "", explicit=explicit, signatures=False)
-                if trust:
+            if sha is not None and self._made_by(sha):
+                trust = run_trust(store, sha, explicit=explicit)
+                if trust or explicit is not None:
                     return trust
-                return Trust(False, "made by a run that is not in this clone or does not hold it")
-            return run_trust(store, sha, explicit=explicit)
         commit_id = introducing_commit(store, self.name, self._version.version_id)
-        return run_trust(store, commit_id or "", explicit=explicit)
+        trust = run_trust(store, commit_id or "", explicit=explicit, signatures=False)
+        if trust or explicit is not None:
+            return trust
+        return Trust(
+            False,
+            "neither made by a run trusted here that holds it, nor saved by this clone",
+        )
 
     def _made_by(self, run_sha: str) -> bool:
         """Whether the run commit holds this very artifact as the output the version names."""

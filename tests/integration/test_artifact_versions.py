@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from mlops_lite import Client, load_artifact, register_artifact, save_artifact
-from mlops_lite.errors import ArtifactVersionNotFoundError
+from mlops_lite.errors import ArtifactVersionNotFoundError, UntrustedPickleError
 from tests.conftest import git, run_script
 
 PRODUCE = textwrap.dedent(
@@ -224,3 +224,68 @@ def test_register_artifact_copies_a_folder_into_git_and_loads_it_back_as_a_path(
     assert (copy / "summary.txt").read_text() == "fine"
     single = register_artifact(str(folder / "summary.txt"), name="summary")
     assert single is not None and single.load().read_text() == "fine"
+
+
+PICKLED = textwrap.dedent(
+    """
+    from typing import Annotated
+    from mlops_lite import Model, get_step_context, pipeline, step
+
+    class Weights:  # no materializer claims it: cloudpickle, as in ZenML
+        def __init__(self, value):
+            self.value = value
+
+    @step
+    def fit() -> Annotated[Weights, "weights"]:
+        return Weights(3)
+
+    @step
+    def check(weights: Weights) -> int:
+        # The version this run's fit just made, loaded while the run is recording.
+        loaded = get_step_context().model.load_artifact("weights")
+        return loaded.value + weights.value
+
+    @pipeline(model=Model(name="pickles"))
+    def pickled():
+        check(fit())
+
+    if __name__ == "__main__":
+        pickled()
+    """
+)
+
+
+def test_a_pickled_version_loads_in_this_clone_and_a_borrowed_run_name_buys_no_trust(
+    project: Path,
+) -> None:
+    (project / "pickled.py").write_text(PICKLED)
+    run_script(project, "pickled.py")
+    client = Client(project)
+    run = client.get_pipeline("pickled").last_run
+    assert run.steps["check"].output.load() == 6
+    genuine = client.get_artifact_version("weights")
+    assert genuine.uses_pickle and genuine.trust()
+
+    # A version whose event names that trusted run but holds other bytes, added by a
+    # commit this clone did not write (as a teammate's would be): not trusted.
+    from mlops_lite.store import GitStore
+    from mlops_lite.store.artifacts import build_artifact
+    from mlops_lite.store.registry import append_events, new_event
+
+    with GitStore.open(project) as store:
+        other, objects = build_artifact(
+            b"\x80\x04K\x07.", materializer="cloudpickle", materializer_version=1,
+            type_name="builtins.int", uses_pickle=True,
+        )  # fmt: skip
+        store.write_objects(objects)
+        event = new_event(
+            store, "create_version", version_id=uuid.uuid4().hex, run=dict(genuine._version.run),
+            artifact_id=other.id, materializer="cloudpickle", materializer_version=1,
+            type_name="builtins.int", size=7, uses_pickle=True,
+        )  # fmt: skip
+        append_events(store, "artifact", "weights", [event])
+    forged = Client(project).get_artifact_version("weights")
+    assert forged.version == "2" and not forged.trust()
+    with pytest.raises(UntrustedPickleError, match="nor saved by this clone"):
+        forged.load()
+    assert forged.load(trust_pickle=True) == 7
