@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +43,7 @@ from mlops_lite.errors import (
 from mlops_lite.execution.task import MaterializedOutput
 from mlops_lite.materializers import loading_unpickles
 from mlops_lite.store.interface import Store
+from mlops_lite.store.objects import GitObject
 from mlops_lite.store.registry import (
     append_events,
     build_output,
@@ -292,11 +293,12 @@ class RunRegistry:
         invocation: Invocation,
         record: StepRecord,
         pending: list[PendingWrite],
-        flush: Any,
+        take_objects: Callable[[], list[GitObject]],
     ) -> None:
         """Version the step's named outputs, then make the writes it asked for.
 
-        ``flush`` writes the run's objects so far: a registry ref may then name them.
+        ``take_objects`` hands over the run's objects not yet written: a registry
+        commit naming them is written in one pack with them.
         """
         plan = self._model_for(invocation)
         link_to = plan.version_id if plan is not None else None
@@ -309,13 +311,17 @@ class RunRegistry:
                 if (name := spec.artifact_name(self.pipeline.name, invocation.name)) is not None
                 and spec.name in record.outputs
             ]
-            if versioned and record.status == "completed":
-                flush()
-            for spec, name in versioned:
-                self._version_output(
-                    spec, name, record, {**run, "output": spec.name}, plan, link_to,
-                    output_metadata.get(spec.name, {}),
-                )  # fmt: skip
+            carried = take_objects() if versioned and record.status == "completed" else []
+            try:
+                for spec, name in versioned:
+                    self._version_output(
+                        spec, name, record, {**run, "output": spec.name}, plan, link_to,
+                        output_metadata.get(spec.name, {}), carried,
+                    )  # fmt: skip
+                    carried = []
+            finally:
+                if carried:  # not written with a version: the run still needs them
+                    self.store.write_objects(carried)
         for write in pending:
             try:
                 self._apply(write, run, plan)
@@ -337,6 +343,7 @@ class RunRegistry:
         plan: _ModelPlan | None,
         link_to: str | None,
         extra_metadata: Mapping[str, Any],
+        objects: list[GitObject],
     ) -> None:
         output = record.outputs[spec.name]
         config = spec.config
@@ -389,6 +396,7 @@ class RunRegistry:
             metadata={**(config.run_metadata if config else {}), **extra_metadata},
             run=run,
             link=link,
+            objects=objects,
         )
 
     def _apply(self, write: PendingWrite, run: dict[str, str], plan: _ModelPlan | None) -> None:

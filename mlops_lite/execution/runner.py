@@ -196,7 +196,7 @@ class _Scheduler:
                 self.trace.invocations[step_record.name],
                 step_record,
                 pending or [],
-                self.recorder.writer.flush,
+                self.recorder.writer.take_pending,
             )
             plan.done(step_record.name)
 

@@ -53,6 +53,7 @@ from mlops_lite.store.layout import utc_offset_minutes
 from mlops_lite.store.objects import (
     MODE_BLOB,
     MODE_TREE,
+    GitObject,
     blob,
     commit,
     parse_commit,
@@ -88,9 +89,18 @@ _VERSIONS: Final = "versions"
 _MAX_LOG_BYTES: Final = 64 * 1024 * 1024
 _ATTEMPTS: Final = 50
 
-# Folded states by commit id: a commit never changes, so neither does its state.
+# Decoded commits and folded states by commit id: a commit never changes, so neither
+# do they. A driver appending a version per step then reads nothing it wrote itself.
+_COMMITS: OrderedDict[str, tuple[RegistryLog, dict[str, tuple[int, str]]]] = OrderedDict()
 _STATES: OrderedDict[str, RegistryState] = OrderedDict()
-_CACHED_STATES: Final = 256
+_CACHED: Final = 256
+
+
+def _remember(cache: OrderedDict[str, Any], key: str, value: Any) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    if len(cache) > _CACHED:
+        cache.popitem(last=False)
 
 
 def registry_ref(kind: RegistryKind, name: str) -> str:
@@ -143,16 +153,26 @@ def _state_at(store: Store, kind: RegistryKind, name: str, head: str) -> Registr
         return cached
     log, _ = _read_commit(store, kind, name, head)
     state = fold(kind, name, log.events)
-    _STATES[head] = state
-    if len(_STATES) > _CACHED_STATES:
-        _STATES.popitem(last=False)
+    _remember(_STATES, head, state)
     return state
 
 
 def _read_commit(
     store: Store, kind: RegistryKind, name: str, head: str
 ) -> tuple[RegistryLog, dict[str, tuple[int, str]]]:
-    """The log and the ``versions`` entries of a registry commit, checked."""
+    """The log and the ``versions`` entries of a registry commit, checked (a fresh dict)."""
+    cached = _COMMITS.get(head)
+    if cached is not None and cached[0].registry == kind and cached[0].name == name:
+        _COMMITS.move_to_end(head)
+        return cached[0], dict(cached[1])
+    log, versions = _decode_commit(store, kind, name, head)
+    _remember(_COMMITS, head, (log, versions))
+    return log, dict(versions)
+
+
+def _decode_commit(
+    store: Store, kind: RegistryKind, name: str, head: str
+) -> tuple[RegistryLog, dict[str, tuple[int, str]]]:
     where = f"the {kind} registry {name!r} at {head[:10]}"
     headers = parse_commit(store.read_object(head))
     trees = headers.get("tree")
@@ -187,6 +207,7 @@ def _write_commit(
     versions: Mapping[str, tuple[int, str]],
     parents: list[str],
     message: str,
+    objects_first: Iterable[GitObject] = (),
 ) -> str:
     log_blob = blob(log.encode())
     entries = {_LOG: (MODE_BLOB, log_blob.id)}
@@ -205,7 +226,10 @@ def _write_commit(
         tz_offset_minutes=utc_offset_minutes(now),
         message=f"mlops-lite {kind} {name}: {message}\n",
     )
-    store.write_objects([*objects, root, new])
+    # One pack for what the commit needs and the commit: a run's step and its
+    # version land together.
+    store.write_objects([*objects_first, *objects, root, new])
+    _remember(_COMMITS, new.id, (log, dict(versions)))
     return new.id
 
 
@@ -217,14 +241,17 @@ def append_events(
     *,
     artifacts: Mapping[str, str] | None = None,
     check: Callable[[RegistryState], None] | None = None,
+    objects: Iterable[GitObject] = (),
 ) -> RegistryState:
     """Append ``events`` to the registry (creating it), and return its new state.
 
-    ``artifacts`` (``{version id: artifact tree id}``) must already be in the
-    store. ``check`` sees the state the events will follow and may raise to
-    refuse them; it runs again if another writer moved the ref meanwhile.
+    ``artifacts`` (``{version id: artifact tree id}``) must be in the store, or
+    among ``objects``, which are written with the first commit attempt. ``check``
+    sees the state the events will follow and may raise to refuse them; it runs
+    again if another writer moved the ref meanwhile.
     """
     new_events = list(events)
+    pending = list(objects)
     ref = registry_ref(kind, name)
     for _ in range(_ATTEMPTS):
         head = store.refs.read(ref)
@@ -240,8 +267,10 @@ def append_events(
             versions[version_id] = (MODE_TREE, artifact_id)
         actions = ", ".join(sorted({event.action for event in new_events}))
         new_head = _write_commit(
-            store, kind, name, log, versions, [head] if head else [], actions or "update"
-        )
+            store, kind, name, log, versions, [head] if head else [], actions or "update",
+            objects_first=pending,
+        )  # fmt: skip
+        pending = []
         if artifacts:
             # This clone made the artifacts this commit adds (save_artifact, a run's
             # outputs): their pickles may be loaded here, as a run's may (store.trust).
@@ -250,7 +279,9 @@ def append_events(
             store.refs.compare_and_swap(ref, head, new_head)
         except RefConflictError:
             continue  # another writer appended at the same moment: append after theirs
-        return _state_at(store, kind, name, new_head)
+        state = fold(kind, name, log.events)
+        _remember(_STATES, new_head, state)
+        return state
     raise RefConflictError(f"{ref} kept changing; try again")
 
 
@@ -402,9 +433,11 @@ def save_artifact_version(
     metadata: Mapping[str, Any] | None = None,
     run: Mapping[str, str] | None = None,
     link: Mapping[str, str] | None = None,
+    objects: Iterable[GitObject] = (),
 ) -> tuple[RegistryState, str]:
-    """Create a version of artifact ``name`` holding ``artifact_tree`` (already in the store).
+    """Create a version of artifact ``name`` holding ``artifact_tree``.
 
+    The tree must be in the store or among ``objects`` (written with the commit).
     ``link`` (``{"model", "version_id", "kind"}``) links it to a model version.
     Returns the new state and the version's id.
     """
@@ -431,7 +464,9 @@ def save_artifact_version(
         model_version_id=(link or {}).get("version_id", ""),
         link_kind=(link or {}).get("kind", ""),
     )
-    state = append_events(store, "artifact", name, [event], artifacts={version_id: artifact_tree})
+    state = append_events(
+        store, "artifact", name, [event], artifacts={version_id: artifact_tree}, objects=objects
+    )
     return state, version_id
 
 

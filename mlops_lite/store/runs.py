@@ -132,11 +132,14 @@ class RunWriter:
         if self._journal is not None:
             self._journal.append(JournalEntry(record.name, step_tree.id, objects))
 
-    def flush(self) -> None:
-        """Write the objects of the steps recorded so far now, so that other refs may name them."""
-        if self._pending:
-            self.store.write_objects(self._pending)
-            self._pending = []
+    def take_pending(self) -> list[GitObject]:
+        """The objects of the steps recorded so far, not yet written: the caller writes them.
+
+        For a ref other than the run's that must name them before the run ends
+        (a named output's artifact version), written in one pack with its commit.
+        """
+        taken, self._pending = self._pending, []
+        return taken
 
     def finish(self, record: RunRecord) -> CommitId:
         """Write everything as one pack and move the ref to the final commit."""
