@@ -54,8 +54,8 @@ def bench(repeat: int, steps: int) -> None:
     )
     per_step = (versioned - baseline) / steps * 1000
     print(
-        f"{steps}-step chain, named outputs : {versioned * 1000:8.1f} ms  -> +{per_step:.3f} ms per "
-        f"versioned output   unnamed outputs: {baseline * 1000:.1f} ms"
+        f"{steps}-step chain, named outputs : {versioned * 1000:8.1f} ms  -> "
+        f"+{per_step:.3f} ms per versioned output   unnamed outputs: {baseline * 1000:.1f} ms"
     )
     print(
         f"{steps}-step chain with a model   : {modelled * 1000:8.1f} ms  -> "
