@@ -99,7 +99,7 @@ class StepContext:
     output_names: tuple[str, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
     # The model version this step works on (a ``Model`` bound to it), if any.
-    model: Any = None
+    bound_model: Any = None
     config: RunConfiguration = field(default_factory=RunConfiguration)
     # Outputs kept as named artifact versions: {output name: artifact name}.
     artifact_names: dict[str, str] = field(default_factory=dict)
@@ -109,6 +109,20 @@ class StepContext:
     def seed(self) -> int:
         """A 32-bit seed derived from the step's cache key: same inputs, same seed."""
         return int(self.cache_key[:8], 16)
+
+    @property
+    def model(self) -> Any:
+        """The model version this step works on (a ``Model``): ``.number``, ``.set_stage``...
+
+        A ``DefinitionError`` when neither the step nor its pipeline has a model, as
+        ZenML raises.
+        """
+        if self.bound_model is None:
+            raise DefinitionError(
+                f"step {self.step_name!r} has no model: give the step or its pipeline "
+                "model=Model(name=...) (or model: in the configuration file)"
+            )
+        return self.bound_model
 
     @property
     def pipeline(self) -> PipelineInfo:

@@ -253,7 +253,7 @@ class RunRegistry:
             if (name := spec.artifact_name(self.pipeline.name, invocation.name)) is not None
         }
         return {
-            "model": plan.bound if plan is not None else None,
+            "bound_model": plan.bound if plan is not None else None,
             "config": RunConfiguration(
                 enable_cache=options.enable_cache,
                 extra=dict(options.extra),

@@ -119,7 +119,7 @@ def _log_model_metadata(
         log_model_metadata(model, metadata, path=path)
         return
     context = current_step_context()
-    if version_id is None and (context is None or context.model is None):
+    if version_id is None and (context is None or context.bound_model is None):
         where = "the running step has no model" if context is not None else "outside a step"
         raise DefinitionError(
             f"log_metadata(infer_model=True): {where}; give the step or pipeline a "
@@ -129,7 +129,7 @@ def _log_model_metadata(
         _log_by_version_id(metadata, str(version_id), path)
         return
     assert context is not None
-    log_model_metadata(context.model, metadata)
+    log_model_metadata(context.bound_model, metadata)
 
 
 def _log_by_version_id(

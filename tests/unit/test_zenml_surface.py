@@ -253,3 +253,13 @@ def test_hooks_get_the_exception_when_they_take_one_and_their_errors_are_printed
     run_hook(no_argument, "on_success")
     assert "the on_success hook" in capsys.readouterr().err
     assert hook_name(no_argument).endswith("no_argument")  # type: ignore[union-attr]
+
+
+def test_a_step_without_a_model_says_how_to_give_it_one() -> None:
+    from mlops_lite.definition.context import StepContext
+
+    context = StepContext(run_name="r", step_name="train", pipeline_name="p", cache_key="0" * 32)
+    with pytest.raises(DefinitionError, match="step 'train' has no model: give the step or its"):
+        context.model
+    assert context.pipeline.name == "p" and context.step_run.name == "train"
+    assert context.pipeline_run.id == context.pipeline_run.id  # derived, stable
