@@ -5,7 +5,7 @@ Run it from anywhere inside a git repository:
     python examples/iris_pipeline.py            # first run: every step executes
     python examples/iris_pipeline.py            # second run: every step is a cache hit
     python examples/iris_pipeline.py --c 0.5    # only training and evaluation run again
-    mlops-lite runs list
+    python -m mlops_lite runs list              # or `mlops-lite runs list` in an activated venv
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import numpy as np
 
 from mlops_lite import get_step_context, log_metadata, pipeline, step
+from mlops_lite.core.command import cli_command
 
 logger = logging.getLogger("iris")
 
@@ -98,7 +99,8 @@ def main() -> None:
         f"run {run.name} ({run.sha[:10]}): {run.status}, accuracy {report['accuracy']:.3f}, "
         f"{cached}/{len(run.steps)} steps from cache"
     )
-    print(f"inspect it with: mlops-lite runs show {run.sha[:10]}")
+    # `mlops-lite` when it is on PATH for this interpreter, else `<python> -m mlops_lite`.
+    print(f"inspect it with: {cli_command()} runs show {run.sha[:10]}")
 
 
 if __name__ == "__main__":

@@ -19,10 +19,11 @@
     ├── NotFoundError
     │   ├── RunNotFoundError          (also AmbiguousRunError for a short prefix)
     │   ├── PipelineNotFoundError
-    │   ├── StepNotFoundError
-    │   ├── ArtifactNotFoundError
-    │   │   └── ArtifactVersionNotFoundError  (also a KeyError, as in ZenML)
-    │   ├── ModelVersionNotFoundError         (also a KeyError, as in ZenML)
+    │   ├── NameNotFoundError         (also a KeyError: run.steps["x"], step.outputs["x"])
+    │   │   ├── StepNotFoundError
+    │   │   ├── ArtifactNotFoundError
+    │   │   │   └── ArtifactVersionNotFoundError  no artifact version matches (ZenML's KeyError)
+    │   │   └── ModelVersionNotFoundError         no model or model version matches (same)
     │   └── SecretNotFoundError       mlops_lite.secret() found the name nowhere
     ├── StepFailedError               a step raised; the run was recorded as failed
     ├── ExecutionError                the orchestrator could not run a step
@@ -54,8 +55,10 @@ __all__ = [
     "MlopsLiteError",
     "ModelStageError",
     "ModelVersionNotFoundError",
+    "NameNotFoundError",
     "NoMaterializerError",
     "NotFoundError",
+    "OutputTypeError",
     "OutputUsedAsValueError",
     "PipelineNotFoundError",
     "ProjectNotFoundError",
@@ -96,6 +99,10 @@ class OutputUsedAsValueError(DefinitionError):
 
 class UnrecordableParameterError(DefinitionError):
     """A parameter value is not a JSON-like value that can be recorded in the run."""
+
+
+class OutputTypeError(DefinitionError):
+    """A step returned a value whose type its return annotation does not allow."""
 
 
 class ConfigError(MlopsLiteError):
@@ -154,26 +161,31 @@ class PipelineNotFoundError(NotFoundError):
     """No run of the named pipeline is recorded."""
 
 
-class StepNotFoundError(NotFoundError):
+class NameNotFoundError(NotFoundError, KeyError):
+    """A name missing from a mapping of the client (``run.steps``, ``step.outputs``).
+
+    A ``KeyError`` too, so ``except KeyError`` and ``dict.get``-style code keep
+    working; unlike a bare ``KeyError`` its message lists the names there are.
+    """
+
+    def __str__(self) -> str:
+        # KeyError's own __str__ shows the repr of its argument (quotes and escapes).
+        return str(self.args[0]) if self.args else ""
+
+
+class StepNotFoundError(NameNotFoundError):
     """The run has no step of that name."""
 
 
-class ArtifactNotFoundError(NotFoundError):
+class ArtifactNotFoundError(NameNotFoundError):
     """The step has no output of that name."""
 
 
-class _KeyLookupError(NotFoundError, KeyError):
-    """A NotFoundError that is also a KeyError, worded like any other error (no quotes)."""
-
-    def __str__(self) -> str:
-        return Exception.__str__(self)
-
-
-class ArtifactVersionNotFoundError(ArtifactNotFoundError, _KeyLookupError):
+class ArtifactVersionNotFoundError(ArtifactNotFoundError):
     """No artifact version matches the name, version or id (a KeyError, as in ZenML)."""
 
 
-class ModelVersionNotFoundError(_KeyLookupError):
+class ModelVersionNotFoundError(NameNotFoundError):
     """No model, or no version of it, matches (a KeyError, as in ZenML)."""
 
 

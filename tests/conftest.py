@@ -71,6 +71,11 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
+def uninstrumented_env() -> dict[str, str]:
+    """The environment without coverage's variables: a subprocess that must import only its own."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
+
+
 def run_script(
     root: Path, script: str, *args: str, check: bool = True
 ) -> subprocess.CompletedProcess[str]:

@@ -65,6 +65,10 @@ def register(subparsers: Any) -> None:
         "(repeatable)",
     )  # fmt: skip
     run.add_argument("--json", action="store_true", help="print the run as JSON")
+    run.add_argument(
+        "--quiet", "-q", action="store_true",
+        help="no console line per step (as MLOPS_LITE_QUIET=1)",
+    )  # fmt: skip
     run.set_defaults(handler=_run)
 
     diff = subparsers.add_parser(
@@ -100,6 +104,8 @@ def _rerun(args: argparse.Namespace) -> int:
         return report.exit_code
     for difference in report.environment_differences:
         print(f"mlops-lite: warning: environment differs: {difference}", file=sys.stderr)
+    for difference in report.data_differences:
+        print(f"mlops-lite: warning: data differs: {difference}", file=sys.stderr)
     print(f"original  {report.pipeline}/{report.original_name} ({report.original_sha[:10]})")
     print(f"code      {report.code_commit}")
     if report.rerun_sha:
@@ -143,6 +149,12 @@ def _size(size: int | None) -> str:
 def _run(args: argparse.Namespace) -> int:
     from mlops_lite.operations.entrypoints import parse_parameters, run_target
 
+    if args.quiet:
+        import os
+
+        from mlops_lite.execution.progress import QUIET_ENV
+
+        os.environ[QUIET_ENV] = "1"
     try:
         parameters = parse_parameters(args.param)
         run = run_target(args.target, config_path=args.config, parameters=parameters)
@@ -206,6 +218,13 @@ def _diff(args: argparse.Namespace) -> int:
     _section(
         "metadata",
         [[c.key, _show(c.a), _show(c.b), "" if c.same else "*"] for c in result.metadata],
+    )
+    _section(
+        "data files",
+        [
+            [c.key, _show(c.a)[:12], _show(c.b)[:12], "" if c.same else "*"]
+            for c in result.data_files
+        ],
     )
     if result.patch:
         print()

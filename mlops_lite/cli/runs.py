@@ -24,7 +24,7 @@ def register(subparsers: Any) -> None:
     listing.add_argument("--pipeline", "-p", help="only runs of this pipeline")
     listing.add_argument(
         "--status",
-        choices=["running", "completed", "failed", "crashed", "unreadable"],
+        choices=["running", "completed", "failed", "crashed", "cancelled", "unreadable"],
         help="only runs with this status (unreadable: written by a newer mlops-lite)",
     )
     listing.add_argument("--author", help="only runs by this e-mail")
@@ -74,6 +74,10 @@ def register(subparsers: Any) -> None:
     logs = subparsers.add_parser("logs", help="the captured output of one step of a run")
     logs.add_argument("run", help="run name, sha or unique sha prefix")
     logs.add_argument("step", help="step name, e.g. train or inc_2")
+    logs.add_argument(
+        "-f", "--follow", action="store_true",
+        help="keep printing while the step runs (waits for it to start), until it ends",
+    )  # fmt: skip
     logs.set_defaults(handler=_show_logs)
 
 
@@ -206,10 +210,26 @@ def _show_run(args: argparse.Namespace) -> int:
             outputs = ", ".join(f"{n} ({a.size} B)" for n, a in step.outputs.items())
             rows.append([step.name, step.status, cached, format_duration(step.duration), outputs])
         print(table(rows, ["STEP", "STATUS", "CACHED", "DURATION", "OUTPUTS"]))
+        data = [
+            [step.name, path, content_id[:12]]
+            for step in run.steps.values()
+            for path, content_id in step.data_files.items()
+        ]
+        if data:
+            print("\ndata files read:")
+            print(table(data, ["STEP", "FILE", "CONTENT"]))
     return 0
 
 
 def _show_logs(args: argparse.Namespace) -> int:
+    if args.follow:
+        from mlops_lite.client.follow import follow_logs
+
+        with Client() as client:
+            for text in follow_logs(client, args.run, args.step):
+                sys.stdout.write(text)
+                sys.stdout.flush()
+        return 0
     with Client() as client:
         step = client.get_pipeline_run(args.run).get_step(args.step)
         text = step.logs

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any
 from mlops_lite.client.tables import RunPage, RunTable, compare_runs
 from mlops_lite.client.views import RecordedPipeline, Run
 from mlops_lite.core.columns import Column
+from mlops_lite.core.command import cli_command
 from mlops_lite.core.ids import CommitId
+from mlops_lite.core.names import did_you_mean
 from mlops_lite.errors import AmbiguousRunError, PipelineNotFoundError, RunNotFoundError
 from mlops_lite.store import GitStore
 from mlops_lite.store.index import RunIndex
@@ -83,8 +85,8 @@ class Client:
         known = self._runs_index().pipelines()
         if name not in known:
             raise PipelineNotFoundError(
-                f"no run of pipeline {name!r} is recorded "
-                f"(pipelines: {', '.join(known) or 'none yet'})"
+                f"no run of pipeline {name!r} is recorded; {did_you_mean(name, known)}"
+                f"pipelines with runs: {', '.join(known) or 'none yet (run a pipeline first)'}"
             )
         return RecordedPipeline(self, name)
 
@@ -113,8 +115,12 @@ class Client:
         ``author`` is an e-mail; ``text`` matches part of a run's name, pipeline,
         author or host, or a sha prefix; ``order_by`` sorts by a numeric parameter or
         metric, runs without one last. The page also says how many runs match in all.
+        A ``pipeline`` with no recorded run is a ``PipelineNotFoundError``: a typo
+        must not look like an empty history.
         """
         index = self._runs_index()
+        if pipeline is not None:
+            self.get_pipeline(pipeline)
         filters: dict[str, Any] = {"pipeline": pipeline, "author": author, "text": text}
         if status in ("crashed", "running"):
             # "crashed" is "running" whose writer is gone: decided per run, not stored.
@@ -170,7 +176,10 @@ class Client:
         if not rows and "/" in text:
             rows = index.find(RUNS_PREFIX + text)
         if not rows:
-            raise RunNotFoundError(f"no run named {text!r} or with a sha starting with {text!r}")
+            raise RunNotFoundError(
+                f"no run named {text!r} or with a sha starting with {text!r}; "
+                f"list runs with `{cli_command()} runs list` (teammates' runs: `pull` first)"
+            )
         if len(rows) > 1:
             names = ", ".join(f"{r.pipeline}/{r.run_name} ({r.sha[:10]})" for r in rows[:5])
             raise AmbiguousRunError(

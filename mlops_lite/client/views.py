@@ -6,24 +6,34 @@ only when asked for something the row does not have.
 
 from __future__ import annotations
 
+import os
 import socket
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlops_lite.core.ids import ArtifactId, CommitId, stable_uuid
+from mlops_lite.core.names import did_you_mean
 from mlops_lite.core.records import OutputRecord, RunRecord, StepRecord
 from mlops_lite.errors import (
     ArtifactNotFoundError,
     MlopsLiteError,
+    NameNotFoundError,
     RunNotFoundError,
     StepNotFoundError,
     UntrustedPickleError,
 )
 from mlops_lite.materializers import get_materializer, loading_unpickles
 from mlops_lite.store.annotations import Annotations, read_annotations
-from mlops_lite.store.artifacts import ArtifactMeta, read_artifact_meta
+from mlops_lite.store.artifacts import ArtifactMeta, read_artifact, read_artifact_meta
 from mlops_lite.store.index import RunRow
-from mlops_lite.store.journal import run_is_live
+from mlops_lite.store.journal import (
+    STARTED_STEPS,
+    live_logs_directory,
+    read_live_journal,
+    run_is_live,
+)
 from mlops_lite.store.layout import (
     STEP_LOGS,
     RunCommit,
@@ -40,7 +50,30 @@ if TYPE_CHECKING:
     from mlops_lite.client.client import Client
     from mlops_lite.client.registry import ArtifactVersion, ModelVersion
 
-__all__ = ["Artifact", "RecordedPipeline", "Run", "StepRun"]
+__all__ = ["Artifact", "NamedMapping", "RecordedPipeline", "Run", "StepRun"]
+
+_V = TypeVar("_V")
+
+
+class NamedMapping(dict[str, _V]):
+    """A dict whose missing keys raise an error listing the names there are, with the closest."""
+
+    def __init__(self, items: dict[str, _V], missing: Callable[[str], NameNotFoundError]) -> None:
+        super().__init__(items)
+        self._missing = missing
+
+    def __missing__(self, key: str) -> _V:
+        raise self._missing(key)
+
+
+def _names_error(
+    error: type[NameNotFoundError], owner: str, kind: str, key: str, names: list[str]
+) -> NameNotFoundError:
+    """``run X has no step 'trian'; did you mean 'train'? steps: load, train``."""
+    return error(
+        f"{owner} has no {kind} {key!r}; {did_you_mean(key, names)}"
+        f"{kind}s: {', '.join(names) or 'none'}"
+    )
 
 
 class RecordedPipeline:
@@ -87,6 +120,37 @@ class Run:
     def _commit(self) -> RunCommit:
         return read_run_commit(self._client._store.read_object, self.sha)
 
+    @cached_property
+    def _live(self) -> _LiveSteps | None:
+        """For a run still being recorded on this machine: its finished and running steps."""
+        state_dir = self._client._store.state_dir
+        if state_dir is None or self.record.status != "running":
+            return None
+        journal = read_live_journal(state_dir, self.ref)
+        if journal is None or journal[0].running_commit != self.sha:
+            return None
+        entries = journal[1]
+        objects = {obj.id: bytes(obj.data) for entry in entries for obj in entry.objects}
+        finished = {entry.step_name: entry.tree_id for entry in entries}
+        logs = live_logs_directory(state_dir, self.ref)
+        running: dict[str, tuple[str, float | None]] = {}
+        try:
+            with open(os.path.join(logs, STARTED_STEPS), encoding="utf-8") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            lines = []
+        for line in lines:
+            name, _, started = line.partition("\t")
+            if name and name not in finished:
+                running[name] = (os.path.join(logs, f"{name}.log"), _float_or_none(started))
+        return _LiveSteps(objects, finished, running)
+
+    def _read_object(self, object_id: str) -> bytes:
+        live = self._live
+        if live is not None and object_id in live.objects:
+            return live.objects[object_id]
+        return self._client._store.read_object(object_id)
+
     @property
     def record(self) -> RunRecord:
         """The run's record, as stored."""
@@ -109,7 +173,7 @@ class Run:
 
     @property
     def status(self) -> str:
-        """``running``, ``completed``, ``failed``, ``crashed`` (or ``unreadable``)."""
+        """``running``, ``completed``, ``failed``, ``crashed``, ``cancelled``, ``unreadable``."""
         status = self._row.status if self._row else self.record.status
         # Only a run started on this machine can be seen to have died: its writer
         # held a lock here. A teammate's run still recording stays "running".
@@ -236,20 +300,24 @@ class Run:
 
     @cached_property
     def steps(self) -> dict[str, StepRun]:
-        """Steps in the order the pipeline defined them (recorded ones only)."""
-        entries = self._commit.steps
+        """Steps in the pipeline's order: recorded ones, and while it runs here, running ones."""
+        entries: dict[str, str | None] = dict(self._commit.steps)
+        live = self._live
+        running: dict[str, tuple[str, float | None]] = {}
+        if live is not None:
+            entries.update(live.finished)
+            running = live.running
+            entries.update(dict.fromkeys(running))
         order = [name for name in self.record.step_names if name in entries]
         order += [name for name in entries if name not in order]
-        return {name: StepRun(self, name, entries[name]) for name in order}
+        return NamedMapping(
+            {name: StepRun(self, name, entries[name], running.get(name)) for name in order},
+            lambda key: _names_error(StepNotFoundError, f"run {self.name}", "step", key, order),
+        )
 
     def get_step(self, name: str) -> StepRun:
         """A step by invocation name; ``StepNotFoundError`` listing the steps otherwise."""
-        try:
-            return self.steps[name]
-        except KeyError:
-            raise StepNotFoundError(
-                f"run {self.name} has no step {name!r}; steps: {', '.join(self.steps) or 'none'}"
-            ) from None
+        return self.steps[name]
 
     def to_dict(self) -> dict[str, Any]:
         """Everything about the run as JSON-ready data."""
@@ -274,27 +342,56 @@ class Run:
         return f"<run {self.pipeline_name}/{self.name} {self.status} {self.sha[:10]}>"
 
 
+@dataclass(frozen=True)
+class _LiveSteps:
+    """What the journal and the live log files of a running run say about its steps."""
+
+    objects: dict[str, bytes]
+    finished: dict[str, str]  # step -> its subtree, in the journal
+    running: dict[str, tuple[str, float | None]]  # step -> (its live log file, start time)
+
+
+def _float_or_none(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
 class StepRun:
     """One step of a run: status, logs, metadata, inputs and outputs."""
 
-    def __init__(self, run: Run, name: str, tree_id: str) -> None:
+    def __init__(
+        self,
+        run: Run,
+        name: str,
+        tree_id: str | None,
+        running: tuple[str, float | None] | None = None,
+    ) -> None:
         self.run = run
         self.name = name
         self._tree_id = tree_id
+        # A step still running: (the file its logs go to, when it started).
+        self._live_log: str | None = running[0] if running is not None else None
+        self._started: float | None = running[1] if running is not None else None
 
     def _read(self, object_id: str) -> bytes:
-        return self.run._client._store.read_object(object_id)
+        return self.run._read_object(object_id)
 
     @cached_property
     def record(self) -> StepRecord:
-        """The step's record, as stored."""
+        """The step's record, as stored (for a step still running: ``status="running"``)."""
+        if self._tree_id is None:
+            return StepRecord(
+                name=self.name, function="", status="running", start_time=self._started
+            )
         return read_step_record(
             self._read, self._tree_id, where=f"step {self.name} of run {self.run.name}"
         )
 
     @property
     def status(self) -> str:
-        """``completed``, ``cached``, ``failed`` or ``skipped``."""
+        """``completed``, ``cached``, ``failed``, ``skipped``, ``cancelled`` or ``running``."""
         return self.record.status
 
     @property
@@ -328,6 +425,16 @@ class StepRun:
         return stable_uuid("step", self.run.pipeline_name, self.run.name, self.name)
 
     @property
+    def metadata_inherited(self) -> bool:
+        """Whether ``metadata`` came with a cache hit, from the execution it reuses."""
+        return self.record.metadata_inherited
+
+    @property
+    def data_files(self) -> dict[str, str]:
+        """``{path: content id}`` of the work tree's files the step read (or declared)."""
+        return self.record.data_files
+
+    @property
     def parameters(self) -> dict[str, Any]:
         """The step's parameters (arguments that are not step outputs)."""
         return self.record.parameters
@@ -344,17 +451,28 @@ class StepRun:
 
     @property
     def logs(self) -> str:
-        """What the step printed and logged."""
+        """What the step printed and logged (so far, while it runs)."""
+        if self._tree_id is None:
+            try:
+                with open(self._live_log or "", "rb") as f:
+                    return f.read().decode("utf-8", "replace")
+            except OSError:
+                return ""
         entry = read_step_entries(self._read, self._tree_id).get(STEP_LOGS)
         return "" if entry is None else self._read(entry[1]).decode("utf-8", "replace")
 
     @cached_property
     def outputs(self) -> dict[str, Artifact]:
         """The step's outputs by name."""
-        return {
-            name: Artifact(self.run, self.name, name, output)
-            for name, output in self.record.outputs.items()
-        }
+        names = list(self.record.outputs)
+        owner = f"step {self.name!r} of run {self.run.name}"
+        return NamedMapping(
+            {
+                name: Artifact(self.run, self.name, name, output)
+                for name, output in self.record.outputs.items()
+            },
+            lambda key: _names_error(ArtifactNotFoundError, owner, "output", key, names),
+        )
 
     @property
     def output(self) -> Artifact:
@@ -402,6 +520,8 @@ class StepRun:
             "duration": self.duration,
             "parameters": self.parameters,
             "metadata": self.metadata,
+            "metadata_inherited": self.metadata_inherited,
+            "data_files": self.data_files,
             "outputs": {name: artifact.to_dict() for name, artifact in self.outputs.items()},
             "inputs": {argument: artifact.id for argument, artifact in self.inputs.items()},
             "input_versions": {
@@ -495,7 +615,11 @@ class Artifact:
         ``UntrustedPickleError`` says how to trust it.
         """
         store = self.run._client._store
-        meta, payload = store.read_artifact(self.id)
+        if self.run._live is not None:
+            # A step of a run still recording: its objects may be in the journal only.
+            meta, payload = read_artifact(self.run._read_object, self.id)
+        else:
+            meta, payload = store.read_artifact(self.id)
         materializer = get_materializer(meta.materializer, version=meta.materializer_version)
         if loading_unpickles(meta.materializer):
             trust = run_trust(store, self.run.sha, explicit=trust_pickle)

@@ -45,12 +45,14 @@ def cache_key(
     parameters: Mapping[str, Any],
     input_artifacts: Mapping[str, str],
     materializers: Mapping[str, str],
+    data_files: Mapping[str, str] | None = None,
 ) -> CacheKey:
     """Key under which a step execution's outputs are reused.
 
     Everything that can change the outputs goes in: the step's code (including
     the project helpers it calls), its parameters, the ids of its input
-    artifacts, the materializers chosen for its outputs and the format version.
+    artifacts, the materializers chosen for its outputs and the format version,
+    and the content ids of the data files the step declares (``@step(data=...)``).
     """
     payload = canonical_bytes(
         [
@@ -59,7 +61,8 @@ def cache_key(
             dict(parameters),
             dict(input_artifacts),
             dict(materializers),
-            {},  # formerly extra inputs; kept so that existing cache keys still match
+            # Empty unless the step declares data files: keys of other steps stay as they were.
+            dict(data_files or {}),
         ]
     )
     return CacheKey(xxhash.xxh3_128_hexdigest(payload))

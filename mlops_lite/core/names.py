@@ -8,9 +8,10 @@ entry), so it must be a valid, unambiguous git ref component everywhere: no
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Final
 
-__all__ = ["MAX_NAME_LENGTH", "NAME_RULE", "is_valid_name"]
+__all__ = ["MAX_NAME_LENGTH", "NAME_RULE", "did_you_mean", "is_valid_name"]
 
 MAX_NAME_LENGTH: Final = 200
 
@@ -26,3 +27,11 @@ def is_valid_name(name: object, *, dots: bool = True) -> bool:
         return False
     pattern = _NAME if dots else _NAME_WITHOUT_DOTS
     return pattern.fullmatch(name) is not None and ".." not in name and not name.endswith(".lock")
+
+
+def did_you_mean(wrong: str, names: Iterable[str]) -> str:
+    """``"did you mean 'train'? "`` when one of ``names`` is close to ``wrong``, else ``""``."""
+    import difflib  # only on the way to an error: not at import time
+
+    close = difflib.get_close_matches(wrong, list(names), n=1)
+    return f"did you mean {close[0]!r}? " if close else ""

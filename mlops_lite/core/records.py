@@ -254,8 +254,13 @@ class StepSummary(_Record):
     cache_key: CacheKey | None = None
     outputs: dict[str, OutputRecord] = field(default_factory=dict)
     end_time: float | None = None
-    # What the step logged with log_metadata(): metrics in run listings come from here.
+    # What the step logged with log_metadata(): metrics in run listings come from here
+    # (for a cache hit: the metadata of the execution it reuses).
     metadata: dict[Any, Any] = field(default_factory=dict)
+    # What a cache hit on this step needs besides, so reusing it reads no step record.
+    # None: a run recorded before these were summarized (read the step record).
+    data_files: dict[str, str] | None = None
+    cached_from: dict[str, str] | None = None
 
 
 @dataclass
@@ -277,6 +282,10 @@ class StepRecord(_Record):
     start_time: float | None = None
     end_time: float | None = None
     metadata: dict[Any, Any] = field(default_factory=dict)
+    # For a cache hit: ``metadata`` is that of the execution it reuses, not its own.
+    metadata_inherited: bool = False
+    # Files of the work tree the step read: {path relative to the root: content id}.
+    data_files: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     # For a cache hit: the run (pipeline, run name, step) that produced the outputs.
     cached_from: dict[str, str] | None = None
@@ -294,7 +303,13 @@ class StepRecord(_Record):
     def summary(self) -> StepSummary:
         """What the run record keeps of this step."""
         return StepSummary(
-            self.status, self.cache_key, dict(self.outputs), self.end_time, dict(self.metadata)
+            self.status,
+            self.cache_key,
+            dict(self.outputs),
+            self.end_time,
+            metadata=dict(self.metadata),
+            data_files=dict(self.data_files),
+            cached_from=self.cached_from,
         )
 
 

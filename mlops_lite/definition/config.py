@@ -28,25 +28,22 @@ them; ``MLOPS_LITE_STRICT_CONFIG=1`` makes them errors.
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import inspect
 import json
 import os
 import string
-import types
 import typing
-import uuid
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlops_lite.core.names import NAME_RULE, is_valid_name
+from mlops_lite.core.names import NAME_RULE, did_you_mean, is_valid_name
 from mlops_lite.core.values import is_recordable
 from mlops_lite.definition.model import Model
 from mlops_lite.definition.pipelines import Pipeline
 from mlops_lite.definition.settings import NO_EFFECT_OPTIONS, check_settings, warn_once
 from mlops_lite.definition.tracing import PipelineTrace
+from mlops_lite.definition.typecheck import matches_annotation
 from mlops_lite.errors import CompatibilityWarning, ConfigError
 
 __all__ = [
@@ -270,10 +267,9 @@ def _check_keys(
                 stacklevel=4,
             )
             continue
-        close = difflib.get_close_matches(str(key), known, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
         message = (
-            f"{source}: unknown key {prefix}{key!r}; {hint}the keys allowed here are "
+            f"{source}: unknown key {prefix}{key!r}; {did_you_mean(str(key), known)}"
+            "the keys allowed here are "
             f"{', '.join(known)}"
         )
         if strict:
@@ -461,9 +457,7 @@ def _check_steps(run_config: RunConfig, trace: PipelineTrace) -> None:
 
 
 def _choices(label: str, names: list[str], wrong: str) -> str:
-    close = difflib.get_close_matches(wrong, names, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    return f"{hint}{label} {', '.join(names) or '(none)'}"
+    return f"{did_you_mean(wrong, names)}{label} {', '.join(names) or '(none)'}"
 
 
 def _hints(function: Callable[..., Any]) -> dict[str, Any]:
@@ -487,61 +481,3 @@ def _describe(annotation: Any) -> str:
     if isinstance(annotation, type) and not typing.get_args(annotation):
         return annotation.__name__
     return str(annotation).replace("typing.", "")
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
-
-
-def matches_annotation(value: Any, annotation: Any) -> bool:
-    """Whether a configuration value fits a parameter annotation.
-
-    Lenient where it cannot know (``Any``, type variables, protocols, classes a
-    configuration can never produce are checked with ``isinstance`` only).
-    """
-    if annotation in (Any, object, inspect.Parameter.empty):
-        return True
-    if annotation is None or annotation is type(None):
-        return value is None
-    if annotation is uuid.UUID:
-        return isinstance(value, uuid.UUID) or (isinstance(value, str) and _is_uuid(value))
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin is typing.Annotated:
-        return matches_annotation(value, args[0])
-    if origin is typing.Union or origin is types.UnionType:
-        return any(matches_annotation(value, arg) for arg in args)
-    if origin is typing.Literal:
-        return value in args
-    if annotation is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if origin in (list, tuple, set, frozenset) or annotation in (list, tuple, set, frozenset):
-        if not isinstance(value, (list, tuple)):
-            return False
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            return len(args) == len(value) and all(map(matches_annotation, value, args))
-        return not args or all(matches_annotation(item, args[0]) for item in value)
-    if origin is dict or annotation is dict or origin is Mapping:
-        if not isinstance(value, dict):
-            return False
-        if len(args) == 2:
-            return all(
-                matches_annotation(k, args[0]) and matches_annotation(v, args[1])
-                for k, v in value.items()
-            )
-        return True
-    supertype = getattr(annotation, "__supertype__", None)  # NewType
-    if supertype is not None:
-        return matches_annotation(value, supertype)
-    if isinstance(annotation, type):
-        try:
-            return isinstance(value, annotation)
-        except TypeError:
-            return True
-    return True

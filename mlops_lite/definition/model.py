@@ -20,7 +20,7 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from mlops_lite.core.names import NAME_RULE, is_valid_name
+from mlops_lite.core.names import NAME_RULE, did_you_mean, is_valid_name
 from mlops_lite.core.references import ArtifactSelector
 from mlops_lite.definition.tracing import current_trace
 from mlops_lite.errors import ConfigError, DefinitionError
@@ -112,12 +112,9 @@ class Model:
             )
         for key in content:
             if key not in _CONFIG_KEYS:
-                import difflib
-
-                close = difflib.get_close_matches(str(key), _CONFIG_KEYS, n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
                 raise ConfigError(
-                    f"{source}: unknown key model.{key}; {hint}the keys allowed here are "
+                    f"{source}: unknown key model.{key}; {did_you_mean(str(key), _CONFIG_KEYS)}"
+                    "the keys allowed here are "
                     f"{', '.join(_CONFIG_KEYS)}"
                 )
         try:

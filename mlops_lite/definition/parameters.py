@@ -15,7 +15,7 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["call_parameters", "recordable_parameter", "wants_uuid"]
+__all__ = ["call_parameters", "is_uuid_text", "recordable_parameter", "wants_uuid"]
 
 
 def _uuid_class() -> type | None:
@@ -34,6 +34,18 @@ def recordable_parameter(value: Any) -> Any:
     if type(value) is dict:
         return {key: recordable_parameter(item) for key, item in value.items()}
     return value
+
+
+def is_uuid_text(value: Any, annotation: Any) -> bool:
+    """Whether ``value`` is a UUID's text given for a ``UUID`` annotation (a file, a rerun)."""
+    uuid_class = _uuid_class()
+    if uuid_class is None or annotation is not uuid_class or not isinstance(value, str):
+        return False
+    try:
+        uuid_class(value)
+    except ValueError:
+        return False
+    return True
 
 
 def wants_uuid(annotation: Any) -> bool:

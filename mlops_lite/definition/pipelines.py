@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from mlops_lite.core.names import is_valid_name
+from mlops_lite.core.names import did_you_mean, is_valid_name
 from mlops_lite.core.values import is_recordable
 from mlops_lite.definition.hooks import Hook, check_hook
 from mlops_lite.definition.parameters import call_parameters, recordable_parameter
@@ -81,7 +81,8 @@ class Pipeline:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as error:
             raise DefinitionError(
-                f"pipeline {self.name!r} called with the wrong arguments: {error}"
+                f"pipeline {self.name!r} called with the wrong arguments: {error}; "
+                f"{self._arguments_hint(kwargs)}"
             ) from None
         bound.apply_defaults()
         for arg_name, value in bound.arguments.items():
@@ -91,9 +92,26 @@ class Pipeline:
                     f"pipeline {self.name!r}, parameter {arg_name!r}: a value of type "
                     f"{type(value).__qualname__} cannot be recorded in the run; "
                     "pipeline parameters must be JSON-like "
-                    "(None, bool, int, float, str, bytes, lists, tuples, dicts)"
+                    "(None, bool, int, float, str, bytes, lists, tuples, dicts). To feed data "
+                    "(a DataFrame, an array) into the pipeline, pass its path or name as the "
+                    "parameter and load it inside a step, whose output is then an artifact"
                 )
         return dict(bound.arguments)
+
+    def _arguments_hint(self, kwargs: Mapping[str, Any]) -> str:
+        """What to do about a call whose arguments do not fit the signature."""
+        names = list(self.signature.parameters)
+        unknown = [key for key in kwargs if key not in self.signature.parameters]
+        if unknown:
+            return (
+                f"{did_you_mean(unknown[0], names)}the parameters of {self.name!r} are "
+                f"{', '.join(names) or '(none)'}"
+            )
+        return (
+            "give every parameter without a default in the call, in a configuration file's "
+            "`parameters:` (with_options(config_path=...) or `mlops-lite run --config`), or "
+            "with `mlops-lite run ... --param NAME=VALUE`"
+        )
 
     def trace(self, parameters: Mapping[str, Any]) -> PipelineTrace:
         """Run the pipeline function with a trace active; return the graph it built."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import os
 import sys
 import typing
 from collections.abc import Callable, Mapping
@@ -67,6 +68,9 @@ class StepOptions:
     retries: int = 0
     retry_delay: float = 1.0
     timeout: float | None = None
+    # Files or folders (relative to the project root) the step reads in ways the
+    # automatic tracking cannot see (subprocesses, C libraries): part of its cache key.
+    data: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
     # ZenML's: recorded; settings have no effect here (one warning each).
     settings: Mapping[str, Any] = field(default_factory=dict)
@@ -87,6 +91,7 @@ class StepOptions:
             "retries": self.retries,
             "retry_delay": self.retry_delay,
             "timeout": self.timeout,
+            "data": list(self.data),
             "extra": dict(self.extra),
         }
         # Only when used: records of steps that use none of these stay as they were.
@@ -227,6 +232,7 @@ class Step:
         retries: int | None = None,
         retry_delay: float | None = None,
         timeout: float | None = None,
+        data: str | list[str] | tuple[str, ...] | None = None,
         name: str | None = None,
         parameters: Mapping[str, Any] | None = None,
         settings: Mapping[str, Any] | None = None,
@@ -282,6 +288,8 @@ class Step:
             changes["retry_delay"] = retry_delay
         if timeout is not None:
             changes["timeout"] = timeout
+        if data is not None:
+            changes["data"] = _data_paths(data, self.name)
         if extra:
             changes["extra"] = {**self.options.extra, **extra}
         return Step(
@@ -350,6 +358,16 @@ def unmapped(value: Any) -> Unmapped:
     return Unmapped(value)
 
 
+def _data_paths(data: Any, step_name: str) -> tuple[str, ...]:
+    paths = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+    if not all(isinstance(path, (str, os.PathLike)) for path in paths):
+        raise DefinitionError(
+            f"step {step_name!r}: data must be a path or a list of paths (files or folders, "
+            f"relative to the project root), got {data!r}"
+        )
+    return tuple(os.fspath(path) for path in paths)
+
+
 def _materializer_map(
     value: Any, outputs: tuple[OutputSpec, ...], step_name: str
 ) -> dict[str, Any]:
@@ -407,6 +425,7 @@ def step(
     retries: int = 0,
     retry_delay: float = 1.0,
     timeout: float | None = None,
+    data: str | list[str] | tuple[str, ...] | None = None,
     settings: Mapping[str, Any] | None = None,
     model: Any = None,
     on_failure: Hook | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from mlops_lite.core.hashing import cache_key
@@ -10,13 +11,15 @@ from mlops_lite.core.ids import CacheKey
 from mlops_lite.definition.fingerprint import code_fingerprint
 from mlops_lite.definition.steps import Step
 from mlops_lite.errors import MlopsLiteError
+from mlops_lite.execution.data_files import changed_files
 from mlops_lite.materializers import loading_unpickles, materializer_for_type
 from mlops_lite.store.artifacts import read_artifact_meta
 from mlops_lite.store.index import CacheHit, RunIndex
 from mlops_lite.store.interface import Store
+from mlops_lite.store.layout import RunCommit, read_run_commit, read_step_record
 from mlops_lite.store.trust import run_trust
 
-__all__ = ["cache_enabled", "find_cache_hit", "step_cache_key"]
+__all__ = ["CacheLookup", "ReusedExecution", "cache_enabled", "step_cache_key"]
 
 
 def cache_enabled(*, pipeline: bool, step: bool | None, override: bool | None) -> bool:
@@ -34,7 +37,10 @@ def cache_enabled(*, pipeline: bool, step: bool | None, override: bool | None) -
 
 
 def step_cache_key(
-    step: Step, parameters: Mapping[str, Any], input_artifacts: Mapping[str, str]
+    step: Step,
+    parameters: Mapping[str, Any],
+    input_artifacts: Mapping[str, str],
+    declared_data: Mapping[str, str] | None = None,
 ) -> tuple[CacheKey, str]:
     """``(cache key, code fingerprint)`` of one invocation."""
     fingerprint = code_fingerprint(step.entrypoint)
@@ -43,6 +49,7 @@ def step_cache_key(
         parameters=parameters,
         input_artifacts=input_artifacts,
         materializers=_declared_materializers(step),
+        data_files=declared_data,
     )
     return key, fingerprint
 
@@ -59,19 +66,77 @@ def _declared_materializers(step: Step) -> dict[str, str]:
     return declared
 
 
-def find_cache_hit(index: RunIndex, store: Store, key: CacheKey) -> CacheHit | None:
-    """The earliest usable execution with this key, or None.
+@dataclass(frozen=True)
+class ReusedExecution:
+    """A usable cache hit and what the execution it reuses recorded."""
 
-    A hit is usable when every artifact it names is really in the store (the
-    index is derived and may be ahead of the objects), and loading them would
-    not unpickle bytes from a run that is not trusted here (``store.trust``):
-    asked of each artifact's own ``meta``, never of the record's flags. An
-    untrusted hit is passed over, so the step runs here instead.
-    """
-    for hit in index.cache_hits(key):
-        if _usable(store, hit):
-            return hit
-    return None
+    hit: CacheHit
+    metadata: dict[Any, Any]
+    data_files: dict[str, str]
+    # The run and step that really executed (a reused step's own origin, if it was one).
+    origin: dict[str, str]
+
+
+class CacheLookup:
+    """Finds usable cache hits for the steps of one run; reads each earlier run once."""
+
+    def __init__(self, index: RunIndex, store: Store, data_root: str) -> None:
+        self.index = index
+        self.store = store
+        self.data_root = data_root
+        self._runs: dict[str, RunCommit | None] = {}
+
+    def find(self, key: CacheKey) -> ReusedExecution | None:
+        """The earliest usable execution with this key, or None.
+
+        A hit is usable when every artifact it names is really in the store (the
+        index is derived and may be ahead of the objects), loading them would not
+        unpickle bytes from a run that is not trusted here (``store.trust``): asked
+        of each artifact's own ``meta``, never of the record's flags; and every data
+        file the execution read still holds the content it read. An unusable hit
+        is passed over, so the step runs here instead.
+        """
+        for hit in self.index.cache_hits(key):
+            if not _usable(self.store, hit):
+                continue
+            reused = self._execution(hit)
+            if reused is None or changed_files(self.data_root, reused.data_files):
+                continue
+            return reused
+        return None
+
+    def _execution(self, hit: CacheHit) -> ReusedExecution | None:
+        """What the hit's run recorded about the step: its summary, else its own record."""
+        run = self._run(hit.ref)
+        if run is None:
+            return None
+        own_origin = {"pipeline": hit.pipeline, "run": hit.run_name, "step": hit.step}
+        summary = run.record.step_summary.get(hit.step)
+        if summary is not None and summary.data_files is not None:
+            return ReusedExecution(
+                hit, summary.metadata, summary.data_files, summary.cached_from or own_origin
+            )
+        # A run recorded before summaries held these: read the step's record.
+        tree = run.steps.get(hit.step)
+        if tree is None:
+            return None
+        try:
+            record = read_step_record(self.store.read_object, tree, where=f"step {hit.step}")
+        except MlopsLiteError:
+            return None
+        origin = record.cached_from if record.cached and record.cached_from else own_origin
+        return ReusedExecution(hit, record.metadata, record.data_files, origin)
+
+    def _run(self, ref: str) -> RunCommit | None:
+        if ref not in self._runs:
+            sha = self.store.refs.read(ref)
+            try:
+                self._runs[ref] = (
+                    read_run_commit(self.store.read_object, sha) if sha is not None else None
+                )
+            except MlopsLiteError:
+                self._runs[ref] = None
+        return self._runs[ref]
 
 
 def _usable(store: Store, hit: CacheHit) -> bool:

@@ -31,10 +31,16 @@ def capture_environment() -> dict[str, Any]:
     }
 
 
-def _installed_packages() -> dict[str, str]:
-    """``{distribution: version}`` of every package on ``sys.path``, the first one found winning."""
+def _installed_packages(paths: list[str] | None = None) -> dict[str, str]:
+    """``{distribution: version}`` of every package on ``paths`` (``sys.path``), the first winning.
+
+    An ``.egg-info`` folder without a version in its name is a source checkout's
+    build metadata (an editable install leaves ``mlops_lite.egg-info`` beside the
+    code): its version is read from its ``PKG-INFO``, and it is skipped when it
+    has none, so the installed ``.dist-info`` further down the path is found.
+    """
     packages: dict[str, str] = {}
-    for entry in sys.path:
+    for entry in sys.path if paths is None else paths:
         if not entry or not os.path.isdir(entry):
             continue
         try:
@@ -43,11 +49,27 @@ def _installed_packages() -> dict[str, str]:
             continue
         for name in names:
             if name.endswith(".dist-info"):
-                stem = name[: -len(".dist-info")]
-                project, _, version = stem.partition("-")
-                key = project.lower().replace("_", "-")
-                packages.setdefault(key, version)  # the first on sys.path is the one imported
-            elif name.endswith(".egg-info") and "-" in name:
+                project, _, version = name[: -len(".dist-info")].partition("-")
+            elif name.endswith(".egg-info"):
                 project, _, rest = name[: -len(".egg-info")].partition("-")
-                packages.setdefault(project.lower().replace("_", "-"), rest.split("-py")[0])
+                version = rest.split("-py")[0] or _pkg_info_version(os.path.join(entry, name))
+            else:
+                continue
+            if version:
+                # The first on sys.path is the one imported.
+                packages.setdefault(project.lower().replace("_", "-"), version)
     return dict(sorted(packages.items()))
+
+
+def _pkg_info_version(egg_info: str) -> str:
+    """The ``Version:`` header of an ``.egg-info`` folder's ``PKG-INFO``; "" when unreadable."""
+    try:
+        with open(os.path.join(egg_info, "PKG-INFO"), encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("Version:"):
+                    return line.partition(":")[2].strip()
+                if not line.strip():
+                    break  # the headers end at the first blank line
+    except OSError:
+        pass
+    return ""

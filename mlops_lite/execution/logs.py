@@ -4,12 +4,47 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
+from mlops_lite.core.secrets import scrub_text
+
 __all__ = ["capture_logs"]
+
+
+class _LogBuffer(io.StringIO):
+    """The step's log text, also appended to a file others can follow while the step runs."""
+
+    def __init__(self, live_log: str | None) -> None:
+        super().__init__()
+        # Opened at the first write: creating a file costs more than a silent step.
+        self._live_path = live_log
+        self._live: int | None = None
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        if self._live is None and self._live_path is not None:
+            try:
+                self._live = os.open(self._live_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            except OSError:
+                pass  # a worker on another machine: nothing to follow there
+            self._live_path = None
+        if self._live is not None:
+            try:
+                # The live file is local and short-lived, but no place for a secret either.
+                os.write(self._live, scrub_text(text).encode("utf-8", "replace"))
+            except OSError:
+                self._close_live()
+        return written
+
+    def _close_live(self) -> None:
+        self._live_path = None
+        if self._live is not None:
+            os.close(self._live)
+            self._live = None
 
 
 class _Tee(io.TextIOBase):
@@ -57,9 +92,9 @@ class _BufferHandler(logging.Handler):
 
 
 @contextmanager
-def capture_logs() -> Iterator[io.StringIO]:
-    """Collect everything the step prints or logs into one buffer."""
-    buffer = io.StringIO()
+def capture_logs(live_log: str | None = None) -> Iterator[io.StringIO]:
+    """Collect everything the step prints or logs into one buffer (and the ``live_log`` file)."""
+    buffer = _LogBuffer(live_log)
     root = logging.getLogger()
     unconfigured = not root.handlers
     original_level = root.level
@@ -78,3 +113,4 @@ def capture_logs() -> Iterator[io.StringIO]:
         sys.stdout, sys.stderr = stdout, stderr
         root.removeHandler(handler)
         root.setLevel(original_level)
+        buffer._close_live()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -23,6 +25,7 @@ from mlops_lite.execution.task import MaterializedOutput
 from mlops_lite.store.codepin import CodePin
 from mlops_lite.store.index import RunIndex
 from mlops_lite.store.interface import Store
+from mlops_lite.store.journal import STARTED_STEPS, live_logs_directory
 from mlops_lite.store.runs import RunWriter
 
 __all__ = ["RunRecorder"]
@@ -39,6 +42,10 @@ class RunRecorder:
         self.steps: dict[str, StepRecord] = {}
         # Outputs of steps executed in this run, kept for the steps downstream.
         self.payloads: dict[tuple[str, str], MaterializedOutput] = {}
+        # Running steps append their logs here (one file each) for `logs -f`, and
+        # each step's start is a line of its `started` file, for `runs show`.
+        self.live_logs: str | None = None
+        self._started: int | None = None
 
     @classmethod
     def begin(
@@ -92,7 +99,24 @@ class RunRecorder:
         _refuse_secret_parameters(pipeline.name, parameters, trace)
         recorder = cls(store, index, record, pin.commit)
         recorder.writer.start()
+        if store.state_dir is not None:
+            recorder.live_logs = live_logs_directory(store.state_dir, recorder.ref)
+            os.makedirs(recorder.live_logs, exist_ok=True)
+            recorder._started = os.open(
+                os.path.join(recorder.live_logs, STARTED_STEPS),
+                os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                0o644,
+            )
         return recorder
+
+    def step_started(self, step: str) -> None:
+        """Note that ``step`` is running now (one append, no git work)."""
+        if self._started is not None:
+            os.write(self._started, f"{step}\t{time.time()}\n".encode())
+
+    def live_log(self, step: str) -> str | None:
+        """The file a running step's logs go to, if this run has any."""
+        return None if self.live_logs is None else os.path.join(self.live_logs, f"{step}.log")
 
     @property
     def ref(self) -> str:
@@ -130,6 +154,11 @@ class RunRecorder:
         record.step_summary = {name: step.summary() for name, step in self.steps.items()}
         sha = self.writer.finish(record)
         self.index.add_run(self.ref, sha, record, self.steps, self.writer.code_commit)
+        if self._started is not None:
+            os.close(self._started)
+            self._started = None
+        if self.live_logs is not None:
+            shutil.rmtree(self.live_logs, ignore_errors=True)
         return sha
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_lite.client import Client, Run
+from mlops_lite.core.command import cli_command
 from mlops_lite.core.records import StepRecord
 from mlops_lite.definition.context import PendingWrite, StepContext
 from mlops_lite.definition.parameters import call_parameters
@@ -23,13 +24,16 @@ from mlops_lite.definition.pipelines import Pipeline
 from mlops_lite.definition.tracing import Invocation, OutputHandle, PipelineTrace
 from mlops_lite.errors import StepFailedError
 from mlops_lite.execution import reproduction
-from mlops_lite.execution.cache import cache_enabled, find_cache_hit, step_cache_key
+from mlops_lite.execution.cache import CacheLookup, cache_enabled, step_cache_key
+from mlops_lite.execution.data_files import declared_content_ids
+from mlops_lite.execution.interrupts import describe_interruption, terminate_as_interrupt
 from mlops_lite.execution.orchestrators import Job, Orchestrator, create_orchestrator
 from mlops_lite.execution.plan import ReadyQueue
+from mlops_lite.execution.progress import Progress, quiet_requested
 from mlops_lite.execution.recorder import RunRecorder
 from mlops_lite.execution.registry import RunRegistry
 from mlops_lite.execution.stacks import choose_orchestrator
-from mlops_lite.execution.task import MaterializedOutput, StepResult, StepTask
+from mlops_lite.execution.task import MaterializedOutput, StepInterrupted, StepResult, StepTask
 from mlops_lite.materializers import loading_unpickles
 from mlops_lite.store import GitStore
 from mlops_lite.store.index import RunIndex
@@ -68,7 +72,10 @@ def run_pipeline(
         index = RunIndex(active)
         try:
             index.refresh()
-            with create_orchestrator(choice.orchestrator, choice.settings) as orchestrator:
+            with (
+                terminate_as_interrupt(),
+                create_orchestrator(choice.orchestrator, choice.settings) as orchestrator,
+            ):
                 enable_cache = cache_enabled(
                     pipeline=pipeline.options.enable_cache,
                     step=None,
@@ -94,6 +101,8 @@ def run_pipeline(
                     recorder,
                     settings.enable_cache,
                     registry,
+                    # Data files are read relative to the code being run: a rerun's tree.
+                    data_root=settings.source_root or active.root,
                 ).run()
         finally:
             index.close()
@@ -128,10 +137,14 @@ class _Scheduler:
         recorder: RunRecorder,
         cache_override: bool | None,
         registry: RunRegistry,
+        *,
+        data_root: str,
     ) -> None:
         self.store = store
         self.registry = registry
         self.index = index
+        self.data_root = data_root
+        self.cache = CacheLookup(index, store, data_root)
         self.pipeline = pipeline
         self.trace = trace
         self.orchestrator = orchestrator
@@ -139,21 +152,42 @@ class _Scheduler:
         self.cache_override = cache_override
         self.fail_fast = bool(pipeline.options.extra.get("fail_fast", False))
         self._job_ids = 0
+        self.progress = Progress(
+            pipeline.name,
+            recorder.record.run_name,
+            quiet=quiet_requested(pipeline.options.extra.get("quiet")),
+        )
 
     def run(self) -> str:
         """Dispatch every invocation, record the run, raise for a failed step."""
         failures: Failures = []
+        started = time.monotonic()
+        self.progress.run_started()
         try:
             # Hook: model versions created or attached once the run is recorded.
             self.registry.start(self.recorder.record)
             self._schedule(failures)
+        except KeyboardInterrupt as interruption:
+            # Ctrl-C or SIGTERM: the steps are recorded by _schedule; now the run.
+            self.recorder.finish(
+                "cancelled", f"run cancelled by {describe_interruption(interruption)}"
+            )
+            self.progress.run_finished("cancelled", time.monotonic() - started)
+            inside_step = isinstance(interruption, StepInterrupted)
+            original = interruption.__cause__
+            if inside_step and isinstance(original, KeyboardInterrupt):
+                # The interruption itself, as the caller would have seen it without us
+                # (Python ends with the SIGINT status only for a plain KeyboardInterrupt).
+                raise original from None
+            raise
         except BaseException as error:
-            # Interrupted (Ctrl-C) or an internal error: record what finished.
+            # An internal error: record what finished.
             self.orchestrator.cancel_all()
             self.recorder.finish("failed", f"run interrupted: {type(error).__name__}: {error}")
             raise
         reason = f"step {failures[0][0]!r} failed" if failures else None
         sha = self.recorder.finish("failed" if failures else "completed", reason)
+        self.progress.run_finished(self.recorder.record.status, time.monotonic() - started)
         if failures:
             invocation, cause = failures[0]
             record = self.recorder.steps[invocation]
@@ -162,7 +196,7 @@ class _Scheduler:
             raise StepFailedError(
                 f"step {invocation!r} of pipeline {self.pipeline.name!r} failed: {last_line[0]} "
                 f"(run {run_name} recorded as failed; "
-                f"see `mlops-lite logs {run_name} {invocation}`)",
+                f"see `{cli_command()} logs {run_name} {invocation}`)",
                 step_name=invocation,
                 run_name=run_name,
             ) from cause
@@ -198,6 +232,7 @@ class _Scheduler:
                 pending or [],
                 self.recorder.writer.take_pending,
             )
+            self.progress.step_recorded(step_record)
             plan.done(step_record.name)
 
         def stop(reason: str) -> None:
@@ -215,50 +250,83 @@ class _Scheduler:
                 base.error = f"cancelled: {reason}"
                 record(base)
 
-        while plan or runnable or running or retries:
-            while plan:
-                invocation = self.trace.invocations[plan.pop()]
-                prepared = self._prepare(invocation, stopped)
-                if isinstance(prepared, StepRecord):
-                    record(prepared)
-                else:
-                    attempts[invocation.name] = prepared
-                    heapq.heappush(runnable, (plan.order(invocation.name), invocation.name))
-            now = time.monotonic()
-            while retries and retries[0][0] <= now and len(running) < self.orchestrator.capacity:
-                _, _, job = heapq.heappop(retries)
-                running[job.job_id] = job
-                self.orchestrator.submit(job)
-            while runnable and len(running) < self.orchestrator.capacity:
-                _, name = heapq.heappop(runnable)
-                job = self._new_job(attempts[name].task, 1)
-                running[job.job_id] = job
-                self.orchestrator.submit(job)
-            if not running:
-                if retries:
-                    time.sleep(max(0.0, retries[0][0] - time.monotonic()))
-                continue
-            wait_for = max(0.0, retries[0][0] - time.monotonic()) if retries else None
-            for completion in self.orchestrator.wait(wait_for):
-                job = completion.job
-                if running.pop(job.job_id, None) is None:
-                    continue  # cancelled meanwhile
-                attempt = attempts[job.invocation]
-                result = completion.result
-                allowed = 1 + max(0, attempt.task.step.options.retries)
-                if not result.ok and job.attempt < allowed and stopped is None:
-                    attempt.earlier_logs.append(_attempt_log(job.attempt, allowed, result))
-                    delay = max(0.0, attempt.task.step.options.retry_delay) * 2 ** (job.attempt - 1)
-                    retry = self._new_job(_fresh_context(attempt.task), job.attempt + 1)
-                    heapq.heappush(retries, (time.monotonic() + delay, retry.job_id, retry))
+        try:
+            while plan or runnable or running or retries:
+                while plan:
+                    invocation = self.trace.invocations[plan.pop()]
+                    prepared = self._prepare(invocation, stopped)
+                    if isinstance(prepared, StepRecord):
+                        record(prepared)
+                    else:
+                        attempts[invocation.name] = prepared
+                        heapq.heappush(runnable, (plan.order(invocation.name), invocation.name))
+                now = time.monotonic()
+                while (
+                    retries and retries[0][0] <= now and len(running) < self.orchestrator.capacity
+                ):
+                    _, _, job = heapq.heappop(retries)
+                    running[job.job_id] = job
+                    self._started(job)
+                    self.orchestrator.submit(job)
+                while runnable and len(running) < self.orchestrator.capacity:
+                    _, name = heapq.heappop(runnable)
+                    job = self._new_job(attempts[name].task, 1)
+                    running[job.job_id] = job
+                    self._started(job)
+                    self.orchestrator.submit(job)
+                if not running:
+                    if retries:
+                        time.sleep(max(0.0, retries[0][0] - time.monotonic()))
                     continue
-                del attempts[job.invocation]
-                step_record, logs, outputs = _result_record(attempt, job.attempt, result)
-                if not result.ok:
-                    failures.append((step_record.name, result.exception))
-                record(step_record, logs, outputs, result.pending_writes)
-                if not result.ok and self.fail_fast and stopped is None:
-                    stop(f"step {job.invocation!r} failed and the pipeline runs with fail_fast")
+                wait_for = max(0.0, retries[0][0] - time.monotonic()) if retries else None
+                for completion in self.orchestrator.wait(wait_for):
+                    job = completion.job
+                    if running.pop(job.job_id, None) is None:
+                        continue  # cancelled meanwhile
+                    attempt = attempts[job.invocation]
+                    result = completion.result
+                    allowed = 1 + max(0, attempt.task.step.options.retries)
+                    if not result.ok and job.attempt < allowed and stopped is None:
+                        attempt.earlier_logs.append(_attempt_log(job.attempt, allowed, result))
+                        delay = max(0.0, attempt.task.step.options.retry_delay) * 2 ** (
+                            job.attempt - 1
+                        )
+                        retry = self._new_job(_fresh_context(attempt.task), job.attempt + 1)
+                        heapq.heappush(retries, (time.monotonic() + delay, retry.job_id, retry))
+                        continue
+                    del attempts[job.invocation]
+                    step_record, logs, outputs = _result_record(attempt, job.attempt, result)
+                    if not result.ok:
+                        failures.append((step_record.name, result.exception))
+                    record(step_record, logs, outputs, result.pending_writes)
+                    if not result.ok and self.fail_fast and stopped is None:
+                        stop(f"step {job.invocation!r} failed and the pipeline runs with fail_fast")
+        except KeyboardInterrupt as interruption:
+            self.orchestrator.cancel_all()
+            partial = interruption.result if isinstance(interruption, StepInterrupted) else None
+            reason = describe_interruption(interruption)
+            for job in sorted(running.values(), key=lambda job: plan.order(job.invocation)):
+                attempt = attempts.pop(job.invocation)
+                base = attempt.base
+                base.status = "cancelled"
+                base.attempts = job.attempt
+                base.error = f"cancelled by {reason} while it ran"
+                logs = "".join(attempt.earlier_logs)
+                if partial is not None and partial.invocation == job.invocation:
+                    base.start_time, base.end_time = partial.start_time, partial.end_time
+                    base.metadata = partial.metadata
+                    base.error = partial.error or base.error
+                    logs += partial.logs
+                record(base, logs)
+            for name in sorted(attempts, key=plan.order):
+                base = attempts[name].base
+                base.error = f"not run: the run was cancelled by {reason}"
+                record(base)
+            raise
+
+    def _started(self, job: Job) -> None:
+        self.recorder.step_started(job.invocation)
+        self.progress.step_started(job.invocation, job.attempt)
 
     def _new_job(self, task: StepTask, attempt: int) -> Job:
         self._job_ids += 1
@@ -291,10 +359,17 @@ class _Scheduler:
         if stopped is not None:
             base.error = f"not run: {stopped}"
             return base
+        declared = (
+            declared_content_ids(self.data_root, step.options.data, invocation.name)
+            if step.options.data
+            else {}
+        )
+        base.data_files = declared
         key, fingerprint = step_cache_key(
             step,
             invocation.parameters,
             {argument: info["artifact_id"] for argument, info in base.inputs.items()},
+            declared,
         )
         base.cache_key = key
         base.code_fingerprint = fingerprint
@@ -304,12 +379,16 @@ class _Scheduler:
             override=self.cache_override,
         )
         if use_cache:
-            hit = find_cache_hit(self.index, self.store, key)
-            if hit is not None:
+            reused = self.cache.find(key)
+            if reused is not None:
                 base.status = "cached"
                 base.cached = True
-                base.outputs = dict(hit.outputs)
-                base.cached_from = {"pipeline": hit.pipeline, "run": hit.run_name, "step": hit.step}
+                base.outputs = dict(reused.hit.outputs)
+                base.cached_from = reused.origin
+                # As ZenML shows it: a cached step carries its execution's metadata.
+                base.metadata = dict(reused.metadata)
+                base.metadata_inherited = True
+                base.data_files = {**reused.data_files, **declared}
                 base.start_time = base.end_time = time.time()
                 return base
         record = self.recorder.record
@@ -333,6 +412,8 @@ class _Scheduler:
             parameters=call_parameters(step.entrypoint, invocation.parameters),
             context=context,
             seed=bool(step.options.seed),
+            data_root=self.data_root,
+            live_log=self.recorder.live_log(invocation.name),
             input_payloads=payloads,
         )
         return _Attempts(base, task)
@@ -372,6 +453,7 @@ def _result_record(
     base.start_time = result.start_time
     base.end_time = result.end_time
     base.metadata = result.metadata
+    base.data_files = {**result.data_files, **base.data_files}
     base.attempts = tries
     logs = "".join([*attempt.earlier_logs, result.logs])
     if not result.ok:
@@ -395,6 +477,11 @@ def _fresh_context(task: StepTask) -> StepTask:
     return dataclasses.replace(
         task, context=dataclasses.replace(task.context, metadata={}, pending_writes=[])
     )
+
+
+def _retry_delay(task: StepTask, attempt: int) -> float:
+    """Seconds before the next attempt: the step's retry delay, doubled after each failure."""
+    return float(max(0.0, task.step.options.retry_delay) * 2 ** (attempt - 1))
 
 
 def _attempt_log(attempt: int, allowed: int, result: StepResult) -> str:

@@ -9,11 +9,13 @@ step's own error handling; ``encode_task`` / ``run_encoded_task`` /
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import pickle
 import sys
 import time
 import traceback
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,12 +28,15 @@ from mlops_lite.definition.context import (
 )
 from mlops_lite.definition.hooks import run_hook
 from mlops_lite.definition.steps import Step
+from mlops_lite.definition.typecheck import describe_annotation, matches_annotation
 from mlops_lite.errors import (
     DefinitionError,
     ExecutionError,
     MaterializerError,
+    OutputTypeError,
     UntrustedPickleError,
 )
+from mlops_lite.execution.data_files import track_reads
 from mlops_lite.execution.logs import capture_logs
 from mlops_lite.materializers import (
     Materializer,
@@ -42,6 +47,7 @@ from mlops_lite.materializers import (
 
 __all__ = [
     "MaterializedOutput",
+    "StepInterrupted",
     "StepResult",
     "StepTask",
     "WorkerSetup",
@@ -62,6 +68,10 @@ class StepTask:
     parameters: dict[str, Any]
     context: StepContext
     seed: bool = False
+    # The work tree whose files the step reads are recorded (None: not tracked).
+    data_root: str | None = None
+    # A file the step's logs are appended to as they come, for `mlops-lite logs -f`.
+    live_log: str | None = None
     # Inputs as bytes, loaded by their materializer when the step starts: a list
     # is a gathered input (one argument receiving several step outputs).
     input_payloads: dict[str, MaterializedOutput | list[MaterializedOutput]] = field(
@@ -110,8 +120,17 @@ class StepResult:
     exception: BaseException | None = None
     start_time: float = 0.0
     end_time: float = 0.0
+    data_files: dict[str, str] = field(default_factory=dict)
     # Registry writes the step asked for; the driver makes them (only it moves refs).
     pending_writes: list[PendingWrite] = field(default_factory=list)
+
+
+class StepInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM while a step ran: carries what the step had printed and logged."""
+
+    def __init__(self, result: StepResult) -> None:
+        super().__init__(f"step {result.invocation!r} was interrupted")
+        self.result = result
 
 
 def _seed_everything(seed: int) -> None:
@@ -126,8 +145,9 @@ def execute_step(task: StepTask) -> StepResult:
     """Call the step function, capture its logs, and materialize what it returns."""
     start = time.time()
     token = set_step_context(task.context)
+    reads = track_reads(task.data_root) if task.data_root is not None else nullcontext(None)
     try:
-        with capture_logs() as log_buffer:
+        with capture_logs(task.live_log) as log_buffer, reads as file_reads:
             try:
                 inputs = _load_inputs(task)
                 if task.seed:
@@ -147,6 +167,18 @@ def execute_step(task: StepTask) -> StepResult:
                     end_time=time.time(),
                     pending_writes=list(task.context.pending_writes),
                 )
+            except KeyboardInterrupt as interruption:
+                # Still raised (the run stops), with the partial logs for the record.
+                partial = StepResult(
+                    task.invocation,
+                    ok=False,
+                    logs=scrub_text(log_buffer.getvalue()),
+                    metadata=scrub_value(dict(task.context.metadata)),
+                    error=scrub_text("".join(traceback.format_exception(interruption))),
+                    start_time=start,
+                    end_time=time.time(),
+                )
+                raise StepInterrupted(partial) from interruption
             run_hook(task.step.options.on_success, "on_success")
         return StepResult(
             task.invocation,
@@ -157,6 +189,7 @@ def execute_step(task: StepTask) -> StepResult:
             metadata=scrub_value(dict(task.context.metadata)),
             start_time=start,
             end_time=time.time(),
+            data_files=file_reads.content_ids() if file_reads is not None else {},
             pending_writes=list(task.context.pending_writes),
         )
     finally:
@@ -277,18 +310,7 @@ def _encode_result(result: StepResult) -> bytes:
                 f"{type(exception).__module__}.{type(exception).__qualname__}: {exception} "
                 f"(the original exception could not be sent back from the worker: {error})"
             )
-    portable = StepResult(
-        result.invocation,
-        result.ok,
-        result.outputs,
-        result.logs,
-        result.metadata,
-        result.error,
-        exception,
-        result.start_time,
-        result.end_time,
-        result.pending_writes,
-    )
+    portable = dataclasses.replace(result, exception=exception)
     return cloudpickle.dumps(portable, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[no-any-return]
 
 
@@ -322,7 +344,16 @@ def _split_outputs(step: Step, invocation: str, value: Any) -> dict[str, Any]:
 def _materialize_outputs(step: Step, invocation: str, value: Any) -> dict[str, MaterializedOutput]:
     """Each output saved by its materializer (the step's choice, else by type)."""
     outputs = {}
+    annotations = {output.name: output.annotation for output in step.outputs}
     for name, output_value in _split_outputs(step, invocation, value).items():
+        if not matches_annotation(output_value, annotations[name], deep=False):
+            actual = type(output_value)
+            raise OutputTypeError(
+                f"step {invocation!r}, output {name!r}: declared "
+                f"{describe_annotation(annotations[name])} but the step returned "
+                f"{describe_annotation(actual)} ({_short_repr(output_value)}); return a value "
+                "of the declared type or change the step's return annotation"
+            )
         materializer = _materializer(step, invocation, name, output_value)
         try:
             payload = materializer.save(output_value)
@@ -345,6 +376,14 @@ def _materialize_outputs(step: Step, invocation: str, value: Any) -> dict[str, M
             stores_files=type(materializer).stores_files,
         )
     return outputs
+
+
+def _short_repr(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception:
+        return "unprintable"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _materializer(step: Step, invocation: str, output: str, value: Any) -> Materializer:

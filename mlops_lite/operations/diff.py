@@ -10,7 +10,7 @@ from mlops_lite.client import Client, Run
 from mlops_lite.operations.compare import OutputComparison, compare_outputs
 from mlops_lite.store.checkout import changed_files, patch
 
-__all__ = ["RunDiff", "ValueChange", "compare_mappings", "diff"]
+__all__ = ["RunDiff", "ValueChange", "compare_mappings", "data_files_of", "diff"]
 
 _MISSING = "<missing>"
 
@@ -42,6 +42,8 @@ class RunDiff:
     outputs: list[OutputComparison] = field(default_factory=list)
     steps: list[ValueChange] = field(default_factory=list)  # step status
     metadata: list[ValueChange] = field(default_factory=list)
+    # "<step>:<path>" -> content id, for the data files either run's steps read.
+    data_files: list[ValueChange] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The comparison as JSON-ready data."""
@@ -97,7 +99,17 @@ def _diff(a: Run, b: Run, root: str, with_patch: bool) -> RunDiff:
         for name, step in run.steps.items():
             target.update({f"{name}.{k}": v for k, v in _flatten(step.metadata).items()})
     result.metadata = compare_mappings(metadata_a, metadata_b)
+    result.data_files = compare_mappings(data_files_of(a), data_files_of(b))
     return result
+
+
+def data_files_of(run: Run) -> dict[str, str]:
+    """``{"<step>:<path>": content id}`` of every data file the run's steps read."""
+    return {
+        f"{name}:{path}": content_id
+        for name, step in run.steps.items()
+        for path, content_id in step.data_files.items()
+    }
 
 
 def _summary(run: Run) -> dict[str, str]:

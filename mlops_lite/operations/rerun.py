@@ -18,11 +18,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
 from mlops_lite.client import Client, Run
+from mlops_lite.core.command import cli_command
 from mlops_lite.core.records import pack_value, unpack_value
 from mlops_lite.errors import AmbiguousRunError, MlopsLiteError, RunNotFoundError, StepFailedError
 from mlops_lite.execution import reproduction
 from mlops_lite.execution.environment import capture_environment
 from mlops_lite.operations.compare import OutputComparison, compare_outputs
+from mlops_lite.operations.diff import data_files_of
 from mlops_lite.operations.entrypoints import (
     call_pipeline,
     check_entry_point,
@@ -31,7 +33,14 @@ from mlops_lite.operations.entrypoints import (
 from mlops_lite.store.checkout import materialize_tree, resolve_commit
 from mlops_lite.store.git import git_env
 
-__all__ = ["RerunReport", "child_main", "environment_differences", "rerun", "resolve_run"]
+__all__ = [
+    "RerunReport",
+    "child_main",
+    "data_differences",
+    "environment_differences",
+    "rerun",
+    "resolve_run",
+]
 
 # Where the interpreter `rerun` starts finds what to run (a file only they share).
 _ENV_SPEC: Final = "MLOPS_LITE_RERUN_SPEC"
@@ -51,6 +60,8 @@ class RerunReport:
     rerun_status: str | None = None
     outputs: list[OutputComparison] = field(default_factory=list)
     environment_differences: list[str] = field(default_factory=list)
+    # Data files a step read whose content differs between the original and the rerun.
+    data_differences: list[str] = field(default_factory=list)
     strict_env: bool = False
     error: str | None = None
     log: str = ""
@@ -96,7 +107,7 @@ def resolve_run(client: Client, ref: str) -> Run:
     if commit is None:
         raise RunNotFoundError(
             f"{ref!r} is neither a run (name, sha or sha prefix) nor a commit; "
-            "list runs with `mlops-lite runs list`"
+            f"list runs with `{cli_command()} runs list`"
         )
     runs = client.runs_for_code_commit(commit)
     if not runs:
@@ -216,7 +227,24 @@ def rerun(
             original.environment, new_run.environment
         )
         report.outputs = compare_outputs(original, new_run, numeric=True)
+        report.data_differences = data_differences(original, new_run)
         return report
+
+
+def data_differences(original: Run, new_run: Run) -> list[str]:
+    """One line per data file whose content the two runs' steps saw differently."""
+    before, after = data_files_of(original), data_files_of(new_run)
+    lines = []
+    for key in [*before, *(key for key in after if key not in before)]:
+        if before.get(key) != after.get(key):
+            step, _, path = key.partition(":")
+            was, now = before.get(key), after.get(key)
+            lines.append(
+                f"step {step}: {path} "
+                + (f"{was[:12]} -> {now[:12]}" if was and now else "read only by the rerun"
+                   if now else "read only by the original")
+            )  # fmt: skip
+    return lines
 
 
 def _run_in_subprocess(

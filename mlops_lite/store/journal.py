@@ -23,11 +23,14 @@ from mlops_lite.store.layout import RUNS_PREFIX
 from mlops_lite.store.objects import GitObject, make_object
 
 __all__ = [
+    "STARTED_STEPS",
     "Journal",
     "JournalEntry",
     "JournalHeader",
     "journal_directory",
+    "live_logs_directory",
     "read_journal",
+    "read_live_journal",
     "run_is_live",
 ]
 
@@ -135,6 +138,23 @@ def read_journal(path: str) -> tuple[JournalHeader, list[JournalEntry]] | None:
     except (ValueError, TypeError, KeyError, msgpack.exceptions.UnpackException):
         return None
     return header, entries
+
+
+# In a run's live logs directory: one ``<step>\t<start time>`` line per step started.
+STARTED_STEPS: Final = "started"
+
+
+def live_logs_directory(state_dir: str, ref: str) -> str:
+    """Where the steps of the run at ``ref`` write their logs while they run (``<step>.log``)."""
+    return _journal_path(state_dir, ref).removesuffix(".journal") + ".logs"
+
+
+def read_live_journal(state_dir: str, ref: str) -> tuple[JournalHeader, list[JournalEntry]] | None:
+    """The journal of a run still being recorded here (its finished steps); None when none."""
+    try:
+        return read_journal(_journal_path(state_dir, ref))
+    except FileNotFoundError:
+        return None
 
 
 def run_is_live(state_dir: str, ref: str) -> bool:

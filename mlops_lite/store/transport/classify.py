@@ -90,10 +90,21 @@ def _first_line_with(lines: list[str], signs: tuple[str, ...]) -> str:
 def rejected_error(result: TransferResult) -> RemoteRejectedError:
     """The error for a push the remote refused in part; `result` says what did go through."""
     names = ", ".join(f"{name} ({why})" for name, why in sorted(result.rejected.items()))
+    if any("shallow" in why for why in result.rejected.values()):
+        # A run's first parent is its code commit, whose history a shallow clone lacks.
+        advice = (
+            "this clone is shallow, and the remote refuses commits whose history it cannot "
+            "check; run `git fetch --unshallow` (or `git fetch --deepen=N` until the run's "
+            "code commit connects to the remote's history), then push again"
+        )
+    else:
+        advice = (
+            f"run `mlops-lite pull {result.remote}` to fetch their side, then compare "
+            "(`git log <ref>`) and keep yours under a new name if both must stay"
+        )
     error = RemoteRejectedError(
         f"push to {result.remote!r} rejected {len(result.rejected)} ref(s), nothing was forced: "
-        f"{names}; run `mlops-lite pull {result.remote}` to fetch their side, then compare "
-        "(`git log <ref>`) and keep yours under a new name if both must stay"
+        f"{names}; {advice}"
     )
     error.exit_code = EXIT_REJECTED  # type: ignore[attr-defined]
     error.result = result  # type: ignore[attr-defined]
