@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from mlops_lite.core.names import NAME_RULE, did_you_mean, is_valid_name
 from mlops_lite.core.references import ArtifactSelector
 from mlops_lite.definition.tracing import current_trace
-from mlops_lite.errors import ConfigError, DefinitionError
+from mlops_lite.errors import ArtifactVersionNotFoundError, ConfigError, DefinitionError
 
 if TYPE_CHECKING:
     import uuid
@@ -177,9 +177,19 @@ class Model:
         return self._artifact(name, version, "deployment")
 
     def load_artifact(self, name: str, version: str | None = None) -> Any:
-        """The value of ``get_artifact(name, version)`` (lazy inside a pipeline body)."""
+        """The value of ``get_artifact(name, version)`` (lazy inside a pipeline body).
+
+        ``ArtifactVersionNotFoundError`` (a ``KeyError``) when no such artifact is linked.
+        """
         found = self._artifact(name, version, None)
-        return found if isinstance(found, ArtifactSelector) else found.load()
+        if isinstance(found, ArtifactSelector):
+            return found
+        if found is None:
+            raise ArtifactVersionNotFoundError(
+                f"model {self.name!r} version {self.version or 'latest'} has no artifact "
+                f"{name!r} linked: runs with this model version link the artifacts they produce"
+            )
+        return found.load()
 
     def _artifact(self, name: str, version: str | None, kind: str | None) -> Any:
         trace = current_trace()

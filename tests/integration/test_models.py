@@ -175,6 +175,10 @@ def test_set_stage_from_code_and_cli_keeps_one_version_per_stage(churn: Path) ->
     first = Model(name="churn", version="1")
     first.set_stage("staging")
     assert first.stage == "staging" and first.number == 1
+    assert first.load_artifact("classifier") == {"weight": 1.0}
+    assert first.get_artifact("missing") is None  # as ZenML's get_artifact
+    with pytest.raises(KeyError, match="has no artifact 'missing' linked"):
+        first.load_artifact("missing")
     with pytest.raises(ModelStageError, match="version 2 is there"):
         first.set_stage("production")
     moved = subprocess.run(
