@@ -1,4 +1,4 @@
-"""Two teammates, one remote: model and artifact versions made offline stay unique.
+"""Two teammates, one file:// remote: model and artifact versions made offline stay unique.
 
 Alice and Bob each train offline, both making "version 2" of the same model and
 both promoting it. Alice pushes first. Bob's push is refused (nothing is forced);
@@ -71,12 +71,14 @@ def test_versions_made_offline_by_two_clones_stay_unique_after_push_and_pull(
     tmp_path: Path, transport: str
 ) -> None:
     remote, alice_dir = alice_shares(tmp_path, "train.py", TRAINING)
+    url = remote.resolve().as_uri()  # file://: git's own transport, not a local path copy
+    git(alice_dir, "remote", "set-url", "origin", url)
     alice, bob = as_user("alice"), as_user("bob")
     mlops = ["-m", "mlops_lite"]
     run(alice_dir, alice, "train.py", "1")  # version 1, shared by both
     run(alice_dir, alice, *mlops, "push", "--transport", transport, "--quiet")
     bob_dir = tmp_path / "bob"
-    git(tmp_path, "clone", "-q", str(remote), str(bob_dir))
+    git(tmp_path, "clone", "-q", url, str(bob_dir))
     run(bob_dir, bob, *mlops, "pull", "--transport", transport, "--quiet")
 
     # Offline, each makes "version 2" and promotes it.
