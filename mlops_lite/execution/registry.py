@@ -151,11 +151,8 @@ class RunRegistry:
         assert name is not None
         if selector.from_run_model or selector.model_name is not None:
             model_version = self._selector_model_version(selector, where)
-            found_linked = model_version.get_artifact(name, selector.version)
-            if selector.link_kind is not None:
-                found_linked = getattr(model_version, f"get_{selector.link_kind}_artifact")(
-                    name, selector.version
-                )
+            kind = f"{selector.link_kind}_" if selector.link_kind else ""
+            found_linked = getattr(model_version, f"get_{kind}artifact")(name, selector.version)
             if found_linked is None:
                 raise ArtifactVersionNotFoundError(
                     f"{where}: {selector.describe()} is not linked to model "
