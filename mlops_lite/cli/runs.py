@@ -25,7 +25,7 @@ def register(subparsers: Any) -> None:
     listing.add_argument(
         "--status",
         choices=["running", "completed", "failed", "crashed", "cancelled", "unreadable"],
-        help="only runs with this status (unreadable: written by a newer mlops-lite)",
+        help="only runs with this status (unreadable: cannot be read here; `runs show` says why)",
     )
     listing.add_argument("--author", help="only runs by this e-mail")
     listing.add_argument(
@@ -161,6 +161,8 @@ def _print_comparison(compared: RunTable) -> None:
 
 
 def _run_summary(run: Run) -> dict[str, Any]:
+    if not run.readable:
+        return run.to_dict()
     return {
         "sha": run.sha,
         "pipeline": run.pipeline_name,
@@ -179,6 +181,12 @@ def _show_run(args: argparse.Namespace) -> int:
         run = client.get_pipeline_run(args.run)
         if args.json:
             print(json.dumps(run.to_dict(), indent=2, default=repr))
+            return 0
+        if not run.readable:
+            print(f"run       {run.pipeline_name}/{run.name}")
+            print(f"sha       {run.sha}")
+            print(f"status    {run.status}")
+            print(f"error     {run.error}")
             return 0
         code = run.code
         dirty = " (dirty work tree, snapshot)" if code.get("dirty") else ""

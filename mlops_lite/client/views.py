@@ -6,6 +6,7 @@ only when asked for something the row does not have.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Callable
@@ -42,6 +43,7 @@ from mlops_lite.store.layout import (
     read_step_record,
     run_ref,
 )
+from mlops_lite.store.objects import BLOB, GitObject
 from mlops_lite.store.trust import run_trust, trust_advice
 
 if TYPE_CHECKING:
@@ -74,6 +76,9 @@ def _names_error(
         f"{owner} has no {kind} {key!r}; {did_you_mean(key, names)}"
         f"{kind}s: {', '.join(names) or 'none'}"
     )
+
+
+logger = logging.getLogger(__name__)
 
 
 class RecordedPipeline:
@@ -130,7 +135,7 @@ class Run:
         if journal is None or journal[0].running_commit != self.sha:
             return None
         entries = journal[1]
-        objects = {obj.id: bytes(obj.data) for entry in entries for obj in entry.objects}
+        objects = {obj.id: obj for entry in entries for obj in entry.objects}
         finished = {entry.step_name: entry.tree_id for entry in entries}
         logs = live_logs_directory(state_dir, self.ref)
         running: dict[str, tuple[str, float | None]] = {}
@@ -145,11 +150,12 @@ class Run:
                 running[name] = (os.path.join(logs, f"{name}.log"), _float_or_none(started))
         return _LiveSteps(objects, finished, running)
 
-    def _read_object(self, object_id: str) -> bytes:
+    def _read_object(self, object_id: str, kind: int | None = None) -> bytes:
         live = self._live
-        if live is not None and object_id in live.objects:
-            return live.objects[object_id]
-        return self._client._store.read_object(object_id)
+        found = live.objects.get(object_id) if live is not None else None
+        if found is None or (kind is not None and found.type_num != kind):
+            return self._client._store.read_object(object_id, kind)  # it raises the right error
+        return bytes(found.data)
 
     @property
     def record(self) -> RunRecord:
@@ -235,7 +241,18 @@ class Run:
 
     @cached_property
     def _annotations(self) -> Annotations:
-        return read_annotations(self._client._store, self.ref)
+        # Metadata added later lives under its own ref, which anyone can push:
+        # when it cannot be read, the run itself still can (with a warning).
+        try:
+            return read_annotations(self._client._store, self.ref)
+        except MlopsLiteError as error:
+            logger.warning(
+                "mlops-lite: metadata added later to run %s cannot be read (%s); "
+                "showing what the run recorded",
+                self.name,
+                error,
+            )
+            return {"run": {}, "steps": {}}
 
     @property
     def environment(self) -> dict[str, Any]:
@@ -295,7 +312,9 @@ class Run:
 
     @property
     def error(self) -> str | None:
-        """Why it failed, if it did."""
+        """Why it failed, if it did (for an ``unreadable`` run: why it cannot be read)."""
+        if self._row is not None and self._row.status == "unreadable":
+            return self._row.reason
         return self.record.error
 
     @cached_property
@@ -319,8 +338,21 @@ class Run:
         """A step by invocation name; ``StepNotFoundError`` listing the steps otherwise."""
         return self.steps[name]
 
+    @property
+    def readable(self) -> bool:
+        """False for a run listed as ``unreadable``: its ``error`` says why, its record raises."""
+        return self._row is None or self._row.status != "unreadable"
+
     def to_dict(self) -> dict[str, Any]:
-        """Everything about the run as JSON-ready data."""
+        """Everything about the run as JSON-ready data (what is known, for an unreadable one)."""
+        if not self.readable:
+            return {
+                "sha": self.sha,
+                "name": self.name,
+                "pipeline": self.pipeline_name,
+                "status": self.status,
+                "error": self.error,
+            }
         return {
             "sha": self.sha,
             "name": self.name,
@@ -346,7 +378,7 @@ class Run:
 class _LiveSteps:
     """What the journal and the live log files of a running run say about its steps."""
 
-    objects: dict[str, bytes]
+    objects: dict[str, GitObject]
     finished: dict[str, str]  # step -> its subtree, in the journal
     running: dict[str, tuple[str, float | None]]  # step -> (its live log file, start time)
 
@@ -375,8 +407,8 @@ class StepRun:
         self._live_log: str | None = running[0] if running is not None else None
         self._started: float | None = running[1] if running is not None else None
 
-    def _read(self, object_id: str) -> bytes:
-        return self.run._read_object(object_id)
+    def _read(self, object_id: str, kind: int | None = None) -> bytes:
+        return self.run._read_object(object_id, kind)
 
     @cached_property
     def record(self) -> StepRecord:
@@ -459,7 +491,7 @@ class StepRun:
             except OSError:
                 return ""
         entry = read_step_entries(self._read, self._tree_id).get(STEP_LOGS)
-        return "" if entry is None else self._read(entry[1]).decode("utf-8", "replace")
+        return "" if entry is None else self._read(entry[1], BLOB).decode("utf-8", "replace")
 
     @cached_property
     def outputs(self) -> dict[str, Artifact]:
@@ -615,11 +647,14 @@ class Artifact:
         ``UntrustedPickleError`` says how to trust it.
         """
         store = self.run._client._store
+        where = f"output {self.name!r} of step {self.step_name!r} (run {self.run.name})"
         if self.run._live is not None:
             # A step of a run still recording: its objects may be in the journal only.
-            meta, payload = read_artifact(self.run._read_object, self.id)
+            meta, payload = read_artifact(
+                self.run._read_object, self.id, digest=self._record.digest, where=where
+            )
         else:
-            meta, payload = store.read_artifact(self.id)
+            meta, payload = store.read_artifact(self.id, digest=self._record.digest, where=where)
         materializer = get_materializer(meta.materializer, version=meta.materializer_version)
         if loading_unpickles(meta.materializer):
             trust = run_trust(store, self.run.sha, explicit=trust_pickle)

@@ -10,11 +10,19 @@ import xxhash
 
 from mlops_lite.core.ids import CacheKey
 
-__all__ = ["CACHE_FORMAT_VERSION", "cache_key", "canonical_bytes"]
+__all__ = ["CACHE_FORMAT_VERSION", "cache_key", "canonical_bytes", "content_digest"]
 
 # Part of every cache key: bump it when the meaning of a recorded output changes
 # (artifact layout, materializer contract), so old entries stop matching.
 CACHE_FORMAT_VERSION = 1
+
+
+def content_digest(data: bytes | bytearray | memoryview) -> str:
+    """The xxh3-128 hex digest of an artifact's payload, recorded with it and checked on load.
+
+    ~10x cheaper than SHA-1 on large payloads (DESIGN.md), so every load can afford it.
+    """
+    return xxhash.xxh3_128_hexdigest(data)
 
 
 def canonical_bytes(value: Any) -> bytes:

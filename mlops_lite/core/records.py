@@ -243,6 +243,8 @@ class OutputRecord(_Record):
     type_name: str
     size: int
     uses_pickle: bool = False
+    # xxh3-128 of the payload, checked on every load (None: recorded before digests).
+    digest: str | None = None
 
 
 @dataclass

@@ -19,10 +19,11 @@ Precedence: explicit call arguments > configuration file > defaults in the
 code. For settings (``enable_cache``, ``run_name``, ``seed``, ``model``) the file
 wins over the decorator and ``with_options``: a file exists to change a run
 without editing code. Everything is checked before anything runs — unknown
-steps (after tracing, before the store is opened) and values that do not match
-the parameter's annotation — so a bad configuration records nothing. Unknown
-keys are ignored with a warning naming the closest known key, as ZenML ignores
-them; ``MLOPS_LITE_STRICT_CONFIG=1`` makes them errors.
+steps (after tracing, before the store is opened), values that do not match
+the parameter's annotation, files nested too deeply or whose YAML aliases
+multiply past a bound (``parse_config_bytes``) — so a bad configuration records
+nothing. Unknown keys are ignored with a warning naming the closest known key,
+as ZenML ignores them; ``MLOPS_LITE_STRICT_CONFIG=1`` makes them errors.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_lite.core.names import NAME_RULE, did_you_mean, is_valid_name
+from mlops_lite.core.shape import MAX_DEPTH, shape_problem
 from mlops_lite.core.values import is_recordable
 from mlops_lite.definition.model import Model
 from mlops_lite.definition.pipelines import Pipeline
@@ -55,6 +57,7 @@ __all__ = [
     "load_config_file",
     "matches_annotation",
     "parse_config",
+    "parse_config_bytes",
 ]
 
 _HOOK_KEYS = ("failure_hook_source", "success_hook_source")
@@ -65,6 +68,7 @@ TOP_LEVEL_KEYS = (
 STEP_KEYS = ("enable_cache", "extra", "model", "parameters", "seed", "settings", *_HOOK_KEYS)
 RUN_NAME_FIELDS = ("date", "pipeline", "random", "stamp", "time")
 ENV_STRICT = "MLOPS_LITE_STRICT_CONFIG"
+MAX_CONFIG_BYTES = 10 * 2**20
 
 
 @dataclass(frozen=True)
@@ -131,27 +135,53 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"configuration file {path!r} not found (relative paths start at the working "
             f"directory, {os.getcwd()})"
         )
-    extension = os.path.splitext(path)[1].lower()
-    with open(path, "rb") as f:
-        data = f.read()
-    if extension == ".toml":
-        content = _load_toml(data, path)
-    elif extension in (".yaml", ".yml"):
-        content = _load_yaml(data, path)
-    elif extension == ".json":
-        try:
-            content = json.loads(data)
-        except ValueError as error:
-            raise ConfigError(f"configuration file {path}: not valid JSON: {error}") from None
-    else:
+    if os.path.getsize(path) > MAX_CONFIG_BYTES:
         raise ConfigError(
-            f"configuration file {path}: unknown format {extension or '(no extension)'!r}; "
-            "use .yaml, .yml, .toml or .json"
+            f"configuration file {path} is larger than {MAX_CONFIG_BYTES // 2**20} MiB: "
+            "a run configuration holds settings, not data"
         )
+    with open(path, "rb") as f:
+        data = f.read(MAX_CONFIG_BYTES + 1)
+    return parse_config_bytes(data, os.path.splitext(path)[1].lower(), source=path)
+
+
+def parse_config_bytes(data: bytes, extension: str, *, source: str) -> dict[str, Any]:
+    """The mapping a configuration file's bytes hold, in the format ``extension`` names.
+
+    Anything that is not a reasonable mapping — invalid syntax, nesting past
+    ``MAX_DEPTH`` levels, YAML aliases multiplying into more than ``MAX_ITEMS``
+    values — is a ``ConfigError``, never another exception.
+    """
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"configuration file {source} is larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        if extension == ".toml":
+            content = _load_toml(data, source)
+        elif extension in (".yaml", ".yml"):
+            content = _load_yaml(data, source)
+        elif extension == ".json":
+            try:
+                content = json.loads(data)
+            except ValueError as error:
+                raise ConfigError(f"configuration file {source}: not valid JSON: {error}") from None
+        else:
+            raise ConfigError(
+                f"configuration file {source}: unknown format {extension or '(no extension)'!r}; "
+                "use .yaml, .yml, .toml or .json"
+            )
+    except RecursionError:
+        raise ConfigError(
+            f"configuration file {source} is nested too deeply to read (at most {MAX_DEPTH} levels)"
+        ) from None
     if content is None:
         content = {}
     if not isinstance(content, dict):
-        raise ConfigError(f"configuration file {path}: the top level must be a mapping of settings")
+        raise ConfigError(
+            f"configuration file {source}: the top level must be a mapping of settings"
+        )
+    problem = shape_problem(content)
+    if problem is not None:
+        raise ConfigError(f"configuration file {source} is refused: {problem}")
     return content
 
 
@@ -160,7 +190,7 @@ def _load_toml(data: bytes, path: str) -> Any:
 
     try:
         return tomllib.loads(data.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError) as error:
         raise ConfigError(f"configuration file {path}: not valid TOML: {error}") from None
 
 
@@ -173,8 +203,10 @@ def _load_yaml(data: bytes, path: str) -> Any:
             "the configuration as TOML"
         ) from None
     try:
+        # safe_load builds no objects from tags; aliases stay shared objects,
+        # measured by shape_problem before anything walks them.
         return yaml.safe_load(data)
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, ValueError, TypeError) as error:
         raise ConfigError(f"configuration file {path}: not valid YAML: {error}") from None
 
 

@@ -13,7 +13,7 @@ from mlops_lite.definition.steps import Step
 from mlops_lite.errors import MlopsLiteError
 from mlops_lite.execution.data_files import changed_files
 from mlops_lite.materializers import loading_unpickles, materializer_for_type
-from mlops_lite.store.artifacts import read_artifact_meta
+from mlops_lite.store.artifacts import artifact_present, read_artifact_meta
 from mlops_lite.store.index import CacheHit, RunIndex
 from mlops_lite.store.interface import Store
 from mlops_lite.store.layout import RunCommit, read_run_commit, read_step_record
@@ -89,12 +89,13 @@ class CacheLookup:
     def find(self, key: CacheKey) -> ReusedExecution | None:
         """The earliest usable execution with this key, or None.
 
-        A hit is usable when every artifact it names is really in the store (the
-        index is derived and may be ahead of the objects), loading them would not
-        unpickle bytes from a run that is not trusted here (``store.trust``): asked
-        of each artifact's own ``meta``, never of the record's flags; and every data
-        file the execution read still holds the content it read. An unusable hit
-        is passed over, so the step runs here instead.
+        A hit is usable when every object of every artifact it names is really in
+        the store (the index is derived and may be ahead of the objects; blobs may
+        have been lost), loading them would not unpickle bytes from a run that is
+        not trusted here (``store.trust``): asked of each artifact's own ``meta``,
+        never of the record's flags; and every data file the execution read still
+        holds the content it read. An unusable hit is passed over, so the step
+        runs here instead.
         """
         for hit in self.index.cache_hits(key):
             if not _usable(self.store, hit):
@@ -140,10 +141,15 @@ class CacheLookup:
 
 
 def _usable(store: Store, hit: CacheHit) -> bool:
-    # Most hits are this clone's own runs: trusted whatever they hold, so only
-    # their presence is checked, as before trust was asked (no meta read).
+    if not all(
+        artifact_present(store.read_object, store.has_object, output.artifact_id)
+        for output in hit.outputs.values()
+    ):
+        return False
+    # Most hits are this clone's own runs: trusted whatever they hold, so their
+    # presence is all that is checked (no meta read).
     if hit.sha is not None and run_trust(store, hit.sha, signatures=False):
-        return all(store.has_object(output.artifact_id) for output in hit.outputs.values())
+        return True
     needs_trust = False
     for output in hit.outputs.values():
         try:

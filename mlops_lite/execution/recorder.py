@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlops_lite.core.ids import ArtifactId, CommitId
-from mlops_lite.core.records import RunRecord, StepRecord
+from mlops_lite.core.records import OutputRecord, RunRecord, StepRecord
 from mlops_lite.core.secrets import contains_secret, scrub_text, scrub_value
 from mlops_lite.core.status import RunStatus
 from mlops_lite.definition.pipelines import Pipeline
@@ -125,9 +125,13 @@ class RunRecorder:
 
     def artifact_id(self, step: str, output: str) -> ArtifactId | None:
         """The artifact a recorded step's output is stored as."""
-        record = self.steps.get(step)
-        found = record.outputs.get(output) if record is not None else None
+        found = self.output_record(step, output)
         return found.artifact_id if found is not None else None
+
+    def output_record(self, step: str, output: str) -> OutputRecord | None:
+        """What was recorded about a recorded step's output (its artifact, its digest)."""
+        record = self.steps.get(step)
+        return record.outputs.get(output) if record is not None else None
 
     def record_step(
         self,

@@ -430,9 +430,16 @@ class _Scheduler:
         payload = self.recorder.payloads.get((handle.invocation, handle.output))
         if payload is not None:
             return payload
-        artifact_id = self.recorder.artifact_id(handle.invocation, handle.output)
-        assert artifact_id is not None
-        meta, data = self.store.read_artifact(artifact_id)
+        output = self.recorder.output_record(handle.invocation, handle.output)
+        assert output is not None
+        meta, data = self.store.read_artifact(
+            output.artifact_id,
+            digest=output.digest,
+            where=(
+                f"output {handle.output!r} of step {handle.invocation!r} "
+                f"(run {self.recorder.record.run_name}, reused from the cache)"
+            ),
+        )
         return MaterializedOutput(
             bytes(data),
             meta.materializer,

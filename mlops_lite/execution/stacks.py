@@ -48,6 +48,7 @@ __all__ = [
     "list_stacks",
     "register_stack",
     "set_active_stack",
+    "stacks_of",
 ]
 
 DEFAULT_STACK = "default"
@@ -90,7 +91,7 @@ def _validate_stack(name: str, table: Mapping[str, Any]) -> Stack:
     if not is_valid_name(name, dots=False):
         raise ConfigError(f"stack name {name!r} is not allowed: use letters, digits, '_' and '-'")
     orchestrator = table.get("orchestrator", "local")
-    if orchestrator not in ORCHESTRATOR_SETTINGS:
+    if not isinstance(orchestrator, str) or orchestrator not in ORCHESTRATOR_SETTINGS:
         raise ConfigError(
             f"{where}: unknown orchestrator {orchestrator!r}; choose one of "
             f"{', '.join(ORCHESTRATOR_SETTINGS)}"
@@ -107,8 +108,13 @@ def _validate_stack(name: str, table: Mapping[str, Any]) -> Stack:
 
 def list_stacks(root: str) -> dict[str, Stack]:
     """Every stack: the builtin ``default`` and those of the project, by name."""
+    return stacks_of(read_project_config(root))
+
+
+def stacks_of(config: Mapping[str, Any]) -> dict[str, Stack]:
+    """The stacks a ``[tool.mlops-lite]`` table declares, checked, and the builtin ``default``."""
     stacks = {DEFAULT_STACK: Stack(DEFAULT_STACK)}
-    tables = read_project_config(root).get("stacks", {})
+    tables = config.get("stacks", {})
     if not isinstance(tables, dict):
         raise ConfigError(f"{PYPROJECT}: tool.mlops-lite.stacks must be a table of stacks")
     for name, table in sorted(tables.items()):

@@ -81,7 +81,19 @@ def _decode_npy(data: bytes | bytearray | memoryview) -> NDArray[Any]:
 
     A writable buffer (bytearray, writable memoryview) is used in place; read-only
     bytes are copied once, because callers expect to modify what they load.
+    Whatever the header says, a payload that is not a plain .npy is a
+    ``MaterializerError``: numpy's header parser raises anything from
+    ``SyntaxError`` to ``tokenize.TokenError`` on malformed input.
     """
+    try:
+        return _decode_npy_checked(data)
+    except MaterializerError:
+        raise
+    except Exception as exc:  # numpy's parsers, on bytes nobody vouches for
+        raise MaterializerError(f"corrupt numpy.npy payload: {type(exc).__name__}: {exc}") from None
+
+
+def _decode_npy_checked(data: bytes | bytearray | memoryview) -> NDArray[Any]:
     np = _numpy()
     fmt = np.lib.format
     view = memoryview(data).cast("B")
@@ -98,7 +110,7 @@ def _decode_npy(data: bytes | bytearray | memoryview) -> NDArray[Any]:
             # 3.0 (utf-8 field names) has no public header reader.
             return _decode_with_numpy_load(view)
     except (ValueError, SyntaxError) as exc:
-        raise MaterializerError(f"corrupt numpy.npy payload: {exc}") from exc
+        raise MaterializerError(f"corrupt numpy.npy payload: {exc}") from None
     if dtype.hasobject:
         raise MaterializerError("numpy.npy payload declares an object dtype; refusing to unpickle")
     offset = stream.tell()

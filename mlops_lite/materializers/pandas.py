@@ -150,23 +150,33 @@ class PandasParquetMaterializer(Materializer):
                 "this artifact is a parquet file but pandas/pyarrow are not installed: "
                 "pip install pandas pyarrow"
             )
-        import json
-
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         try:
-            table = pq.read_table(pa.BufferReader(pa.py_buffer(data)))
-        except (pa.ArrowException, OSError) as exc:
-            raise MaterializerError(f"corrupt pandas.parquet payload: {exc}") from exc
-        metadata = table.schema.metadata or {}
-        kind = json.loads(metadata.get(_METADATA_KEY, b'{"kind": "frame"}'))
-        frame = _restore_object_columns(table, table.to_pandas())
-        if kind["kind"] == "series":
-            series = frame.iloc[:, 0]
-            series.name = kind["name"]
-            return series
-        return frame
+            return _read_parquet(data)
+        except MaterializerError:
+            raise
+        except Exception as exc:  # pyarrow and pandas, on bytes nobody vouches for
+            raise MaterializerError(
+                f"corrupt pandas.parquet payload: {type(exc).__name__}: {exc}"
+            ) from None
+
+
+def _read_parquet(data: bytes | bytearray | memoryview) -> Any:
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(pa.BufferReader(pa.py_buffer(data)))
+    metadata = table.schema.metadata or {}
+    kind = json.loads(metadata.get(_METADATA_KEY, b'{"kind": "frame"}'))
+    if not isinstance(kind, dict) or kind.get("kind") not in ("frame", "series"):
+        raise MaterializerError("corrupt pandas.parquet payload: unknown kind of value")
+    frame = _restore_object_columns(table, table.to_pandas())
+    if kind["kind"] == "series":
+        series = frame.iloc[:, 0]
+        series.name = kind.get("name")
+        return series
+    return frame
 
 
 def _series_column(series: Any) -> str:

@@ -75,13 +75,16 @@ def pull(
 ) -> TransferResult:
     """Fetch every run of `remote` (all of its `refs/mlops/*`) and the objects they need.
 
-    Local runs are never deleted, and a local ref is never moved except forward: a ref
-    whose remote value is not a fast-forward of ours is left alone, logged as a warning
-    and listed in `result.rejected`. Model and artifact registries that changed on both
-    sides are merged instead (`result.merged`): the remote's versions keep their numbers,
-    ours that collide are renumbered, and each such change is logged as a warning. Same
+    Local runs are never deleted, and a local run ref is never moved at all (runs are
+    write-once): a different remote value is left alone, logged as a warning and listed
+    in `result.rejected`, as is any other ref whose remote value is not a fast-forward
+    of ours. Chains that several people write are merged instead (`result.merged`):
+    metadata added to runs later is joined with a merge commit by the transport, and
+    model and artifact registries that changed on both sides are merged here, the
+    remote's versions keeping their numbers and ours that collide renumbered, each such
+    change logged as a warning. Ref names a remote should not have are refused. Same
     arguments and errors as `push`. The same transfer with plain git is
-    `git fetch <remote> 'refs/mlops/*:refs/mlops/*'`.
+    `git fetch <remote> 'refs/mlops/*:refs/mlops/*'` (which would fast-forward a run).
     """
     start_dir = _start_dir(path)
     implementation = _choose(transport)

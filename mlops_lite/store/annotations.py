@@ -5,7 +5,9 @@ metadata logged later lives under ``refs/mlops/metadata/<pipeline>/<run-name>``:
 a chain of commits whose tree holds ``metadata.msgpack`` (the merged state:
 ``{"run": {...}, "steps": {step: {...}}}``), each parent the previous state.
 Writers merge and compare-and-swap, so concurrent annotations lose nothing;
-the ref travels with ``mlops-lite push``/``pull`` like the runs themselves.
+the ref travels with ``mlops-lite push``/``pull`` like the runs themselves, and
+a pull that finds a teammate's chain diverged from ours joins the two with a
+merge commit (``merge_annotations``) instead of refusing it.
 """
 
 from __future__ import annotations
@@ -15,12 +17,24 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from mlops_lite.core.records import pack_value, unpack_value
-from mlops_lite.errors import RecordError, RefConflictError
+from mlops_lite.errors import MlopsLiteError, RecordError, RefConflictError
 from mlops_lite.store.interface import Store
-from mlops_lite.store.layout import RUNS_PREFIX, annotation_ref, read_tree_blob, utc_offset_minutes
+from mlops_lite.store.layout import (
+    METADATA_PREFIX,
+    RUNS_PREFIX,
+    annotation_ref,
+    read_tree_blob,
+    utc_offset_minutes,
+)
 from mlops_lite.store.objects import MODE_BLOB, blob, commit, tree
 
-__all__ = ["Annotations", "add_annotations", "read_annotations"]
+__all__ = [
+    "Annotations",
+    "add_annotations",
+    "decode_state",
+    "merge_annotations",
+    "read_annotations",
+]
 
 _STATE: Final = "metadata.msgpack"
 
@@ -37,16 +51,21 @@ def read_annotations(store: Store, run_ref: str) -> Annotations:
 
 def _state_at(store: Store, commit_id: str) -> Annotations:
     where = f"metadata of {commit_id[:10]}"
-    state = unpack_value(read_tree_blob(store.read_object, commit_id, _STATE), where=where)
+    return decode_state(read_tree_blob(store.read_object, commit_id, _STATE), where=where)
+
+
+def decode_state(data: bytes, *, where: str = "metadata") -> Annotations:
+    """A ``metadata.msgpack`` read back; ``RecordError`` for anything that is not one."""
+    state = unpack_value(data, where=where)
     run = state.get("run", {}) if isinstance(state, dict) else None
     steps = state.get("steps", {}) if isinstance(state, dict) else None
     if (
         not isinstance(run, dict)
         or not isinstance(steps, dict)
-        or not all(isinstance(v, dict) for v in steps.values())
+        or not all(isinstance(name, str) and isinstance(v, dict) for name, v in steps.items())
     ):
         raise RecordError(f"{where} is not a metadata state")
-    return {"run": dict(run), "steps": {str(name): dict(values) for name, values in steps.items()}}
+    return {"run": dict(run), "steps": {name: dict(values) for name, values in steps.items()}}
 
 
 def add_annotations(
@@ -54,6 +73,8 @@ def add_annotations(
 ) -> None:
     """Merge ``metadata`` into the run's (or one step's) annotations."""
     name = annotation_ref(run_ref)
+    target = "step " + step if step else "run"
+    message = f"mlops-lite metadata for {target} of {run_ref.removeprefix(RUNS_PREFIX)}\n"
     for _ in range(20):
         head = store.refs.read(name)
         state = _state_at(store, head) if head else {"run": {}, "steps": {}}
@@ -61,22 +82,62 @@ def add_annotations(
             state["run"] = {**state["run"], **metadata}
         else:
             state["steps"][step] = {**state["steps"].get(step, {}), **metadata}
-        state_blob = blob(pack_value(state))
-        state_tree = tree({_STATE: (MODE_BLOB, state_blob.id)})
-        now = time.time()
-        target = "step " + step if step else "run"
-        new = commit(
-            tree_id=state_tree.id,
-            parents=[head] if head else [],
-            author=store.identity,
-            timestamp=now,
-            tz_offset_minutes=utc_offset_minutes(now),
-            message=f"mlops-lite metadata for {target} of {run_ref.removeprefix(RUNS_PREFIX)}\n",
-        )
-        store.write_objects([state_blob, state_tree, new])
-        try:
-            store.refs.compare_and_swap(name, head, new.id)
+        if _commit_state(store, name, state, [head] if head else [], message):
             return
-        except RefConflictError:
-            continue  # someone annotated at the same moment: merge over theirs
+        # someone annotated at the same moment: merge over theirs
     raise RefConflictError(f"{name} kept changing; try logging the metadata again")
+
+
+def merge_annotations(store: Store, name: str, theirs: str) -> bool:
+    """Join a teammate's metadata chain for the same run into ours, with a merge commit.
+
+    Both chains only ever add keys, so the merged state is theirs updated with
+    ours (ours wins on a key both set), and its parents are both heads: the
+    result fast-forwards both sides, so a push after it goes through. False
+    when their state cannot be read (or is not here): the ref stays as it is.
+    """
+    if not name.startswith(METADATA_PREFIX):
+        return False
+    run = name.removeprefix(METADATA_PREFIX)
+    for _ in range(20):
+        ours = store.refs.read(name)
+        if ours is None or ours == theirs:
+            return False
+        try:
+            mine, other = _state_at(store, ours), _state_at(store, theirs)
+        except MlopsLiteError:
+            return False
+        steps = {
+            step: {**other["steps"].get(step, {}), **mine["steps"].get(step, {})}
+            for step in {*other["steps"], *mine["steps"]}
+        }
+        merged = {"run": {**other["run"], **mine["run"]}, "steps": steps}
+        message = f"mlops-lite metadata of {run}: merged a teammate's\n"
+        if _commit_state(store, name, merged, [ours, theirs], message):
+            return True
+    return False
+
+
+def _commit_state(
+    store: Store, name: str, state: Annotations, parents: list[str], message: str
+) -> bool:
+    """Move ``name`` from ``parents[0]`` to a commit of ``state``; False if it moved meanwhile."""
+    state_blob = blob(pack_value(state))
+    state_tree = tree({_STATE: (MODE_BLOB, state_blob.id)})
+    now = time.time()
+    new = commit(
+        tree_id=state_tree.id,
+        parents=parents,
+        author=store.identity,
+        timestamp=now,
+        tz_offset_minutes=utc_offset_minutes(now),
+        message=message,
+    )
+    keep = store.write_objects([state_blob, state_tree, new], ref=name)
+    try:
+        store.refs.compare_and_swap(name, parents[0] if parents else None, new.id)
+        return True
+    except RefConflictError:
+        return False
+    finally:
+        keep.release()

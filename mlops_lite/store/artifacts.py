@@ -26,18 +26,31 @@ from typing import Any, Final
 
 import msgpack
 
-from mlops_lite.core.archive import ArchiveError, decode_files, encode_files
-from mlops_lite.errors import StoreError
-from mlops_lite.store.objects import MODE_BLOB, MODE_TREE, GitObject, blob, parse_tree, tree
+from mlops_lite.core.archive import ArchiveError, decode_files, encode_files, is_clean_path
+from mlops_lite.core.hashing import content_digest
+from mlops_lite.errors import MlopsLiteError, RecordError, StoreError
+from mlops_lite.store.objects import (
+    BLOB,
+    MODE_BLOB,
+    MODE_TREE,
+    TREE,
+    GitObject,
+    ObjectReader,
+    blob,
+    parse_tree,
+    tree,
+)
 from mlops_lite.store.threads import parallel_map
 
 __all__ = [
     "CHUNK_MAX",
     "CHUNK_MIN",
     "ArtifactMeta",
+    "artifact_present",
     "build_artifact",
     "chunk_boundaries",
     "read_artifact",
+    "read_artifact_layout",
     "read_artifact_meta",
 ]
 
@@ -47,6 +60,13 @@ CHUNK_MAX = 8 * 1024 * 1024
 # runs at memory speed, where a rolling hash in Python would crawl at ~10 MB/s.
 # In random data the marker appears every ~64 KiB, so chunks are ~2.06 MiB.
 _BOUNDARY_MARKER = b"\x9e\x37"
+
+# A meta blob is a few dozen bytes; a payload is at most what a 64-bit size holds.
+_META_MAX = 64 * 1024
+_SIZE_MAX = 2**62
+# A directory artifact (BaseMaterializer, register_artifact): a git tree of its files.
+_FILES_CODEC: Final = "tree"
+_CODECS = frozenset({"none", "zstd", _FILES_CODEC})
 
 _COMPRESS_FROM = 16 * 1024
 _SAMPLE = 256 * 1024
@@ -80,9 +100,28 @@ class ArtifactMeta:
         return packed
 
     @classmethod
-    def decode(cls, data: bytes) -> ArtifactMeta:
-        """A ``meta`` blob read back."""
-        materializer, version, type_name, size, codec, uses_pickle = msgpack.unpackb(data)
+    def decode(cls, data: bytes, *, where: str = "artifact") -> ArtifactMeta:
+        """A ``meta`` blob read back; ``RecordError`` for anything that is not one."""
+        if len(data) > _META_MAX:
+            raise RecordError(f"{where} has a meta blob of {len(data)} bytes: not an artifact")
+        try:
+            fields = msgpack.unpackb(data, raw=False, strict_map_key=True)
+        except (ValueError, TypeError, msgpack.exceptions.UnpackException):
+            raise RecordError(f"{where} has a damaged meta blob") from None
+        if type(fields) is not list or len(fields) != 6:
+            raise RecordError(f"{where} has a meta blob that is not an artifact's")
+        materializer, version, type_name, size, codec, uses_pickle = fields
+        if not (
+            type(materializer) is str
+            and type(version) is int
+            and version >= 0
+            and type(type_name) is str
+            and type(size) is int
+            and 0 <= size <= _SIZE_MAX
+            and codec in _CODECS
+            and type(uses_pickle) is bool
+        ):
+            raise RecordError(f"{where} has a meta blob with invalid fields")
         return cls(materializer, version, type_name, size, codec, uses_pickle)
 
 
@@ -171,64 +210,238 @@ def build_artifact(
 
 
 def read_artifact(
-    read_object: Callable[[str], bytes],
+    read_object: ObjectReader,
     artifact_id: str,
+    *,
     read_many: Callable[[list[str]], Iterable[bytes]] | None = None,
     read_into: Callable[[list[str], memoryview], bool] | None = None,
+    blob_size: Callable[[str], int | None] | None = None,
+    digest: str | None = None,
+    where: str = "",
 ) -> tuple[ArtifactMeta, bytearray]:
     """Return the artifact's meta and its payload (writable, assembled in one buffer).
 
-    ``read_many`` reads a list of chunk blobs at once (in parallel, in the store);
-    ``read_into`` reads uncompressed chunks straight into the payload buffer.
+    The payload is checked against ``digest`` (the xxh3 its output record
+    holds): wrong bytes are an error, never a value. Artifacts recorded before
+    digests existed are checked chunk by chunk against their git ids instead
+    (``read_many`` must then verify what it reads). ``read_many`` reads a list
+    of chunk blobs at once (in parallel, in the store); ``read_into`` reads
+    uncompressed chunks straight into the payload buffer, once ``blob_size``
+    has shown the chunks really add up to the size the meta declares: no
+    declared size is trusted for an allocation. Errors name ``where`` (the
+    output, step and run) and are ``mlops_lite.errors`` only.
     """
-    entries = parse_tree(read_object(artifact_id))
-    meta = ArtifactMeta.decode(read_object(entries["meta"][1]))
-    mode, data_id = entries["data"]
+    label = where or f"artifact {artifact_id}"
+    try:
+        return _read_artifact(
+            read_object, artifact_id, read_many, read_into, blob_size, digest, label
+        )
+    except MlopsLiteError as error:
+        if where and not str(error).startswith(where):
+            raise type(error)(f"{where}: {error}") from None
+        raise
+
+
+def read_artifact_layout(read_object: ObjectReader, artifact_id: str) -> tuple[str, list[str]]:
+    """``(meta blob id, payload blob ids in order)`` of an artifact tree; RecordError if malformed.
+
+    The blobs are the payload's chunks or, for a directory artifact, the blobs
+    of its files (a large file's chunks in order), files in path order.
+    """
+    layout = _layout(read_object, artifact_id)
+    return layout.meta_id, layout.blob_ids
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """What an artifact tree lists, before its meta says which reading applies."""
+
+    meta_id: str
+    blob_ids: list[str]
+    # A `data` tree read as a directory: (path, its blob ids); None when `data` is a blob.
+    files: list[tuple[str, list[str]]] | None
+    # Whether `data` is a blob or a chunk list, as a payload of codec none/zstd needs.
+    chunked: bool
+
+
+def _layout(read_object: ObjectReader, artifact_id: str) -> _Layout:
+    entries = parse_tree(read_object(artifact_id, TREE))
+    meta_entry = entries.get("meta")
+    data_entry = entries.get("data")
+    if meta_entry is None or meta_entry[0] != MODE_BLOB or data_entry is None:
+        raise RecordError(f"{artifact_id} is not an artifact tree (it needs `meta` and `data`)")
+    mode, data_id = data_entry
+    if mode == MODE_BLOB:
+        return _Layout(meta_entry[1], [data_id], None, chunked=True)
+    if mode != MODE_TREE:
+        raise RecordError(f"artifact {artifact_id} has a `data` entry of mode {mode:o}")
+    chunks = parse_tree(read_object(data_id, TREE))
+    chunk_ids = _chunk_list(chunks)
+    if chunk_ids is not None:
+        # A directory whose files are all named 00000, 00001, ... reads the same
+        # either way: its files are exactly these blobs.
+        files = [(name, [object_id]) for name, (_, object_id) in sorted(chunks.items())]
+        return _Layout(meta_entry[1], chunk_ids, files, chunked=True)
+    files = _directory_files(read_object, artifact_id, chunks)
+    blob_ids = [object_id for _, ids in files for object_id in ids]
+    return _Layout(meta_entry[1], blob_ids, files, chunked=False)
+
+
+def _chunk_list(entries: dict[str, tuple[int, str]]) -> list[str] | None:
+    """The blob ids of a chunk list (``00000``, ``00001``, ... all blobs), else None."""
+    names = sorted(entries)
+    if names != [f"{number:05d}" for number in range(len(names))] or any(
+        mode != MODE_BLOB for mode, _ in entries.values()
+    ):
+        return None
+    return [entries[name][1] for name in names]
+
+
+# An artifact tree's id names its content, so what it lists never changes:
+# remembered per process, a cache hit seen again costs index look-ups only.
+_layouts: dict[str, tuple[str, list[str]]] = {}
+_LAYOUTS_KEPT = 4096
+
+
+def artifact_present(
+    read_object: ObjectReader, has_object: Callable[[str], bool], artifact_id: str
+) -> bool:
+    """Whether every object the artifact needs is in the store (its tree, meta and chunks).
+
+    What a cache hit checks before it is reused: a run whose blobs are gone
+    must run again, not be reused and fail later. Reads two small trees at most
+    (a directory artifact: one per folder), and every blob of its files.
+    """
+    layout = _layouts.get(artifact_id)
+    if layout is None:
+        try:
+            layout = read_artifact_layout(read_object, artifact_id)
+        except MlopsLiteError:
+            return False
+        if len(_layouts) >= _LAYOUTS_KEPT:
+            _layouts.clear()
+        _layouts[artifact_id] = layout
+    elif not has_object(artifact_id):
+        return False
+    meta_id, chunk_ids = layout
+    return has_object(meta_id) and all(has_object(chunk_id) for chunk_id in chunk_ids)
+
+
+def _read_artifact(
+    read_object: ObjectReader,
+    artifact_id: str,
+    read_many: Callable[[list[str]], Iterable[bytes]] | None,
+    read_into: Callable[[list[str], memoryview], bool] | None,
+    blob_size: Callable[[str], int | None] | None,
+    digest: str | None,
+    label: str,
+) -> tuple[ArtifactMeta, bytearray]:
+    layout = _layout(read_object, artifact_id)
+    meta = ArtifactMeta.decode(read_object(layout.meta_id, BLOB), where=f"artifact {artifact_id}")
     if meta.codec == _FILES_CODEC:
-        return meta, _read_files_payload(read_object, artifact_id, data_id, meta.size)
-    if mode == MODE_TREE:
-        chunk_ids = [sha for _, (_, sha) in sorted(parse_tree(read_object(data_id)).items())]
-    else:
-        chunk_ids = [data_id]
-    payload = bytearray(meta.size)
-    if meta.codec == "none" and read_into is not None and read_into(chunk_ids, memoryview(payload)):
-        return meta, payload
+        if layout.files is None:
+            raise RecordError(f"{label} is a directory artifact whose `data` is not a tree")
+        return meta, _read_files_payload(
+            layout.files, meta.size, read_object, read_many, digest, label
+        )
+    if not layout.chunked:
+        raise RecordError(f"{label} has a damaged chunk list")
+    chunk_ids = layout.blob_ids
+    if meta.codec == "none" and read_into is not None and blob_size is not None:
+        sizes = [blob_size(chunk_id) for chunk_id in chunk_ids]
+        if None not in sizes and sum(sizes) == meta.size:  # type: ignore[arg-type]
+            payload = bytearray(meta.size)
+            if read_into(chunk_ids, memoryview(payload)):
+                if digest is None:
+                    _check_chunk_ids(chunk_ids, sizes, payload, label)  # type: ignore[arg-type]
+                _check_digest(payload, digest, label)
+                return meta, payload
     decompress = None
     if meta.codec == "zstd":
         import zstandard
 
         decompress = zstandard.ZstdDecompressor().decompress
-    position = 0
+    # Grown chunk by chunk, never past the declared size: a forged meta that
+    # declares terabytes costs nothing but a refusal.
+    payload = bytearray()
     chunks = read_many(chunk_ids) if read_many is not None else map(read_object, chunk_ids)
-    for chunk in chunks:
+    for chunk_id, chunk in zip(chunk_ids, chunks, strict=True):
+        piece: bytes | bytearray = chunk
         if decompress is not None:
-            chunk = decompress(chunk)
-        payload[position : position + len(chunk)] = chunk
-        position += len(chunk)
-    if position != meta.size:
-        raise StoreError(
-            f"artifact {artifact_id} is damaged: expected {meta.size} bytes, found {position}"
-        )
+            piece = _decompress_chunk(decompress, chunk, meta.size - len(payload), chunk_id, label)
+        if len(payload) + len(piece) > meta.size:
+            raise StoreError(
+                f"{label} is damaged: its chunks hold more than the {meta.size} bytes it declares"
+            )
+        payload += piece
+    if len(payload) != meta.size:
+        raise StoreError(f"{label} is damaged: expected {meta.size} bytes, found {len(payload)}")
+    _check_digest(payload, digest, label)
     return meta, payload
 
 
-def read_artifact_meta(read_object: Callable[[str], bytes], artifact_id: str) -> ArtifactMeta:
-    """Only the artifact's meta: what deciding how (and whether) to load it needs."""
-    entries = parse_tree(read_object(artifact_id))
-    meta_entry = entries.get("meta")
-    if meta_entry is None or meta_entry[0] != MODE_BLOB:
-        from mlops_lite.errors import RecordError
+def _decompress_chunk(
+    decompress: Callable[..., bytes], chunk: bytes, room: int, chunk_id: str, label: str
+) -> bytes:
+    """One zstd chunk, inflated only after its frame header's size passed the bounds."""
+    import zstandard
 
-        raise RecordError(f"artifact {artifact_id} has no meta blob: it is not an artifact tree")
-    return ArtifactMeta.decode(read_object(meta_entry[1]))
+    try:
+        size = zstandard.frame_content_size(chunk)
+        if not 0 <= size <= min(CHUNK_MAX, room):
+            raise ValueError(f"a frame of {size} bytes does not fit")
+        piece = decompress(chunk)
+    except (zstandard.ZstdError, ValueError) as error:
+        raise StoreError(
+            f"{label} is damaged: chunk {chunk_id} does not decompress ({error})"
+        ) from None
+    if len(piece) != size:
+        raise StoreError(f"{label} is damaged: chunk {chunk_id} is not the size it declares")
+    return piece
+
+
+def _check_digest(payload: bytearray, digest: str | None, label: str) -> None:
+    if digest is not None and content_digest(payload) != digest:
+        raise StoreError(
+            f"{label} is damaged: its content does not match the digest recorded with it; "
+            "run `mlops-lite fsck`, then fetch the run again from a clone that has it "
+            "(`mlops-lite pull`) or rerun the pipeline"
+        )
+
+
+def _check_chunk_ids(
+    chunk_ids: list[str], sizes: list[int], payload: bytearray, label: str
+) -> None:
+    """For artifacts recorded without a digest: every chunk read must hash to its git id."""
+    view = memoryview(payload)
+    spans: list[tuple[str, int, int]] = []
+    start = 0
+    for chunk_id, size in zip(chunk_ids, sizes, strict=True):
+        spans.append((chunk_id, start, start + size))
+        start += size
+
+    def matches(span: tuple[str, int, int]) -> bool:
+        chunk_id, begin, end = span
+        return blob(view[begin:end]).id == chunk_id
+
+    if not all(list(parallel_map(matches, spans))):
+        raise StoreError(f"{label} is damaged: a chunk's content does not match its git id")
+
+
+def read_artifact_meta(read_object: ObjectReader, artifact_id: str) -> ArtifactMeta:
+    """Only the artifact's meta: what deciding how (and whether) to load it needs."""
+    meta_id, _ = read_artifact_layout(read_object, artifact_id)
+    return ArtifactMeta.decode(read_object(meta_id, BLOB), where=f"artifact {artifact_id}")
 
 
 # -- directory artifacts -------------------------------------------------------
 
-_FILES_CODEC = "tree"
 # A file larger than one chunk is stored as a tree of chunks under this suffix.
 _CHUNKED: Final = ".mlops-chunks"
 _MAX_DEPTH: Final = 64
+# Entries a directory artifact may list: trees can share subtrees, so a few
+# small hostile trees could otherwise name an exponential number of files.
+_MAX_ENTRIES: Final = 1_000_000
 
 
 def _build_files_artifact(
@@ -237,10 +450,17 @@ def _build_files_artifact(
 ) -> tuple[GitObject, list[GitObject]]:  # fmt: skip
     try:
         files = decode_files(payload)
+        canonical = encode_files(files) == payload
     except ArchiveError as error:
         raise StoreError(
             f"materializer {materializer!r} wrote an invalid directory: {error}"
         ) from None
+    if not canonical:
+        # Reading rebuilds the payload from the tree: it must come out byte for byte.
+        raise StoreError(
+            f"materializer {materializer!r} wrote a directory payload that is not in "
+            "canonical form; build it with mlops_lite.core.archive.encode_files"
+        )
     root: dict[str, Any] = {}
     for path, content in files.items():
         *folders, name = path.split("/")
@@ -285,32 +505,98 @@ def _build_files_artifact(
     return artifact_tree, [meta_blob, *objects, artifact_tree]
 
 
-def _read_files_payload(
-    read_object: Callable[[str], bytes], artifact_id: str, data_id: str, size: int
-) -> bytearray:
-    files: dict[str, bytes] = {}
+def _directory_files(
+    read_object: ObjectReader, artifact_id: str, top: dict[str, tuple[int, str]]
+) -> list[tuple[str, list[str]]]:
+    """``[(path, blob ids)]`` of a directory artifact's `data` tree, checked as it is walked.
 
-    def walk(tree_id: str, prefix: str, depth: int) -> None:
-        if depth > _MAX_DEPTH:
-            raise StoreError(f"artifact {artifact_id} is damaged: directories nest too deeply")
-        for name, (mode, object_id) in parse_tree(read_object(tree_id)).items():
-            if mode == MODE_TREE and name.endswith(_CHUNKED):
-                chunks = sorted(parse_tree(read_object(object_id)).items())
-                files[prefix + name[: -len(_CHUNKED)]] = b"".join(
-                    read_object(chunk_id) for _, (_, chunk_id) in chunks
-                )
+    Every name must be one clean path component, every entry a file, a folder or
+    a chunk list (``<file>.mlops-chunks``); folders nest at most ``_MAX_DEPTH``.
+    """
+    files: list[tuple[str, list[str]]] = []
+    seen_trees: dict[str, dict[str, tuple[int, str]]] = {}
+    listed = 0
+
+    def entries_of(tree_id: str) -> dict[str, tuple[int, str]]:
+        if tree_id not in seen_trees:
+            seen_trees[tree_id] = parse_tree(read_object(tree_id, TREE))
+        return seen_trees[tree_id]
+
+    def damaged(why: str) -> RecordError:
+        return RecordError(f"artifact {artifact_id} is a damaged directory: {why}")
+
+    pending: list[tuple[dict[str, tuple[int, str]], str, int]] = [(top, "", 0)]
+    while pending:
+        entries, prefix, depth = pending.pop()
+        listed += len(entries)
+        if listed > _MAX_ENTRIES:
+            raise damaged(f"it lists more than {_MAX_ENTRIES} entries")
+        for name, (mode, object_id) in entries.items():
+            if "/" in name or not is_clean_path(name) or not _is_utf8(name):
+                raise damaged(f"{prefix + name!r} is not a file name")
+            if mode == MODE_TREE and name.endswith(_CHUNKED) and name != _CHUNKED:
+                chunk_ids = _chunk_list(entries_of(object_id))
+                if chunk_ids is None:
+                    raise damaged(f"{prefix + name!r} is not a list of chunks")
+                files.append((prefix + name.removesuffix(_CHUNKED), chunk_ids))
             elif mode == MODE_TREE:
-                walk(object_id, f"{prefix}{name}/", depth + 1)
+                if depth >= _MAX_DEPTH:
+                    raise damaged(f"folders nest more than {_MAX_DEPTH} levels")
+                pending.append((entries_of(object_id), f"{prefix}{name}/", depth + 1))
+            elif mode == MODE_BLOB:
+                files.append((prefix + name, [object_id]))
             else:
-                files[prefix + name] = read_object(object_id)
+                raise damaged(f"{prefix + name!r} has mode {mode:o}, not a file or a folder")
+    files.sort()
+    return files
 
-    walk(data_id, "", 0)
+
+def _is_utf8(name: str) -> bool:
     try:
-        payload = encode_files(files)
-    except ArchiveError as error:
-        raise StoreError(f"artifact {artifact_id} is damaged: {error}") from None
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # parse_tree keeps undecodable bytes as surrogates
+        return False
+    return True
+
+
+def _read_files_payload(
+    files: list[tuple[str, list[str]]],
+    size: int,
+    read_object: ObjectReader,
+    read_many: Callable[[list[str]], Iterable[bytes]] | None,
+    digest: str | None,
+    label: str,
+) -> bytearray:
+    """A directory artifact's payload, rebuilt from its files and checked.
+
+    Checked against ``digest`` when there is one; otherwise every blob is
+    checked against its git id as it is read (``read_many`` must verify).
+    Never holds more than the ``size`` the meta declares.
+    """
+    blob_ids = [object_id for _, ids in files for object_id in ids]
+    blobs = iter(
+        read_many(blob_ids) if read_many is not None else (read_object(i, BLOB) for i in blob_ids)
+    )
+    contents: dict[str, bytes] = {}
+    held = 0
+    for path, ids in files:
+        pieces = []
+        for _ in ids:
+            piece = next(blobs)
+            held += len(piece)
+            if held > size:
+                raise StoreError(
+                    f"{label} is damaged: its files hold more than the {size} bytes it declares"
+                )
+            pieces.append(piece)
+        if path in contents:
+            raise RecordError(f"{label} is a damaged directory: {path!r} appears twice")
+        contents[path] = b"".join(pieces)
+    try:
+        payload = bytearray(encode_files(contents))
+    except (ArchiveError, ValueError) as error:
+        raise StoreError(f"{label} is damaged: {error}") from None
     if len(payload) != size:
-        raise StoreError(
-            f"artifact {artifact_id} is damaged: expected {size} bytes, found {len(payload)}"
-        )
-    return bytearray(payload)
+        raise StoreError(f"{label} is damaged: expected {size} bytes, found {len(payload)}")
+    _check_digest(payload, digest, label)
+    return payload

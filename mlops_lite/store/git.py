@@ -172,8 +172,8 @@ def resolve_commit(root: str, revision: str) -> str | None:
     return sha if completed.returncode == 0 and sha else None
 
 
-def cat_objects(root: str, object_ids: list[str]) -> dict[str, bytes]:
-    """Many objects' contents through one ``git cat-file --batch``; missing ones are left out.
+def cat_objects(root: str, object_ids: list[str]) -> dict[str, tuple[str, bytes]]:
+    """``{id: (type name, body)}`` through one ``git cat-file --batch``; missing ones left out.
 
     One process streams what would otherwise be one dulwich look-up each (~60 µs):
     it is how a fresh index reads the records of thousands of runs at once.
@@ -200,17 +200,17 @@ def cat_objects(root: str, object_ids: list[str]) -> dict[str, bytes]:
 
     sender = threading.Thread(target=send, daemon=True)
     sender.start()
-    found: dict[str, bytes] = {}
+    found: dict[str, tuple[str, bytes]] = {}
     answers = process.stdout
     try:
         for _ in object_ids:
             header = answers.readline().split()
             if not header:
                 break  # git stopped answering
-            if len(header) != 3:  # "<id> missing" (or ambiguous)
+            if len(header) != 3 or not header[2].isdigit():  # "<id> missing" (or ambiguous)
                 continue
             size = int(header[2])
-            found[header[0].decode()] = answers.read(size)
+            found[header[0].decode()] = (header[1].decode(), answers.read(size))
             answers.read(1)  # the newline after each object
     finally:
         sender.join()

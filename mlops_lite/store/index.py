@@ -10,10 +10,11 @@ directory (the memory store) keeps it in memory and compares all run refs.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Sized
+from collections.abc import Iterator, Sequence, Sized
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -30,18 +31,20 @@ from mlops_lite.store.layout import (
     read_run_commit,
     read_step_record,
 )
-from mlops_lite.store.objects import parse_commit, parse_tree
-from mlops_lite.store.refs import DiskRefs
+from mlops_lite.store.objects import COMMIT, TREE, GitObject, parse_commit, parse_tree
+from mlops_lite.store.refs import DiskRefs, is_sha
 
-__all__ = ["CacheHit", "RunIndex", "RunRow"]
+__all__ = ["CacheHit", "RunIndex", "RunRow", "decode_outputs", "encode_outputs"]
 
-_INDEX_VERSION: Final = 2
+logger = logging.getLogger(__name__)
+
+_INDEX_VERSION: Final = 3
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS runs (
     ref TEXT PRIMARY KEY, sha TEXT NOT NULL, pipeline TEXT NOT NULL, run_name TEXT NOT NULL,
     status TEXT NOT NULL, start_time REAL, end_time REAL, code_commit TEXT, author TEXT,
-    host TEXT
+    host TEXT, reason TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_time ON runs (start_time DESC);
 CREATE INDEX IF NOT EXISTS runs_by_pipeline ON runs (pipeline, start_time DESC);
@@ -80,6 +83,7 @@ class RunRow:
     code_commit: str | None
     author: str | None
     host: str | None
+    reason: str | None = None  # why an ``unreadable`` run cannot be read
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,19 +107,21 @@ class CacheHit:
 
 
 class _ObjectReader(Protocol):
-    def read_object(self, object_id: str) -> bytes: ...
+    def read_object(self, object_id: str, kind: int | None = None) -> bytes: ...
 
 
 class _Prefetched:
     """Objects read in bulk beforehand, with the store behind them for the rest."""
 
-    def __init__(self, store: Store, objects: dict[str, bytes]) -> None:
+    def __init__(self, store: Store, objects: dict[str, GitObject]) -> None:
         self._store = store
         self._objects = objects
 
-    def read_object(self, object_id: str) -> bytes:
+    def read_object(self, object_id: str, kind: int | None = None) -> bytes:
         found = self._objects.get(object_id)
-        return found if found is not None else self._store.read_object(object_id)
+        if found is None or (kind is not None and found.type_num != kind):
+            return self._store.read_object(object_id, kind)  # it raises the right error
+        return bytes(found.data)
 
 
 def _prefetch_runs(store: Store, shas: list[str]) -> _ObjectReader:
@@ -125,16 +131,20 @@ def _prefetch_runs(store: Store, shas: list[str]) -> _ObjectReader:
     objects = store.read_objects(shas)
     trees = {}
     for sha in shas:
-        if sha in objects:
+        found = objects.get(sha)
+        if found is not None and found.type_num == COMMIT:
             try:
-                trees[sha] = parse_commit(objects[sha])["tree"][0].decode("ascii", "replace")
+                trees[sha] = parse_commit(bytes(found.data))["tree"][0].decode("ascii", "replace")
             except (KeyError, IndexError):
                 continue
-    objects.update(store.read_objects(sorted(set(trees.values()))))
+    objects.update(store.read_objects(sorted({t for t in trees.values() if is_sha(t)})))
     records = []
     for tree_id in set(trees.values()):
+        found = objects.get(tree_id)
+        if found is None or found.type_num != TREE:
+            continue
         try:
-            entry = parse_tree(objects[tree_id]).get(RUN_RECORD) if tree_id in objects else None
+            entry = parse_tree(bytes(found.data)).get(RUN_RECORD)
         except RecordError:
             continue
         if entry is not None:
@@ -143,11 +153,13 @@ def _prefetch_runs(store: Store, shas: list[str]) -> _ObjectReader:
     return _Prefetched(store, objects)
 
 
-def _encode_outputs(outputs: dict[str, OutputRecord]) -> bytes:
+def encode_outputs(outputs: dict[str, OutputRecord]) -> bytes:
+    """A cache row's outputs column."""
     return pack_value({name: output.to_dict() for name, output in outputs.items()})
 
 
-def _decode_outputs(data: bytes) -> dict[str, OutputRecord]:
+def decode_outputs(data: bytes) -> dict[str, OutputRecord]:
+    """A cache row's outputs column read back; ``RecordError`` when it is damaged."""
     value = unpack_value(data, where="an index cache row")
     if not isinstance(value, dict):
         raise RecordError("an index cache row is damaged")
@@ -158,7 +170,12 @@ def _decode_outputs(data: bytes) -> dict[str, OutputRecord]:
 
 
 class RunIndex:
-    """sqlite index of run refs and cache keys, kept in step with the refs."""
+    """sqlite index of run refs and cache keys, kept in step with the refs.
+
+    Derived data, so it never stops anyone: a damaged index file is rebuilt
+    from the refs, and a repository that cannot be written (a read-only mount,
+    a full disk) gets its index in memory instead.
+    """
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -170,26 +187,41 @@ class RunIndex:
         self._db = self._connect()
 
     def _connect(self) -> sqlite3.Connection:
-        if self.store.state_dir is not None:
-            os.makedirs(self.store.state_dir, exist_ok=True)
-        for attempt in range(2):
+        if self.path != ":memory:":
             try:
-                db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-                db.execute("PRAGMA journal_mode=WAL")
-                # Derived data: losing the last writes on power loss only costs a rebuild.
-                db.execute("PRAGMA synchronous=OFF")
-                version = db.execute("PRAGMA user_version").fetchone()[0]
-                if version not in (0, _INDEX_VERSION):
-                    raise sqlite3.DatabaseError("index written by another mlops_lite version")
-                db.executescript(_SCHEMA)
-                db.execute(f"PRAGMA user_version={_INDEX_VERSION}")
-                return db
-            except sqlite3.DatabaseError:
-                if attempt:
-                    raise
-                # Derived state: a damaged index is thrown away and rebuilt from refs.
-                self._remove_files()
-        raise AssertionError("unreachable")
+                assert self.store.state_dir is not None
+                os.makedirs(self.store.state_dir, exist_ok=True)
+                try:
+                    return self._open(self.path)
+                except sqlite3.DatabaseError as error:
+                    if isinstance(error, sqlite3.OperationalError):
+                        raise  # cannot write here: not damage
+                    # Derived state: a damaged index is thrown away and rebuilt from refs.
+                    self._remove_files()
+                    return self._open(self.path)
+            except (sqlite3.Error, OSError) as error:
+                logger.info(
+                    "mlops-lite: keeping the run index in memory (%s): %s", self.path, error
+                )
+                self.path = ":memory:"
+        return self._open(":memory:")
+
+    @staticmethod
+    def _open(path: str) -> sqlite3.Connection:
+        db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            # Derived data: losing the last writes on power loss only costs a rebuild.
+            db.execute("PRAGMA synchronous=OFF")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, _INDEX_VERSION):
+                raise sqlite3.DatabaseError("index written by another mlops_lite version")
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version={_INDEX_VERSION}")
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def _remove_files(self) -> None:
         if self.path == ":memory:":
@@ -199,6 +231,32 @@ class RunIndex:
                 os.unlink(self.path + suffix)
             except FileNotFoundError:
                 pass
+
+    def _rebuild(self) -> None:
+        """Start over from the refs: the file was damaged (or could not be written)."""
+        self._db.close()
+        try:
+            self._remove_files()
+        except OSError:
+            self.path = ":memory:"
+        self._db = self._connect()
+        try:
+            self._refresh()
+        except sqlite3.DatabaseError:
+            if self.path == ":memory:":
+                raise
+            self._db.close()
+            self.path = ":memory:"
+            self._db = self._connect()
+            self._refresh()
+
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        """Rows of a read; a damaged index is rebuilt and the read done again."""
+        try:
+            return self._db.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError:
+            self._rebuild()
+            return self._db.execute(sql, args).fetchall()
 
     def close(self) -> None:
         """Close the database."""
@@ -211,10 +269,7 @@ class RunIndex:
         try:
             self._refresh()
         except sqlite3.DatabaseError:
-            self._db.close()
-            self._remove_files()
-            self._db = self._connect()
-            self._refresh()
+            self._rebuild()
 
     def _refresh(self) -> None:
         refs = self.store.refs
@@ -232,8 +287,14 @@ class RunIndex:
                 self._index_run(ref, sha, self.store, known=ref in indexed)
             self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
+
+    def _rollback(self) -> None:
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # nothing open, or the file is damaged: the caller's error says more
 
     def _refresh_from_disk(self, refs: DiskRefs) -> None:
         stamps = dict(self._db.execute("SELECT path, stamp FROM stamps").fetchall())
@@ -288,12 +349,19 @@ class RunIndex:
                     if row is not None:
                         indexed[ref] = row[0]
             changed: list[tuple[str, str]] = []
+            fresh_packed = packed is None
             for ref in candidates:
                 # A loose ref file wins over packed-refs, as in git.
                 sha = refs.read_loose(ref)
                 if sha is None:
                     if packed is None:
                         packed = refs.read_packed(RUNS_PREFIX)
+                    sha = packed.get(ref)
+                if sha is None and not fresh_packed:
+                    # `git pack-refs` may have moved it from its loose file into a
+                    # packed-refs newer than the one read above: read that once more.
+                    packed = refs.read_packed(RUNS_PREFIX)
+                    fresh_packed = True
                     sha = packed.get(ref)
                 if sha is None:
                     self._forget(ref)
@@ -315,7 +383,7 @@ class RunIndex:
                 self._db.execute("INSERT OR REPLACE INTO stamps VALUES (?, ?)", (directory, stamp))
             self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
 
     def _forget(self, ref: str) -> None:
@@ -329,6 +397,11 @@ class RunIndex:
             return  # not a name a run can have: never listed
         try:
             run = read_run_commit(reader.read_object, sha, with_steps=False)
+            if (run.record.pipeline_name, run.record.run_name) != parsed:
+                raise RecordError(
+                    f"its record names run {run.record.pipeline_name}/{run.record.run_name}, "
+                    f"not the {parsed[0]}/{parsed[1]} it is stored as"
+                )
             step_records: dict[str, StepRecord] = {}
             if run.record.step_summary:
                 for name, summary in run.record.step_summary.items():
@@ -342,14 +415,15 @@ class RunIndex:
                     step_records[name] = read_step_record(
                         self.store.read_object, tree_id, where=f"step {name} of {ref}"
                     )
-        except MlopsLiteError:
-            # A run this version cannot read (a newer schema, missing objects) is
-            # still listed, as "unreadable"; reading its record raises the reason.
+        except MlopsLiteError as error:
+            # A run this version cannot read (a newer schema, missing objects,
+            # a malformed record) is still listed, as "unreadable", with the reason.
             self._forget(ref)
             pipeline, run_name = parsed
             self._db.execute(
-                "INSERT INTO runs (ref, sha, pipeline, run_name, status) VALUES (?, ?, ?, ?, ?)",
-                (ref, sha, pipeline, run_name, "unreadable"),
+                "INSERT INTO runs (ref, sha, pipeline, run_name, status, reason) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (ref, sha, pipeline, run_name, "unreadable", str(error)[:1000]),
             )
             return
         self.add_run(
@@ -370,60 +444,72 @@ class RunIndex:
         """Index a run the caller just wrote (or read), with its cache entries.
 
         ``replace=False`` promises the ref is not indexed yet (a cold rebuild),
-        which spares two deletes per run.
+        which spares two deletes per run. A run the caller just recorded that
+        cannot be indexed (a full disk) is left for the next refresh, which
+        finds it from its ref: the index is derived, the run is in git.
         """
-        if not in_transaction:
-            self._db.execute("BEGIN IMMEDIATE")
+        row = (
+            ref, sha, record.pipeline_name, record.run_name, record.status,
+            record.start_time, record.end_time, code_commit,
+            _text(record.author.get("email")), _text(record.environment.get("host")), None,
+        )  # fmt: skip
+        cache_rows = [
+            (step.cache_key, ref, name, encode_outputs(step.outputs), step.end_time)
+            for name, step in steps.items()
+            if step.cache_key and step.status in FINISHED_STEP_STATUSES
+        ]
+        value_rows = [
+            (ref, column.name, pack_value(value), value if is_number(value) else None)
+            for column, value in run_columns(
+                record.parameters,
+                record.metadata,
+                ((name, step.metadata) for name, step in steps.items()),
+            ).items()
+        ]
+        if in_transaction:
+            self._insert_run(ref, row, cache_rows, value_rows, replace=replace)
+            return
         try:
-            if replace:
-                self._forget(ref)
-            self._db.execute(
-                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    ref, sha, record.pipeline_name, record.run_name, record.status,
-                    record.start_time, record.end_time, code_commit,
-                    record.author.get("email"), record.environment.get("host"),
-                ),
-            )  # fmt: skip
-            self._db.executemany(
-                "INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?, ?)",
-                [
-                    (step.cache_key, ref, name, _encode_outputs(step.outputs), step.end_time)
-                    for name, step in steps.items()
-                    if step.cache_key and step.status in FINISHED_STEP_STATUSES
-                ],
-            )
-            self._db.executemany(
-                "INSERT OR REPLACE INTO run_values VALUES (?, ?, ?, ?)",
-                [
-                    (ref, column.name, pack_value(value), value if is_number(value) else None)
-                    for column, value in run_columns(
-                        record.parameters,
-                        record.metadata,
-                        ((name, step.metadata) for name, step in steps.items()),
-                    ).items()
-                ],
-            )
-            if not in_transaction:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._insert_run(ref, row, cache_rows, value_rows, replace=replace)
                 self._db.execute("COMMIT")
-        except BaseException:
-            if not in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
+            except BaseException:
+                self._rollback()
+                raise
+        except sqlite3.Error as error:
+            logger.info(
+                "mlops-lite: run %s not indexed now (%s); the next look finds it", ref, error
+            )
+
+    def _insert_run(
+        self,
+        ref: str,
+        row: tuple[Any, ...],
+        cache_rows: list[tuple[Any, ...]],
+        value_rows: list[tuple[Any, ...]],
+        *,
+        replace: bool,
+    ) -> None:
+        if replace:
+            self._forget(ref)
+        self._db.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+        self._db.executemany("INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?, ?)", cache_rows)
+        self._db.executemany("INSERT OR REPLACE INTO run_values VALUES (?, ?, ?, ?)", value_rows)
 
     # queries -----------------------------------------------------------------
 
     def cache_hits(self, cache_key: CacheKey) -> Iterator[CacheHit]:
         """Earlier executions with this key, oldest first (the executions, before their reuses)."""
-        rows = self._db.execute(
+        rows = self._query(
             "SELECT cache.ref, cache.step, cache.outputs, runs.sha FROM cache "
             "LEFT JOIN runs ON runs.ref = cache.ref "
             "WHERE cache_key = ? ORDER BY cache.end_time ASC",
             (cache_key,),
-        ).fetchall()
+        )
         for ref, step, outputs, sha in rows:
             try:
-                yield CacheHit(ref, step, _decode_outputs(outputs), sha)
+                yield CacheHit(ref, step, decode_outputs(outputs), sha)
             except RecordError:
                 continue
 
@@ -459,7 +545,7 @@ class RunIndex:
         if limit is not None or offset:
             sql += " LIMIT ? OFFSET ?"
             args += [-1 if limit is None else limit, offset]
-        return [RunRow(*row) for row in self._db.execute(sql, args).fetchall()]
+        return [RunRow(*row) for row in self._query(sql, args)]
 
     def count(
         self,
@@ -471,7 +557,7 @@ class RunIndex:
     ) -> int:
         """How many runs the same filters as ``runs()`` select."""
         where, args = _filters(pipeline, status, None, author, text)
-        return int(self._db.execute(f"SELECT COUNT(*) FROM runs {where}", args).fetchone()[0])
+        return int(self._query(f"SELECT COUNT(*) FROM runs {where}", args)[0][0])
 
     def values(self, refs: list[str], columns: list[Column]) -> dict[str, dict[Column, Any]]:
         """``{ref: {column: value}}`` for the given runs and columns (absent values left out)."""
@@ -482,11 +568,11 @@ class RunIndex:
         # Bounded batches: sqlite limits the number of parameters of one statement.
         for start in range(0, len(refs), 400):
             batch = refs[start : start + 400]
-            rows = self._db.execute(
+            rows = self._query(
                 f"SELECT ref, name, value FROM run_values WHERE ref IN ({_marks(batch)}) "
                 f"AND name IN ({_marks(by_name)})",
                 [*batch, *by_name],
-            ).fetchall()
+            )
             for ref, name, value in rows:
                 try:
                     found.setdefault(ref, {})[by_name[name]] = unpack_value(value)
@@ -497,29 +583,28 @@ class RunIndex:
     def columns(self, *, pipeline: str | None = None, recent: int = 500) -> list[Column]:
         """The columns the newest ``recent`` runs (of ``pipeline``) have, sorted."""
         where, args = _filters(pipeline, None, None, None, None)
-        rows = self._db.execute(
+        rows = self._query(
             "SELECT DISTINCT name FROM run_values WHERE ref IN "
             f"(SELECT ref FROM runs {where} ORDER BY start_time DESC LIMIT ?)",
             [*args, recent],
-        ).fetchall()
+        )
         return sorted(Column.parse(name) for (name,) in rows)
 
     def pipelines(self) -> list[str]:
         """Every pipeline with at least one run, sorted."""
         return [
-            row[0]
-            for row in self._db.execute("SELECT DISTINCT pipeline FROM runs ORDER BY pipeline")
+            row[0] for row in self._query("SELECT DISTINCT pipeline FROM runs ORDER BY pipeline")
         ]
 
     def find(self, text: str) -> list[RunRow]:
         """Runs whose name, ref, sha or sha prefix is ``text``."""
-        rows = self._db.execute(
+        rows = self._query(
             "SELECT * FROM runs WHERE run_name = ? OR ref = ? OR sha = ?", (text, text, text)
-        ).fetchall()
+        )
         if not rows and len(text) >= 4 and all(c in "0123456789abcdef" for c in text.lower()):
-            rows = self._db.execute(
+            rows = self._query(
                 "SELECT * FROM runs WHERE sha >= ? AND sha < ?", (text.lower(), text.lower() + "g")
-            ).fetchall()
+            )
         return [RunRow(*row) for row in rows]
 
 
@@ -573,3 +658,8 @@ def _stamp(path: str) -> str:
     if time.time_ns() - stat.st_mtime_ns < _RACY_NS:
         return f"racy:{time.time_ns()}"
     return f"{stat.st_ino}:{stat.st_mtime_ns}:{stat.st_size}"
+
+
+def _text(value: object) -> str | None:
+    """A text column's value from a record field that should be a string (and may not be)."""
+    return value if isinstance(value, str) else None

@@ -19,7 +19,7 @@ run pushes its code and ``git gc`` keeps it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -28,16 +28,21 @@ from mlops_lite.core.names import is_valid_name
 from mlops_lite.core.records import RunRecord, StepRecord
 from mlops_lite.errors import RecordError
 from mlops_lite.store.objects import (
+    BLOB,
+    COMMIT,
     MODE_BLOB,
     MODE_TREE,
+    TREE,
     GitObject,
     Identity,
+    ObjectReader,
     blob,
     commit,
     parse_commit,
     parse_tree,
     tree,
 )
+from mlops_lite.store.refs import is_valid_ref_name
 
 __all__ = [
     "METADATA_PREFIX",
@@ -48,6 +53,7 @@ __all__ = [
     "annotation_ref",
     "build_run_commit",
     "build_step_tree",
+    "is_shareable_ref",
     "parse_run_ref",
     "read_run_commit",
     "read_step_entries",
@@ -70,7 +76,7 @@ STEP_RECORD: Final = "step.msgpack"
 STEP_LOGS: Final = "logs.txt"
 STEP_OUTPUTS: Final = "outputs"
 
-ReadObject = Callable[[str], bytes]
+ReadObject = ObjectReader
 
 
 def run_ref(pipeline_name: str, run_name: str) -> str:
@@ -86,6 +92,31 @@ def parse_run_ref(ref: str) -> tuple[str, str] | None:
     if not is_valid_name(pipeline, dots=False) or not is_valid_name(run_name):
         return None
     return pipeline, run_name
+
+
+# How deep a ref under refs/mlops/ may nest (refs/mlops/<kind>/<a>/<b>/... ).
+_MAX_SHARED_DEPTH: Final = 8
+
+
+def is_shareable_ref(name: object) -> bool:
+    """Whether ``name`` may travel in a push or pull: a well-formed ref under ``refs/mlops/``.
+
+    Run and metadata refs must have a run's exact shape; other namespaces
+    (stages, models) are made of valid names. Anything else from a remote is
+    refused, however git itself would treat it.
+    """
+    if (
+        not isinstance(name, str)
+        or not name.startswith(MLOPS_PREFIX)
+        or not is_valid_ref_name(name)
+    ):
+        return False
+    if name.startswith(RUNS_PREFIX):
+        return parse_run_ref(name) is not None
+    if name.startswith(METADATA_PREFIX):
+        return parse_run_ref(RUNS_PREFIX + name.removeprefix(METADATA_PREFIX)) is not None
+    components = name.removeprefix(MLOPS_PREFIX).split("/")
+    return len(components) <= _MAX_SHARED_DEPTH and all(map(is_valid_name, components))
 
 
 def annotation_ref(ref: str) -> str:
@@ -168,11 +199,11 @@ def _commit_tree(
     read_object: ReadObject, commit_id: str
 ) -> tuple[dict[str, list[bytes]], dict[str, tuple[int, str]]]:
     """A commit's headers and its tree's entries; RecordError when it is no commit with a tree."""
-    headers = parse_commit(read_object(commit_id))
+    headers = parse_commit(read_object(commit_id, COMMIT))
     trees = headers.get("tree")
     if not trees:
         raise RecordError(f"{commit_id} is not a commit with a tree")
-    return headers, parse_tree(read_object(trees[0].decode("ascii", "replace")))
+    return headers, parse_tree(read_object(trees[0].decode("ascii", "replace"), TREE))
 
 
 def _blob_entry(entries: dict[str, tuple[int, str]], name: str, where: str) -> str:
@@ -185,14 +216,14 @@ def _blob_entry(entries: dict[str, tuple[int, str]], name: str, where: str) -> s
 def read_tree_blob(read_object: ReadObject, commit_id: str, name: str) -> bytes:
     """The blob at ``name`` in a commit's tree (commit → tree → blob), checked at every step."""
     _, entries = _commit_tree(read_object, commit_id)
-    return read_object(_blob_entry(entries, name, f"commit {commit_id}"))
+    return read_object(_blob_entry(entries, name, f"commit {commit_id}"), BLOB)
 
 
 def read_run_commit(read_object: ReadObject, sha: str, *, with_steps: bool = True) -> RunCommit:
     """Read and check a run commit; RecordError (or MissingObjectError) when it is not one."""
     headers, entries = _commit_tree(read_object, sha)
     record_blob = _blob_entry(entries, RUN_RECORD, f"{sha} (not a run commit)")
-    record = RunRecord.decode(read_object(record_blob), where=f"run {sha[:10]}")
+    record = RunRecord.decode(read_object(record_blob, BLOB), where=f"run {sha[:10]}")
     parents = headers.get("parent", [])
     code_commit = parents[0].decode("ascii", "replace") if parents else ""
     steps: dict[str, ObjectId] = {}
@@ -200,15 +231,15 @@ def read_run_commit(read_object: ReadObject, sha: str, *, with_steps: bool = Tru
     if with_steps and steps_entry is not None and steps_entry[0] == MODE_TREE:
         steps = {
             name: ObjectId(tree_id)
-            for name, (mode, tree_id) in parse_tree(read_object(steps_entry[1])).items()
-            if mode == MODE_TREE
+            for name, (mode, tree_id) in parse_tree(read_object(steps_entry[1], TREE)).items()
+            if mode == MODE_TREE and is_valid_name(name)
         }
     return RunCommit(CommitId(sha), record, steps, CommitId(code_commit), entries)
 
 
 def read_step_entries(read_object: ReadObject, step_tree: str) -> dict[str, tuple[int, str]]:
     """The entries of a step's subtree (record, logs, outputs)."""
-    return parse_tree(read_object(step_tree))
+    return parse_tree(read_object(step_tree, TREE))
 
 
 def read_step_record(read_object: ReadObject, step_tree: str, *, where: str) -> StepRecord:
@@ -216,4 +247,4 @@ def read_step_record(read_object: ReadObject, step_tree: str, *, where: str) -> 
     entry = read_step_entries(read_object, step_tree).get(STEP_RECORD)
     if entry is None or entry[0] != MODE_BLOB:
         raise RecordError(f"{where} has no {STEP_RECORD}")
-    return StepRecord.decode(read_object(entry[1]), where=where)
+    return StepRecord.decode(read_object(entry[1], BLOB), where=where)

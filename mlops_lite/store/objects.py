@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from mlops_lite.errors import RecordError
 
@@ -22,6 +23,7 @@ __all__ = [
     "TYPE_NAMES",
     "GitObject",
     "Identity",
+    "ObjectReader",
     "blob",
     "commit",
     "make_object",
@@ -39,6 +41,14 @@ TYPE_NAMES = {COMMIT: b"commit", TREE: b"tree", BLOB: b"blob", TAG: b"tag"}
 
 MODE_BLOB = 0o100644
 MODE_TREE = 0o040000
+
+
+class ObjectReader(Protocol):
+    """Reads an object's body by id; with ``kind``, refuses an object of another type."""
+
+    def __call__(self, object_id: str, kind: int | None = None, /) -> bytes:
+        """The body of ``object_id`` (``MissingObjectError``, ``RecordError``, ``StoreError``)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,5 +155,5 @@ def parse_commit(data: bytes) -> dict[str, list[bytes]]:
         if not line or line.startswith(b" "):
             continue
         key, _, value = line.partition(b" ")
-        headers.setdefault(key.decode(), []).append(value)
+        headers.setdefault(key.decode("utf-8", "replace"), []).append(value)
     return headers

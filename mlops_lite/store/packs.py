@@ -15,8 +15,9 @@ import struct
 import tempfile
 import threading
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
+from mlops_lite.store.keeps import Keep
 from mlops_lite.store.objects import GitObject
 from mlops_lite.store.threads import parallel_map
 
@@ -127,23 +128,36 @@ def _write_all(fd: int, pieces: Sequence[bytes | bytearray | memoryview]) -> Non
                 batch[0] = batch[0][written:]
 
 
-def write_pack(pack_dir: str, objects: Iterable[GitObject]) -> None:
-    """Write ``objects`` (deduplicated) as one pack + idx.
+def write_pack(
+    pack_dir: str,
+    objects: Iterable[GitObject],
+    *,
+    temp_dir: str,
+    protect: Callable[[str], Keep],
+    durable: bool = True,
+) -> Keep | None:
+    """Write ``objects`` (deduplicated) as one pack + idx; the pack's keep, or None if empty.
 
-    The pack is renamed into place before its index, so readers (which look
-    for the index) never see a half-written pack.
+    Both files are written under ``temp_dir`` (``git gc --prune=now`` deletes
+    ``tmp_*`` files in the pack directory, in-flight ones included), then
+    ``protect(keep_path)`` writes the pack's ``.keep`` *before* the pack appears,
+    so no git maintenance can drop it before a ref reaches it (``keeps.py``).
+    The pack is renamed into place before its index: readers look for the
+    index, so they never see a half-written pack. ``durable`` fsyncs both
+    before any ref may point into them (``refs.py``).
     """
     unique: dict[str, GitObject] = {}
     for obj in objects:
         unique.setdefault(obj.id, obj)
     if not unique:
-        return
-    os.makedirs(pack_dir, exist_ok=True)
+        return None
     entries: list[tuple[bytes, int, int]] = []  # (binary sha, offset, crc32)
     small = [obj for obj in unique.values() if len(obj.data) < _SMALL]
     large = [obj for obj in unique.values() if len(obj.data) >= _SMALL]
     checksum = _PackChecksum(in_background=bool(large))
-    fd, tmp_pack = tempfile.mkstemp(prefix="tmp_pack_", dir=pack_dir)
+    fd, tmp_pack = tempfile.mkstemp(prefix="pack_", suffix=".tmp", dir=temp_dir)
+    tmp_idx: str | None = None
+    keep: Keep | None = None
     try:
         with os.fdopen(fd, "wb", buffering=0) as out:
             header = b"PACK" + struct.pack(">II", 2, len(unique))
@@ -169,23 +183,30 @@ def write_pack(pack_dir: str, objects: Iterable[GitObject]) -> None:
                 _write_all(out.fileno(), [buffered])
             pack_sha = checksum.digest()
             _write_all(out.fileno(), [pack_sha])
-            os.fsync(out.fileno())  # before any ref can point into it (refs.py)
+            if durable:
+                os.fsync(out.fileno())
         name = "pack-" + pack_sha.hex()
         index = _index_bytes(entries, pack_sha)
-        fd_idx, tmp_idx = tempfile.mkstemp(prefix="tmp_idx_", dir=pack_dir)
+        fd_idx, tmp_idx = tempfile.mkstemp(prefix="idx_", suffix=".tmp", dir=temp_dir)
         with os.fdopen(fd_idx, "wb") as out:
             out.write(index)
             out.flush()
-            os.fsync(out.fileno())
+            if durable:
+                os.fsync(out.fileno())
         os.chmod(tmp_pack, 0o444)
         os.chmod(tmp_idx, 0o444)
-        os.replace(tmp_pack, os.path.join(pack_dir, name + ".pack"))
-        os.replace(tmp_idx, os.path.join(pack_dir, name + ".idx"))
+        base = os.path.join(pack_dir, name)
+        keep = protect(base + ".keep")
+        os.replace(tmp_pack, base + ".pack")
+        os.replace(tmp_idx, base + ".idx")
     except BaseException:
-        for leftover in (tmp_pack, locals().get("tmp_idx")):
+        for leftover in (tmp_pack, tmp_idx):
             if leftover and os.path.exists(leftover):
                 os.unlink(leftover)
+        if keep is not None:
+            keep.release()
         raise
+    return keep
 
 
 def _index_bytes(entries: list[tuple[bytes, int, int]], pack_sha: bytes) -> bytes:

@@ -6,9 +6,10 @@ import os
 import tomllib
 from typing import Any, Final
 
+from mlops_lite.core.shape import shape_problem
 from mlops_lite.errors import ConfigError
 
-__all__ = ["PYPROJECT", "read_project_config"]
+__all__ = ["PYPROJECT", "parse_project_config", "read_project_config"]
 
 PYPROJECT: Final = "pyproject.toml"
 
@@ -18,12 +19,31 @@ def read_project_config(root: str) -> dict[str, Any]:
     path = os.path.join(root, PYPROJECT)
     try:
         with open(path, "rb") as f:
-            document = tomllib.load(f)
+            data = f.read()
     except FileNotFoundError:
         return {}
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path} is not valid TOML: {error}") from error
-    table = document.get("tool", {}).get("mlops-lite", {})
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error}") from None
+    return parse_project_config(data, path)
+
+
+def parse_project_config(data: bytes, path: str = PYPROJECT) -> dict[str, Any]:
+    """The ``[tool.mlops-lite]`` table of a ``pyproject.toml``'s bytes; ConfigError if invalid.
+
+    Whatever the file holds (invalid UTF-8, a ``tool`` that is not a table,
+    thousands of nested arrays), the only error is a ``ConfigError``.
+    """
+    try:
+        document = tomllib.loads(data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError) as error:
+        raise ConfigError(f"{path} is not valid TOML: {error}") from None
+    except RecursionError:
+        raise ConfigError(f"{path} is nested too deeply to read") from None
+    tool = document.get("tool", {})
+    table = tool.get("mlops-lite", {}) if isinstance(tool, dict) else {}
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [tool.mlops-lite] must be a table")
+    problem = shape_problem(table)
+    if problem is not None:
+        raise ConfigError(f"{path}: [tool.mlops-lite] is refused: {problem}")
     return table

@@ -21,6 +21,7 @@ import threading
 import weakref
 from typing import Final
 
+from mlops_lite.store.failures import store_os_error
 from mlops_lite.store.interface import Store
 
 __all__ = ["PROVENANCE_FILE", "recorded_here", "remember_recorded"]
@@ -46,12 +47,15 @@ def remember_recorded(store: Store, commit_id: str) -> None:
         with _lock:
             _in_memory.setdefault(store, set()).add(commit_id)
         return
-    os.makedirs(store.state_dir, exist_ok=True)
-    handle = os.open(_path(store.state_dir), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(handle, commit_id.encode("ascii") + b"\n")
-    finally:
-        os.close(handle)
+        os.makedirs(store.state_dir, exist_ok=True)
+        handle = os.open(_path(store.state_dir), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(handle, commit_id.encode("ascii") + b"\n")
+        finally:
+            os.close(handle)
+    except OSError as error:  # a full disk or a read-only repository: one line, not a traceback
+        raise store_os_error(f"note the run {commit_id[:10]} in {store.state_dir}", error) from None
 
 
 def recorded_here(store: Store, commit_id: str) -> bool:

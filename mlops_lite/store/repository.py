@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 import atexit
+import hashlib
 import os
-import tempfile
+import threading
 import weakref
 import zlib
 from collections.abc import Iterable, Iterator
 from functools import cached_property
 from typing import Any, Final
 
-from mlops_lite.errors import MissingObjectError, ProjectNotFoundError
+from mlops_lite.errors import MissingObjectError, ProjectNotFoundError, RecordError
 from mlops_lite.store.artifacts import ArtifactMeta, read_artifact
 from mlops_lite.store.codepin import CodePin, pin_code
+from mlops_lite.store.failures import damaged_object_error, store_os_error
 from mlops_lite.store.git import cat_objects, git_available
-from mlops_lite.store.maintenance import consolidate_packs
-from mlops_lite.store.objects import TYPE_NAMES, GitObject, Identity
+from mlops_lite.store.journal import journal_exists
+from mlops_lite.store.keeps import (
+    Keep,
+    KeepKind,
+    release_keeps_of,
+    sweep_stale_keeps,
+    write_keep,
+)
+from mlops_lite.store.maintenance import consolidate_packs, remove_stale_temporaries
+from mlops_lite.store.objects import BLOB, TYPE_NAMES, GitObject, Identity
 from mlops_lite.store.packs import entry_header_at, read_blob_inflated, read_stored_into, write_pack
-from mlops_lite.store.refs import DiskRefs
+from mlops_lite.store.refs import DiskRefs, is_sha
 from mlops_lite.store.threads import parallel_map
 
 __all__ = ["REPOSITORY_ENV", "GitStore", "find_project_root"]
@@ -26,10 +36,11 @@ __all__ = ["REPOSITORY_ENV", "GitStore", "find_project_root"]
 # Set by ``mlops-lite rerun`` for the interpreter it starts (``execution.reproduction``).
 REPOSITORY_ENV: Final = "MLOPS_LITE_REPOSITORY"
 
-# A handful of small objects (a run's "running" commit) cost less as loose
-# files than as a pack of their own, and keep the pack count at one per run.
-_LOOSE_OBJECTS: Final = 3
-_LOOSE_BYTES: Final = 64 * 1024
+# Looks at an object before calling it missing or damaged: packs may move
+# under a reader (a concurrent `git repack`), so each look rescans them.
+_READ_ATTEMPTS: Final = 3
+
+_TYPE_NUMBERS: Final = {name.decode(): number for number, name in TYPE_NAMES.items()}
 
 # Stores still holding open pack files; closed at exit, before dulwich's own
 # finalizers would complain while the interpreter shuts down.
@@ -86,6 +97,9 @@ class GitStore:
         # Derived, local-only state (indexes, journals): never pushed, rebuildable.
         self.state_dir: str | None = os.path.join(self.common_dir, "mlops-lite")
         self.refs = DiskRefs(self.common_dir)
+        self._temporary: str | None = None
+        self._packs: list[Any] | None = None  # dulwich Packs, most recently useful first
+        self._packs_lock = threading.Lock()
 
     @classmethod
     def open(cls, start: str | os.PathLike[str] | None = None) -> GitStore:
@@ -108,8 +122,12 @@ class GitStore:
 
     def close(self) -> None:
         """Close the repository's open pack files."""
+        self._packs = None
         if "_repo" in self.__dict__:
-            self._repo.close()
+            try:
+                self._repo.close()
+            except BufferError:
+                pass  # a view of a pack's mmap is still alive: it closes when collected
             del self.__dict__["_repo"]
 
     def __enter__(self) -> GitStore:
@@ -120,63 +138,172 @@ class GitStore:
 
     # objects -------------------------------------------------------------
 
-    def read_object(self, object_id: str) -> bytes:
-        """An object's body; MissingObjectError (saying what to do) when absent."""
-        try:
-            _, data = self._repo.object_store.get_raw(object_id.encode())
-        except KeyError:
-            raise MissingObjectError(
-                f"git object {object_id} is missing from {self.root}: "
-                "fetch the runs again (mlops-lite pull) or rerun the pipeline"
-            ) from None
-        return bytes(data)
+    def read_object(self, object_id: str, kind: int | None = None) -> bytes:
+        """An object's body, checked against its id (and its type, when ``kind`` is given).
 
-    def read_objects(self, object_ids: list[str]) -> dict[str, bytes]:
-        """Many objects at once (``{id: body}``), streamed by git when it is installed."""
+        ``MissingObjectError`` when absent; ``StoreError`` when the bytes on disk
+        are damaged (a flipped bit in a pack, a truncated file), never a zlib or
+        dulwich exception; ``RecordError`` when it is not of type ``kind`` (a ref
+        pointing at a blob where a commit belongs).
+        """
+        type_num, data = self._read_raw(object_id)
+        if kind is not None and type_num != kind:
+            raise RecordError(
+                f"git object {object_id} is a {TYPE_NAMES.get(type_num, b'?').decode()}, "
+                f"where a {TYPE_NAMES[kind].decode()} belongs"
+            )
+        return data
+
+    def _read_raw(self, object_id: str) -> tuple[int, bytes]:
+        if not is_sha(object_id):
+            raise RecordError(f"{object_id[:60]!r} is not a git object id")
+        # Only a description is kept: the exception's frames hold views of the
+        # pack's mmap, and the pack could not be closed while they live.
+        failure: str | None = None
+        # A concurrent `git repack` / `gc` moves objects from loose files into
+        # packs and from pack to pack: look again with a fresh pack list before
+        # calling anything missing or damaged, as git's reprepare_packed_git does.
+        for attempt in range(_READ_ATTEMPTS):
+            if attempt:
+                self._rescan_packs()
+            try:
+                found = self._find_in_packs(object_id) if not attempt else None
+                if found is not None:
+                    type_num, raw = found[0].get_raw(bytes.fromhex(object_id))
+                else:  # loose, in an alternate, or in a pack that just appeared
+                    type_num, raw = self._repo.object_store.get_raw(object_id.encode())
+            except KeyError:
+                failure = None
+                continue
+            except Exception as error:  # zlib.error, checksum and delta errors: damage
+                failure = f"{type(error).__name__}: {error}"
+                continue
+            data = bytes(raw)
+            if not _matches(object_id, type_num, data):
+                failure = "its content does not match its id"
+                continue
+            return type_num, data
+        if failure is not None:
+            raise damaged_object_error(self.root, object_id, failure)
+        raise MissingObjectError(
+            f"git object {object_id} is missing from {self.root}: "
+            "fetch the runs again (mlops-lite pull) or rerun the pipeline"
+        )
+
+    def _rescan_packs(self) -> None:
+        self._packs = None
+        update = getattr(self._repo.object_store, "_update_pack_cache", None)
+        if update is not None:
+            try:
+                update()
+            except OSError:
+                pass
+
+    def _find_in_packs(self, object_id: str) -> tuple[Any, int] | None:
+        """``(pack, offset)`` of a packed object, looking first where the last one was found.
+
+        A run's objects sit together in one pack, and reads come in runs (a
+        record, its trees, an artifact's meta and chunks): moving the pack that
+        answered to the front makes most look-ups one index search instead of
+        one per pack (dulwich tries them in directory order). A pack that
+        vanished meanwhile (a concurrent repack) sends the caller to dulwich.
+        """
+        binary = bytes.fromhex(object_id)
+        packs = self._packs
+        if packs is None:
+            packs = self._packs = list(self._repo.object_store.packs)
+        for position, pack in enumerate(packs):
+            try:
+                offset = pack.index.object_offset(binary)
+            except KeyError:
+                continue
+            except Exception:  # disappeared or damaged: dulwich looks again
+                self._packs = None
+                return None
+            if position:
+                with self._packs_lock:
+                    if position < len(packs) and packs[position] is pack:
+                        packs.insert(0, packs.pop(position))
+            return pack, offset
+        return None
+
+    def read_objects(self, object_ids: list[str]) -> dict[str, GitObject]:
+        """Many objects at once (absent ones left out), streamed by git when it is installed.
+
+        Objects git streams are checked against their ids like single reads.
+        """
+        found: dict[str, GitObject] = {}
         if len(object_ids) > 50 and git_available():
-            found = cat_objects(self.root, object_ids)
-        else:
-            found = {}
+            for object_id, (type_name, data) in cat_objects(self.root, object_ids).items():
+                type_num = _TYPE_NUMBERS.get(type_name)
+                if type_num is not None and _matches(object_id, type_num, data):
+                    found[object_id] = GitObject(type_num, data, object_id)
         for object_id in object_ids:
             if object_id not in found and self.has_object(object_id):
-                found[object_id] = self.read_object(object_id)
+                type_num, data = self._read_raw(object_id)
+                found[object_id] = GitObject(type_num, data, object_id)
         return found
 
-    def read_blobs(self, object_ids: list[str]) -> Iterator[bytes]:
+    def read_blobs(self, object_ids: list[str], *, verify: bool = True) -> Iterator[bytes]:
         """Blob contents, in order, read and inflated in parallel.
 
         Large artifacts are stored as undeltified pack entries at zlib level 0,
         so reading one is a ``pread`` and an inflate that releases the GIL: both
         chunks of a 2-core machine's work can run at once. Anything else (loose,
-        deltified) goes through dulwich.
+        deltified, a pack that moved meanwhile) goes through ``read_object``.
+        ``verify=False`` skips checking each blob against its id, for callers
+        that check the whole content against a digest of their own.
         """
         located = [self._locate_in_pack(object_id) for object_id in object_ids]
 
         def read(item: tuple[str, tuple[str, int] | None]) -> bytes:
             object_id, location = item
             if location is not None:
-                path, offset = location
-                fd = os.open(path, os.O_RDONLY)
-                try:
-                    data = read_blob_inflated(fd, offset)
-                finally:
-                    os.close(fd)
-                if data is not None:
+                data = self._read_located_blob(object_id, location)
+                if data is not None and (not verify or _matches(object_id, BLOB, data)):
                     return data
-            return self.read_object(object_id)
+            return self.read_object(object_id, BLOB)
 
         return parallel_map(read, zip(object_ids, located, strict=True))
 
-    def read_artifact(self, artifact_id: str) -> tuple[ArtifactMeta, bytearray]:
-        """An artifact's meta and payload, through the fastest reads this store has."""
-        return read_artifact(self.read_object, artifact_id, self.read_blobs, self.read_blobs_into)
+    def _read_located_blob(self, object_id: str, location: tuple[str, int]) -> bytes | None:
+        path, offset = location
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None  # repacked meanwhile: read_object finds it in its new pack
+        try:
+            return read_blob_inflated(fd, offset)
+        except (zlib.error, ValueError, IndexError, OSError):
+            return None  # read_object looks again, and names the damage if it is real
+        finally:
+            os.close(fd)
+
+    def read_artifact(
+        self, artifact_id: str, *, digest: str | None = None, where: str = ""
+    ) -> tuple[ArtifactMeta, bytearray]:
+        """An artifact's meta and payload, through the fastest reads this store has.
+
+        The payload is checked against ``digest`` (the output record's xxh3), or,
+        for artifacts recorded before digests, each chunk against its git id.
+        """
+        return read_artifact(
+            self.read_object,
+            artifact_id,
+            read_many=lambda ids: self.read_blobs(ids, verify=digest is None),
+            read_into=self.read_blobs_into,
+            blob_size=self._blob_size,
+            digest=digest,
+            where=where,
+        )
 
     def read_blobs_into(self, object_ids: list[str], target: memoryview) -> bool:
         """Fill ``target`` with the blobs' contents, back to back, reading them in parallel.
 
         Works for blobs our pack writer stored uncompressed (large artifacts'
         chunks): each is scattered straight into its place in ``target``. Returns
-        False, having promised nothing, when any blob is stored another way.
+        False, having promised nothing, when any blob is stored another way or
+        its pack moved meanwhile. The caller checks the content.
         """
         located = [self._locate_in_pack(object_id) for object_id in object_ids]
         if any(location is None for location in located):
@@ -184,53 +311,120 @@ class GitStore:
         spans = []
         position = 0
         for path, offset in located:  # type: ignore[misc]
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                type_num, size, _ = entry_header_at(fd, offset)
-            finally:
-                os.close(fd)
-            if type_num != 3:
+            entry = self._entry_at(path, offset)
+            if entry is None or entry[0] != BLOB:
                 return False
-            spans.append((path, offset, position, size))
-            position += size
+            spans.append((path, offset, position, entry[1]))
+            position += entry[1]
         if position != len(target):
             return False
 
         def read(span: tuple[str, int, int, int]) -> bool:
             path, offset, start, size = span
-            fd = os.open(path, os.O_RDONLY)
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                return False
             try:
                 return read_stored_into(fd, offset, target[start : start + size])
+            except (ValueError, IndexError, OSError):
+                return False
             finally:
                 os.close(fd)
 
         return all(list(parallel_map(read, spans)))
 
+    def _blob_size(self, object_id: str) -> int | None:
+        """A packed, undeltified blob's size from its pack entry header, without reading it."""
+        location = self._locate_in_pack(object_id)
+        if location is None:
+            return None
+        entry = self._entry_at(*location)
+        return entry[1] if entry is not None and entry[0] == BLOB else None
+
+    @staticmethod
+    def _entry_at(path: str, offset: int) -> tuple[int, int] | None:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            type_num, size, _ = entry_header_at(fd, offset)
+        except (ValueError, IndexError, OSError):
+            return None
+        finally:
+            os.close(fd)
+        return type_num, size
+
     def _locate_in_pack(self, object_id: str) -> tuple[str, int] | None:
-        binary = bytes.fromhex(object_id)
-        for pack in self._repo.object_store.packs:
-            try:
-                offset = pack.index.object_offset(binary)
-            except KeyError:
-                continue
-            return pack._data_path, offset
-        return None
+        if not is_sha(object_id):
+            return None
+        found = self._find_in_packs(object_id)
+        if found is None:
+            self._rescan_packs()  # a pack written since the list was made
+            found = self._find_in_packs(object_id)
+        return (found[0]._data_path, found[1]) if found is not None else None
 
     def has_object(self, object_id: str) -> bool:
         """Whether the object is in the repository."""
-        return object_id.encode() in self._repo.object_store
+        if not is_sha(object_id):
+            return False
+        if self._find_in_packs(object_id) is not None:
+            return True
+        store = self._repo.object_store
+        for attempt in range(_READ_ATTEMPTS):
+            if attempt:
+                self._rescan_packs()
+            try:
+                if object_id.encode() in store:
+                    return True
+            except Exception:  # a pack vanished while we looked: look again
+                continue
+        return False
 
-    def write_objects(self, objects: Iterable[GitObject]) -> None:
-        """Write objects as one pack, or as loose files when they are few and small.
+    def write_objects(
+        self,
+        objects: Iterable[GitObject],
+        *,
+        ref: str = "",
+        while_ref_is: str = "",
+        durable: bool = True,
+    ) -> Keep:
+        """Write objects as one pack, kept from git's maintenance until ``release()``.
 
-        Nothing is skipped: git tolerates an object stored twice.
+        ``ref`` names the ref that will reach the objects (it is written in the
+        keep, so that a keep left by a dead writer can be swept); with
+        ``while_ref_is``, the keep protects a ``running`` commit for as long as
+        ``ref`` points at it, even after this process is gone. ``durable``
+        fsyncs the pack before returning. Nothing is skipped: git tolerates an
+        object stored twice.
         """
-        batch = list(objects)
-        if len(batch) <= _LOOSE_OBJECTS and all(len(obj.data) < _LOOSE_BYTES for obj in batch):
-            for obj in batch:
-                self._write_loose_object(obj)
-            return
-        write_pack(self.pack_dir, batch)
+        kind: KeepKind = "running" if while_ref_is else "in-flight"
+        try:
+            os.makedirs(self.pack_dir, exist_ok=True)
+            keep = write_pack(
+                self.pack_dir,
+                objects,
+                temp_dir=self._temp_dir(),
+                protect=lambda path: write_keep(path, kind, ref, while_ref_is),
+                durable=durable,
+            )
+        except OSError as error:
+            raise store_os_error(f"write git objects to {self.root}", error) from None
+        return keep if keep is not None else Keep(None, b"")
+
+    def _temp_dir(self) -> str:
+        """Where packs are written before they appear: out of reach of ``git gc``'s tmp sweep.
+
+        It must be on the same file system as the pack directory (a rename
+        publishes the pack); when it is not, the pack directory itself is used.
+        """
+        if self._temporary is None:
+            candidate = os.path.join(self.common_dir, "mlops-lite", "tmp")
+            os.makedirs(candidate, exist_ok=True)
+            same_device = os.stat(candidate).st_dev == os.stat(self.pack_dir).st_dev
+            self._temporary = candidate if same_device else self.pack_dir
+        return self._temporary
 
     def pin_code(self) -> CodePin:
         """``HEAD``, or a snapshot commit of the dirty work tree."""
@@ -241,18 +435,16 @@ class GitStore:
         assert self.state_dir is not None
         consolidate_packs(self.root, self.pack_dir, self.state_dir)
 
-    def _write_loose_object(self, obj: GitObject) -> None:
-        directory = os.path.join(self.common_dir, "objects", obj.id[:2])
-        path = os.path.join(directory, obj.id[2:])
-        if os.path.exists(path):
-            return
-        os.makedirs(directory, exist_ok=True)
-        header = b"%s %d\x00" % (TYPE_NAMES[obj.type_num], len(obj.data))
-        handle, temporary = tempfile.mkstemp(prefix="tmp_obj_", dir=directory)
-        with os.fdopen(handle, "wb") as out:
-            out.write(zlib.compress(header + obj.data, 1))
-        os.chmod(temporary, 0o444)
-        os.replace(temporary, path)
+    def release_keeps(self, ref: str) -> None:
+        """Release every keep protecting objects of ``ref`` (its run was recovered)."""
+        release_keeps_of(self.pack_dir, ref)
+
+    def sweep_keeps(self) -> None:
+        """Remove keeps (and temporary files) that writers which died here left behind."""
+        assert self.state_dir is not None
+        state_dir = self.state_dir
+        sweep_stale_keeps(self.pack_dir, self.refs.read, lambda ref: journal_exists(state_dir, ref))
+        remove_stale_temporaries(os.path.join(state_dir, "tmp"))
 
     # identity ------------------------------------------------------------
 
@@ -286,3 +478,13 @@ class GitStore:
 def _clean_identity_part(value: str) -> str:
     # git refuses these characters inside an identity (fsck: badName / badEmail).
     return value.replace("<", "").replace(">", "").replace("\n", " ").strip() or "unknown"
+
+
+def _matches(object_id: str, type_num: int, data: bytes) -> bool:
+    """Whether ``data`` is the body of the object ``object_id`` names (git's own check)."""
+    type_name = TYPE_NAMES.get(type_num)
+    if type_name is None:
+        return False
+    sha = hashlib.sha1(b"%s %d\x00" % (type_name, len(data)), usedforsecurity=False)
+    sha.update(data)
+    return sha.hexdigest() == object_id

@@ -4,21 +4,35 @@ The ref first points at a commit with status ``running``; each recorded step
 goes to the journal (one append, no git work); ``finish`` writes every object as
 one pack and moves the ref once. A journal whose writer died is turned into a
 ``crashed`` run by the next writer (``recover_abandoned_runs``).
+
+Every pack is written with a ``.keep`` (``keeps.py``) and released only once
+the ref reaches it, so ``git gc --prune=now`` or ``git repack -a -d`` running
+meanwhile cannot drop a run's objects; the ``running`` commit's keep lasts as
+long as the ref points at it.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from collections.abc import Mapping
-from typing import Final, Protocol
+from typing import Final, Literal, Protocol
 
+from mlops_lite.core.hashing import content_digest
 from mlops_lite.core.ids import ArtifactId, CommitId, ObjectId
 from mlops_lite.core.records import OutputRecord, RunRecord, StepRecord
-from mlops_lite.errors import MlopsLiteError
+from mlops_lite.errors import MissingObjectError, MlopsLiteError, RecordError
 from mlops_lite.store.artifacts import build_artifact
 from mlops_lite.store.interface import Store
-from mlops_lite.store.journal import Journal, JournalEntry, journal_directory, read_journal
+from mlops_lite.store.journal import (
+    Journal,
+    JournalEntry,
+    journal_directory,
+    read_journal,
+    set_aside,
+)
+from mlops_lite.store.keeps import Keep
 from mlops_lite.store.layout import (
     RUN_RECORD,
     build_run_commit,
@@ -26,7 +40,7 @@ from mlops_lite.store.layout import (
     read_tree_blob,
     run_ref,
 )
-from mlops_lite.store.objects import GitObject
+from mlops_lite.store.objects import COMMIT, GitObject, make_object
 from mlops_lite.store.provenance import remember_recorded
 from mlops_lite.store.signing import sign_commit, signing_enabled
 
@@ -76,14 +90,25 @@ class RunWriter:
         self.steps: dict[str, ObjectId] = {}
         self._pending: list[GitObject] = []
         self._journal: Journal | None = None
+        # Keeps on packs no ref reaches yet, released once the final commit is in place.
+        self._keeps: list[Keep] = []
         self.head: str | None = None
 
     def start(self) -> CommitId:
         """Write the ``running`` commit and create the ref; return the commit id."""
         running, objects = build_run_commit(self.store.identity, self.record, {}, self.code_commit)
-        self.store.write_objects(objects)
-        remember_recorded(self.store, running.id)
-        self.store.refs.compare_and_swap(self.ref, None, running.id)
+        # Not fsynced, as git does not fsync loose objects: losing a running
+        # commit to a power cut loses no finished step (those are in the journal).
+        keep = self.store.write_objects(
+            objects, ref=self.ref, while_ref_is=running.id, durable=False
+        )
+        try:
+            remember_recorded(self.store, running.id)
+            self.store.refs.compare_and_swap(self.ref, None, running.id)
+        except BaseException:
+            keep.release()
+            raise
+        self._keeps.append(keep)
         self.head = running.id
         if self.store.state_dir is not None:
             self._journal = Journal.create(
@@ -99,8 +124,9 @@ class RunWriter:
     ) -> None:
         """Record one step.
 
-        ``payloads`` are new outputs, stored as artifacts and added to ``record.outputs``;
-        outputs already in ``record.outputs`` (a cache hit) are referenced as they are.
+        ``payloads`` are new outputs, stored as artifacts and added to ``record.outputs``
+        with the digest every later load is checked against; outputs already in
+        ``record.outputs`` (a cache hit) are referenced as they are.
         """
         objects: list[GitObject] = []
         for name, output in (payloads or {}).items():
@@ -120,13 +146,16 @@ class RunWriter:
                 type_name=output.type_name,
                 size=len(output.payload),
                 uses_pickle=output.uses_pickle,
+                digest=content_digest(output.payload),
             )
         outputs = {name: output.artifact_id for name, output in record.outputs.items()}
         step_tree, step_objects = build_step_tree(record, logs, outputs)
         objects.extend(step_objects)
         self.steps[record.name] = ObjectId(step_tree.id)
         if sum(len(o.data) for o in objects) > _DIRECT_PACK_BYTES:
-            self.store.write_objects(objects)
+            # Kept until the run is recorded, even if this process dies: the
+            # journal's recovery needs these objects.
+            self._keeps.append(self.store.write_objects(objects, ref=self.ref))
             objects = []
         self._pending.extend(objects)
         if self._journal is not None:
@@ -145,82 +174,156 @@ class RunWriter:
         """Write everything as one pack and move the ref to the final commit."""
         self.record = record
         final, objects = build_run_commit(self.store.identity, record, self.steps, self.code_commit)
-        final_id = self._write_final(final, [*self._pending, *objects])
-        remember_recorded(self.store, final_id)
-        self.store.refs.compare_and_swap(self.ref, self.head, final_id)
+        final_id, keeps = self._write_final(final, [*self._pending, *objects])
+        try:
+            remember_recorded(self.store, final_id)
+            self.store.refs.compare_and_swap(self.ref, self.head, final_id)
+        finally:
+            # Reached by the ref now, or garbage (the journal still holds the steps).
+            for keep in keeps:
+                keep.release()
         self.head = final_id
         self._pending = []
         if self._journal is not None:
             self._journal.close_and_remove()
             self._journal = None
+        for earlier in self._keeps:
+            earlier.release()
+        self._keeps = []
         self.store.maintain()
         return CommitId(final_id)
 
-    def _write_final(self, final: GitObject, objects: list[GitObject]) -> str:
-        """Write the final commit and everything it needs; its id (signed, when asked to)."""
+    def _write_final(self, final: GitObject, objects: list[GitObject]) -> tuple[str, list[Keep]]:
+        """Write the final commit and everything it needs, kept until the ref moves.
+
+        Returns the commit's id (signed, when asked to) and the keeps to release.
+        """
         if not signing_enabled(self.store):
-            self.store.write_objects(objects)
-            return final.id
+            return final.id, [self.store.write_objects(objects, ref=self.ref)]
         # git makes the signed twin of the commit from its tree and parent, so
         # those go first and our unsigned commit is written only if signing fails.
-        self.store.write_objects([obj for obj in objects if obj is not final])
+        keeps = [self.store.write_objects([o for o in objects if o is not final], ref=self.ref)]
         signed = sign_commit(self.store.root, final)
         if signed is None:
-            self.store.write_objects([final])
-            return final.id
-        return signed
+            keeps.append(self.store.write_objects([final], ref=self.ref))
+            return final.id, keeps
+        # git wrote the signed commit as a loose object, which `git gc --prune=now`
+        # could drop before the ref exists: a kept copy protects it.
+        signed_commit = make_object(COMMIT, self.store.read_object(signed, COMMIT))
+        keeps.append(self.store.write_objects([signed_commit], ref=self.ref))
+        return signed, keeps
+
+
+# How long recovering a dead writer's run waits for its ref's lock: recovery is
+# housekeeping, and must never hold up the pipeline that happens to do it.
+_RECOVERY_LOCK_TIMEOUT: Final = 0.5
+
+logger = logging.getLogger(__name__)
 
 
 def recover_abandoned_runs(store: Store) -> None:
-    """Turn journals whose writer died into ``crashed`` runs."""
+    """Turn journals whose writer died into ``crashed`` runs; never fails the caller.
+
+    A journal that cannot be read is set aside (``journal/damaged/``), one whose
+    run cannot be recorded now (its ref is locked, the disk is full) is left for
+    the next writer, and stale keeps of dead writers are swept.
+    """
     if store.state_dir is None:
         return
     directory = journal_directory(store.state_dir)
     try:
         names = os.listdir(directory)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
+        names = []
+    except OSError as error:
+        logger.warning("mlops-lite: cannot look for abandoned runs in %s: %s", directory, error)
         return
     for name in names:
         if not name.endswith(".journal"):
             continue
         path = os.path.join(directory, name)
         try:
-            handle = os.open(path, os.O_RDWR)
-        except FileNotFoundError:
-            continue
+            _recover_journal(store, path)
+        except (MlopsLiteError, OSError) as error:
+            logger.warning(
+                "mlops-lite: could not recover the abandoned run of %s yet (%s); "
+                "it stays as it is and a later run tries again",
+                path,
+                error,
+            )
+    try:
+        store.sweep_keeps()
+    except OSError:
+        pass
+
+
+def _recover_journal(store: Store, path: str) -> None:
+    assert store.state_dir is not None
+    try:
+        handle = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return
+    try:
         try:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # its writer is alive
-            if not os.path.exists(path):
-                continue  # finished and removed while we waited
-            _recover_one(store, path)
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # its writer is alive
+        if not os.path.exists(path):
+            return  # finished and removed while we waited
+        outcome = _recover_one(store, path)
+        if outcome == "recovered":
             os.unlink(path)
-        finally:
-            os.close(handle)
+        else:
+            # Nothing is deleted that could not be read: it stays for whoever looks.
+            kept = set_aside(path, store.state_dir)
+            logger.warning(
+                "mlops-lite: the journal %s was damaged (%s) and was moved to %s",
+                path,
+                "its run recovered up to the damage" if outcome == "partly" else "unusable",
+                kept,
+            )
+    finally:
+        os.close(handle)
 
 
-def _recover_one(store: Store, path: str) -> None:
+def _recover_one(store: Store, path: str) -> Literal["recovered", "partly", "unusable"]:
+    """Record a dead writer's run as ``crashed``, from as much of its journal as decodes."""
     journal = read_journal(path)
     if journal is None:
-        return
-    header, entries = journal
+        return "unusable"
+    header = journal.header
     if store.refs.read(header.ref) != header.running_commit:
-        return  # finished or recovered by someone else
+        store.release_keeps(header.ref)
+        return "recovered"  # finished or recovered by someone else
     try:
         record = RunRecord.decode(
             read_tree_blob(store.read_object, header.running_commit, RUN_RECORD),
             where=f"run {header.ref}",
         )
-    except MlopsLiteError:
-        return
-    steps = {entry.step_name: ObjectId(entry.tree_id) for entry in entries}
-    objects = [obj for entry in entries for obj in entry.objects]
+    except (RecordError, MissingObjectError):
+        return "unusable"
+    steps: dict[str, ObjectId] = {}
+    objects: list[GitObject] = []
+    for entry in journal.entries:
+        written = {obj.id for obj in entry.objects}
+        # A step whose tree is neither in the journal nor in git (its direct
+        # pack was lost) would leave the run pointing at nothing: leave it out.
+        if entry.tree_id in written or store.has_object(entry.tree_id):
+            steps[entry.step_name] = ObjectId(entry.tree_id)
+            objects.extend(entry.objects)
     record.status = "crashed"
     record.end_time = os.path.getmtime(path)
     record.error = "the process recording this run stopped before the run finished"
+    if journal.damaged:
+        record.error += "; its journal was damaged, so later steps may be missing"
     final, run_objects = build_run_commit(store.identity, record, steps, header.code_commit)
-    store.write_objects([*objects, *run_objects])
-    remember_recorded(store, final.id)
-    store.refs.compare_and_swap(header.ref, header.running_commit, final.id)
+    keep = store.write_objects([*objects, *run_objects], ref=header.ref)
+    try:
+        remember_recorded(store, final.id)
+        store.refs.compare_and_swap(
+            header.ref, header.running_commit, final.id, lock_timeout=_RECOVERY_LOCK_TIMEOUT
+        )
+    finally:
+        keep.release()
+    store.release_keeps(header.ref)
+    return "partly" if journal.damaged else "recovered"

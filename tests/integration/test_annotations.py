@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -85,3 +86,39 @@ def test_annotations_travel_with_push_and_pull(project: Path, tmp_path: Path) ->
     pull("origin", path=clone, quiet=True)
     with Client(clone) as client:
         assert client.get_pipeline_run(run.sha).metadata == {"approved_by": "alice"}
+
+
+@pytest.mark.parametrize("transport", ["git", "dulwich"])
+def test_diverged_metadata_is_merged_on_pull_and_then_pushes(
+    project: Path, tmp_path: Path, transport: Literal["git", "dulwich"]
+) -> None:
+    from mlops_lite.operations.sharing import pull, push
+
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(project, "remote", "add", "origin", str(remote))
+    run = training()
+    push("origin", quiet=True)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(remote), str(clone))
+    pull("origin", path=clone, quiet=True)
+    # Both annotate the same run without seeing each other's.
+    log_metadata({"approved_by": "alice", "stage": "staging"}, run_id_name_or_prefix=run.name)
+    log_metadata(
+        {"stage": "production"}, run_id_name_or_prefix=run.name, step_name="train", path=clone
+    )
+    log_metadata({"reviewed": True}, run_id_name_or_prefix=run.name, path=clone)
+    push("origin", quiet=True)
+
+    pulled = pull("origin", path=clone, quiet=True, transport=transport)
+    ref = f"refs/mlops/metadata/training/{run.name}"
+    assert pulled.merged == [ref] and not pulled.rejected
+    push("origin", path=clone, quiet=True)  # the merge fast-forwards the remote
+    pull("origin", quiet=True)
+    for root in (project, clone):
+        with Client(root) as client:
+            merged = client.get_pipeline_run(run.name)
+            assert merged.metadata == {"approved_by": "alice", "stage": "staging", "reviewed": True}
+            assert merged.steps["train"].metadata == {"loss": 0.25, "stage": "production"}
+    assert git(project, "rev-parse", ref) == git(clone, "rev-parse", ref)
+    subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=clone, check=True)

@@ -307,6 +307,69 @@ def test_pull_never_deletes_local_runs_even_with_fetch_prune(
 
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_pull_never_moves_an_existing_run_ref_not_even_forward(
+    implementation: TransportChoice, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ref = "refs/mlops/runs/train/r1"
+    bare = make_bare(tmp_path / "team.git")
+    alice = make_project(tmp_path / "alice")
+    run = record_run(alice, "train", "r1")
+    sharing.push(str(bare), path=alice, transport=implementation)
+    bob = tmp_path / "bob"
+    git(tmp_path, "clone", "-q", str(bare), str(bob))
+    sharing.pull(str(bare), path=bob, transport=implementation)
+    # Someone makes the shared run ref a fast-forward to a commit of their own.
+    crafted = git(alice, "commit-tree", "-p", run, "-m", "not the run", f"{run}^{{tree}}")
+    git(alice, "update-ref", ref, crafted)
+    git(alice, "push", "-q", str(bare), f"{ref}:{ref}")
+    new_run = record_run(alice, "train", "r2")
+    git(alice, "push", "-q", str(bare), "refs/mlops/runs/train/r2:refs/mlops/runs/train/r2")
+
+    with caplog.at_level(logging.WARNING, logger="mlops_lite.operations.sharing"):
+        pulled = sharing.pull(str(bare), path=bob, transport=implementation)
+    assert git(bob, "rev-parse", ref) == run
+    assert "never overwritten" in pulled.rejected[ref]
+    assert pulled.created == ["refs/mlops/runs/train/r2"]
+    assert git(bob, "rev-parse", "refs/mlops/runs/train/r2") == new_run
+    assert f"kept local {ref}" in caplog.text
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_ref_names_a_remote_should_not_have_are_refused_cleanly(
+    implementation: TransportChoice, tmp_path: Path
+) -> None:
+    bare = make_bare(tmp_path / "team.git")
+    alice = make_project(tmp_path / "alice")
+    git(alice, "push", "-q", str(bare), "main")
+    run = record_run(alice, "train", "r1")
+    sharing.push(str(bare), path=alice, transport=implementation)
+    bob = tmp_path / "bob"
+    git(tmp_path, "clone", "-q", str(bare), str(bob))
+    main = git(bob, "rev-parse", "main")
+    too_long = "refs/mlops/runs/train/" + "x" * 300
+    with (bare / "packed-refs").open("a") as packed:
+        packed.write(f"{run} {too_long}\n")
+
+    pulled = sharing.pull(str(bare), path=bob, transport=implementation)
+    assert pulled.created == ["refs/mlops/runs/train/r1"]
+    assert "not a valid" in pulled.rejected[too_long]
+    assert mlops_refs(bob) == {"refs/mlops/runs/train/r1": run}
+
+    # A name that would escape refs/mlops/ if it became a path.
+    with (bare / "packed-refs").open("a") as packed:
+        packed.write(f"{run} refs/mlops/runs/../../heads/evil\n")
+    try:
+        pulled = sharing.pull(str(bare), path=bob, transport=implementation)
+    except RemoteError as error:  # git's own server refuses to list a dangerous name
+        assert "\n" not in str(error)
+    else:
+        assert "not a valid" in pulled.rejected["refs/mlops/runs/../../heads/evil"]
+    assert not (bob / ".git" / "refs" / "heads" / "evil").exists()
+    assert git(bob, "rev-parse", "main") == main
+    fsck(bob)
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 def test_push_refused_by_a_hook_leaves_the_remote_unchanged(
     git_daemon: RemoteServer, implementation: TransportChoice, tmp_path: Path
 ) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlops_lite.core.hashing import cache_key
+from mlops_lite.core.hashing import cache_key, content_digest
 from mlops_lite.core.records import RunRecord, StepRecord, pack_value, unpack_value
 from mlops_lite.core.values import is_recordable
 from mlops_lite.store import artifacts
@@ -111,7 +111,9 @@ def test_artifact_payload_round_trips_through_chunks(payload: bytes, repeat: int
         data, materializer="m", materializer_version=1, type_name="t", uses_pickle=False
     )
     by_id: dict[str, GitObject] = {obj.id: obj for obj in objects}
-    meta, read = artifacts.read_artifact(lambda oid: bytes(by_id[oid].data), tree.id)
+    meta, read = artifacts.read_artifact(
+        lambda oid, kind=None: bytes(by_id[oid].data), tree.id, digest=content_digest(data)
+    )
     assert bytes(read) == data
     assert meta.size == len(data)
 

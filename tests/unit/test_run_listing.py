@@ -11,7 +11,7 @@ from mlops_lite.core.columns import Column
 from mlops_lite.core.records import RunRecord, StepRecord
 from mlops_lite.store import MemoryStore
 from mlops_lite.store.layout import build_run_commit, build_step_tree, run_ref
-from mlops_lite.store.objects import Identity, commit, tree
+from mlops_lite.store.objects import GitObject, Identity, commit, tree
 
 LR = Column("param", "lr")
 ACCURACY = Column("metric", "accuracy")
@@ -22,11 +22,11 @@ class CountingStore(MemoryStore):
 
     reads = 0
 
-    def read_object(self, object_id: str) -> bytes:
+    def read_object(self, object_id: str, kind: int | None = None) -> bytes:
         self.reads += 1
-        return super().read_object(object_id)
+        return super().read_object(object_id, kind)
 
-    def read_objects(self, object_ids: list[str]) -> dict[str, bytes]:
+    def read_objects(self, object_ids: list[str]) -> dict[str, GitObject]:
         self.reads += len(object_ids)
         return super().read_objects(object_ids)
 

@@ -83,12 +83,20 @@ def test_ref_in_packed_refs_is_compared(project: Path) -> None:
     store.refs.compare_and_swap("refs/mlops/runs/p/r1", head, head)
 
 
-def test_a_few_small_objects_are_written_loose_and_git_reads_them(project: Path) -> None:
+def test_objects_are_written_as_a_kept_pack_until_released_and_git_reads_them(
+    project: Path,
+) -> None:
     store = GitStore.open()
-    obj = o.blob(b"loose\n")
-    store.write_objects([obj])
-    assert (project / ".git/objects" / obj.id[:2] / obj.id[2:]).is_file()
-    assert git(project, "cat-file", "-p", obj.id) == "loose"
+    obj = o.blob(b"packed\n")
+    keep = store.write_objects([obj], ref="refs/mlops/runs/p/r")
+    pack_dir = project / ".git/objects/pack"
+    [kept] = pack_dir.glob("*.keep")
+    assert (pack_dir / kept.name.replace(".keep", ".pack")).is_file()
+    assert "ref refs/mlops/runs/p/r" in kept.read_text()
+    assert not (project / ".git/objects" / obj.id[:2]).exists()  # nothing loose for gc to prune
+    assert git(project, "cat-file", "-p", obj.id) == "packed"
+    keep.release()
+    assert not list(pack_dir.glob("*.keep"))
 
 
 @pytest.mark.parametrize("repack", [False, True])
@@ -104,7 +112,7 @@ def test_large_artifact_reads_back_exactly_before_and_after_git_repacks(
         payload, materializer="m", materializer_version=1, type_name="t", uses_pickle=False
     )
     store = GitStore.open()
-    store.write_objects(objects)
+    artifact_keep = store.write_objects(objects)
     head = git(project, "rev-parse", "HEAD")
     holder = o.commit(
         tree_id=o.tree({"artifact": (o.MODE_TREE, tree.id)}).id,
@@ -114,8 +122,10 @@ def test_large_artifact_reads_back_exactly_before_and_after_git_repacks(
         tz_offset_minutes=0,
         message="m",
     )
-    store.write_objects([o.tree({"artifact": (o.MODE_TREE, tree.id)}), holder])
+    holder_keep = store.write_objects([o.tree({"artifact": (o.MODE_TREE, tree.id)}), holder])
     store.refs.compare_and_swap("refs/mlops/test/holder", None, holder.id)
+    artifact_keep.release()  # reachable now: git may repack it
+    holder_keep.release()
     store.close()
     if repack:
         # git recompresses every object: our direct reads must notice and inflate instead.

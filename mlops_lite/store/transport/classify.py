@@ -115,7 +115,14 @@ def rejected_error(result: TransferResult) -> RemoteRejectedError:
 def _dulwich_errors(remote: str, direction: Direction) -> Iterator[None]:
     """Turn dulwich's exceptions into the public `RemoteError` classes."""
     from dulwich.client import HTTPProxyUnauthorized, HTTPUnauthorized
-    from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
+    from dulwich.errors import (
+        ChecksumMismatch,
+        FileFormatException,
+        GitProtocolError,
+        HangupException,
+        NotGitRepository,
+        ObjectFormatException,
+    )
 
     try:
         yield
@@ -130,3 +137,10 @@ def _dulwich_errors(remote: str, direction: Direction) -> Iterator[None]:
         raise _classify(remote, direction, text) from error
     except (GitProtocolError, OSError) as error:
         raise _classify(remote, direction, f"{type(error).__name__}: {error}") from error
+    except (FileFormatException, ObjectFormatException, ChecksumMismatch) as error:
+        # A remote whose refs or objects are malformed (or crafted): refused as a whole.
+        verb = "push to" if direction == "push" else "pull from"
+        raise RemoteError(
+            f"{verb} {remote!r} refused: the remote holds invalid git data "
+            f"({type(error).__name__}: {str(error)[:200]}); nothing was changed here"
+        ) from error

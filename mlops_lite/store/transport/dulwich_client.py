@@ -11,10 +11,16 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from mlops_lite.errors import RefConflictError
-from mlops_lite.store.layout import MLOPS_PREFIX
+from mlops_lite.store.layout import MLOPS_PREFIX, RUNS_PREFIX
 from mlops_lite.store.refs import DiskRefs
 from mlops_lite.store.transport.classify import _classify, _dulwich_errors
-from mlops_lite.store.transport.result import Direction, TransferResult
+from mlops_lite.store.transport.result import (
+    RUN_EXISTS,
+    Direction,
+    TransferResult,
+    merge_diverged_metadata,
+    plan_pull,
+)
 
 __all__ = ["dulwich_pull", "dulwich_push"]
 
@@ -153,7 +159,7 @@ def dulwich_push(start_dir: str, remote: str, progress: bool) -> TransferResult:
 
 
 def dulwich_pull(start_dir: str, remote: str, progress: bool) -> TransferResult:
-    """Fetch every `refs/mlops/*` ref with dulwich, never forcing."""
+    """Fetch every `refs/mlops/*` ref with dulwich, never forcing, never rewriting a run."""
     from dulwich.objects import ObjectID
     from dulwich.refs import Ref
 
@@ -161,41 +167,54 @@ def dulwich_pull(start_dir: str, remote: str, progress: bool) -> TransferResult:
     prefix = MLOPS_PREFIX.encode()
     with _dulwich_session(start_dir, remote, "pull", progress) as (repo, client, path, report):
         packs_before = {pack.name() for pack in repo.object_store.packs}
+        local = DiskRefs(repo.commondir())
+        ours = local.list(MLOPS_PREFIX)
+        planned: dict[str, str] = {}
 
         def determine_wants(refs: Any, depth: int | None = None) -> list[ObjectID]:
+            take, refused = plan_pull(_mlops_refs(refs, prefix), ours)
+            planned.update(take)
+            result.rejected.update(refused)
             return sorted(
                 {
-                    sha
-                    for name, sha in refs.items()
-                    if name.startswith(prefix)
-                    and not name.endswith(b"^{}")
-                    and sha not in repo.object_store
+                    ObjectID(sha.encode())
+                    for sha in take.values()
+                    if ObjectID(sha.encode()) not in repo.object_store
                 }
             )
 
         with _dulwich_errors(remote, "pull"):
-            fetched = client.fetch(
+            client.fetch(
                 path,
                 _EveryRefAsHave(repo),  # type: ignore[arg-type]
                 determine_wants=determine_wants,
                 progress=report,
                 ref_prefix=[Ref(prefix)],
             )
-        theirs = {
-            name: sha
-            for name, sha in fetched.refs.items()
-            if name.startswith(prefix) and sha is not None and not name.endswith(b"^{}")
-        }
-        refs = DiskRefs(repo.commondir())
-        for name, sha in sorted(theirs.items()):
-            outcome = _update_local_ref(repo, refs, name.decode(), sha.decode())
+        for name, sha in sorted(planned.items()):
+            outcome = _update_local_ref(repo, local, name, sha)
             if outcome == "rejected":
-                result.rejected[name.decode()] = "non-fast-forward"
+                result.rejected[name] = "non-fast-forward"
+            elif outcome == "exists":
+                result.rejected[name] = RUN_EXISTS
             else:
-                getattr(result, outcome).append(name.decode())
+                getattr(result, outcome).append(name)
         new_packs = [pack for pack in repo.object_store.packs if pack.name() not in packs_before]
         result.transferred_objects = sum(len(pack.index) for pack in new_packs)
+    merge_diverged_metadata(start_dir, planned, result)
     return result
+
+
+def _mlops_refs(advertised: Any, prefix: bytes) -> dict[str, str]:
+    """The advertised refs under ``refs/mlops/``, ``{name: sha}`` as text (not peeled ones)."""
+    refs: dict[str, str] = {}
+    for name, sha in advertised.items():
+        if not isinstance(name, bytes) or not name.startswith(prefix) or name.endswith(b"^{}"):
+            continue
+        if not isinstance(sha, bytes):
+            continue
+        refs[name.decode("utf-8", "replace")] = sha.decode("ascii", "replace")
+    return refs
 
 
 class _EveryRefAsHave:
@@ -218,11 +237,16 @@ class _EveryRefAsHave:
 
 
 def _update_local_ref(repo: Repo, refs: DiskRefs, name: str, sha: str) -> str:
-    """Create or fast-forward one local ref with compare-and-swap; never move it backwards."""
+    """Create or fast-forward one local ref with compare-and-swap; never move it backwards.
+
+    A run ref is only ever created: if one appeared meanwhile, that is ``exists``.
+    """
     for attempt in range(50):
         current = refs.read(name)
         if current == sha:
             return "unchanged"
+        if current is not None and name.startswith(RUNS_PREFIX):
+            return "exists"
         if current is not None and not _is_fast_forward(repo, current.encode(), sha.encode()):
             return "rejected"
         try:

@@ -1,0 +1,152 @@
+"""``mlops-lite fsck``: read every run's records and artifacts back, and report damage per run.
+
+git's own ``fsck`` checks that objects are well-formed and linked; this reads
+what mlops_lite would read — each run's record, each step's record and logs,
+each output's artifact checked against its recorded digest (or, for
+artifacts recorded before digests, its chunks against their git ids) and the
+metadata added later — and reports damage per run. On the way it does the
+repairs that need no decision: abandoned runs are recovered (or their
+journals set aside), the index is rebuilt if it is damaged, and keeps left by
+dead writers are swept. It never deletes a run and never runs a pickle.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlops_lite.errors import MlopsLiteError
+from mlops_lite.store import GitStore
+from mlops_lite.store.annotations import read_annotations
+from mlops_lite.store.index import RunIndex
+from mlops_lite.store.interface import Store
+from mlops_lite.store.layout import (
+    RUNS_PREFIX,
+    STEP_LOGS,
+    parse_run_ref,
+    read_run_commit,
+    read_step_entries,
+    read_step_record,
+)
+from mlops_lite.store.objects import BLOB
+from mlops_lite.store.runs import recover_abandoned_runs
+
+__all__ = ["FsckReport", "RunCheck", "check_runs"]
+
+
+@dataclass
+class RunCheck:
+    """What checking one run found: nothing (``ok``), or one line per problem."""
+
+    ref: str
+    sha: str
+    problems: list[str] = field(default_factory=list)
+    artifacts: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """Whether everything the run needs reads back exactly."""
+        return not self.problems
+
+    @property
+    def name(self) -> str:
+        """``<pipeline>/<run name>``."""
+        return self.ref.removeprefix(RUNS_PREFIX)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "run": self.name,
+            "sha": self.sha,
+            "ok": self.ok,
+            "artifacts": self.artifacts,
+            "problems": list(self.problems),
+        }
+
+
+@dataclass
+class FsckReport:
+    """Every run checked, damaged ones first."""
+
+    runs: list[RunCheck]
+
+    @property
+    def damaged(self) -> list[RunCheck]:
+        """The runs with at least one problem."""
+        return [run for run in self.runs if not run.ok]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "checked": len(self.runs),
+            "damaged": len(self.damaged),
+            "runs": [run.to_dict() for run in self.runs],
+        }
+
+
+def check_runs(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    progress: Callable[[RunCheck], None] | None = None,
+) -> FsckReport:
+    """Check every run of the repository around ``path``; ``progress`` sees each result."""
+    with GitStore.open(path) as store:
+        recover_abandoned_runs(store)
+        index = RunIndex(store)
+        try:
+            index.refresh()  # rebuilt from the refs if it is damaged
+        finally:
+            index.close()
+        # (artifact id, digest) -> its problem, if any: runs share artifacts.
+        verified: dict[tuple[str, str | None], str | None] = {}
+        checks = []
+        for ref, sha in sorted(store.refs.list(RUNS_PREFIX).items()):
+            check = _check_run(store, ref, sha, verified)
+            checks.append(check)
+            if progress is not None:
+                progress(check)
+    checks.sort(key=lambda check: (check.ok, check.ref))
+    return FsckReport(checks)
+
+
+def _check_run(
+    store: Store, ref: str, sha: str, verified: dict[tuple[str, str | None], str | None]
+) -> RunCheck:
+    check = RunCheck(ref, sha)
+    if parse_run_ref(ref) is None:
+        check.problems.append("its ref is not a run's name (refs/mlops/runs/<pipeline>/<run>)")
+        return check
+    try:
+        run = read_run_commit(store.read_object, sha)
+    except MlopsLiteError as error:
+        check.problems.append(f"its record cannot be read: {error}")
+        return check
+    for step_name, tree_id in run.steps.items():
+        where = f"step {step_name!r}"
+        try:
+            record = read_step_record(store.read_object, tree_id, where=where)
+            logs = read_step_entries(store.read_object, tree_id).get(STEP_LOGS)
+            if logs is not None:
+                store.read_object(logs[1], BLOB)
+        except MlopsLiteError as error:
+            check.problems.append(f"{where}: {error}")
+            continue
+        for output_name, output in record.outputs.items():
+            check.artifacts += 1
+            key = (output.artifact_id, output.digest)
+            if key not in verified:
+                try:
+                    store.read_artifact(output.artifact_id, digest=output.digest)
+                    verified[key] = None
+                except MlopsLiteError as error:
+                    verified[key] = str(error)
+            problem = verified[key]
+            if problem is not None:
+                check.problems.append(f"{where}, output {output_name!r}: {problem}")
+    try:
+        read_annotations(store, ref)
+    except MlopsLiteError as error:
+        check.problems.append(f"its metadata added later cannot be read: {error}")
+    return check
