@@ -43,6 +43,7 @@ from mlops_lite.errors import (
 from mlops_lite.execution.task import MaterializedOutput
 from mlops_lite.materializers import loading_unpickles
 from mlops_lite.store.interface import Store
+from mlops_lite.store.keeps import Keep
 from mlops_lite.store.objects import GitObject
 from mlops_lite.store.registry import (
     append_events,
@@ -53,6 +54,7 @@ from mlops_lite.store.registry import (
     save_artifact_version,
     set_stage,
 )
+from mlops_lite.store.runs import RunWriter
 from mlops_lite.store.trust import trust_advice
 
 __all__ = ["RunRegistry"]
@@ -290,12 +292,13 @@ class RunRegistry:
         invocation: Invocation,
         record: StepRecord,
         pending: list[PendingWrite],
-        take_objects: Callable[[], list[GitObject]],
+        writer: RunWriter,
     ) -> None:
         """Version the step's named outputs, then make the writes it asked for.
 
-        ``take_objects`` hands over the run's objects not yet written: a registry
-        commit naming them is written in one pack with them.
+        The run's objects not yet written are taken from ``writer`` and written in
+        one pack with the first version's commit; that pack stays kept until the
+        run's own ref reaches them (``writer.hold``).
         """
         plan = self._model_for(invocation)
         link_to = plan.version_id if plan is not None else None
@@ -308,17 +311,17 @@ class RunRegistry:
                 if (name := spec.artifact_name(self.pipeline.name, invocation.name)) is not None
                 and spec.name in record.outputs
             ]
-            carried = take_objects() if versioned and record.status == "completed" else []
+            carried = writer.take_pending() if versioned and record.status == "completed" else []
             try:
                 for spec, name in versioned:
                     self._version_output(
                         spec, name, record, {**run, "output": spec.name}, plan, link_to,
-                        output_metadata.get(spec.name, {}), carried,
+                        output_metadata.get(spec.name, {}), carried, writer.hold,
                     )  # fmt: skip
                     carried = []
             finally:
-                if carried:  # not written with a version: the run still needs them
-                    self.store.write_objects(carried)
+                if carried:  # not written with a version: the run writes them at its end
+                    writer.put_back(carried)
         for write in pending:
             try:
                 self._apply(write, run, plan)
@@ -341,6 +344,7 @@ class RunRegistry:
         link_to: str | None,
         extra_metadata: Mapping[str, Any],
         objects: list[GitObject],
+        hold: Callable[[Keep], None],
     ) -> None:
         output = record.outputs[spec.name]
         config = spec.config
@@ -394,6 +398,7 @@ class RunRegistry:
             run=run,
             link=link,
             objects=objects,
+            hold=hold,
         )
 
     def _apply(self, write: PendingWrite, run: dict[str, str], plan: _ModelPlan | None) -> None:
@@ -419,7 +424,7 @@ class RunRegistry:
             )  # fmt: skip
         elif write.action == "save_artifact":
             payload = MaterializedOutput(**arguments["payload"])
-            output, tree = build_output(self.store, payload)
+            output, objects = build_output(payload)
             kind = arguments["link_kind"]
             link = (
                 {"model": plan.model.name, "version_id": plan.version_id, "kind": kind}
@@ -430,7 +435,8 @@ class RunRegistry:
                 self.store,
                 arguments["name"],
                 output,
-                artifact_tree=tree,
+                artifact_tree=output.artifact_id,
+                objects=objects,
                 version=arguments["version"],
                 tags=arguments["tags"],
                 artifact_type=arguments["artifact_type"] or _type_for(kind, output),

@@ -230,7 +230,7 @@ class _Scheduler:
                 self.trace.invocations[step_record.name],
                 step_record,
                 pending or [],
-                self.recorder.writer.take_pending,
+                self.recorder.writer,
             )
             self.progress.step_recorded(step_record)
             plan.done(step_record.name)

@@ -296,12 +296,13 @@ def save_artifact(
     from mlops_lite.execution.task import MaterializedOutput
 
     with GitStore.open(path) as store, Client(store=store) as client:
-        output, tree = store_registry.build_output(store, MaterializedOutput(**payload))
+        output, objects = store_registry.build_output(MaterializedOutput(**payload))
         _, version_id = store_registry.save_artifact_version(
             store,
             name,
             output,
-            artifact_tree=tree,
+            artifact_tree=output.artifact_id,
+            objects=objects,
             version=arguments["version"],
             tags=arguments["tags"],
             artifact_type=arguments["artifact_type"]

@@ -34,9 +34,8 @@ def merge_diverged_registries(
                 del result.rejected[name]
                 result.unchanged.append(name)
                 continue
-            merged, report = merge_registry(store, name, local_head, remote_head)
             try:
-                store.refs.compare_and_swap(name, local_head, merged)
+                _, report = merge_registry(store, name, local_head, remote_head)
             except RefConflictError:
                 continue
             del result.rejected[name]

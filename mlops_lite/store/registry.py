@@ -10,10 +10,13 @@ artifact, ``versions/<version id>``: the artifact tree of that version. The chai
 keeps its artifacts reachable, so pushing it pushes them and ``git gc`` keeps them.
 
 Writers append events and move the ref by compare-and-swap, merging over a
-concurrent writer (``append_events``). These refs are written by several people:
-two clones that wrote offline are reconciled by ``merge_registry`` at pull — a
-commit whose parents are both heads and whose log is ``merge_logs(theirs, ours)``
-— so the shared remote only ever fast-forwards. Nothing is forced.
+concurrent writer (``append_events``). Each commit is written in one pack with
+what it needs, under a ``.keep`` (``keeps.py``) released once the ref has moved:
+git's maintenance cannot drop a version's artifact before the chain reaches it.
+These refs are written by several people: two clones that wrote offline are
+reconciled by ``merge_registry`` at pull — a commit whose parents are both heads
+and whose log is ``merge_logs(theirs, ours)`` — so the shared remote only ever
+fast-forwards. Nothing is forced.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from mlops_lite.errors import (
 )
 from mlops_lite.store.artifacts import build_artifact
 from mlops_lite.store.interface import Store
+from mlops_lite.store.keeps import Keep
 from mlops_lite.store.layout import utc_offset_minutes
 from mlops_lite.store.objects import (
     MODE_BLOB,
@@ -208,7 +212,12 @@ def _write_commit(
     parents: list[str],
     message: str,
     objects_first: Iterable[GitObject] = (),
-) -> str:
+) -> tuple[str, Keep]:
+    """Write a registry commit and what it needs as one pack; its id and the pack's keep.
+
+    The keep protects the pack from git's maintenance until it is released,
+    once the registry's ref (or whatever else needs ``objects_first``) reaches it.
+    """
     log_blob = blob(log.encode())
     entries = {_LOG: (MODE_BLOB, log_blob.id)}
     objects = [log_blob]
@@ -228,9 +237,9 @@ def _write_commit(
     )
     # One pack for what the commit needs and the commit: a run's step and its
     # version land together.
-    store.write_objects([*objects_first, *objects, root, new])
+    keep = store.write_objects([*objects_first, *objects, root, new], ref=registry_ref(kind, name))
     _remember(_COMMITS, new.id, (log, dict(versions)))
-    return new.id
+    return new.id, keep
 
 
 def append_events(
@@ -242,6 +251,7 @@ def append_events(
     artifacts: Mapping[str, str] | None = None,
     check: Callable[[RegistryState], None] | None = None,
     objects: Iterable[GitObject] = (),
+    hold: Callable[[Keep], None] | None = None,
 ) -> RegistryState:
     """Append ``events`` to the registry (creating it), and return its new state.
 
@@ -249,6 +259,11 @@ def append_events(
     among ``objects``, which are written with the first commit attempt. ``check``
     sees the state the events will follow and may raise to refuse them; it runs
     again if another writer moved the ref meanwhile.
+
+    ``hold`` is for ``objects`` that another ref needs too (a recording run's
+    step objects): it receives the keep of the pack holding them, to release
+    once that ref reaches them. Every other keep is released here, once the
+    registry's ref has moved (or the attempt lost the race).
     """
     new_events = list(events)
     pending = list(objects)
@@ -266,19 +281,24 @@ def append_events(
         for version_id, artifact_id in (artifacts or {}).items():
             versions[version_id] = (MODE_TREE, artifact_id)
         actions = ", ".join(sorted({event.action for event in new_events}))
-        new_head = _write_commit(
+        new_head, keep = _write_commit(
             store, kind, name, log, versions, [head] if head else [], actions or "update",
             objects_first=pending,
         )  # fmt: skip
-        pending = []
-        if artifacts:
-            # This clone made the artifacts this commit adds (save_artifact, a run's
-            # outputs): their pickles may be loaded here, as a run's may (store.trust).
-            remember_recorded(store, new_head)
+        carried, pending = bool(pending), []
         try:
+            if artifacts:
+                # This clone made the artifacts this commit adds (save_artifact, a run's
+                # outputs): their pickles may be loaded here, as a run's may (store.trust).
+                remember_recorded(store, new_head)
             store.refs.compare_and_swap(ref, head, new_head)
         except RefConflictError:
             continue  # another writer appended at the same moment: append after theirs
+        finally:
+            if carried and hold is not None:
+                hold(keep)
+            else:
+                keep.release()
         state = fold(kind, name, log.events)
         _remember(_STATES, new_head, state)
         return state
@@ -288,9 +308,10 @@ def append_events(
 def merge_registry(store: Store, ref: str, local: str, remote: str) -> tuple[str, list[str]]:
     """Reconcile a registry that a teammate changed on the remote while we changed ours.
 
-    Returns the new head (a commit with ``remote`` and ``local`` as parents, whose
-    log keeps the remote's events in place and replays ours after them) and what
-    the replay changed for our events. The ref itself is not moved.
+    Moves ``ref`` from ``local`` to a commit with ``remote`` and ``local`` as
+    parents, whose log keeps the remote's events in place and replays ours after
+    them; returns that commit and what the replay changed for our events.
+    ``RefConflictError`` when the ref no longer points at ``local``.
     """
     parsed = parse_registry_ref(ref)
     if parsed is None:
@@ -302,7 +323,7 @@ def merge_registry(store: Store, ref: str, local: str, remote: str) -> tuple[str
     known = {event.event_id for event in theirs_log.events}
     replayed = [event for event in ours_log.events if event.event_id not in known]
     merged_log = RegistryLog(kind, name, events)
-    head = _write_commit(
+    head, keep = _write_commit(
         store,
         kind,
         name,
@@ -311,6 +332,10 @@ def merge_registry(store: Store, ref: str, local: str, remote: str) -> tuple[str
         [remote, local],
         "merge of a teammate's changes",
     )
+    try:
+        store.refs.compare_and_swap(ref, local, head)
+    finally:
+        keep.release()
     report = merge_report(
         fold(kind, name, ours_log.events), fold(kind, name, merged_log.events), replayed
     )
@@ -434,12 +459,14 @@ def save_artifact_version(
     run: Mapping[str, str] | None = None,
     link: Mapping[str, str] | None = None,
     objects: Iterable[GitObject] = (),
+    hold: Callable[[Keep], None] | None = None,
 ) -> tuple[RegistryState, str]:
     """Create a version of artifact ``name`` holding ``artifact_tree``.
 
-    The tree must be in the store or among ``objects`` (written with the commit).
-    ``link`` (``{"model", "version_id", "kind"}``) links it to a model version.
-    Returns the new state and the version's id.
+    The tree must be in the store or among ``objects`` (written with the commit;
+    ``hold`` as for ``append_events``). ``link`` (``{"model", "version_id",
+    "kind"}``) links it to a model version. Returns the new state and the
+    version's id.
     """
     version_id = uuid.uuid4().hex
     current = read_registry(store, "artifact", name)
@@ -465,13 +492,23 @@ def save_artifact_version(
         link_kind=(link or {}).get("kind", ""),
     )
     state = append_events(
-        store, "artifact", name, [event], artifacts={version_id: artifact_tree}, objects=objects
+        store,
+        "artifact",
+        name,
+        [event],
+        artifacts={version_id: artifact_tree},
+        objects=objects,
+        hold=hold,
     )
     return state, version_id
 
 
-def build_output(store: Store, payload: Any) -> tuple[OutputRecord, str]:
-    """Store a materialized value (``runs.ArtifactPayload``) as an artifact tree, now."""
+def build_output(payload: Any) -> tuple[OutputRecord, list[GitObject]]:
+    """A materialized value (``runs.ArtifactPayload``) as an artifact tree: record and objects.
+
+    Nothing is written: the objects go with the version's commit
+    (``save_artifact_version(objects=...)``), in one pack kept until its ref moves.
+    """
     artifact_tree, objects = build_artifact(
         payload.payload,
         materializer=payload.materializer,
@@ -480,7 +517,6 @@ def build_output(store: Store, payload: Any) -> tuple[OutputRecord, str]:
         uses_pickle=payload.uses_pickle,
         files=payload.stores_files,
     )
-    store.write_objects(objects)
     record = OutputRecord(
         artifact_id=artifact_tree.id,  # type: ignore[arg-type]
         materializer=payload.materializer,
@@ -489,4 +525,4 @@ def build_output(store: Store, payload: Any) -> tuple[OutputRecord, str]:
         size=len(payload.payload),
         uses_pickle=payload.uses_pickle,
     )
-    return record, artifact_tree.id
+    return record, objects

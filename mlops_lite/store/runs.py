@@ -166,9 +166,19 @@ class RunWriter:
 
         For a ref other than the run's that must name them before the run ends
         (a named output's artifact version), written in one pack with its commit.
+        That pack's keep goes to ``hold``: only this run's final commit reaches
+        the step trees in it. Objects the caller did not write go to ``put_back``.
         """
         taken, self._pending = self._pending, []
         return taken
+
+    def hold(self, keep: Keep) -> None:
+        """Release ``keep`` only once the run's final commit is in place (``finish``)."""
+        self._keeps.append(keep)
+
+    def put_back(self, objects: list[GitObject]) -> None:
+        """Objects from ``take_pending`` that were not written: ``finish`` writes them."""
+        self._pending.extend(objects)
 
     def finish(self, record: RunRecord) -> CommitId:
         """Write everything as one pack and move the ref to the final commit."""
