@@ -11,7 +11,7 @@ from mlops_lite.core.registry import RegistryState, VersionState
 from mlops_lite.errors import MlopsLiteError, UntrustedPickleError
 from mlops_lite.materializers import get_materializer, loading_unpickles
 from mlops_lite.store.layout import read_run_commit, read_step_entries, run_ref
-from mlops_lite.store.objects import parse_tree
+from mlops_lite.store.objects import TREE, parse_tree
 from mlops_lite.store.registry import introducing_commit
 from mlops_lite.store.trust import Trust, run_trust, trust_advice
 
@@ -179,7 +179,7 @@ class ArtifactVersion:
             outputs = entries.get("outputs")
             if outputs is None:
                 return False
-            found = parse_tree(store.read_object(outputs[1])).get(run.get("output", ""))
+            found = parse_tree(store.read_object(outputs[1], TREE)).get(run.get("output", ""))
         except (MlopsLiteError, KeyError):
             return False
         return found is not None and found[1] == self.artifact_id

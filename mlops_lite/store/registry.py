@@ -55,8 +55,11 @@ from mlops_lite.store.interface import Store
 from mlops_lite.store.keeps import Keep
 from mlops_lite.store.layout import utc_offset_minutes
 from mlops_lite.store.objects import (
+    BLOB,
+    COMMIT,
     MODE_BLOB,
     MODE_TREE,
+    TREE,
     GitObject,
     blob,
     commit,
@@ -178,15 +181,15 @@ def _decode_commit(
     store: Store, kind: RegistryKind, name: str, head: str
 ) -> tuple[RegistryLog, dict[str, tuple[int, str]]]:
     where = f"the {kind} registry {name!r} at {head[:10]}"
-    headers = parse_commit(store.read_object(head))
+    headers = parse_commit(store.read_object(head, COMMIT))
     trees = headers.get("tree")
     if not trees:
         raise RecordError(f"{where} is not a commit with a tree")
-    entries = parse_tree(store.read_object(trees[0].decode("ascii", "replace")))
+    entries = parse_tree(store.read_object(trees[0].decode("ascii", "replace"), TREE))
     log_entry = entries.get(_LOG)
     if log_entry is None or log_entry[0] != MODE_BLOB:
         raise RecordError(f"{where} has no {_LOG}")
-    data = store.read_object(log_entry[1])
+    data = store.read_object(log_entry[1], BLOB)
     if len(data) > _MAX_LOG_BYTES:
         raise RecordError(f"{where}: its log is larger than {_MAX_LOG_BYTES} bytes")
     log = RegistryLog.decode(data, where=where)
@@ -197,7 +200,7 @@ def _decode_commit(
     if versions_entry is not None and versions_entry[0] == MODE_TREE:
         versions = {
             version_id: entry
-            for version_id, entry in parse_tree(store.read_object(versions_entry[1])).items()
+            for version_id, entry in parse_tree(store.read_object(versions_entry[1], TREE)).items()
             if is_version_id(version_id) and entry[0] == MODE_TREE
         }
     return log, versions
@@ -353,7 +356,7 @@ def introducing_commit(store: Store, name: str, version_id: str) -> str | None:
         seen.add(current)
         parents = [
             parent.decode("ascii", "replace")
-            for parent in parse_commit(store.read_object(current)).get("parent", [])
+            for parent in parse_commit(store.read_object(current, COMMIT)).get("parent", [])
         ]
         holding = [p for p in parents if version_id in _read_commit(store, "artifact", name, p)[1]]
         if not holding:
@@ -374,7 +377,7 @@ def is_ancestor(store: Store, ancestor: str, descendant: str) -> bool:
         if current in seen or not store.has_object(current):
             continue
         seen.add(current)
-        parents = parse_commit(store.read_object(current)).get("parent", [])
+        parents = parse_commit(store.read_object(current, COMMIT)).get("parent", [])
         pending.extend(parent.decode("ascii", "replace") for parent in parents)
     return False
 

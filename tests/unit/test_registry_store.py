@@ -10,7 +10,7 @@ from mlops_lite.core.registry import RegistryState
 from mlops_lite.core.secrets import REDACTED, register_secret
 from mlops_lite.errors import ModelStageError, ModelVersionNotFoundError, RecordError
 from mlops_lite.store import MemoryStore
-from mlops_lite.store.objects import parse_commit
+from mlops_lite.store.objects import blob, parse_commit
 from mlops_lite.store.registry import (
     append_events,
     is_ancestor,
@@ -115,6 +115,21 @@ def test_a_registry_that_is_not_a_log_is_a_record_error() -> None:
     head = store.pin_code().commit  # a commit whose tree holds no log
     store.refs.compare_and_swap(registry_ref("model", "churn"), None, head)
     with pytest.raises(RecordError, match=r"has no log\.msgpack"):
+        read_registry(store, "model", "churn")
+
+
+def test_a_registry_ref_naming_a_blob_is_refused_even_if_the_blob_reads_like_a_commit() -> None:
+    # What a hostile clone could push: read untyped, these bytes parse as a commit
+    # and the registry would be read through them.
+    store = MemoryStore()
+    new_version(store)
+    ref = registry_ref("model", "churn")
+    head = store.refs.read(ref)
+    assert head is not None
+    forged = blob(store.read_object(head))
+    store.write_objects([forged])
+    store.refs.compare_and_swap(ref, head, forged.id)
+    with pytest.raises(RecordError, match="is a blob, where a commit belongs"):
         read_registry(store, "model", "churn")
 
 
