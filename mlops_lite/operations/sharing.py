@@ -87,13 +87,12 @@ def pull(
     `git fetch <remote> 'refs/mlops/*:refs/mlops/*'` (which would fast-forward a run).
     """
     start_dir = _start_dir(path)
-    implementation = _choose(transport)
     result = _transport.pull(
-        start_dir, remote, implementation=implementation, progress=_show_progress(quiet)
+        start_dir, remote, implementation=_choose(transport), progress=_show_progress(quiet)
     )
     # Model and artifact registries are written by everyone: a teammate's changes are
     # merged into ours (their versions keep their numbers), never left aside.
-    for message in merge_diverged_registries(start_dir, remote, result, implementation):
+    for message in merge_diverged_registries(start_dir, result):
         logger.warning("%s", message)
     for name, reason in sorted(result.rejected.items()):
         logger.warning(

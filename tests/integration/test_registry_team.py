@@ -4,7 +4,8 @@ Alice and Bob each train offline, both making "version 2" of the same model and
 both promoting it. Alice pushes first. Bob's push is refused (nothing is forced);
 his pull merges: Alice's version 2 keeps its number, his becomes version 3, and
 both promotions are in the stage history. After Bob pushes and Alice pulls, both
-clones read the same registry.
+clones read the same registry. The merge starts from the value the pull was
+planned from, and a remote chain that cannot be read stays refused.
 """
 
 from __future__ import annotations
@@ -14,10 +15,16 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 
 from mlops_lite import Client
+from mlops_lite.operations.registry_sync import merge_diverged_registries
+from mlops_lite.store import GitStore
+from mlops_lite.store.objects import blob
+from mlops_lite.store.registry import append_events, is_ancestor, new_event, registry_ref
+from mlops_lite.store.transport.result import TransferResult
 from tests.conftest import git
 from tests.integration.test_team import alice_shares, as_user
 
@@ -121,3 +128,59 @@ def test_versions_made_offline_by_two_clones_stay_unique_after_push_and_pull(
     assert git(remote, "rev-parse", "refs/mlops/models/churn") == git(
         alice_dir, "rev-parse", "refs/mlops/models/churn"
     )
+
+
+def _diverged_registry(store: GitStore) -> tuple[str, str, str]:
+    """``(ref, ours, theirs)``: a model registry forked into two heads, ours at the ref."""
+    ref = registry_ref("model", "churn")
+
+    def new_version() -> str:
+        append_events(
+            store, "model", "churn", [new_event(store, "create_version", version_id=uuid4().hex)]
+        )
+        head = store.refs.read(ref)
+        assert head is not None
+        return head
+
+    base = new_version()
+    theirs = new_version()
+    store.refs.compare_and_swap(ref, theirs, base)
+    return ref, new_version(), theirs
+
+
+def _refused(ref: str, theirs: str) -> TransferResult:
+    """What a pull reports for a registry ref it fetched but could not fast-forward."""
+    # A remote that cannot be reached: the merge must need nothing more from it.
+    result = TransferResult("pull", "/nowhere/at/all", "git", advertised={ref: theirs})
+    result.rejected[ref] = "non-fast-forward"
+    return result
+
+
+def test_a_refused_registry_is_merged_from_the_value_the_pull_was_planned_from(
+    project: Path,
+) -> None:
+    with GitStore.open(project) as store:
+        ref, ours, theirs = _diverged_registry(store)
+    result = _refused(ref, theirs)
+    messages = merge_diverged_registries(str(project), result)
+    assert result.merged == [ref] and result.rejected == {}
+    assert "your version 2 is now version 3" in messages[0]
+    with GitStore.open(project) as store:
+        merged = store.refs.read(ref)
+        assert merged is not None and is_ancestor(store, theirs, merged)
+        assert is_ancestor(store, ours, merged)
+    assert "advertised" not in result.to_dict()
+
+
+def test_a_remote_registry_that_is_no_chain_stays_refused_with_the_reason(project: Path) -> None:
+    # A hostile remote's registry ref names a blob that reads like a commit.
+    with GitStore.open(project) as store:
+        ref, ours, theirs = _diverged_registry(store)
+        forged = blob(store.read_object(theirs))
+        store.write_objects([forged]).release()
+    result = _refused(ref, forged.id)
+    assert merge_diverged_registries(str(project), result) == []
+    assert result.merged == [] and "cannot be merged" in result.rejected[ref]
+    assert "is a blob, where a commit belongs" in result.rejected[ref]
+    with GitStore.open(project) as store:
+        assert store.refs.read(ref) == ours

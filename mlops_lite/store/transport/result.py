@@ -47,6 +47,9 @@ class TransferResult:
     transferred_objects: int | None = None
     transferred_bytes: int | None = None
     elapsed_seconds: float = 0.0
+    # A pull's plan: each ref taken from the remote's listing, with the value listed.
+    # What merging a ref the fetch refused starts from; not part of the report.
+    advertised: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def runs(self) -> int:
@@ -55,7 +58,9 @@ class TransferResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary (used by `--json`)."""
-        return {**asdict(self), "runs": self.runs}
+        report = asdict(self)
+        del report["advertised"]
+        return {**report, "runs": self.runs}
 
 
 def plan_pull(
