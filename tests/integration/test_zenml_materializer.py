@@ -2,6 +2,8 @@
 
 What it writes becomes a git tree inside the artifact (readable with ``git show``),
 equal directories give equal artifact ids, and another process loads the value back.
+The hardened reader checks it like any artifact: against its digest (or each blob
+against its git id), every blob counting for a cache hit, hostile trees refused.
 """
 
 from __future__ import annotations
@@ -11,14 +13,24 @@ import subprocess
 import textwrap
 from pathlib import Path
 
+import msgpack
 import pytest
 
 from mlops_lite import Client
 from mlops_lite.core.archive import encode_files
-from mlops_lite.errors import StoreError
-from mlops_lite.store import MemoryStore
-from mlops_lite.store.artifacts import CHUNK_MAX, build_artifact, read_artifact
-from mlops_lite.store.objects import MODE_TREE, parse_tree
+from mlops_lite.core.hashing import content_digest
+from mlops_lite.errors import MissingObjectError, RecordError, StoreError
+from mlops_lite.store import GitStore, MemoryStore
+from mlops_lite.store.artifacts import (
+    CHUNK_MAX,
+    ArtifactMeta,
+    artifact_present,
+    build_artifact,
+    chunk_boundaries,
+    read_artifact,
+    read_artifact_layout,
+)
+from mlops_lite.store.objects import MODE_BLOB, MODE_TREE, TREE, GitObject, blob, parse_tree, tree
 from tests.conftest import git, run_script
 
 MATERIALIZER = textwrap.dedent(
@@ -143,5 +155,83 @@ def test_a_directory_that_cannot_be_a_tree_is_refused(
     with pytest.raises(StoreError, match=message):
         build_artifact(
             encode_files(files), materializer="m", materializer_version=1, type_name="t",
+            uses_pickle=False, files=True,
+        )  # fmt: skip
+
+
+def _directory(store: MemoryStore | GitStore, payload: bytes) -> str:
+    artifact, objects = build_artifact(
+        payload, materializer="m", materializer_version=1, type_name="t", uses_pickle=False,
+        files=True,
+    )  # fmt: skip
+    store.write_objects(objects).release()
+    return artifact.id
+
+
+def test_a_directory_artifact_is_loaded_only_when_its_digest_matches(project: Path) -> None:
+    payload = encode_files({"model.json": b"{}", "weights/w.bin": b"\x00" * 1000})
+    with GitStore.open(project) as store:
+        artifact_id = _directory(store, payload)
+        meta, read_back = store.read_artifact(artifact_id, digest=content_digest(payload))
+        assert meta.codec == "tree" and bytes(read_back) == payload
+        _, unchecked = store.read_artifact(artifact_id)  # no digest: each blob by its git id
+        assert bytes(unchecked) == payload
+        with pytest.raises(StoreError, match="does not match the digest"):
+            store.read_artifact(artifact_id, digest=content_digest(b"something else"))
+
+
+def test_every_blob_of_a_directory_artifact_counts_for_a_cache_hit() -> None:
+    big = bytes(range(256)) * (CHUNK_MAX // 256 + 5)
+    files = {"a.json": b"[1]", "deep/big.bin": big, "deep/c.txt": b"c"}
+    store = MemoryStore()
+    artifact_id = _directory(store, encode_files(files))
+    meta_id, blob_ids = read_artifact_layout(store.read_object, artifact_id)
+    assert len(blob_ids) == 2 + len(list(chunk_boundaries(big)))
+    assert artifact_present(store.read_object, store.has_object, artifact_id)
+    del store.objects[blob_ids[-1]]  # deep/c.txt is gone: the hit must run again
+    assert not artifact_present(store.read_object, store.has_object, artifact_id)
+    with pytest.raises(MissingObjectError):
+        read_artifact(store.read_object, artifact_id)
+
+
+def _crafted(store: MemoryStore, data: GitObject, *, codec: str = "tree", size: int = 10) -> str:
+    """An artifact tree around ``data`` (a tree or a blob), its meta declaring ``codec``."""
+    meta = blob(ArtifactMeta("m", 1, "t", size, codec, False).encode())
+    mode = MODE_TREE if data.type_num == TREE else MODE_BLOB
+    artifact = tree({"meta": (MODE_BLOB, meta.id), "data": (mode, data.id)})
+    store.write_objects([meta, data, artifact])
+    return artifact.id
+
+
+def test_hostile_directory_trees_are_refused_with_a_record_error() -> None:
+    store = MemoryStore()
+    file_blob = blob(b"x")
+    store.write_objects([file_blob])
+    climbing = tree({"..": (MODE_BLOB, file_blob.id)})
+    link = tree({"link": (0o120000, file_blob.id)})
+    # Shared subtrees: 2**40 files named by a few dozen small trees.
+    level = tree({"f": (MODE_BLOB, file_blob.id)})
+    store.write_objects([climbing, link, level])
+    for _ in range(40):
+        level = tree({"a": (MODE_TREE, level.id), "b": (MODE_TREE, level.id)})
+        store.write_objects([level])
+    cases = [
+        (_crafted(store, climbing), "is not a file name"),
+        (_crafted(store, link), "has mode 120000"),
+        (_crafted(store, level, size=2**61), "nest more than|more than 1000000 entries"),
+        (_crafted(store, file_blob), "whose `data` is not a tree"),
+        (_crafted(store, tree({"x": (MODE_BLOB, file_blob.id)}), codec="none"), "chunk list"),
+    ]
+    for artifact_id, message in cases:
+        with pytest.raises(RecordError, match=message):
+            read_artifact(store.read_object, artifact_id)
+
+
+def test_a_directory_payload_that_is_not_canonical_is_refused() -> None:
+    # Reading rebuilds the payload from the tree, so only the canonical form round-trips.
+    unsorted = msgpack.packb(["mlops-lite-files/1", [["b", b"1"], ["a", b"2"]]])
+    with pytest.raises(StoreError, match="canonical"):
+        build_artifact(
+            unsorted, materializer="m", materializer_version=1, type_name="t",
             uses_pickle=False, files=True,
         )  # fmt: skip
