@@ -515,7 +515,7 @@ def _directory_files(
     """
     files: list[tuple[str, list[str]]] = []
     seen_trees: dict[str, dict[str, tuple[int, str]]] = {}
-    listed = 0
+    counted: dict[str, int] = {}
 
     def entries_of(tree_id: str) -> dict[str, tuple[int, str]]:
         if tree_id not in seen_trees:
@@ -525,12 +525,25 @@ def _directory_files(
     def damaged(why: str) -> RecordError:
         return RecordError(f"artifact {artifact_id} is a damaged directory: {why}")
 
+    def count(entries: dict[str, tuple[int, str]], depth: int) -> int:
+        """Entries below, each shared folder counted once per appearance (memoized per tree)."""
+        if depth > _MAX_DEPTH:
+            raise damaged(f"folders nest more than {_MAX_DEPTH} levels")
+        total = len(entries)
+        for name, (mode, object_id) in entries.items():
+            if mode == MODE_TREE and not name.endswith(_CHUNKED):
+                if object_id not in counted:
+                    counted[object_id] = count(entries_of(object_id), depth + 1)
+                total += counted[object_id]
+            if total > _MAX_ENTRIES:
+                raise damaged(f"it lists more than {_MAX_ENTRIES} entries")
+        return total
+
+    # Counted before it is walked: the walk below then costs what the tree is worth.
+    count(top, 0)
     pending: list[tuple[dict[str, tuple[int, str]], str, int]] = [(top, "", 0)]
     while pending:
         entries, prefix, depth = pending.pop()
-        listed += len(entries)
-        if listed > _MAX_ENTRIES:
-            raise damaged(f"it lists more than {_MAX_ENTRIES} entries")
         for name, (mode, object_id) in entries.items():
             if "/" in name or not is_clean_path(name) or not _is_utf8(name):
                 raise damaged(f"{prefix + name!r} is not a file name")
