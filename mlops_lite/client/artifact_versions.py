@@ -191,7 +191,11 @@ class ArtifactVersion:
         trusted here (see ``trust``), or with ``trust_pickle=True``.
         """
         store = self._client._store
-        meta, payload = store.read_artifact(self.artifact_id)
+        meta, payload = store.read_artifact(
+            self.artifact_id,
+            digest=self._event.digest,
+            where=f"artifact {self.name!r} version {self.version}",
+        )
         materializer = get_materializer(meta.materializer, version=meta.materializer_version)
         if loading_unpickles(meta.materializer):
             trust = self.trust(explicit=trust_pickle)

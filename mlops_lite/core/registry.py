@@ -101,6 +101,8 @@ class RegistryEvent(_Record):
     type_name: str = ""
     size: int = 0
     uses_pickle: bool = False
+    # xxh3-128 of the payload, checked on every load (None: saved before digests).
+    digest: str | None = None
     # link_model (and create_version of an artifact made in a run with a model).
     model_name: str = ""
     model_version_id: str = ""

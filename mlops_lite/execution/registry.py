@@ -274,7 +274,11 @@ class RunRegistry:
         for argument, found in self.inputs.get(invocation.name, {}).items():
             event = found.version.event
             assert event is not None
-            meta, data = self.store.read_artifact(event.artifact_id)
+            meta, data = self.store.read_artifact(
+                event.artifact_id,
+                digest=event.digest,
+                where=f"artifact {found.artifact!r} version {found.version.name}",
+            )
             payloads[argument] = MaterializedOutput(
                 bytes(data),
                 meta.materializer,

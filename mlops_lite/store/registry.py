@@ -27,6 +27,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
+from mlops_lite.core.hashing import content_digest
 from mlops_lite.core.names import is_valid_name
 from mlops_lite.core.records import OutputRecord
 from mlops_lite.core.registry import (
@@ -490,6 +491,7 @@ def save_artifact_version(
         type_name=output.type_name,
         size=output.size,
         uses_pickle=output.uses_pickle,
+        digest=output.digest,
         model_name=(link or {}).get("model", ""),
         model_version_id=(link or {}).get("version_id", ""),
         link_kind=(link or {}).get("kind", ""),
@@ -527,5 +529,6 @@ def build_output(payload: Any) -> tuple[OutputRecord, list[GitObject]]:
         type_name=payload.type_name,
         size=len(payload.payload),
         uses_pickle=payload.uses_pickle,
+        digest=content_digest(payload.payload),
     )
     return record, objects

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from mlops_lite import Client, load_artifact, register_artifact, save_artifact
-from mlops_lite.errors import ArtifactVersionNotFoundError, UntrustedPickleError
+from mlops_lite.errors import ArtifactVersionNotFoundError, StoreError, UntrustedPickleError
 from tests.conftest import git, run_script
 
 PRODUCE = textwrap.dedent(
@@ -289,3 +289,34 @@ def test_a_pickled_version_loads_in_this_clone_and_a_borrowed_run_name_buys_no_t
     with pytest.raises(UntrustedPickleError, match="nor saved by this clone"):
         forged.load()
     assert forged.load(trust_pickle=True) == 7
+
+
+def test_a_version_loads_only_when_its_content_matches_the_digest_recorded_with_it(
+    project: Path,
+) -> None:
+    (project / "produce.py").write_text(PRODUCE)
+    run_script(project, "produce.py", "3")
+    save_artifact({"saved": "outside a run"}, name="notes")
+    client = Client(project)
+    made_by_run = client.get_artifact_version("dataset")
+    run_output = client.get_pipeline("produce").last_run.steps["load"].outputs["dataset"]
+    assert made_by_run._event.digest == run_output._record.digest is not None
+    assert client.get_artifact_version("notes").load() == {"saved": "outside a run"}
+
+    # A version naming the same artifact tree with another digest (a teammate's
+    # event, or damage) is refused at load, not decoded.
+    from mlops_lite.store import GitStore
+    from mlops_lite.store.registry import append_events, new_event
+
+    with GitStore.open(project) as store:
+        genuine = made_by_run._event
+        event = new_event(
+            store, "create_version", version_id=uuid.uuid4().hex, artifact_id=genuine.artifact_id,
+            materializer=genuine.materializer, materializer_version=genuine.materializer_version,
+            type_name=genuine.type_name, size=genuine.size, digest="0" * 32,
+        )  # fmt: skip
+        append_events(store, "artifact", "dataset", [event])
+    forged = Client(project).get_artifact_version("dataset")
+    assert forged.version == "2"
+    with pytest.raises(StoreError, match=r"artifact 'dataset' version 2 is damaged.*digest"):
+        forged.load()
