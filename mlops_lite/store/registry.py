@@ -272,41 +272,50 @@ def append_events(
     new_events = list(events)
     pending = list(objects)
     ref = registry_ref(kind, name)
-    for _ in range(_ATTEMPTS):
-        head = store.refs.read(ref)
-        versions: dict[str, tuple[int, str]]
-        if head is None:
-            log, versions = RegistryLog(kind, name, []), {}
-        else:
-            log, versions = _read_commit(store, kind, name, head)
-        if check is not None:
-            check(_state_at(store, kind, name, head) if head else fold(kind, name, []))
-        log = RegistryLog(kind, name, [*log.events, *new_events])
-        for version_id, artifact_id in (artifacts or {}).items():
-            versions[version_id] = (MODE_TREE, artifact_id)
-        actions = ", ".join(sorted({event.action for event in new_events}))
-        new_head, keep = _write_commit(
-            store, kind, name, log, versions, [head] if head else [], actions or "update",
-            objects_first=pending,
-        )  # fmt: skip
-        carried, pending = bool(pending), []
-        try:
-            if artifacts:
-                # This clone made the artifacts this commit adds (save_artifact, a run's
-                # outputs): their pickles may be loaded here, as a run's may (store.trust).
-                remember_recorded(store, new_head)
-            store.refs.compare_and_swap(ref, head, new_head)
-        except RefConflictError:
-            continue  # another writer appended at the same moment: append after theirs
-        finally:
-            if carried and hold is not None:
-                hold(keep)
+    # The pack of the first attempt holds ``objects``: a later attempt's commit
+    # names them from there, so its keep lasts until the loop is over.
+    carried: Keep | None = None
+    try:
+        for _ in range(_ATTEMPTS):
+            head = store.refs.read(ref)
+            versions: dict[str, tuple[int, str]]
+            if head is None:
+                log, versions = RegistryLog(kind, name, []), {}
             else:
-                keep.release()
-        state = fold(kind, name, log.events)
-        _remember(_STATES, new_head, state)
-        return state
-    raise RefConflictError(f"{ref} kept changing; try again")
+                log, versions = _read_commit(store, kind, name, head)
+            if check is not None:
+                check(_state_at(store, kind, name, head) if head else fold(kind, name, []))
+            log = RegistryLog(kind, name, [*log.events, *new_events])
+            for version_id, artifact_id in (artifacts or {}).items():
+                versions[version_id] = (MODE_TREE, artifact_id)
+            actions = ", ".join(sorted({event.action for event in new_events}))
+            new_head, keep = _write_commit(
+                store, kind, name, log, versions, [head] if head else [], actions or "update",
+                objects_first=pending,
+            )  # fmt: skip
+            if pending:
+                carried, pending = keep, []
+            try:
+                if artifacts:
+                    # This clone made the artifacts this commit adds (save_artifact, a run's
+                    # outputs): their pickles may be loaded here, as a run's may (store.trust).
+                    remember_recorded(store, new_head)
+                store.refs.compare_and_swap(ref, head, new_head)
+            except RefConflictError:
+                continue  # another writer appended at the same moment: append after theirs
+            finally:
+                if keep is not carried:
+                    keep.release()
+            state = fold(kind, name, log.events)
+            _remember(_STATES, new_head, state)
+            return state
+        raise RefConflictError(f"{ref} kept changing; try again")
+    finally:
+        if carried is not None:
+            if hold is not None:
+                hold(carried)
+            else:
+                carried.release()
 
 
 def merge_registry(store: Store, ref: str, local: str, remote: str) -> tuple[str, list[str]]:

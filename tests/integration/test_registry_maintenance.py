@@ -12,8 +12,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import uuid
 from pathlib import Path
 
+from mlops_lite.core.registry import RegistryState
+from mlops_lite.store import GitStore
+from mlops_lite.store.artifacts import build_artifact
+from mlops_lite.store.registry import append_events, new_event
 from tests.conftest import git, run_script
 
 DURING_GC = textwrap.dedent(
@@ -72,3 +77,38 @@ def test_registry_writes_survive_gc_during_the_run_and_release_their_keeps(
         [sys.executable, "-c", check, sha], cwd=project, capture_output=True, text=True, timeout=60
     )
     assert loaded.stdout.strip() == "{'weight': 2.0}", loaded.stderr
+
+
+def test_a_version_written_on_a_second_attempt_keeps_its_artifact_protected_until_then(
+    project: Path,
+) -> None:
+    # The artifact's objects go with the first attempt's commit; when a concurrent
+    # writer wins that race, the second attempt's commit names them from that pack.
+    keeps = project / ".git/objects/pack"
+    kept_during_retry: list[int] = []
+    with GitStore.open(project) as store:
+        artifact, objects = build_artifact(
+            b"weights", materializer="builtins.bytes", materializer_version=1,
+            type_name="builtins.bytes", uses_pickle=False,
+        )  # fmt: skip
+        version_id = uuid.uuid4().hex
+        event = new_event(
+            store, "create_version", version_id=version_id, artifact_id=artifact.id, size=7
+        )
+
+        def check(state: RegistryState) -> None:
+            if not kept_during_retry:
+                kept_during_retry.append(-1)
+                concurrent = new_event(store, "describe", card={"by": "someone else"})
+                append_events(store, "artifact", "weights", [concurrent])
+            else:
+                kept_during_retry.append(len(list(keeps.glob("*.keep"))))
+
+        append_events(
+            store, "artifact", "weights", [event], artifacts={version_id: artifact.id},
+            objects=objects, check=check,
+        )  # fmt: skip
+    assert kept_during_retry == [-1, 1]
+    assert not list(keeps.glob("*.keep"))
+    subprocess.run(["git", "gc", "--prune=now", "--quiet"], cwd=project, check=True)
+    subprocess.run(["git", "fsck", "--strict", "--no-dangling"], cwd=project, check=True)
