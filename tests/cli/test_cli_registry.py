@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import textwrap
 from pathlib import Path
+
+import pytest
 
 from tests.cli.test_cli_runs import cli
 from tests.conftest import run_script
@@ -79,3 +82,16 @@ def test_models_versions_and_stage_changes(project: Path) -> None:
     assert [v["stage"] for v in versions] == ["archived", "production"]
     assert [c["version"] for c in versions[1]["stage_history"]] == ["2"]
     assert cli(project, "model", "stage", "churn", "1", "latest").returncode == 1
+
+
+def test_the_pull_line_counts_merged_metadata_chains_and_registries_apart(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from mlops_lite.cli.sharing import _report
+    from mlops_lite.store.transport.result import TransferResult
+
+    merged = ["refs/mlops/metadata/p/r", "refs/mlops/models/churn", "refs/mlops/artifacts/x"]
+    result = TransferResult("pull", "origin", "git", merged=merged)
+    _report(result, argparse.Namespace(json=False), "pulled", "from")
+    line = capsys.readouterr().out
+    assert "; merged 1 run metadata ref and 2 model/artifact refs changed on both sides" in line
