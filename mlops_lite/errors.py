@@ -15,12 +15,15 @@
     ├── StoreError                    the git store refused or is damaged
     │   ├── RefConflictError          a ref moved under us and could not be retried
     │   └── MissingObjectError        a git object the records point at is absent
+    ├── ModelStageError               set_stage refused (the stage is taken, or not a stage)
     ├── NotFoundError
     │   ├── RunNotFoundError          (also AmbiguousRunError for a short prefix)
     │   ├── PipelineNotFoundError
     │   ├── NameNotFoundError         (also a KeyError: run.steps["x"], step.outputs["x"])
     │   │   ├── StepNotFoundError
-    │   │   └── ArtifactNotFoundError
+    │   │   ├── ArtifactNotFoundError
+    │   │   │   └── ArtifactVersionNotFoundError  no artifact version matches (ZenML's KeyError)
+    │   │   └── ModelVersionNotFoundError         no model or model version matches (same)
     │   └── SecretNotFoundError       mlops_lite.secret() found the name nowhere
     ├── StepFailedError               a step raised; the run was recorded as failed
     ├── ExecutionError                the orchestrator could not run a step
@@ -34,6 +37,8 @@
         └── RemoteRejectedError
 
 Messages name the step, output or run involved and say what to do next.
+``CompatibilityWarning`` is the one warning: a ZenML option accepted and recorded
+that has no effect here, or an unknown configuration key.
 """
 
 from __future__ import annotations
@@ -41,7 +46,9 @@ from __future__ import annotations
 __all__ = [
     "AmbiguousRunError",
     "ArtifactNotFoundError",
+    "ArtifactVersionNotFoundError",
     "AuthenticationError",
+    "CompatibilityWarning",
     "ConfigError",
     "DefinitionError",
     "EnvironmentMismatchError",
@@ -49,6 +56,8 @@ __all__ = [
     "MaterializerError",
     "MissingObjectError",
     "MlopsLiteError",
+    "ModelStageError",
+    "ModelVersionNotFoundError",
     "NameNotFoundError",
     "NoMaterializerError",
     "NotFoundError",
@@ -174,6 +183,22 @@ class StepNotFoundError(NameNotFoundError):
 
 class ArtifactNotFoundError(NameNotFoundError):
     """The step has no output of that name."""
+
+
+class ArtifactVersionNotFoundError(ArtifactNotFoundError):
+    """No artifact version matches the name, version or id (a KeyError, as in ZenML)."""
+
+
+class ModelVersionNotFoundError(NameNotFoundError):
+    """No model, or no version of it, matches (a KeyError, as in ZenML)."""
+
+
+class ModelStageError(MlopsLiteError, RuntimeError):
+    """A stage change was refused: another version holds the stage, or it is no stage."""
+
+
+class CompatibilityWarning(UserWarning):
+    """A ZenML option that is accepted and recorded but has no effect, or an unknown key."""
 
 
 class SecretNotFoundError(NotFoundError):

@@ -12,9 +12,11 @@ import os
 from dataclasses import dataclass
 from typing import Final
 
+from mlops_lite.store.repository import REPOSITORY_ENV
+
 __all__ = ["ENABLE_CACHE", "STRICT_ENV", "Reproduction", "current", "environment_for"]
 
-_REPOSITORY: Final = "MLOPS_LITE_REPOSITORY"
+_REPOSITORY: Final = REPOSITORY_ENV  # also read by GitStore.open(): Client() in steps
 _CODE_COMMIT: Final = "MLOPS_LITE_CODE_COMMIT"
 _REPRODUCES: Final = "MLOPS_LITE_REPRODUCES"
 _SOURCE_ROOT: Final = "MLOPS_LITE_SOURCE_ROOT"

@@ -231,7 +231,8 @@ def call_pipeline(
             kwargs.update(parameters[name])
         else:
             kwargs[name] = parameters[name]
-    return pipeline(*args, **kwargs)
+    run: Run = pipeline(*args, **kwargs)
+    return run
 
 
 def parse_parameters(items: Sequence[str]) -> dict[str, Any]:
@@ -270,4 +271,5 @@ def run_target(
         pipeline = pipeline.with_options(config_path=config_path)
     if strict_env:
         pipeline = pipeline.with_options(strict_env=True)
-    return pipeline(**dict(parameters or {}))
+    run: Run = pipeline(**dict(parameters or {}))
+    return run

@@ -8,6 +8,7 @@ import sys
 from typing import Literal
 
 from mlops_lite.errors import AuthenticationError, RemoteError, RemoteUnreachableError
+from mlops_lite.operations.registry_sync import merge_diverged_registries
 from mlops_lite.store import GitStore, find_project_root
 from mlops_lite.store import transport as _transport
 from mlops_lite.store.git import git_available
@@ -80,8 +81,11 @@ def pull(
     Local runs are never deleted, and a local run ref is never moved at all (runs are
     write-once): a different remote value is left alone, logged as a warning and listed
     in `result.rejected`, as is any other ref whose remote value is not a fast-forward
-    of ours, except metadata chains added to runs later, which are joined with a merge
-    commit (`result.merged`). Ref names a remote should not have are refused. Same
+    of ours. Chains that several people write are merged instead (`result.merged`):
+    metadata added to runs later is joined with a merge commit by the transport, and
+    model and artifact registries that changed on both sides are merged here, the
+    remote's versions keeping their numbers and ours that collide renumbered, each such
+    change logged as a warning. Ref names a remote should not have are refused. Same
     arguments and errors as `push`. The same transfer with plain git is
     `git fetch <remote> 'refs/mlops/*:refs/mlops/*'` (which would fast-forward a run).
     """
@@ -89,6 +93,10 @@ def pull(
     result = _transport.pull(
         start_dir, remote, implementation=_choose(transport), progress=_show_progress(quiet)
     )
+    # Model and artifact registries are written by everyone: a teammate's changes are
+    # merged into ours (their versions keep their numbers), never left aside.
+    for message in merge_diverged_registries(start_dir, result):
+        logger.warning("%s", message)
     for name, reason in sorted(result.rejected.items()):
         logger.warning(
             "kept local %s: the value on %r is different (%s); nothing was overwritten. "

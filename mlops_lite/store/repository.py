@@ -34,7 +34,10 @@ from mlops_lite.store.threads import parallel_map
 if TYPE_CHECKING:
     from mlops_lite.store.blobstore import ChunkStore
 
-__all__ = ["GitStore", "find_project_root"]
+__all__ = ["REPOSITORY_ENV", "GitStore", "find_project_root"]
+
+# Set by ``mlops-lite rerun`` for the interpreter it starts (``execution.reproduction``).
+REPOSITORY_ENV: Final = "MLOPS_LITE_REPOSITORY"
 
 # Looks at an object before calling it missing or damaged: packs may move
 # under a reader (a concurrent `git repack`), so each look rescans them.
@@ -103,7 +106,14 @@ class GitStore:
 
     @classmethod
     def open(cls, start: str | os.PathLike[str] | None = None) -> GitStore:
-        """The store of the repository containing ``start`` (default: the working directory)."""
+        """The store of the repository containing ``start`` (default: the working directory).
+
+        Without ``start``, ``MLOPS_LITE_REPOSITORY`` wins over the working directory:
+        ``mlops-lite rerun`` runs a pipeline in a temporary tree of its pinned code,
+        and ``Client()`` calls in its steps must read the repository it records into.
+        """
+        if start is None:
+            start = os.environ.get(REPOSITORY_ENV) or None
         return cls(find_project_root(start))
 
     @cached_property

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlops_lite import step
+from mlops_lite import pipeline, step
 from mlops_lite.core.resources import ResourceRequest, parse_resources
 from mlops_lite.core.sizes import format_size, parse_size
+from mlops_lite.definition.config import configure, load_config_file
 from mlops_lite.errors import DefinitionError
 
 
@@ -78,3 +82,25 @@ def test_a_steps_request_is_on_its_options() -> None:
         return 1
 
     assert train.options.resources == ResourceRequest(gpu_count=1)
+
+
+def test_a_request_is_not_warned_about_and_a_wrong_one_in_a_config_file_fails(
+    tmp_path: Path,
+) -> None:
+    @step
+    def train() -> int:
+        return 1
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "has no effect" would be a lie here
+        placed = train.with_options(settings={"resources": {"cpu_count": 2}})
+    assert placed.options.resources == ResourceRequest(cpu_count=2)
+
+    @pipeline
+    def training() -> None:
+        train()
+
+    config = tmp_path / "run.yaml"
+    config.write_text("steps:\n  train:\n    settings:\n      resources: {gpu_cont: 1}\n")
+    with pytest.raises(DefinitionError, match="did you mean 'gpu_count'"):
+        configure(training, load_config_file(config))

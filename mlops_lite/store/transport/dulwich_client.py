@@ -169,7 +169,7 @@ def dulwich_pull(start_dir: str, remote: str, progress: bool) -> TransferResult:
         packs_before = {pack.name() for pack in repo.object_store.packs}
         local = DiskRefs(repo.commondir())
         ours = local.list(MLOPS_PREFIX)
-        planned: dict[str, str] = {}
+        planned = result.advertised
 
         def determine_wants(refs: Any, depth: int | None = None) -> list[ObjectID]:
             take, refused = plan_pull(_mlops_refs(refs, prefix), ours)

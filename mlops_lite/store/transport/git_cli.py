@@ -118,7 +118,7 @@ def git_pull(start_dir: str, remote: str, progress: bool) -> TransferResult:
     """
     before = _local_refs(start_dir)
     take, refused = plan_pull(_remote_refs(start_dir, remote), before)
-    result = TransferResult("pull", remote, "git")
+    result = TransferResult("pull", remote, "git", advertised=take)
     result.rejected.update(refused)
     if all(before.get(name) == sha for name, sha in take.items()):
         result.unchanged = sorted(take)
