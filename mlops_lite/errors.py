@@ -28,7 +28,9 @@
     ├── StepFailedError               a step raised; the run was recorded as failed
     ├── ExecutionError                the orchestrator could not run a step
     │   ├── WorkerDiedError
-    │   └── StepTimeoutError
+    │   ├── StepTimeoutError
+    │   ├── EnvironmentMismatchError  a worker's Python or packages differ (strict_env)
+    │   └── UnsatisfiableResourcesError no worker has what a step's resources ask for
     └── RemoteError                   push / pull
         ├── RemoteUnreachableError
         ├── AuthenticationError
@@ -49,6 +51,7 @@ __all__ = [
     "CompatibilityWarning",
     "ConfigError",
     "DefinitionError",
+    "EnvironmentMismatchError",
     "ExecutionError",
     "MaterializerError",
     "MissingObjectError",
@@ -76,6 +79,7 @@ __all__ = [
     "UnknownMaterializerError",
     "UnknownSchemaVersionError",
     "UnrecordableParameterError",
+    "UnsatisfiableResourcesError",
     "UntrustedPickleError",
     "WorkerDiedError",
 ]
@@ -223,6 +227,14 @@ class WorkerDiedError(ExecutionError):
 
 class StepTimeoutError(ExecutionError):
     """A step ran longer than its timeout and its worker was stopped."""
+
+
+class EnvironmentMismatchError(ExecutionError):
+    """A worker's Python or package versions differ from the driver's, and strict_env is on."""
+
+
+class UnsatisfiableResourcesError(ExecutionError):
+    """No worker can give a step the CPUs, GPUs or memory its resources setting asks for."""
 
 
 class RemoteError(MlopsLiteError):

@@ -264,7 +264,9 @@ def _zenml_options(content: Mapping[str, Any], source: str, prefix: str) -> ZenM
             )
         hooks[key] = hook
     return ZenMLOptions(
-        settings=check_settings(settings, source.removeprefix("configuration file ")),
+        settings=check_settings(
+            settings, source.removeprefix("configuration file "), step=bool(prefix)
+        ),
         extra=extra,
         model=None if model is None else Model.from_config(model, source=f"{where}model"),
         on_failure=hooks["failure_hook_source"],

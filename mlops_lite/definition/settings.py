@@ -1,9 +1,10 @@
 """ZenML options that are accepted and recorded but change nothing here, and their one warning.
 
-``settings`` (``docker``, ``resources``, per-component settings) configure
-containers and remote infrastructure, which mlops_lite does not have: steps run in
-the environment that runs the pipeline. Such an option is recorded with the run,
-and the first use of each in a process gives one ``CompatibilityWarning``.
+``settings`` (``docker``, per-component settings) configure containers and remote
+infrastructure, which mlops_lite does not have: steps run in the environment that
+runs the pipeline. Such an option is recorded with the run, and the first use of
+each in a process gives one ``CompatibilityWarning``. A step's ``resources`` are the
+exception: they place the step (``core.resources``), so they are checked, not warned.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from mlops_lite.core.resources import parse_resources
 from mlops_lite.core.values import is_recordable
 from mlops_lite.errors import CompatibilityWarning, DefinitionError
 
@@ -62,8 +64,12 @@ def plain(value: Any) -> Any:
     return value
 
 
-def check_settings(settings: Any, where: str) -> dict[str, Any]:
-    """``settings`` as recordable data, warning once per key that it has no effect."""
+def check_settings(settings: Any, where: str, *, step: bool = False) -> dict[str, Any]:
+    """``settings`` as recordable data, warning once per key that it has no effect.
+
+    A step's ``resources`` do have an effect (the orchestrators place the step by
+    them): they are checked here, so a wrong request fails where it is written.
+    """
     if settings is None:
         return {}
     if not isinstance(settings, Mapping):
@@ -78,6 +84,9 @@ def check_settings(settings: Any, where: str) -> dict[str, Any]:
             "to be recorded"
         )
     for key in result:
+        if step and key == "resources":
+            parse_resources(result[key], where)
+            continue
         warn_once(
             f"settings:{key}",
             f"{where}: settings {key!r} are recorded with the run but have no effect in "

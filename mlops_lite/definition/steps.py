@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from mlops_lite.core.names import NAME_RULE, is_valid_name
+from mlops_lite.core.resources import ResourceRequest, resources_in_settings
 from mlops_lite.core.values import is_recordable
 from mlops_lite.definition.hooks import Hook, check_hook, hook_name
 from mlops_lite.definition.parameters import recordable_parameter
@@ -72,7 +73,8 @@ class StepOptions:
     # automatic tracking cannot see (subprocesses, C libraries): part of its cache key.
     data: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
-    # ZenML's: recorded; settings have no effect here (one warning each).
+    # ZenML's: recorded; ``resources`` places the step (pool, Dask), the others have
+    # no effect here (one warning each, see definition/settings.py).
     settings: Mapping[str, Any] = field(default_factory=dict)
     model: Any = None  # a Model: the version this step's outputs are linked to
     on_failure: Hook | None = None
@@ -105,6 +107,11 @@ class StepOptions:
         if self.parameters:
             recorded["parameters"] = dict(self.parameters)
         return recorded
+
+    @property
+    def resources(self) -> ResourceRequest:
+        """What the step asks of the worker that runs it: ``settings={"resources": {...}}``."""
+        return resources_in_settings(self.settings, "step")
 
 
 def _parse_outputs(
@@ -255,7 +262,8 @@ class Step:
                 parameters, self.signature, where
             )}  # fmt: skip
         if settings is not None:
-            changes["settings"] = {**self.options.settings, **check_settings(settings, where)}
+            checked = check_settings(settings, where, step=True)
+            changes["settings"] = {**self.options.settings, **checked}
         if model is not None:
             changes["model"] = _check_model(model, where)
         if on_failure is not None:

@@ -27,11 +27,17 @@ from mlops_lite.execution import reproduction
 from mlops_lite.execution.cache import CacheLookup, cache_enabled, step_cache_key
 from mlops_lite.execution.data_files import declared_content_ids
 from mlops_lite.execution.interrupts import describe_interruption, terminate_as_interrupt
-from mlops_lite.execution.orchestrators import Job, Orchestrator, create_orchestrator
+from mlops_lite.execution.orchestrators import (
+    ORCHESTRATOR_SETTINGS,
+    Job,
+    Orchestrator,
+    create_orchestrator,
+)
 from mlops_lite.execution.plan import ReadyQueue
 from mlops_lite.execution.progress import Progress, quiet_requested
 from mlops_lite.execution.recorder import RunRecorder
 from mlops_lite.execution.registry import RunRegistry
+from mlops_lite.execution.shipping import pinned_code
 from mlops_lite.execution.stacks import choose_orchestrator
 from mlops_lite.execution.task import MaterializedOutput, StepInterrupted, StepResult, StepTask
 from mlops_lite.materializers import loading_unpickles
@@ -66,6 +72,13 @@ def run_pipeline(
         choice = choose_orchestrator(
             active.root, pipeline.options.orchestrator, pipeline.options.extra
         )
+        if (
+            settings.strict_env is not None
+            and "strict_env" in ORCHESTRATOR_SETTINGS[choice.orchestrator]
+        ):
+            choice = dataclasses.replace(
+                choice, settings={**choice.settings, "strict_env": settings.strict_env}
+            )
         recover_abandoned_runs(active)
         # Hook: models and artifact-version inputs resolved (or refused) before recording.
         registry = RunRegistry.prepare(active, pipeline, trace)
@@ -91,6 +104,11 @@ def run_pipeline(
                     orchestrator.describe(),
                     settings,
                     enable_cache,
+                )
+                orchestrator.use_code(
+                    pinned_code(
+                        active.root, settings.source_root or active.root, recorder.code_commit
+                    )
                 )
                 sha = _Scheduler(
                     active,

@@ -7,9 +7,9 @@ import os
 import sys
 from typing import Literal
 
-from mlops_lite.errors import RemoteError
+from mlops_lite.errors import AuthenticationError, RemoteError, RemoteUnreachableError
 from mlops_lite.operations.registry_sync import merge_diverged_registries
-from mlops_lite.store import find_project_root
+from mlops_lite.store import GitStore, find_project_root
 from mlops_lite.store import transport as _transport
 from mlops_lite.store.git import git_available
 from mlops_lite.store.layout import REFSPEC
@@ -50,7 +50,9 @@ def push(
     `user@host:path`, `git://`, `http(s)://`); a relative path is taken from `path`
     (default: the current directory), which may be anywhere inside the repository.
     Only objects the remote lacks travel, and the code commits the runs are pinned to
-    travel with them. Nothing is ever forced: if the remote holds a different value for
+    travel with them. With an artifact store configured, the chunks of large artifacts
+    recorded here are uploaded to it first: if that fails, no ref moves.
+    Nothing is ever forced: if the remote holds a different value for
     one of our refs that ours does not fast-forward, the other refs are still pushed and
     `RemoteRejectedError` (exit code 3, `.result` holds what went through) is raised.
     `RemoteUnreachableError` (4) and `AuthenticationError` (5) tell the other failures
@@ -58,6 +60,7 @@ def push(
     `git push <remote> 'refs/mlops/*:refs/mlops/*'`.
     """
     start_dir = _start_dir(path)
+    _upload_chunks(start_dir)
     result = _transport.push(
         start_dir, remote, implementation=_choose(transport), progress=_show_progress(quiet)
     )
@@ -118,6 +121,25 @@ def setup_remote(remote: str = "origin", *, path: str | os.PathLike[str] | None 
     `git push` keeps pushing exactly what it pushed before; use `mlops-lite push`.
     """
     return _transport.add_fetch_refspec(_start_dir(path), remote)
+
+
+def _upload_chunks(start_dir: str) -> None:
+    """Chunks waiting in this clone go to the artifact store before any ref may point at them."""
+    with GitStore.open(start_dir) as store:
+        chunks = store.chunk_store
+        if chunks is None:
+            return
+        try:
+            uploaded = chunks.upload_pending()
+        except (AuthenticationError, RemoteUnreachableError) as error:
+            # The exit codes of a git remote failing the same way.
+            code = (
+                EXIT_AUTHENTICATION if isinstance(error, AuthenticationError) else EXIT_UNREACHABLE
+            )
+            setattr(error, "exit_code", code)  # noqa: B010 - an attribute the CLI reads
+            raise
+        if uploaded:
+            logger.info("uploaded %d chunks to %s", uploaded, chunks.config.url)
 
 
 def _start_dir(path: str | os.PathLike[str] | None) -> str:

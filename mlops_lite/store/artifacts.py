@@ -10,6 +10,8 @@ Layout::
     data/00000 ...  the payload's chunks, in order, when it does not
     data/<files>    a directory artifact (codec ``tree``): the directory's files
                     as they are (a file past CHUNK_MAX as ``<file>.mlops-chunks/``)
+    chunks          instead of data, with an artifact store (``blobstore``): a pointer
+                    listing the SHA-256 and size of each chunk, which live in the store
 
 Large payloads are cut at content-defined boundaries (so a slightly changed
 dataset shares most chunks with the old one) and each chunk stays far below
@@ -22,13 +24,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgpack
 
 from mlops_lite.core.archive import ArchiveError, decode_files, encode_files, is_clean_path
 from mlops_lite.core.hashing import content_digest
-from mlops_lite.errors import MlopsLiteError, RecordError, StoreError
+from mlops_lite.errors import ConfigError, MlopsLiteError, RecordError, StoreError
 from mlops_lite.store.objects import (
     BLOB,
     MODE_BLOB,
@@ -42,6 +44,9 @@ from mlops_lite.store.objects import (
 )
 from mlops_lite.store.threads import parallel_map
 
+if TYPE_CHECKING:
+    from mlops_lite.store.blobstore import ChunkStore
+
 __all__ = [
     "CHUNK_MAX",
     "CHUNK_MIN",
@@ -49,6 +54,7 @@ __all__ = [
     "artifact_present",
     "build_artifact",
     "chunk_boundaries",
+    "decode_pointer",
     "read_artifact",
     "read_artifact_layout",
     "read_artifact_meta",
@@ -149,6 +155,37 @@ def _choose_codec(payload: bytes) -> str:
     return "zstd" if len(compressed) < _WORTH_COMPRESSING * len(sample) else "none"
 
 
+_POINTER = "mlops-lite-chunks"
+_POINTER_VERSION = 1
+_POINTER_MAX = 16 * 1024 * 1024  # ~200,000 chunks: 400 GB
+
+
+def _encode_pointer(chunks: list[tuple[str, int]]) -> bytes:
+    packed: bytes = msgpack.packb(
+        [_POINTER, _POINTER_VERSION, [list(chunk) for chunk in chunks]], use_bin_type=True
+    )
+    return packed
+
+
+def decode_pointer(data: bytes, where: str = "an artifact") -> list[tuple[str, int]]:
+    """``[(sha256, stored size), ...]`` of a ``chunks`` pointer; RecordError if it is not one."""
+    if len(data) > _POINTER_MAX:
+        raise RecordError(f"{where} has a chunk pointer of {len(data)} bytes: not a pointer")
+    try:
+        kind, version, chunks = msgpack.unpackb(data, raw=False)
+        pairs = [(str(digest), int(size)) for digest, size in chunks]
+    except Exception:
+        raise RecordError(f"{where} has a damaged chunk pointer") from None
+    if kind != _POINTER or version != _POINTER_VERSION:
+        raise RecordError(
+            f"{where} has a chunk pointer this mlops_lite cannot read ({kind!r} version "
+            f"{version!r}); upgrade mlops-lite"
+        )
+    if not all(len(d) == 64 and set(d) <= set("0123456789abcdef") and n >= 0 for d, n in pairs):
+        raise RecordError(f"{where} has a chunk pointer with invalid entries")
+    return pairs
+
+
 def build_artifact(
     payload: bytes,
     *,
@@ -157,11 +194,14 @@ def build_artifact(
     type_name: str,
     uses_pickle: bool,
     files: bool = False,
+    chunk_store: ChunkStore | None = None,
 ) -> tuple[GitObject, list[GitObject]]:
     """Encode ``payload`` as an artifact tree; return the tree and all new objects.
 
     With ``files``, the payload is a directory's files (``core.archive``) and is
-    stored as a git tree of those files, browsable with ``git ls-tree``.
+    stored as a git tree of those files, browsable with ``git ls-tree``. With a
+    ``chunk_store``, a payload larger than its threshold has its chunks kept
+    there and only a pointer to them in git.
     """
     if files:
         return _build_files_artifact(
@@ -190,6 +230,17 @@ def build_artifact(
     meta_blob = blob(meta.encode())
     objects = [meta_blob]
     view = memoryview(payload)
+    if chunk_store is not None and len(payload) > chunk_store.threshold:
+        store = chunk_store
+
+        def keep(span: tuple[int, int]) -> tuple[str, int]:
+            stored = encode(view[span[0] : span[1]])
+            return store.keep(stored), len(stored)
+
+        pointer = blob(_encode_pointer(list(parallel_map(keep, chunk_boundaries(payload)))))
+        entries = {"meta": (MODE_BLOB, meta_blob.id), "chunks": (MODE_BLOB, pointer.id)}
+        artifact_tree = tree(entries)
+        return artifact_tree, [*objects, pointer, artifact_tree]
     if len(payload) <= CHUNK_MAX:
         data_blob = blob(encode(view))
         objects.append(data_blob)
@@ -218,6 +269,7 @@ def read_artifact(
     blob_size: Callable[[str], int | None] | None = None,
     digest: str | None = None,
     where: str = "",
+    chunk_store: Callable[[], ChunkStore | None] | None = None,
 ) -> tuple[ArtifactMeta, bytearray]:
     """Return the artifact's meta and its payload (writable, assembled in one buffer).
 
@@ -228,13 +280,29 @@ def read_artifact(
     of chunk blobs at once (in parallel, in the store); ``read_into`` reads
     uncompressed chunks straight into the payload buffer, once ``blob_size``
     has shown the chunks really add up to the size the meta declares: no
-    declared size is trusted for an allocation. Errors name ``where`` (the
-    output, step and run) and are ``mlops_lite.errors`` only.
+    declared size is trusted for an allocation. Chunks kept outside git come
+    from the store ``chunk_store()`` gives (asked only for such an artifact,
+    so reading others never loads the store's settings), which checks each
+    against its SHA-256. Errors name
+    ``where`` (the output, step and run) and are ``mlops_lite.errors`` only.
     """
     label = where or f"artifact {artifact_id}"
     try:
+        layout = _layout(read_object, artifact_id)
+        if layout.pointer:
+            # Outside git: each chunk fetched (or read from this machine) and verified.
+            store = chunk_store() if chunk_store is not None else None
+            if store is None:
+                raise ConfigError(
+                    f"{label} keeps its data in an artifact store, and none is configured "
+                    "here: set artifact_store under [tool.mlops-lite] in pyproject.toml, as "
+                    "the project that recorded it does"
+                )
+            pointer = decode_pointer(read_object(layout.blob_ids[0], BLOB), label)
+            layout = _Layout(layout.meta_id, [d for d, _ in pointer], None, True, pointer=True)
+            read_many, read_into = (lambda digests: store.fetch(digests, label)), None
         return _read_artifact(
-            read_object, artifact_id, read_many, read_into, blob_size, digest, label
+            read_object, artifact_id, layout, read_many, read_into, blob_size, digest, label
         )
     except MlopsLiteError as error:
         if where and not str(error).startswith(where):
@@ -246,7 +314,8 @@ def read_artifact_layout(read_object: ObjectReader, artifact_id: str) -> tuple[s
     """``(meta blob id, payload blob ids in order)`` of an artifact tree; RecordError if malformed.
 
     The blobs are the payload's chunks or, for a directory artifact, the blobs
-    of its files (a large file's chunks in order), files in path order.
+    of its files (a large file's chunks in order), files in path order; for an
+    artifact whose chunks live in an artifact store, the pointer blob alone.
     """
     layout = _layout(read_object, artifact_id)
     return layout.meta_id, layout.blob_ids
@@ -262,12 +331,19 @@ class _Layout:
     files: list[tuple[str, list[str]]] | None
     # Whether `data` is a blob or a chunk list, as a payload of codec none/zstd needs.
     chunked: bool
+    # The chunks live in an artifact store (``blobstore``): ``blob_ids`` is the
+    # pointer blob, or once it is read, the chunks' SHA-256 digests.
+    pointer: bool = False
 
 
 def _layout(read_object: ObjectReader, artifact_id: str) -> _Layout:
     entries = parse_tree(read_object(artifact_id, TREE))
     meta_entry = entries.get("meta")
     data_entry = entries.get("data")
+    pointer_entry = entries.get("chunks")
+    if pointer_entry is not None and data_entry is None and pointer_entry[0] == MODE_BLOB:
+        if meta_entry is not None and meta_entry[0] == MODE_BLOB:
+            return _Layout(meta_entry[1], [pointer_entry[1]], None, False, pointer=True)
     if meta_entry is None or meta_entry[0] != MODE_BLOB or data_entry is None:
         raise RecordError(f"{artifact_id} is not an artifact tree (it needs `meta` and `data`)")
     mode, data_id = data_entry
@@ -311,6 +387,8 @@ def artifact_present(
     What a cache hit checks before it is reused: a run whose blobs are gone
     must run again, not be reused and fail later. Reads two small trees at most
     (a directory artifact: one per folder), and every blob of its files.
+    Chunks kept in an artifact store are not looked for there (that would take
+    the network): their pointer must be here.
     """
     layout = _layouts.get(artifact_id)
     if layout is None:
@@ -323,20 +401,20 @@ def artifact_present(
         _layouts[artifact_id] = layout
     elif not has_object(artifact_id):
         return False
-    meta_id, chunk_ids = layout
-    return has_object(meta_id) and all(has_object(chunk_id) for chunk_id in chunk_ids)
+    meta_id, blob_ids = layout
+    return has_object(meta_id) and all(has_object(blob_id) for blob_id in blob_ids)
 
 
 def _read_artifact(
     read_object: ObjectReader,
     artifact_id: str,
+    layout: _Layout,
     read_many: Callable[[list[str]], Iterable[bytes]] | None,
     read_into: Callable[[list[str], memoryview], bool] | None,
     blob_size: Callable[[str], int | None] | None,
     digest: str | None,
     label: str,
 ) -> tuple[ArtifactMeta, bytearray]:
-    layout = _layout(read_object, artifact_id)
     meta = ArtifactMeta.decode(read_object(layout.meta_id, BLOB), where=f"artifact {artifact_id}")
     if meta.codec == _FILES_CODEC:
         if layout.files is None:

@@ -10,7 +10,7 @@ import weakref
 import zlib
 from collections.abc import Iterable, Iterator
 from functools import cached_property
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from mlops_lite.errors import MissingObjectError, ProjectNotFoundError, RecordError
 from mlops_lite.store.artifacts import ArtifactMeta, read_artifact
@@ -30,6 +30,9 @@ from mlops_lite.store.objects import BLOB, TYPE_NAMES, GitObject, Identity
 from mlops_lite.store.packs import entry_header_at, read_blob_inflated, read_stored_into, write_pack
 from mlops_lite.store.refs import DiskRefs, is_sha
 from mlops_lite.store.threads import parallel_map
+
+if TYPE_CHECKING:
+    from mlops_lite.store.blobstore import ChunkStore
 
 __all__ = ["REPOSITORY_ENV", "GitStore", "find_project_root"]
 
@@ -119,6 +122,17 @@ class GitStore:
 
         _open_stores.add(self)
         return Repo(self.root)
+
+    @cached_property
+    def chunk_store(self) -> ChunkStore | None:
+        """The team's artifact store for large artifacts (``artifact_store``), if configured."""
+        from mlops_lite.store.blobstore import ChunkStore, artifact_store_config
+
+        config = artifact_store_config(self.root)
+        if config is None:
+            return None
+        # Not in state_dir: chunks waiting for push are data, not derived state.
+        return ChunkStore(config, os.path.join(self.common_dir, "mlops-lite-blobs"))
 
     def close(self) -> None:
         """Close the repository's open pack files."""
@@ -295,6 +309,7 @@ class GitStore:
             blob_size=self._blob_size,
             digest=digest,
             where=where,
+            chunk_store=lambda: self.chunk_store,
         )
 
     def read_blobs_into(self, object_ids: list[str], target: memoryview) -> bool:

@@ -137,6 +137,7 @@ class RunWriter:
                 type_name=output.type_name,
                 uses_pickle=output.uses_pickle,
                 files=output.stores_files,
+                chunk_store=self.store.chunk_store,
             )
             objects.extend(artifact_objects)
             record.outputs[name] = OutputRecord(

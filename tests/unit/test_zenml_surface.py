@@ -221,7 +221,9 @@ def test_a_configuration_with_settings_model_extra_and_hooks_applies_to_pipeline
         configured = configure(inference, content)
         trace = configured.trace({"rate": 0.5})
     messages = " ".join(str(w.message) for w in caught)
-    assert "settings 'docker'" in messages and "settings 'resources'" in messages
+    assert "settings 'docker'" in messages
+    # A step's resources place it (pool, Dask): checked, never called "no effect".
+    assert "settings 'resources'" not in messages
     assert "enable_artifact_metadata is recorded with the run but has no effect" in messages
     options = configured.options
     assert options.model is not None and options.model.name == "churn"
