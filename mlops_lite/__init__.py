@@ -14,12 +14,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mlops_lite import errors as errors
     from mlops_lite.client import Artifact as Artifact
+    from mlops_lite.client import ArtifactVersion as ArtifactVersion
     from mlops_lite.client import Client as Client
+    from mlops_lite.client import ModelVersion as ModelVersion
     from mlops_lite.client import RecordedPipeline as RecordedPipeline
     from mlops_lite.client import Run as Run
     from mlops_lite.client import StepRun as StepRun
+    from mlops_lite.definition.artifact_config import ArtifactConfig as ArtifactConfig
     from mlops_lite.definition.context import StepContext as StepContext
     from mlops_lite.definition.context import get_step_context as get_step_context
+    from mlops_lite.definition.model import Model as Model
+    from mlops_lite.definition.pipeline_context import get_pipeline_context as get_pipeline_context
     from mlops_lite.definition.pipelines import Pipeline as Pipeline
     from mlops_lite.definition.pipelines import pipeline as pipeline
     from mlops_lite.definition.steps import Step as Step
@@ -29,6 +34,9 @@ if TYPE_CHECKING:
     from mlops_lite.materializers import register_materializer as register_materializer
     from mlops_lite.operations.diff import diff as diff
     from mlops_lite.operations.metadata import log_metadata as log_metadata
+    from mlops_lite.operations.models import load_artifact as load_artifact
+    from mlops_lite.operations.models import register_artifact as register_artifact
+    from mlops_lite.operations.models import save_artifact as save_artifact
     from mlops_lite.operations.rerun import rerun as rerun
     from mlops_lite.operations.secrets import secret as secret
     from mlops_lite.operations.sharing import pull as pull

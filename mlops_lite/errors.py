@@ -15,24 +15,31 @@
     ├── StoreError                    the git store refused or is damaged
     │   ├── RefConflictError          a ref moved under us and could not be retried
     │   └── MissingObjectError        a git object the records point at is absent
+    ├── ModelStageError               set_stage refused (the stage is taken, or not a stage)
     ├── NotFoundError
     │   ├── RunNotFoundError          (also AmbiguousRunError for a short prefix)
     │   ├── PipelineNotFoundError
     │   ├── NameNotFoundError         (also a KeyError: run.steps["x"], step.outputs["x"])
     │   │   ├── StepNotFoundError
-    │   │   └── ArtifactNotFoundError
+    │   │   ├── ArtifactNotFoundError
+    │   │   │   └── ArtifactVersionNotFoundError  no artifact version matches (ZenML's KeyError)
+    │   │   └── ModelVersionNotFoundError         no model or model version matches (same)
     │   └── SecretNotFoundError       mlops_lite.secret() found the name nowhere
     ├── ProtectedRunError             deleting a pinned run (or one in a model stage)
     ├── StepFailedError               a step raised; the run was recorded as failed
     ├── ExecutionError                the orchestrator could not run a step
     │   ├── WorkerDiedError
-    │   └── StepTimeoutError
+    │   ├── StepTimeoutError
+    │   ├── EnvironmentMismatchError  a worker's Python or packages differ (strict_env)
+    │   └── UnsatisfiableResourcesError no worker has what a step's resources ask for
     └── RemoteError                   push / pull
         ├── RemoteUnreachableError
         ├── AuthenticationError
         └── RemoteRejectedError
 
 Messages name the step, output or run involved and say what to do next.
+``CompatibilityWarning`` is the one warning: a ZenML option accepted and recorded
+that has no effect here, or an unknown configuration key.
 """
 
 from __future__ import annotations
@@ -40,13 +47,18 @@ from __future__ import annotations
 __all__ = [
     "AmbiguousRunError",
     "ArtifactNotFoundError",
+    "ArtifactVersionNotFoundError",
     "AuthenticationError",
+    "CompatibilityWarning",
     "ConfigError",
     "DefinitionError",
+    "EnvironmentMismatchError",
     "ExecutionError",
     "MaterializerError",
     "MissingObjectError",
     "MlopsLiteError",
+    "ModelStageError",
+    "ModelVersionNotFoundError",
     "NameNotFoundError",
     "NoMaterializerError",
     "NotFoundError",
@@ -69,6 +81,7 @@ __all__ = [
     "UnknownMaterializerError",
     "UnknownSchemaVersionError",
     "UnrecordableParameterError",
+    "UnsatisfiableResourcesError",
     "UntrustedPickleError",
     "WorkerDiedError",
 ]
@@ -174,6 +187,22 @@ class ArtifactNotFoundError(NameNotFoundError):
     """The step has no output of that name."""
 
 
+class ArtifactVersionNotFoundError(ArtifactNotFoundError):
+    """No artifact version matches the name, version or id (a KeyError, as in ZenML)."""
+
+
+class ModelVersionNotFoundError(NameNotFoundError):
+    """No model, or no version of it, matches (a KeyError, as in ZenML)."""
+
+
+class ModelStageError(MlopsLiteError, RuntimeError):
+    """A stage change was refused: another version holds the stage, or it is no stage."""
+
+
+class CompatibilityWarning(UserWarning):
+    """A ZenML option that is accepted and recorded but has no effect, or an unknown key."""
+
+
 class SecretNotFoundError(NotFoundError):
     """``mlops_lite.secret(name)`` found the name in no place it looks."""
 
@@ -204,6 +233,14 @@ class WorkerDiedError(ExecutionError):
 
 class StepTimeoutError(ExecutionError):
     """A step ran longer than its timeout and its worker was stopped."""
+
+
+class EnvironmentMismatchError(ExecutionError):
+    """A worker's Python or package versions differ from the driver's, and strict_env is on."""
+
+
+class UnsatisfiableResourcesError(ExecutionError):
+    """No worker can give a step the CPUs, GPUs or memory its resources setting asks for."""
 
 
 class RemoteError(MlopsLiteError):

@@ -9,6 +9,7 @@ from typing import Any
 
 from mlops_lite.cli.output import table
 from mlops_lite.errors import ConfigError, DefinitionError, NotFoundError
+from mlops_lite.execution.reproduction import STRICT_ENV
 
 __all__ = ["register"]
 
@@ -64,6 +65,12 @@ def register(subparsers: Any) -> None:
         help="a pipeline parameter; VALUE is read as JSON when it parses, else as a string "
         "(repeatable)",
     )  # fmt: skip
+    run.add_argument(
+        "--strict-env",
+        action="store_true",
+        help="fail when a Dask worker's Python or package versions differ from this "
+        f"environment's (also: {STRICT_ENV}=1)",
+    )
     run.add_argument("--json", action="store_true", help="print the run as JSON")
     run.add_argument(
         "--quiet", "-q", action="store_true",
@@ -157,7 +164,12 @@ def _run(args: argparse.Namespace) -> int:
         os.environ[QUIET_ENV] = "1"
     try:
         parameters = parse_parameters(args.param)
-        run = run_target(args.target, config_path=args.config, parameters=parameters)
+        run = run_target(
+            args.target,
+            config_path=args.config,
+            parameters=parameters,
+            strict_env=args.strict_env,
+        )
     except (ConfigError, DefinitionError) as error:
         return _usage_error(error)
     if args.json:

@@ -114,10 +114,23 @@ def _report(result: Any, args: argparse.Namespace, verb: str, preposition: str) 
         f"({result.transport}, {result.elapsed_seconds:.2f} s)"
     )
     if result.merged:
-        line += f"; merged {len(result.merged)} metadata ref(s) that had diverged"
+        line += f"; merged {_describe_merged(result.merged)} changed on both sides"
     if result.rejected:
         line += f"; kept {len(result.rejected)} local ref(s) that differ from the remote"
     print(line)
+
+
+def _describe_merged(merged: list[str]) -> str:
+    """``"1 run metadata ref and 2 model/artifact refs"``: a pull joins both kinds of chain."""
+    from mlops_lite.store.layout import METADATA_PREFIX
+
+    metadata = sum(name.startswith(METADATA_PREFIX) for name in merged)
+    parts = [
+        f"{count} {kind} ref{'' if count == 1 else 's'}"
+        for count, kind in ((metadata, "run metadata"), (len(merged) - metadata, "model/artifact"))
+        if count
+    ]
+    return " and ".join(parts)
 
 
 def _route_warnings_to_stderr() -> None:

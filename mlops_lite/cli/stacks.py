@@ -38,6 +38,13 @@ def register(subparsers: Any) -> None:
         "--workers", type=int, help="pool: worker processes; dask: local cluster workers"
     )
     add.add_argument("--address", help="dask: the scheduler address, e.g. tcp://10.0.0.5:8786")
+    add.add_argument("--gpus", type=int, help="pool: GPUs steps may ask for (default 0)")
+    add.add_argument(
+        "--strict-env",
+        action="store_true",
+        default=None,
+        help="dask: refuse workers whose Python or package versions differ from the driver's",
+    )
     add.add_argument("--activate", action="store_true", help="also make it the active stack")
     add.set_defaults(handler=_register_stack)
 
@@ -99,9 +106,13 @@ def _register_stack(args: argparse.Namespace) -> int:
     from mlops_lite.execution import stacks
 
     root = _root()
-    settings = {
-        k: v for k, v in (("workers", args.workers), ("address", args.address)) if v is not None
-    }
+    given = (
+        ("workers", args.workers),
+        ("address", args.address),
+        ("gpus", args.gpus),
+        ("strict_env", args.strict_env),
+    )
+    settings = {key: value for key, value in given if value is not None}
     path = stacks.register_stack(root, stacks.Stack(args.name, args.orchestrator, settings))
     print(f"registered stack {args.name!r} in {path}")
     if args.activate:

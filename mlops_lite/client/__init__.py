@@ -3,15 +3,51 @@
 It reads refs and objects through the store and never imports the execution layer.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from mlops_lite.client.client import Client
 from mlops_lite.client.tables import MISSING, RunPage, RunTable
 from mlops_lite.client.views import Artifact, RecordedPipeline, Run, StepRun
 
+if TYPE_CHECKING:
+    from mlops_lite.client.artifact_versions import ArtifactVersion, RegisteredArtifact
+    from mlops_lite.client.model_versions import ModelVersion, RegisteredModel
+    from mlops_lite.client.registry_base import Page
+    from mlops_lite.client.stack import ActiveStack
+
+# The registry's views load on first use: reading runs does not need them.
+_LAZY = {
+    "ActiveStack": "mlops_lite.client.stack",
+    "ArtifactVersion": "mlops_lite.client.artifact_versions",
+    "ModelVersion": "mlops_lite.client.model_versions",
+    "Page": "mlops_lite.client.registry_base",
+    "RegisteredArtifact": "mlops_lite.client.artifact_versions",
+    "RegisteredModel": "mlops_lite.client.model_versions",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mlops_lite.client' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
     "MISSING",
+    "ActiveStack",
     "Artifact",
+    "ArtifactVersion",
     "Client",
+    "ModelVersion",
+    "Page",
     "RecordedPipeline",
+    "RegisteredArtifact",
+    "RegisteredModel",
     "Run",
     "RunPage",
     "RunTable",

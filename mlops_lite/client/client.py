@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_lite.client.tables import RunPage, RunTable, compare_runs
 from mlops_lite.client.views import RecordedPipeline, Run
@@ -17,6 +17,18 @@ from mlops_lite.store import GitStore
 from mlops_lite.store.index import RunIndex
 from mlops_lite.store.interface import Store
 from mlops_lite.store.layout import METADATA_PREFIX, RUNS_PREFIX
+
+if TYPE_CHECKING:
+    import uuid
+
+    from mlops_lite.client.registry import (
+        ArtifactVersion,
+        ModelVersion,
+        Page,
+        RegisteredArtifact,
+        RegisteredModel,
+    )
+    from mlops_lite.client.stack import ActiveStack
 
 __all__ = ["Client"]
 
@@ -226,3 +238,83 @@ class Client:
         return [
             Run(self, row.sha, row) for row in self._runs_index().runs(code_commit=CommitId(commit))
         ]
+
+    # stack ------------------------------------------------------------------
+
+    @property
+    def active_stack(self) -> ActiveStack:
+        """The stack the next run here would use: ``.name``, ``.orchestrator``."""
+        from mlops_lite.client.stack import read_active_stack
+
+        return read_active_stack(self.root)
+
+    # named artifacts (ZenML's artifact versions) ------------------------------
+
+    def get_artifact_version(
+        self, name_id_or_prefix: str | uuid.UUID, version: str | int | None = None
+    ) -> ArtifactVersion:
+        """An artifact version by name (and version, default: the latest), id or id prefix.
+
+        ``ArtifactVersionNotFoundError`` (a ``KeyError``, as in ZenML) when there is none.
+        """
+        from mlops_lite.client import registry
+
+        return registry.get_artifact_version(self, name_id_or_prefix, version)
+
+    def list_artifact_versions(
+        self, name: str | None = None, *, version: str | None = None, tag: str | None = None
+    ) -> Page[ArtifactVersion]:
+        """Artifact versions, oldest first: of one artifact, with a version name or a tag."""
+        from mlops_lite.client import registry
+
+        return registry.list_artifact_versions(self, name, version=version, tag=tag)
+
+    def get_artifact(self, name_id_or_prefix: str | uuid.UUID) -> RegisteredArtifact:
+        """A named artifact with its versions."""
+        from mlops_lite.client import registry
+
+        return registry.get_artifact(self, name_id_or_prefix)
+
+    def list_artifacts(self, name: str | None = None) -> Page[RegisteredArtifact]:
+        """Every named artifact, by name."""
+        from mlops_lite.client import registry
+
+        return registry.list_artifacts(self, name)
+
+    # models -------------------------------------------------------------------
+
+    def get_model(self, model_name_or_id: str | uuid.UUID) -> RegisteredModel:
+        """A model by name or id (``KeyError`` when there is none)."""
+        from mlops_lite.client import registry
+
+        return registry.get_model(self, model_name_or_id)
+
+    def list_models(self, name: str | None = None) -> Page[RegisteredModel]:
+        """Every model, by name."""
+        from mlops_lite.client import registry
+
+        return registry.list_models(self, name)
+
+    def get_model_version(
+        self,
+        model_name_or_id: str | uuid.UUID,
+        model_version_name_or_number_or_id: str | int | uuid.UUID | None = None,
+    ) -> ModelVersion:
+        """A model version by name, number, stage (``production``, ``latest``) or id.
+
+        The latest when no version is given; ``ModelVersionNotFoundError`` (a
+        ``KeyError``, as in ZenML) when there is no such model or version.
+        """
+        from mlops_lite.client import registry
+
+        return registry.get_model_version(
+            self, model_name_or_id, model_version_name_or_number_or_id
+        )
+
+    def list_model_versions(
+        self, model_name_or_id: str | uuid.UUID, *, stage: str | None = None
+    ) -> Page[ModelVersion]:
+        """A model's versions by number (only those in ``stage``, if given)."""
+        from mlops_lite.client import registry
+
+        return registry.list_model_versions(self, model_name_or_id, stage=stage)

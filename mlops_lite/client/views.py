@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from mlops_lite.core.ids import ArtifactId, CommitId
+from mlops_lite.core.ids import ArtifactId, CommitId, stable_uuid
 from mlops_lite.core.names import did_you_mean
 from mlops_lite.core.records import OutputRecord, RunRecord, StepRecord
 from mlops_lite.errors import (
@@ -47,7 +47,10 @@ from mlops_lite.store.objects import BLOB, GitObject
 from mlops_lite.store.trust import run_trust, trust_advice
 
 if TYPE_CHECKING:
+    import uuid
+
     from mlops_lite.client.client import Client
+    from mlops_lite.client.registry import ArtifactVersion, ModelVersion
 
 __all__ = ["Artifact", "NamedMapping", "RecordedPipeline", "Run", "StepRun"]
 
@@ -223,6 +226,27 @@ class Run:
         if recorded is None:
             recorded = self.record.metadata
         return {**recorded, **self._annotations["run"]}
+
+    @property
+    def run_metadata(self) -> dict[str, Any]:
+        """ZenML's name for ``metadata``."""
+        return self.metadata
+
+    @property
+    def id(self) -> uuid.UUID:
+        """A UUID derived from the run's ref; ``get_step_context().pipeline_run.id`` is the same."""
+        return stable_uuid("run", self.pipeline_name, self.name)
+
+    @property
+    def model_version(self) -> ModelVersion | None:
+        """The model version the run worked on (``@pipeline(model=...)``), if any."""
+        model = self.record.extra.get("model")
+        if not isinstance(model, dict) or not model.get("version_id"):
+            return None
+        try:
+            return self._client.get_model_version(str(model.get("name")), str(model["version_id"]))
+        except (LookupError, ValueError):
+            return None
 
     @cached_property
     def _annotations(self) -> Annotations:
@@ -438,6 +462,16 @@ class StepRun:
         return {**self.record.metadata, **self.run._annotations["steps"].get(self.name, {})}
 
     @property
+    def run_metadata(self) -> dict[str, Any]:
+        """ZenML's name for ``metadata``."""
+        return self.metadata
+
+    @property
+    def id(self) -> uuid.UUID:
+        """A UUID derived from the run and step (``ArtifactVersion.producer_step_run_id``)."""
+        return stable_uuid("step", self.run.pipeline_name, self.run.name, self.name)
+
+    @property
     def metadata_inherited(self) -> bool:
         """Whether ``metadata`` came with a cache hit, from the execution it reuses."""
         return self.record.metadata_inherited
@@ -499,12 +533,28 @@ class StepRun:
 
     @cached_property
     def inputs(self) -> dict[str, Artifact]:
-        """The artifacts the step received, by argument name."""
+        """The outputs of this run's steps that the step received, by argument name."""
         result = {}
         for argument, info in self.record.inputs.items():
             upstream = self.run.steps.get(info.get("step", ""))
             if upstream is not None and info.get("output") in upstream.outputs:
                 result[argument] = upstream.outputs[info["output"]]
+        return result
+
+    @cached_property
+    def input_versions(self) -> dict[str, ArtifactVersion]:
+        """The existing artifact versions the step received, by argument name.
+
+        Passed in the pipeline body (``Client().get_artifact_version(...)``, a
+        model's ``get_artifact(...)``), they are recorded as the step's lineage.
+        """
+        result = {}
+        for argument, info in self.record.inputs.items():
+            if info.get("version_id"):
+                try:
+                    result[argument] = self.run._client.get_artifact_version(info["version_id"])
+                except (LookupError, ValueError):
+                    continue  # its registry is not in this clone
         return result
 
     def to_dict(self) -> dict[str, Any]:
@@ -521,6 +571,9 @@ class StepRun:
             "data_files": self.data_files,
             "outputs": {name: artifact.to_dict() for name, artifact in self.outputs.items()},
             "inputs": {argument: artifact.id for argument, artifact in self.inputs.items()},
+            "input_versions": {
+                argument: str(version.id) for argument, version in self.input_versions.items()
+            },
             "error": self.error,
         }
 
@@ -541,6 +594,35 @@ class Artifact:
     def id(self) -> ArtifactId:
         """The artifact's content id (its git tree): equal values have equal ids."""
         return self._record.artifact_id
+
+    @property
+    def artifact_id(self) -> ArtifactId:
+        """The same as ``id``: the content id (``ArtifactVersion.artifact_id`` names it so)."""
+        return self._record.artifact_id
+
+    @cached_property
+    def artifact_version(self) -> ArtifactVersion | None:
+        """The named artifact version this output is (None for an unnamed output).
+
+        For a cached step, the version made by the execution it reused.
+        """
+        step = self.run.steps.get(self.step_name)
+        producers: set[tuple[str | None, str | None]] = {(self.run.name, self.step_name)}
+        if step is not None and step.cached_from:
+            producers.add((step.cached_from.get("run"), step.cached_from.get("step")))
+        names = (self.name, f"{self.run.pipeline_name}.{self.step_name}.{self.name}")
+        for name in names:
+            for version in reversed(self.run._client.list_artifact_versions(name)):
+                producer = (version.producer_run_name, version.producer_step_name)
+                if version.artifact_id == self.id and producer in producers:
+                    return version
+        return None
+
+    @property
+    def run_metadata(self) -> dict[str, Any]:
+        """Metadata of the named artifact version this output is ({} when it has none)."""
+        version = self.artifact_version
+        return version.run_metadata if version is not None else {}
 
     @property
     def materializer(self) -> str:
@@ -598,7 +680,7 @@ class Artifact:
                     f"unpickles, and loading a pickle runs code. The run is {trust.reason}. "
                     f"{trust_advice(store.root)}"
                 )
-        return materializer.load(payload)
+        return materializer.load_as(payload, meta.type_name)
 
     def to_dict(self) -> dict[str, Any]:
         """The artifact's description as JSON-ready data (``uses_pickle`` None when absent)."""

@@ -6,6 +6,9 @@ A configuration is a mapping (YAML when PyYAML is installed, TOML always, JSON):
     enable_cache: false                   # the whole run
     seed: true                            # seed random/numpy before every step
     parameters: {c: 0.5}                  # pipeline parameters
+    model: {name: churn, version: production}   # the model version the run works on
+    settings: {docker: {...}}             # ZenML's: recorded, no effect here (one warning)
+    extra: {notify: true}                 # free-form, recorded, seen by steps
     steps:
       train:                              # an invocation name: train, train_2, ...
         parameters: {max_iter: 200}
@@ -13,21 +16,24 @@ A configuration is a mapping (YAML when PyYAML is installed, TOML always, JSON):
         seed: true
 
 Precedence: explicit call arguments > configuration file > defaults in the
-code. For settings (``enable_cache``, ``run_name``, ``seed``) the file wins over
-the decorator and ``with_options``: a file exists to change a run without
-editing code. Everything is checked before anything runs — unknown keys,
-unknown steps (after tracing, before the store is opened) and values that do
-not match the parameter's annotation — so a bad configuration records nothing.
+code. For settings (``enable_cache``, ``run_name``, ``seed``, ``model``) the file
+wins over the decorator and ``with_options``: a file exists to change a run
+without editing code. Everything is checked before anything runs — unknown
+steps (after tracing, before the store is opened), values that do not match
+the parameter's annotation, files nested too deeply or whose YAML aliases
+multiply past a bound (``parse_config_bytes``) — so a bad configuration records
+nothing. Unknown keys are ignored with a warning naming the closest known key,
+as ZenML ignores them; ``MLOPS_LITE_STRICT_CONFIG=1`` makes them errors.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import os
 import string
 import typing
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,15 +41,18 @@ from typing import Any
 from mlops_lite.core.names import NAME_RULE, did_you_mean, is_valid_name
 from mlops_lite.core.shape import MAX_DEPTH, shape_problem
 from mlops_lite.core.values import is_recordable
+from mlops_lite.definition.model import Model
 from mlops_lite.definition.pipelines import Pipeline
+from mlops_lite.definition.settings import NO_EFFECT_OPTIONS, check_settings, warn_once
 from mlops_lite.definition.tracing import PipelineTrace
 from mlops_lite.definition.typecheck import matches_annotation
-from mlops_lite.errors import ConfigError
+from mlops_lite.errors import CompatibilityWarning, ConfigError
 
 __all__ = [
     "ConfiguredPipeline",
     "RunConfig",
     "StepConfig",
+    "ZenMLOptions",
     "configure",
     "load_config_file",
     "matches_annotation",
@@ -51,10 +60,37 @@ __all__ = [
     "parse_config_bytes",
 ]
 
-TOP_LEVEL_KEYS = ("enable_cache", "parameters", "run_name", "seed", "steps")
-STEP_KEYS = ("enable_cache", "parameters", "seed")
+_HOOK_KEYS = ("failure_hook_source", "success_hook_source")
+TOP_LEVEL_KEYS = (
+    "enable_cache", "extra", "model", "parameters", "run_name", "seed", "settings", "steps",
+    *_HOOK_KEYS,
+)  # fmt: skip
+STEP_KEYS = ("enable_cache", "extra", "model", "parameters", "seed", "settings", *_HOOK_KEYS)
 RUN_NAME_FIELDS = ("date", "pipeline", "random", "stamp", "time")
+ENV_STRICT = "MLOPS_LITE_STRICT_CONFIG"
 MAX_CONFIG_BYTES = 10 * 2**20
+
+
+@dataclass(frozen=True)
+class ZenMLOptions:
+    """The ZenML options of a configuration level: settings, extra, model, hooks."""
+
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    model: Model | None = None
+    on_failure: str | None = None
+    on_success: str | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """What to pass to ``with_options`` (only what was given)."""
+        found: dict[str, Any] = {
+            "settings": dict(self.settings) or None,
+            "extra": dict(self.extra) or None,
+            "model": self.model,
+            "on_failure": self.on_failure,
+            "on_success": self.on_success,
+        }
+        return {key: value for key, value in found.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -64,6 +100,7 @@ class StepConfig:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     enable_cache: bool | None = None
     seed: bool | None = None
+    zenml: ZenMLOptions = field(default_factory=ZenMLOptions)
 
 
 @dataclass(frozen=True)
@@ -77,6 +114,7 @@ class RunConfig:
     enable_cache: bool | None = None
     run_name: str | None = None
     seed: bool | None = None
+    zenml: ZenMLOptions = field(default_factory=ZenMLOptions)
 
     def step_config(self) -> dict[str, dict[str, Any]]:
         """The shape ``PipelineOptions.step_config`` takes (the trace applies it)."""
@@ -180,7 +218,8 @@ def parse_config(content: Mapping[str, Any], *, source: str = "configuration") -
     if not isinstance(content, Mapping):
         raise ConfigError(f"{source}: the top level must be a mapping of settings")
     _check_keys(content, TOP_LEVEL_KEYS, source, "")
-    if not is_recordable(_plain(content)):
+    content = _plain(content)
+    if not is_recordable(content):
         raise ConfigError(
             f"{source}: holds a value that cannot be recorded with the run (dates and times are "
             "not supported); write it as a string or number"
@@ -194,18 +233,44 @@ def parse_config(content: Mapping[str, Any], *, source: str = "configuration") -
             parameters=_mapping(step_map.get("parameters"), source, where + ".parameters"),
             enable_cache=_flag(step_map.get("enable_cache"), source, where + ".enable_cache"),
             seed=_flag(step_map.get("seed"), source, where + ".seed"),
+            zenml=_zenml_options(step_map, source, where + "."),
         )
     run_name = content.get("run_name")
     if run_name is not None:
         _check_run_name(run_name, source)
     return RunConfig(
-        content=_plain(content),
+        content=content,
         source=source,
         parameters=_mapping(content.get("parameters"), source, "parameters"),
         steps=steps,
         enable_cache=_flag(content.get("enable_cache"), source, "enable_cache"),
         run_name=run_name,
         seed=_flag(content.get("seed"), source, "seed"),
+        zenml=_zenml_options(content, source, ""),
+    )
+
+
+def _zenml_options(content: Mapping[str, Any], source: str, prefix: str) -> ZenMLOptions:
+    where = f"{source}: {prefix}"
+    extra = _mapping(content.get("extra"), source, prefix + "extra")
+    settings = _mapping(content.get("settings"), source, prefix + "settings")
+    model = content.get("model")
+    hooks = {}
+    for key in _HOOK_KEYS:
+        hook = content.get(key)
+        if hook is not None and not (isinstance(hook, str) and "." in hook):
+            raise ConfigError(
+                f"{where}{key} must be a 'module.function' path, got {_kind(hook)} {hook!r}"
+            )
+        hooks[key] = hook
+    return ZenMLOptions(
+        settings=check_settings(
+            settings, source.removeprefix("configuration file "), step=bool(prefix)
+        ),
+        extra=extra,
+        model=None if model is None else Model.from_config(model, source=f"{where}model"),
+        on_failure=hooks["failure_hook_source"],
+        on_success=hooks["success_hook_source"],
     )
 
 
@@ -220,14 +285,35 @@ def _plain(value: Any) -> Any:
 def _check_keys(
     content: Mapping[str, Any], known: tuple[str, ...], source: str, prefix: str
 ) -> None:
+    """Unknown keys: a warning (ZenML ignores them), an error with ``MLOPS_LITE_STRICT_CONFIG=1``.
+
+    ZenML keys that mean nothing here are recorded with one warning each.
+    """
+    strict = os.environ.get(ENV_STRICT, "") not in ("", "0")
     for key in content:
-        if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ConfigError(
-                f"{source}: unknown key {prefix}{key!r}; {hint}the keys allowed here are "
-                f"{', '.join(known)}"
+        if key in known:
+            continue
+        if key in NO_EFFECT_OPTIONS:
+            warn_once(
+                f"config:{prefix}{key}",
+                f"{source}: {prefix}{key} is recorded with the run but has no effect in "
+                "mlops_lite (see docs/coming-from-zenml.md)",
+                stacklevel=4,
             )
+            continue
+        message = (
+            f"{source}: unknown key {prefix}{key!r}; {did_you_mean(str(key), known)}"
+            "the keys allowed here are "
+            f"{', '.join(known)}"
+        )
+        if strict:
+            raise ConfigError(f"{message} ({ENV_STRICT} is set)")
+        warnings.warn(
+            f"{message}. It is ignored, as ZenML ignores unknown keys; set {ENV_STRICT}=1 to "
+            "make this an error",
+            CompatibilityWarning,
+            stacklevel=4,
+        )
 
 
 def _mapping(value: Any, source: str, where: str) -> dict[str, Any]:
@@ -289,7 +375,7 @@ class ConfiguredPipeline(Pipeline):
 
     def __init__(self, base: Pipeline, run_config: RunConfig) -> None:
         options = dataclasses.replace(
-            base.options,
+            base.with_options(**run_config.zenml.changes()).options,
             config=run_config.content,
             step_config=run_config.step_config(),
             enable_cache=base.options.enable_cache
@@ -326,6 +412,8 @@ class ConfiguredPipeline(Pipeline):
                 seed = step.options.seed if step.options.seed is not None else self.run_config.seed
             if seed is not None and seed != step.options.seed:
                 step = step.with_options(seed=seed)
+            if configured is not None and configured.zenml.changes():
+                step = step.with_options(**configured.zenml.changes())
             invocation.step = step
         return trace
 

@@ -17,11 +17,14 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from mlops_lite.core.names import did_you_mean, is_valid_name
 from mlops_lite.core.values import is_recordable
+from mlops_lite.definition.hooks import Hook, check_hook
+from mlops_lite.definition.parameters import call_parameters, recordable_parameter
+from mlops_lite.definition.settings import NO_EFFECT_OPTIONS, check_settings, warn_once
 from mlops_lite.definition.tracing import PipelineTrace, current_trace, tracing
 from mlops_lite.errors import DefinitionError, UnrecordableParameterError
 
 if TYPE_CHECKING:
-    from mlops_lite.client import Run
+    pass
 
 __all__ = ["Pipeline", "PipelineOptions", "pipeline"]
 
@@ -41,7 +44,14 @@ class PipelineOptions:
     # "enable_cache": bool}}; explicit call arguments still win over them.
     step_config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     orchestrator: str | None = None
+    # Orchestrator settings (workers, fail_fast, ...) and ZenML's free-form ``extra``.
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # ZenML's: settings are recorded (with a warning: no effect here); the model is the
+    # version the run works on; hooks apply to every step that has none of its own.
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    model: Any = None
+    on_failure: Hook | None = None
+    on_success: Hook | None = None
 
 
 class Pipeline:
@@ -76,6 +86,7 @@ class Pipeline:
             ) from None
         bound.apply_defaults()
         for arg_name, value in bound.arguments.items():
+            value = bound.arguments[arg_name] = recordable_parameter(value)
             if not is_recordable(value):
                 raise UnrecordableParameterError(
                     f"pipeline {self.name!r}, parameter {arg_name!r}: a value of type "
@@ -104,10 +115,23 @@ class Pipeline:
 
     def trace(self, parameters: Mapping[str, Any]) -> PipelineTrace:
         """Run the pipeline function with a trace active; return the graph it built."""
-        trace = PipelineTrace(self.name, step_config=self.options.step_config)
+        from mlops_lite.definition.pipeline_context import PipelineContext
+
+        options = self.options
+        trace = PipelineTrace(
+            self.name,
+            step_config=options.step_config,
+            context=PipelineContext(
+                self.name,
+                options.model,
+                dict(options.extra),
+                dict(options.settings),
+                options.enable_cache,
+            ),
+        )
         with tracing(trace):
             try:
-                self.entrypoint(**parameters)
+                self.entrypoint(**call_parameters(self.entrypoint, parameters))
             except ValueError as error:
                 explained = _explain_unpacking(error, trace, self.entrypoint)
                 if explained is None:
@@ -115,12 +139,28 @@ class Pipeline:
                 raise explained from None
         if not trace.invocations:
             raise DefinitionError(f"pipeline {self.name!r} calls no step")
+        for invocation in trace.invocations.values():
+            hooks: dict[str, Any] = {
+                kind: hook
+                for kind, hook in (
+                    ("on_failure", options.on_failure),
+                    ("on_success", options.on_success),
+                )
+                if hook is not None and getattr(invocation.step.options, kind) is None
+            }
+            if hooks:
+                invocation.step = invocation.step.with_options(**hooks)
         return trace
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Run:
-        """Run the pipeline and record the run; returns the recorded run."""
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the pipeline and record the run; returns the recorded run.
+
+        Called inside another pipeline's body, it adds its steps to that pipeline
+        and returns what its body returns (step outputs), as in ZenML.
+        """
         if current_trace() is not None:
-            raise DefinitionError(f"pipeline {self.name!r} was called inside another pipeline")
+            parameters = self.bind_parameters(args, kwargs)
+            return self.entrypoint(**call_parameters(self.entrypoint, parameters))
         # The one call from definition up to execution: running is its job, and
         # importing it here keeps defining pipelines from ever loading it.
         from mlops_lite.execution import run_pipeline
@@ -135,13 +175,20 @@ class Pipeline:
         config_path: str | None = None,
         config: Mapping[str, Any] | None = None,
         orchestrator: str | None = None,
+        settings: Mapping[str, Any] | None = None,
+        model: Any = None,
+        on_failure: Hook | None = None,
+        on_success: Hook | None = None,
         **extra: Any,
     ) -> Pipeline:
         """A copy with some options changed.
 
         ``config_path`` (a YAML/TOML/JSON file) or ``config`` (its content) is
-        loaded and checked when the pipeline is called.
+        loaded and checked when the pipeline is called. ZenML's ``settings`` and
+        ``extra`` are recorded with the run, ``model`` is the model version it works
+        on, ``on_failure`` / ``on_success`` hooks apply to every step without its own.
         """
+        where = f"pipeline {self.name!r}"
         changes: dict[str, Any] = {}
         for key, value in (
             ("enable_cache", enable_cache),
@@ -149,9 +196,31 @@ class Pipeline:
             ("config_path", config_path),
             ("config", config),
             ("orchestrator", orchestrator),
+            ("on_failure", check_hook(on_failure, where)),
+            ("on_success", check_hook(on_success, where)),
         ):
             if value is not None:
                 changes[key] = value
+        if settings is not None:
+            changes["settings"] = {**self.options.settings, **check_settings(settings, where)}
+        if model is not None:
+            from mlops_lite.definition.model import Model
+
+            if not isinstance(model, Model):
+                raise DefinitionError(f"{where}: model= takes a mlops_lite.Model, not {model!r}")
+            changes["model"] = model
+        user_extra = extra.pop("extra", None)
+        if user_extra is not None:
+            if not isinstance(user_extra, Mapping) or not is_recordable(dict(user_extra)):
+                raise DefinitionError(f"{where}: extra must be a mapping of JSON-like values")
+            extra = {**dict(user_extra), **extra}
+        for option in extra:
+            if option in NO_EFFECT_OPTIONS:
+                warn_once(
+                    f"pipeline-option:{option}",
+                    f"{where}: {option!r} is recorded with the run but has no effect in "
+                    "mlops_lite (see docs/coming-from-zenml.md)",
+                )
         if extra:
             changes["extra"] = {**self.options.extra, **extra}
         return Pipeline(
@@ -195,6 +264,10 @@ def pipeline(
     run_name: str | None = None,
     config_path: str | None = None,
     orchestrator: str | None = None,
+    settings: Mapping[str, Any] | None = None,
+    model: Any = None,
+    on_failure: Hook | None = None,
+    on_success: Hook | None = None,
     **extra: Any,
 ) -> Callable[[F], Pipeline]: ...
 

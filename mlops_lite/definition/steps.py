@@ -15,11 +15,19 @@ import sys
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from mlops_lite.core.names import NAME_RULE, is_valid_name
+from mlops_lite.core.resources import ResourceRequest, resources_in_settings
+from mlops_lite.core.values import is_recordable
+from mlops_lite.definition.hooks import Hook, check_hook, hook_name
+from mlops_lite.definition.parameters import recordable_parameter
+from mlops_lite.definition.settings import NO_EFFECT_OPTIONS, check_settings, warn_once
 from mlops_lite.definition.tracing import current_trace
-from mlops_lite.errors import DefinitionError
+from mlops_lite.errors import DefinitionError, UnrecordableParameterError
+
+if TYPE_CHECKING:
+    from mlops_lite.definition.artifact_config import ArtifactConfig
 
 __all__ = ["DEFAULT_OUTPUT", "OutputSpec", "Step", "StepOptions", "Unmapped", "step", "unmapped"]
 
@@ -30,10 +38,25 @@ DEFAULT_OUTPUT = "output"
 
 @dataclass(frozen=True)
 class OutputSpec:
-    """One declared output of a step: its name and annotation."""
+    """One declared output of a step: its name, annotation, and how it is versioned.
+
+    ``named`` is true when the annotation names the output (``Annotated[T, "name"]``
+    or an ``ArtifactConfig`` with a name): such an output is an artifact of that
+    name, and each execution of the step a new version of it.
+    """
 
     name: str
     annotation: Any
+    named: bool = False
+    config: ArtifactConfig | None = None  # the ArtifactConfig in the annotation, if any
+
+    def artifact_name(self, pipeline: str, invocation: str) -> str | None:
+        """The artifact this output versions in a run, or None when it is not versioned."""
+        if self.named:
+            return self.name
+        if self.config is not None:  # an ArtifactConfig without a name: ZenML's default name
+            return f"{pipeline}.{invocation}.{self.name}"
+        return None
 
 
 @dataclass(frozen=True)
@@ -50,10 +73,18 @@ class StepOptions:
     # automatic tracking cannot see (subprocesses, C libraries): part of its cache key.
     data: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # ZenML's: recorded; ``resources`` places the step (pool, Dask), the others have
+    # no effect here (one warning each, see definition/settings.py).
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    model: Any = None  # a Model: the version this step's outputs are linked to
+    on_failure: Hook | None = None
+    on_success: Hook | None = None
+    # Default values of parameters (``with_options(parameters=...)``); call arguments win.
+    parameters: Mapping[str, Any] = field(default_factory=dict)
 
     def recordable(self) -> dict[str, Any]:
         """The options as recorded in the step record's ``settings``."""
-        return {
+        recorded = {
             "enable_cache": self.enable_cache,
             "output_materializers": {
                 name: getattr(m, "name", str(m)) for name, m in self.output_materializers.items()
@@ -65,6 +96,22 @@ class StepOptions:
             "data": list(self.data),
             "extra": dict(self.extra),
         }
+        # Only when used: records of steps that use none of these stay as they were.
+        if self.settings:
+            recorded["settings"] = dict(self.settings)
+        if self.model is not None:
+            recorded["model"] = self.model.to_config()
+        hooks = {"on_failure": hook_name(self.on_failure), "on_success": hook_name(self.on_success)}
+        if any(hooks.values()):
+            recorded["hooks"] = hooks
+        if self.parameters:
+            recorded["parameters"] = dict(self.parameters)
+        return recorded
+
+    @property
+    def resources(self) -> ResourceRequest:
+        """What the step asks of the worker that runs it: ``settings={"resources": {...}}``."""
+        return resources_in_settings(self.settings, "step")
 
 
 def _parse_outputs(
@@ -112,16 +159,29 @@ def _parse_outputs(
 def _output_spec(annotation: Any, default_name: str, step_name: str) -> OutputSpec:
     if typing.get_origin(annotation) is typing.Annotated:
         base, *extras = typing.get_args(annotation)
+        configs = [extra for extra in extras if _is_artifact_config(extra)]
+        config = configs[0] if configs else None
         names = [extra for extra in extras if isinstance(extra, str)]
+        if config is not None and config.name is not None:
+            names = [config.name]
         if names:
             name = names[0]
             if not is_valid_name(name):
                 raise DefinitionError(
                     f"step {step_name!r}: output name {name!r} is not allowed; use {NAME_RULE}"
                 )
-            return OutputSpec(name, base)
-        return OutputSpec(default_name, base)
+            return OutputSpec(name, base, named=True, config=config)
+        return OutputSpec(default_name, base, config=config)
     return OutputSpec(default_name, annotation)
+
+
+def _is_artifact_config(value: Any) -> bool:
+    # Imported only when an annotation holds something other than a name.
+    if isinstance(value, str):
+        return False
+    from mlops_lite.definition.artifact_config import ArtifactConfig
+
+    return isinstance(value, ArtifactConfig)
 
 
 class Step:
@@ -181,10 +241,47 @@ class Step:
         timeout: float | None = None,
         data: str | list[str] | tuple[str, ...] | None = None,
         name: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        settings: Mapping[str, Any] | None = None,
+        model: Any = None,
+        on_failure: Hook | None = None,
+        on_success: Hook | None = None,
         **extra: Any,
     ) -> Step:
-        """A copy of this step with some options changed."""
+        """A copy of this step with some options changed.
+
+        ZenML's options work too: ``parameters`` (default values; call arguments
+        win), ``settings`` and ``extra`` (recorded), ``model``, ``on_failure`` /
+        ``on_success`` hooks. Other ZenML options that have no effect here
+        (``experiment_tracker``, ``step_operator``, ...) are recorded, with a warning.
+        """
         changes: dict[str, Any] = {}
+        where = f"step {name or self.name!r}"
+        if parameters is not None:
+            changes["parameters"] = {**self.options.parameters, **_check_parameters(
+                parameters, self.signature, where
+            )}  # fmt: skip
+        if settings is not None:
+            checked = check_settings(settings, where, step=True)
+            changes["settings"] = {**self.options.settings, **checked}
+        if model is not None:
+            changes["model"] = _check_model(model, where)
+        if on_failure is not None:
+            changes["on_failure"] = check_hook(on_failure, where)
+        if on_success is not None:
+            changes["on_success"] = check_hook(on_success, where)
+        user_extra = extra.pop("extra", None)
+        if user_extra is not None:
+            if not isinstance(user_extra, Mapping):
+                raise DefinitionError(f"{where}: extra must be a mapping")
+            extra = {**dict(user_extra), **extra}
+        for option in extra:
+            if option in NO_EFFECT_OPTIONS:
+                warn_once(
+                    f"step-option:{option}",
+                    f"{where}: {option!r} is recorded with the run but has no effect in "
+                    "mlops_lite (see docs/coming-from-zenml.md)",
+                )
         if enable_cache is not None:
             changes["enable_cache"] = enable_cache
         if output_materializers is not None:
@@ -282,14 +379,44 @@ def _data_paths(data: Any, step_name: str) -> tuple[str, ...]:
 def _materializer_map(
     value: Any, outputs: tuple[OutputSpec, ...], step_name: str
 ) -> dict[str, Any]:
+    # The registry loads its builtin materializers: only when a step names one.
+    from mlops_lite.materializers import as_materializer
+
     if isinstance(value, Mapping):
-        return dict(value)
+        return {name: as_materializer(chosen) for name, chosen in value.items()}
     if len(outputs) != 1:
         raise DefinitionError(
             f"step {step_name!r} has {len(outputs)} outputs: give output_materializers as "
             "{output_name: materializer}"
         )
-    return {outputs[0].name: value}
+    return {outputs[0].name: as_materializer(value)}
+
+
+def _check_parameters(parameters: Any, signature: inspect.Signature, where: str) -> dict[str, Any]:
+    if not isinstance(parameters, Mapping):
+        raise DefinitionError(f"{where}: parameters must be a mapping of name to value")
+    unknown = [name for name in parameters if name not in signature.parameters]
+    if unknown:
+        raise DefinitionError(
+            f"{where}: with_options(parameters=...) names {unknown[0]!r}, which the step does "
+            f"not take; its parameters are {', '.join(signature.parameters) or '(none)'}"
+        )
+    recorded = {name: recordable_parameter(value) for name, value in parameters.items()}
+    for name, value in recorded.items():
+        if not is_recordable(value):
+            raise UnrecordableParameterError(
+                f"{where}, parameter {name!r}: a value of type {type(value).__qualname__} cannot "
+                "be recorded; parameters must be JSON-like"
+            )
+    return recorded
+
+
+def _check_model(model: Any, where: str) -> Any:
+    from mlops_lite.definition.model import Model
+
+    if not isinstance(model, Model):
+        raise DefinitionError(f"{where}: model= takes a mlops_lite.Model, not {model!r}")
+    return model
 
 
 @overload
@@ -307,6 +434,10 @@ def step(
     retry_delay: float = 1.0,
     timeout: float | None = None,
     data: str | list[str] | tuple[str, ...] | None = None,
+    settings: Mapping[str, Any] | None = None,
+    model: Any = None,
+    on_failure: Hook | None = None,
+    on_success: Hook | None = None,
     **extra: Any,
 ) -> Callable[[F], Step]: ...
 

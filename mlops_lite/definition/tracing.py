@@ -13,7 +13,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from mlops_lite.core.names import NAME_RULE, is_valid_name
+from mlops_lite.core.references import ArtifactSelector, selector_of
 from mlops_lite.core.values import is_recordable
+from mlops_lite.definition.parameters import recordable_parameter
 from mlops_lite.errors import DefinitionError, OutputUsedAsValueError, UnrecordableParameterError
 
 if TYPE_CHECKING:
@@ -97,6 +100,8 @@ class Invocation:
     upstream: list[str] = field(default_factory=list)
     # Arguments receiving a list of step outputs (a gather, e.g. after Step.map).
     gathered: dict[str, list[OutputHandle]] = field(default_factory=dict)
+    # Arguments receiving an existing artifact version (resolved when the run starts).
+    artifacts: dict[str, ArtifactSelector] = field(default_factory=dict)
 
 
 @dataclass
@@ -108,12 +113,24 @@ class PipelineTrace:
     invocations: dict[str, Invocation] = field(default_factory=dict)
     run_metadata: dict[str, Any] = field(default_factory=dict)
     last_invocation: Invocation | None = None
+    # What get_pipeline_context() returns while the body runs (a PipelineContext).
+    context: Any = None
 
     def add_invocation(
         self, step: Step, args: tuple[Any, ...], kwargs: dict[str, Any], *, name: str | None = None
     ) -> Any:
-        """Record one call of ``step``; return its output handles (None, one, or a tuple)."""
-        name = self._unique_name(name or step.name)
+        """Record one call of ``step``; return its output handles (None, one, or a tuple).
+
+        As in ZenML, ``id=`` names the invocation and ``after=`` (invocation names or
+        outputs) orders it after other invocations, unless the step takes arguments
+        with those names.
+        """
+        chosen_id = kwargs.pop("id", None) if "id" not in step.signature.parameters else None
+        after = kwargs.pop("after", None) if "after" not in step.signature.parameters else None
+        if chosen_id is not None:
+            name = self._chosen_name(chosen_id, step)
+        else:
+            name = self._unique_name(name or step.name)
         configured = self.step_config.get(name, {})
         if configured.get("enable_cache") is not None:
             step = step.with_options(enable_cache=configured["enable_cache"])
@@ -123,16 +140,22 @@ class PipelineTrace:
             raise DefinitionError(
                 f"step {step.name!r} called with the wrong arguments: {error}"
             ) from None
-        for arg_name, value in configured.get("parameters", {}).items():
-            if arg_name not in bound.arguments:
-                bound.arguments[arg_name] = value
+        # Call arguments win, then with_options(parameters=...), then the configuration file.
+        for source in (step.options.parameters, configured.get("parameters", {})):
+            for arg_name, value in source.items():
+                if arg_name not in bound.arguments:
+                    bound.arguments[arg_name] = value
         bound.apply_defaults()
         parameters: dict[str, Any] = {}
         inputs: dict[str, OutputHandle] = {}
         gathered: dict[str, list[OutputHandle]] = {}
+        artifacts: dict[str, ArtifactSelector] = {}
         for arg_name, value in bound.arguments.items():
+            selector = selector_of(value)
             if isinstance(value, OutputHandle):
                 inputs[arg_name] = value
+            elif selector is not None:
+                artifacts[arg_name] = selector  # an input edge, never a parameter
             elif value is inspect.Parameter.empty:
                 continue
             elif (
@@ -147,7 +170,7 @@ class PipelineTrace:
                     "or nested in a dict are not supported; pass a list of step outputs, or each "
                     "output as its own argument"
                 )
-            elif not is_recordable(value):
+            elif not is_recordable(value := recordable_parameter(value)):
                 raise UnrecordableParameterError(
                     f"step {name!r}, parameter {arg_name!r}: a value of type "
                     f"{type(value).__qualname__} cannot be recorded in the run. Parameters must be "
@@ -159,14 +182,44 @@ class PipelineTrace:
         upstream = sorted(
             {handle.invocation for handle in inputs.values()}
             | {handle.invocation for handles in gathered.values() for handle in handles}
+            | self._after(after, name)
         )
-        invocation = Invocation(name, step, parameters, inputs, upstream, gathered)
+        invocation = Invocation(name, step, parameters, inputs, upstream, gathered, artifacts)
         self.invocations[name] = invocation
         self.last_invocation = invocation
         handles = tuple(OutputHandle(name, output.name) for output in step.outputs)
         if not handles:
             return None
         return handles[0] if len(handles) == 1 else handles
+
+    def _chosen_name(self, chosen: Any, step: Step) -> str:
+        if not isinstance(chosen, str) or not is_valid_name(chosen):
+            raise DefinitionError(
+                f"step {step.name!r}: id={chosen!r} cannot name an invocation; use {NAME_RULE}"
+            )
+        if chosen in self.invocations:
+            raise DefinitionError(
+                f"step {step.name!r}: id={chosen!r} is taken by another invocation in pipeline "
+                f"{self.pipeline_name!r}; give each invocation its own id"
+            )
+        return chosen
+
+    def _after(self, after: Any, name: str) -> set[str]:
+        """The invocations named by ``after=`` (names, outputs, or lists of them)."""
+        if after is None:
+            return set()
+        items = list(after) if isinstance(after, (list, tuple, set)) else [after]
+        names = set()
+        for item in items:
+            target = item.invocation if isinstance(item, OutputHandle) else item
+            if not isinstance(target, str) or target not in self.invocations:
+                known = ", ".join(self.invocations) or "none yet"
+                raise DefinitionError(
+                    f"step {name!r}: after={item!r} names no earlier invocation of pipeline "
+                    f"{self.pipeline_name!r} (invocations so far: {known})"
+                )
+            names.add(target)
+        return names
 
     def _unique_name(self, base: str) -> str:
         if base not in self.invocations:

@@ -13,6 +13,8 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
+from mlops_lite.definition.parameters import is_uuid_text
+
 __all__ = ["describe_annotation", "matches_annotation"]
 
 # Step outputs: numpy's scalars are registered with these ABCs, where they are
@@ -60,6 +62,8 @@ def matches_annotation(value: Any, annotation: Any, *, deep: bool = True) -> boo
                 matches_annotation(k, args[0]) and matches_annotation(v, args[1])
                 for k, v in value.items()
             )
+        return True
+    if is_uuid_text(value, annotation):  # a UUID parameter, given as its text
         return True
     return _matches_class(value, annotation)
 

@@ -6,10 +6,11 @@ import os
 import platform
 import socket
 import sys
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["capture_environment"]
+__all__ = ["capture_environment", "environment_differences"]
 
 
 @lru_cache(maxsize=1)
@@ -73,3 +74,33 @@ def _pkg_info_version(egg_info: str) -> str:
     except OSError:
         pass
     return ""
+
+
+def environment_differences(
+    reference: Mapping[str, Any],
+    current: Mapping[str, Any],
+    *,
+    reference_as: str = "made the run",
+    current_as: str = "here",
+    missing_packages: bool = True,
+) -> list[str]:
+    """How ``current`` differs from ``reference``: Python, and the packages ``reference`` lists.
+
+    ``missing_packages=False`` compares only packages installed in both: a Dask
+    worker need not have the driver's notebook and test tools.
+    """
+    differences = []
+    for key, label in (("implementation", "Python implementation"), ("python", "Python")):
+        if reference.get(key) and reference.get(key) != current.get(key):
+            differences.append(
+                f"{label} {reference[key]} {reference_as}; {current.get(key)} {current_as}"
+            )
+    now = current.get("packages", {})
+    for name, version in sorted(reference.get("packages", {}).items()):
+        if now.get(name) == version or (name not in now and not missing_packages):
+            continue
+        differences.append(
+            f"package {name}: {version} {reference_as}; "
+            f"{now.get(name) or 'not installed'} {current_as}"
+        )
+    return differences

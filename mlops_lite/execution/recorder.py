@@ -123,6 +123,11 @@ class RunRecorder:
         """The run's ref."""
         return self.writer.ref
 
+    @property
+    def code_commit(self) -> str:
+        """The commit the run is pinned to: ``HEAD``, a snapshot of a dirty tree, or a rerun's."""
+        return self.writer.code_commit
+
     def artifact_id(self, step: str, output: str) -> ArtifactId | None:
         """The artifact a recorded step's output is stored as."""
         found = self.output_record(step, output)

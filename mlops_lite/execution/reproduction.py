@@ -12,14 +12,18 @@ import os
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["ENABLE_CACHE", "Reproduction", "current", "environment_for"]
+from mlops_lite.store.repository import REPOSITORY_ENV
 
-_REPOSITORY: Final = "MLOPS_LITE_REPOSITORY"
+__all__ = ["ENABLE_CACHE", "STRICT_ENV", "Reproduction", "current", "environment_for"]
+
+_REPOSITORY: Final = REPOSITORY_ENV  # also read by GitStore.open(): Client() in steps
 _CODE_COMMIT: Final = "MLOPS_LITE_CODE_COMMIT"
 _REPRODUCES: Final = "MLOPS_LITE_REPRODUCES"
 _SOURCE_ROOT: Final = "MLOPS_LITE_SOURCE_ROOT"
-# Public: users set it too, to run a pipeline with or without the cache.
+# Public: users set them too, to run a pipeline with or without the cache, and to
+# refuse workers whose Python or packages differ from the driver's.
 ENABLE_CACHE: Final = "MLOPS_LITE_ENABLE_CACHE"
+STRICT_ENV: Final = "MLOPS_LITE_STRICT_ENV"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +35,7 @@ class Reproduction:
     reproduces: str | None = None  # the sha of the run being reproduced
     source_root: str | None = None  # where the pipeline's code was materialized
     enable_cache: bool | None = None  # overrides every cache setting when set
+    strict_env: bool | None = None  # overrides the pipeline's and stack's strict_env when set
 
 
 def _flag(value: str | None) -> bool | None:
@@ -47,6 +52,7 @@ def current() -> Reproduction:
         reproduces=os.environ.get(_REPRODUCES) or None,
         source_root=os.environ.get(_SOURCE_ROOT) or None,
         enable_cache=_flag(os.environ.get(ENABLE_CACHE)),
+        strict_env=_flag(os.environ.get(STRICT_ENV)),
     )
 
 
@@ -60,5 +66,6 @@ def environment_for(settings: Reproduction) -> dict[str, str]:
         ENABLE_CACHE: None
         if settings.enable_cache is None
         else ("1" if settings.enable_cache else "0"),
+        STRICT_ENV: None if settings.strict_env is None else ("1" if settings.strict_env else "0"),
     }
     return {name: value for name, value in env.items() if value is not None}

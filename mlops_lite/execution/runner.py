@@ -18,7 +18,8 @@ from typing import Any
 from mlops_lite.client import Client, Run
 from mlops_lite.core.command import cli_command
 from mlops_lite.core.records import StepRecord
-from mlops_lite.definition.context import StepContext
+from mlops_lite.definition.context import PendingWrite, StepContext
+from mlops_lite.definition.parameters import call_parameters
 from mlops_lite.definition.pipelines import Pipeline
 from mlops_lite.definition.tracing import Invocation, OutputHandle, PipelineTrace
 from mlops_lite.errors import StepFailedError
@@ -26,10 +27,17 @@ from mlops_lite.execution import reproduction
 from mlops_lite.execution.cache import CacheLookup, cache_enabled, step_cache_key
 from mlops_lite.execution.data_files import declared_content_ids
 from mlops_lite.execution.interrupts import describe_interruption, terminate_as_interrupt
-from mlops_lite.execution.orchestrators import Job, Orchestrator, create_orchestrator
+from mlops_lite.execution.orchestrators import (
+    ORCHESTRATOR_SETTINGS,
+    Job,
+    Orchestrator,
+    create_orchestrator,
+)
 from mlops_lite.execution.plan import ReadyQueue
 from mlops_lite.execution.progress import Progress, quiet_requested
 from mlops_lite.execution.recorder import RunRecorder
+from mlops_lite.execution.registry import RunRegistry
+from mlops_lite.execution.shipping import pinned_code
 from mlops_lite.execution.stacks import choose_orchestrator
 from mlops_lite.execution.task import MaterializedOutput, StepInterrupted, StepResult, StepTask
 from mlops_lite.materializers import loading_unpickles
@@ -64,7 +72,16 @@ def run_pipeline(
         choice = choose_orchestrator(
             active.root, pipeline.options.orchestrator, pipeline.options.extra
         )
+        if (
+            settings.strict_env is not None
+            and "strict_env" in ORCHESTRATOR_SETTINGS[choice.orchestrator]
+        ):
+            choice = dataclasses.replace(
+                choice, settings={**choice.settings, "strict_env": settings.strict_env}
+            )
         recover_abandoned_runs(active)
+        # Hook: models and artifact-version inputs resolved (or refused) before recording.
+        registry = RunRegistry.prepare(active, pipeline, trace)
         index = RunIndex(active)
         try:
             index.refresh()
@@ -88,6 +105,11 @@ def run_pipeline(
                     settings,
                     enable_cache,
                 )
+                orchestrator.use_code(
+                    pinned_code(
+                        active.root, settings.source_root or active.root, recorder.code_commit
+                    )
+                )
                 sha = _Scheduler(
                     active,
                     index,
@@ -96,6 +118,7 @@ def run_pipeline(
                     orchestrator,
                     recorder,
                     settings.enable_cache,
+                    registry,
                     # Data files are read relative to the code being run: a rerun's tree.
                     data_root=settings.source_root or active.root,
                 ).run()
@@ -131,10 +154,12 @@ class _Scheduler:
         orchestrator: Orchestrator,
         recorder: RunRecorder,
         cache_override: bool | None,
+        registry: RunRegistry,
         *,
         data_root: str,
     ) -> None:
         self.store = store
+        self.registry = registry
         self.index = index
         self.data_root = data_root
         self.cache = CacheLookup(index, store, data_root)
@@ -157,6 +182,8 @@ class _Scheduler:
         started = time.monotonic()
         self.progress.run_started()
         try:
+            # Hook: model versions created or attached once the run is recorded.
+            self.registry.start(self.recorder.record)
             self._schedule(failures)
         except KeyboardInterrupt as interruption:
             # Ctrl-C or SIGTERM: the steps are recorded by _schedule; now the run.
@@ -212,8 +239,17 @@ class _Scheduler:
             step_record: StepRecord,
             logs: str = "",
             outputs: dict[str, MaterializedOutput] | None = None,
+            pending: list[PendingWrite] | None = None,
         ) -> None:
             self.recorder.record_step(step_record, logs, outputs)
+            # Hook: named outputs versioned and the step's registry writes made, before
+            # any step downstream starts.
+            self.registry.step_recorded(
+                self.trace.invocations[step_record.name],
+                step_record,
+                pending or [],
+                self.recorder.writer,
+            )
             self.progress.step_recorded(step_record)
             plan.done(step_record.name)
 
@@ -280,7 +316,7 @@ class _Scheduler:
                     step_record, logs, outputs = _result_record(attempt, job.attempt, result)
                     if not result.ok:
                         failures.append((step_record.name, result.exception))
-                    record(step_record, logs, outputs)
+                    record(step_record, logs, outputs, result.pending_writes)
                     if not result.ok and self.fail_fast and stopped is None:
                         stop(f"step {job.invocation!r} failed and the pipeline runs with fail_fast")
         except KeyboardInterrupt as interruption:
@@ -334,6 +370,7 @@ class _Scheduler:
                 argument: self._input_record(handle) for argument, handle in _all_inputs(invocation)
             },
         )
+        base.inputs.update(self.registry.input_records(invocation))
         if blocked:
             base.error = f"not run: upstream step {blocked[0]!r} did not complete"
             return base
@@ -379,16 +416,18 @@ class _Scheduler:
             pipeline_name=record.pipeline_name,
             cache_key=key,
             output_names=tuple(output.name for output in step.outputs),
+            **self.registry.step_context(invocation),
         )
         payloads: dict[str, MaterializedOutput | list[MaterializedOutput]] = {
             argument: self._input_payload(handle) for argument, handle in invocation.inputs.items()
         }
+        payloads.update(self.registry.input_payloads(invocation))
         for argument, handles in invocation.gathered.items():
             payloads[argument] = [self._input_payload(handle) for handle in handles]
         task = StepTask(
             invocation=invocation.name,
             step=step,
-            parameters=invocation.parameters,
+            parameters=call_parameters(step.entrypoint, invocation.parameters),
             context=context,
             seed=bool(step.options.seed),
             data_root=self.data_root,
@@ -460,7 +499,9 @@ def _all_inputs(invocation: Invocation) -> list[tuple[str, OutputHandle]]:
 
 def _fresh_context(task: StepTask) -> StepTask:
     """The same task for another attempt, without metadata logged by the failed one."""
-    return dataclasses.replace(task, context=dataclasses.replace(task.context, metadata={}))
+    return dataclasses.replace(
+        task, context=dataclasses.replace(task.context, metadata={}, pending_writes=[])
+    )
 
 
 def _retry_delay(task: StepTask, attempt: int) -> float:

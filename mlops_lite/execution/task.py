@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_lite.core.secrets import scrub_text, scrub_value
-from mlops_lite.definition.context import StepContext, reset_step_context, set_step_context
+from mlops_lite.definition.context import (
+    PendingWrite,
+    StepContext,
+    reset_step_context,
+    set_step_context,
+)
+from mlops_lite.definition.hooks import run_hook
 from mlops_lite.definition.steps import Step
 from mlops_lite.definition.typecheck import describe_annotation, matches_annotation
 from mlops_lite.errors import (
@@ -87,6 +93,8 @@ class MaterializedOutput:
     # loads the bytes (the driver, a pool or Dask worker) refuses a pickle
     # without it, so no path can forget the trust check.
     may_unpickle: bool = False
+    # The payload is a directory's files, stored as a git tree (BaseMaterializer).
+    stores_files: bool = False
 
     def load(self) -> Any:
         """The value again, through the materializer that saved it."""
@@ -96,7 +104,7 @@ class MaterializedOutput:
                 f"an input saved by {self.materializer!r} would be unpickled, and it comes from "
                 "a run that is not trusted here; the driver did not clear it for loading"
             )
-        return materializer.load(self.payload)
+        return materializer.load_as(self.payload, self.type_name)
 
 
 @dataclass
@@ -113,6 +121,8 @@ class StepResult:
     start_time: float = 0.0
     end_time: float = 0.0
     data_files: dict[str, str] = field(default_factory=dict)
+    # Registry writes the step asked for; the driver makes them (only it moves refs).
+    pending_writes: list[PendingWrite] = field(default_factory=list)
 
 
 class StepInterrupted(KeyboardInterrupt):
@@ -145,6 +155,7 @@ def execute_step(task: StepTask) -> StepResult:
                 value = task.step.entrypoint(**inputs, **task.parameters)
                 outputs = _materialize_outputs(task.step, task.invocation, value)
             except (Exception, SystemExit) as error:
+                run_hook(task.step.options.on_failure, "on_failure", error)
                 return StepResult(
                     task.invocation,
                     ok=False,
@@ -154,6 +165,7 @@ def execute_step(task: StepTask) -> StepResult:
                     exception=error,
                     start_time=start,
                     end_time=time.time(),
+                    pending_writes=list(task.context.pending_writes),
                 )
             except KeyboardInterrupt as interruption:
                 # Still raised (the run stops), with the partial logs for the record.
@@ -167,6 +179,7 @@ def execute_step(task: StepTask) -> StepResult:
                     end_time=time.time(),
                 )
                 raise StepInterrupted(partial) from interruption
+            run_hook(task.step.options.on_success, "on_success")
         return StepResult(
             task.invocation,
             ok=True,
@@ -177,6 +190,7 @@ def execute_step(task: StepTask) -> StepResult:
             start_time=start,
             end_time=time.time(),
             data_files=file_reads.content_ids() if file_reads is not None else {},
+            pending_writes=list(task.context.pending_writes),
         )
     finally:
         reset_step_context(token)
@@ -359,6 +373,7 @@ def _materialize_outputs(step: Step, invocation: str, value: Any) -> dict[str, M
             f"{type(output_value).__module__}.{type(output_value).__qualname__}",
             type(materializer).uses_pickle,
             may_unpickle=True,  # made by this run's own step
+            stores_files=type(materializer).stores_files,
         )
     return outputs
 

@@ -22,6 +22,7 @@ from mlops_lite.materializers.base import Materializer, qualified_name
 from mlops_lite.materializers.builtin import MsgpackMaterializer
 from mlops_lite.materializers.numpy import NumpyArrayMaterializer, NumpyScalarMaterializer
 from mlops_lite.materializers.pandas import PandasParquetMaterializer
+from mlops_lite.materializers.path import PathMaterializer
 from mlops_lite.materializers.pickle import CloudpickleMaterializer
 
 __all__ = [
@@ -32,6 +33,8 @@ __all__ = [
     "NumpyArrayMaterializer",
     "NumpyScalarMaterializer",
     "PandasParquetMaterializer",
+    "PathMaterializer",
+    "as_materializer",
     "get_materializer",
     "loading_unpickles",
     "materializer_for_type",
@@ -47,10 +50,22 @@ ENTRY_POINT_GROUP = "mlops_lite.materializers"
 _CONTAINER_ORIGINS: tuple[type, ...] = (list, tuple, dict, set, frozenset)
 
 
+def as_materializer(materializer: object) -> object:
+    """A ``Materializer`` for a subclass or instance of one, or for a ZenML ``BaseMaterializer``.
+
+    Anything else is returned as it is (the caller reports it).
+    """
+    if isinstance(materializer, type) and issubclass(materializer, Materializer):
+        return materializer()
+    adapter = getattr(materializer, "_mlops_lite_adapter", None)
+    if isinstance(materializer, type) and callable(adapter):
+        return adapter()  # a BaseMaterializer subclass (ZenML's contract)
+    return materializer
+
+
 def _instantiate(materializer: object, *, source: str) -> Materializer:
     """Accept a Materializer subclass or instance; refuse anything else clearly."""
-    if isinstance(materializer, type) and issubclass(materializer, Materializer):
-        materializer = materializer()
+    materializer = as_materializer(materializer)
     if not isinstance(materializer, Materializer):
         raise MaterializerError(
             f"{source} gave {materializer!r}, which is neither a Materializer subclass nor "
@@ -78,6 +93,7 @@ class _Registry:
             NumpyArrayMaterializer(),
             NumpyScalarMaterializer(),
             PandasParquetMaterializer(),
+            PathMaterializer(),  # claims no type: found by name only (register_artifact)
         ]
         self._plugins: list[Materializer] = []
         self._last_resort: Materializer = CloudpickleMaterializer()

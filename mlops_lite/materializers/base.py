@@ -36,6 +36,9 @@ class Materializer:
     handled_type_names: ClassVar[tuple[str, ...]] = ()
     # True means load() runs arbitrary code: callers must gate it on trust.
     uses_pickle: ClassVar[bool] = False
+    # True means save() returns a directory's files (``core.archive``), which the
+    # store keeps as a git tree of those files rather than as one payload.
+    stores_files: ClassVar[bool] = False
 
     def handles_class(self, cls: type) -> bool:
         """Whether ``cls`` (one class of a value's MRO) is claimed by this materializer."""
@@ -61,6 +64,13 @@ class Materializer:
     def load(self, data: bytes | bytearray | memoryview) -> Any:
         """Rebuild the value from a payload written by :meth:`save`."""
         raise NotImplementedError(f"{type(self).__name__}.load")
+
+    def load_as(self, data: bytes | bytearray | memoryview, type_name: str) -> Any:
+        """Rebuild the value, knowing the type it was saved as (``module.QualName``).
+
+        The same as :meth:`load` unless a materializer needs the type (ZenML's do).
+        """
+        return self.load(data)
 
     def preview(self, value: Any) -> Preview | None:
         """What the dashboard shows of a value this materializer loaded; None: the default.

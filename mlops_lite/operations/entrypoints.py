@@ -231,7 +231,8 @@ def call_pipeline(
             kwargs.update(parameters[name])
         else:
             kwargs[name] = parameters[name]
-    return pipeline(*args, **kwargs)
+    run: Run = pipeline(*args, **kwargs)
+    return run
 
 
 def parse_parameters(items: Sequence[str]) -> dict[str, Any]:
@@ -255,10 +256,20 @@ def parse_parameters(items: Sequence[str]) -> dict[str, Any]:
 
 
 def run_target(
-    target: str, *, config_path: str | None = None, parameters: Mapping[str, Any] | None = None
+    target: str,
+    *,
+    config_path: str | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    strict_env: bool = False,
 ) -> Run:
-    """``mlops-lite run``: load ``target``, apply the configuration file, run it."""
+    """``mlops-lite run``: load ``target``, apply the configuration file, run it.
+
+    ``strict_env`` refuses Dask workers whose Python or packages differ from this process's.
+    """
     pipeline = load_pipeline(target)
     if config_path:
         pipeline = pipeline.with_options(config_path=config_path)
-    return pipeline(**dict(parameters or {}))
+    if strict_env:
+        pipeline = pipeline.with_options(strict_env=True)
+    run: Run = pipeline(**dict(parameters or {}))
+    return run

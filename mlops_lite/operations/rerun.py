@@ -22,7 +22,7 @@ from mlops_lite.core.command import cli_command
 from mlops_lite.core.records import pack_value, unpack_value
 from mlops_lite.errors import AmbiguousRunError, MlopsLiteError, RunNotFoundError, StepFailedError
 from mlops_lite.execution import reproduction
-from mlops_lite.execution.environment import capture_environment
+from mlops_lite.execution.environment import capture_environment, environment_differences
 from mlops_lite.operations.compare import OutputComparison, compare_outputs
 from mlops_lite.operations.diff import data_files_of
 from mlops_lite.operations.entrypoints import (
@@ -152,24 +152,6 @@ def _outside_tree(entry: dict[str, Any]) -> bool:
     return bool(file) and (str(file).startswith("../") or os.path.isabs(str(file)))
 
 
-# environment ---------------------------------------------------------------------
-
-
-def environment_differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """Differences in interpreter version and in the versions of the packages ``recorded`` lists."""
-    differences = []
-    for key, label in (("implementation", "Python implementation"), ("python", "Python")):
-        if recorded.get(key) and recorded.get(key) != current.get(key):
-            differences.append(f"{label} {recorded[key]} made the run; this is {current.get(key)}")
-    now = current.get("packages", {})
-    for name, version in sorted(recorded.get("packages", {}).items()):
-        if now.get(name) != version:
-            differences.append(
-                f"package {name}: {version} made the run; here {now.get(name) or 'not installed'}"
-            )
-    return differences
-
-
 # rerun ---------------------------------------------------------------------
 
 
@@ -281,6 +263,8 @@ def _run_in_subprocess(
             # Caching off overrides every step's own setting; with --use-cache the
             # steps' settings apply as in a normal run.
             enable_cache=None if use_cache else False,
+            # --strict-env holds for the rerun's own workers too (Dask).
+            strict_env=True if report.strict_env else None,
         )
         # The git policy's environment: a surrounding git (a hook) may point elsewhere.
         env = git_env({"PYTHONPATH": os.pathsep.join(python_path), _ENV_SPEC: spec_path})

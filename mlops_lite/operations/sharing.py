@@ -7,8 +7,9 @@ import os
 import sys
 from typing import Literal
 
-from mlops_lite.errors import RemoteError
-from mlops_lite.store import find_project_root
+from mlops_lite.errors import AuthenticationError, RemoteError, RemoteUnreachableError
+from mlops_lite.operations.registry_sync import merge_diverged_registries
+from mlops_lite.store import GitStore, find_project_root
 from mlops_lite.store import transport as _transport
 from mlops_lite.store.git import git_available
 from mlops_lite.store.layout import REFSPEC
@@ -49,7 +50,9 @@ def push(
     `user@host:path`, `git://`, `http(s)://`); a relative path is taken from `path`
     (default: the current directory), which may be anywhere inside the repository.
     Only objects the remote lacks travel, and the code commits the runs are pinned to
-    travel with them. Nothing is ever forced: if the remote holds a different value for
+    travel with them. With an artifact store configured, the chunks of large artifacts
+    recorded here are uploaded to it first: if that fails, no ref moves.
+    Nothing is ever forced: if the remote holds a different value for
     one of our refs that ours does not fast-forward, the other refs are still pushed and
     `RemoteRejectedError` (exit code 3, `.result` holds what went through) is raised.
     `RemoteUnreachableError` (4) and `AuthenticationError` (5) tell the other failures
@@ -57,6 +60,7 @@ def push(
     `git push <remote> 'refs/mlops/*:refs/mlops/*'`.
     """
     start_dir = _start_dir(path)
+    _upload_chunks(start_dir)
     result = _transport.push(
         start_dir, remote, implementation=_choose(transport), progress=_show_progress(quiet)
     )
@@ -77,8 +81,11 @@ def pull(
     Local runs are never deleted, and a local run ref is never moved at all (runs are
     write-once): a different remote value is left alone, logged as a warning and listed
     in `result.rejected`, as is any other ref whose remote value is not a fast-forward
-    of ours, except metadata chains added to runs later, which are joined with a merge
-    commit (`result.merged`). Ref names a remote should not have are refused. Same
+    of ours. Chains that several people write are merged instead (`result.merged`):
+    metadata added to runs later is joined with a merge commit by the transport, and
+    model and artifact registries that changed on both sides are merged here, the
+    remote's versions keeping their numbers and ours that collide renumbered, each such
+    change logged as a warning. Ref names a remote should not have are refused. Same
     arguments and errors as `push`. The same transfer with plain git is
     `git fetch <remote> 'refs/mlops/*:refs/mlops/*'` (which would fast-forward a run).
     """
@@ -86,6 +93,10 @@ def pull(
     result = _transport.pull(
         start_dir, remote, implementation=_choose(transport), progress=_show_progress(quiet)
     )
+    # Model and artifact registries are written by everyone: a teammate's changes are
+    # merged into ours (their versions keep their numbers), never left aside.
+    for message in merge_diverged_registries(start_dir, result):
+        logger.warning("%s", message)
     for name, reason in sorted(result.rejected.items()):
         logger.warning(
             "kept local %s: the value on %r is different (%s); nothing was overwritten. "
@@ -110,6 +121,25 @@ def setup_remote(remote: str = "origin", *, path: str | os.PathLike[str] | None 
     `git push` keeps pushing exactly what it pushed before; use `mlops-lite push`.
     """
     return _transport.add_fetch_refspec(_start_dir(path), remote)
+
+
+def _upload_chunks(start_dir: str) -> None:
+    """Chunks waiting in this clone go to the artifact store before any ref may point at them."""
+    with GitStore.open(start_dir) as store:
+        chunks = store.chunk_store
+        if chunks is None:
+            return
+        try:
+            uploaded = chunks.upload_pending()
+        except (AuthenticationError, RemoteUnreachableError) as error:
+            # The exit codes of a git remote failing the same way.
+            code = (
+                EXIT_AUTHENTICATION if isinstance(error, AuthenticationError) else EXIT_UNREACHABLE
+            )
+            setattr(error, "exit_code", code)  # noqa: B010 - an attribute the CLI reads
+            raise
+        if uploaded:
+            logger.info("uploaded %d chunks to %s", uploaded, chunks.config.url)
 
 
 def _start_dir(path: str | os.PathLike[str] | None) -> str:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from mlops_lite.store.artifacts import ArtifactMeta
 from mlops_lite.store.codepin import CodePin
 from mlops_lite.store.keeps import Keep
 from mlops_lite.store.objects import GitObject, Identity
 from mlops_lite.store.refs import Refs
+
+if TYPE_CHECKING:
+    from mlops_lite.store.blobstore import ChunkStore
 
 __all__ = ["Store"]
 
@@ -28,6 +31,10 @@ class Store(Protocol):
     @property
     def state_dir(self) -> str | None:
         """Where derived local state lives (index, journals); None keeps it in memory."""
+
+    @property
+    def chunk_store(self) -> ChunkStore | None:
+        """Where artifacts above a size live outside git (``artifact_store``); None: in git."""
 
     @property
     def root(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from mlops_lite.errors import MissingObjectError, RecordError
 from mlops_lite.store.artifacts import ArtifactMeta, read_artifact
@@ -17,6 +18,9 @@ from mlops_lite.store.keeps import Keep
 from mlops_lite.store.objects import TYPE_NAMES, GitObject, Identity, commit, tree
 from mlops_lite.store.refs import MemoryRefs
 
+if TYPE_CHECKING:
+    from mlops_lite.store.blobstore import ChunkStore
+
 __all__ = ["MemoryStore"]
 
 
@@ -24,6 +28,7 @@ class MemoryStore:
     """Objects and refs in dictionaries; safe to share between threads."""
 
     state_dir: str | None = None
+    chunk_store: ChunkStore | None = None  # large artifacts stay in memory too
 
     def __init__(self, identity: Identity | None = None, root: str = "<memory>") -> None:
         self.objects: dict[str, GitObject] = {}

@@ -10,7 +10,7 @@ import weakref
 import zlib
 from collections.abc import Iterable, Iterator
 from functools import cached_property
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from mlops_lite.errors import MissingObjectError, ProjectNotFoundError, RecordError
 from mlops_lite.store.artifacts import ArtifactMeta, read_artifact
@@ -31,7 +31,13 @@ from mlops_lite.store.packs import entry_header_at, read_blob_inflated, read_sto
 from mlops_lite.store.refs import DiskRefs, is_sha
 from mlops_lite.store.threads import parallel_map
 
-__all__ = ["GitStore", "find_project_root"]
+if TYPE_CHECKING:
+    from mlops_lite.store.blobstore import ChunkStore
+
+__all__ = ["REPOSITORY_ENV", "GitStore", "find_project_root"]
+
+# Set by ``mlops-lite rerun`` for the interpreter it starts (``execution.reproduction``).
+REPOSITORY_ENV: Final = "MLOPS_LITE_REPOSITORY"
 
 # Looks at an object before calling it missing or damaged: packs may move
 # under a reader (a concurrent `git repack`), so each look rescans them.
@@ -100,7 +106,14 @@ class GitStore:
 
     @classmethod
     def open(cls, start: str | os.PathLike[str] | None = None) -> GitStore:
-        """The store of the repository containing ``start`` (default: the working directory)."""
+        """The store of the repository containing ``start`` (default: the working directory).
+
+        Without ``start``, ``MLOPS_LITE_REPOSITORY`` wins over the working directory:
+        ``mlops-lite rerun`` runs a pipeline in a temporary tree of its pinned code,
+        and ``Client()`` calls in its steps must read the repository it records into.
+        """
+        if start is None:
+            start = os.environ.get(REPOSITORY_ENV) or None
         return cls(find_project_root(start))
 
     @cached_property
@@ -109,6 +122,17 @@ class GitStore:
 
         _open_stores.add(self)
         return Repo(self.root)
+
+    @cached_property
+    def chunk_store(self) -> ChunkStore | None:
+        """The team's artifact store for large artifacts (``artifact_store``), if configured."""
+        from mlops_lite.store.blobstore import ChunkStore, artifact_store_config
+
+        config = artifact_store_config(self.root)
+        if config is None:
+            return None
+        # Not in state_dir: chunks waiting for push are data, not derived state.
+        return ChunkStore(config, os.path.join(self.common_dir, "mlops-lite-blobs"))
 
     def close(self) -> None:
         """Close the repository's open pack files."""
@@ -285,6 +309,7 @@ class GitStore:
             blob_size=self._blob_size,
             digest=digest,
             where=where,
+            chunk_store=lambda: self.chunk_store,
         )
 
     def read_blobs_into(self, object_ids: list[str], target: memoryview) -> bool:

@@ -74,6 +74,10 @@ class ArtifactPayload(Protocol):
     def uses_pickle(self) -> bool:
         """Whether loading the bytes unpickles."""
 
+    @property
+    def stores_files(self) -> bool:
+        """Whether the bytes are a directory's files, kept as a git tree."""
+
 
 class RunWriter:
     """Records one run; the only code that moves a run's ref."""
@@ -132,6 +136,8 @@ class RunWriter:
                 materializer_version=output.materializer_version,
                 type_name=output.type_name,
                 uses_pickle=output.uses_pickle,
+                files=output.stores_files,
+                chunk_store=self.store.chunk_store,
             )
             objects.extend(artifact_objects)
             record.outputs[name] = OutputRecord(
@@ -155,6 +161,25 @@ class RunWriter:
         self._pending.extend(objects)
         if self._journal is not None:
             self._journal.append(JournalEntry(record.name, step_tree.id, objects))
+
+    def take_pending(self) -> list[GitObject]:
+        """The objects of the steps recorded so far, not yet written: the caller writes them.
+
+        For a ref other than the run's that must name them before the run ends
+        (a named output's artifact version), written in one pack with its commit.
+        That pack's keep goes to ``hold``: only this run's final commit reaches
+        the step trees in it. Objects the caller did not write go to ``put_back``.
+        """
+        taken, self._pending = self._pending, []
+        return taken
+
+    def hold(self, keep: Keep) -> None:
+        """Release ``keep`` only once the run's final commit is in place (``finish``)."""
+        self._keeps.append(keep)
+
+    def put_back(self, objects: list[GitObject]) -> None:
+        """Objects from ``take_pending`` that were not written: ``finish`` writes them."""
+        self._pending.extend(objects)
 
     def finish(self, record: RunRecord) -> CommitId:
         """Write everything as one pack and move the ref to the final commit."""

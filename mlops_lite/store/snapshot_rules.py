@@ -36,6 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from mlops_lite.core.sizes import format_size, parse_size
 from mlops_lite.errors import ConfigError
 from mlops_lite.store.project_config import PYPROJECT, read_project_config
 
@@ -73,8 +74,6 @@ _SECRET_DIRECTORIES: Final = frozenset({".ssh", ".aws", ".gnupg", ".docker", ".k
 _ENV_TEMPLATES: Final = (".example", ".sample", ".template", ".dist")
 
 _NAMED: Final = 20  # paths a warning names; the rest are counted
-
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(i?))?b?\s*", re.IGNORECASE)
 
 
 def is_secret_file(path: str) -> bool:
@@ -128,19 +127,13 @@ class SnapshotRules:
 
 
 def _parse_size(value: Any, where: str) -> int:
-    if value is False:
-        return 0
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    match = _SIZE.fullmatch(value) if isinstance(value, str) else None
-    if match is None:
+    size = 0 if value is False else parse_size(value)
+    if size is None:
         raise ConfigError(
             f"{where}: max_file_size must be a number of bytes or a size such as '10 MiB' or "
             f"'50MB' (0 for no limit), not {value!r}"
         )
-    prefix, binary = (match.group(2) or "").lower(), match.group(3)
-    power = "kmgt".index(prefix) + 1 if prefix else 0
-    return int(float(match.group(1)) * (1024 if binary else 1000) ** power)
+    return size
 
 
 @dataclass
@@ -198,7 +191,10 @@ def plan_snapshot(
                 continue
             if size > rules.max_file_size:
                 plan.excluded.append(
-                    (path, f"{_human(size)}, over the {_human(rules.max_file_size)} limit")
+                    (
+                        path,
+                        f"{format_size(size)}, over the {format_size(rules.max_file_size)} limit",
+                    )
                 )
                 plan.files_left_out += 1
     for folder, count in counted.items():
@@ -230,14 +226,3 @@ def _folder_kind(root: str, folder: str) -> str | None:
     if any(os.path.lexists(os.path.join(location, marker)) for marker in _ENVIRONMENT_MARKERS):
         return "a virtual environment"
     return None
-
-
-def _human(size: int) -> str:
-    if size < 1024:
-        return f"{size} bytes"
-    scaled = float(size)
-    for unit in ("KiB", "MiB", "GiB"):
-        scaled /= 1024
-        if scaled < 1024 or unit == "GiB":
-            break
-    return f"{scaled:.1f} {unit}"

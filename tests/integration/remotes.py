@@ -178,6 +178,8 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
             "StrictModes no\nPubkeyAuthentication yes\nPasswordAuthentication no\n"
             "KbdInteractiveAuthentication no\nUsePAM no\nPermitRootLogin prohibit-password\n"
             f"AllowUsers {user}\nAcceptEnv GIT_PROTOCOL\nPrintMotd no\nLogLevel ERROR\n"
+            # sftp:// artifact stores (tests/integration/test_artifact_store.py).
+            "Subsystem sftp internal-sftp\n"
         )
         process = subprocess.Popen(
             [SSHD, "-D", "-e", "-f", str(config)],

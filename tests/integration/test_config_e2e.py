@@ -161,8 +161,10 @@ def test_seed_in_the_config_makes_a_random_step_reproducible(committed: Path) ->
     ],
 )
 def test_bad_config_is_a_clear_error_and_records_nothing(
-    committed: Path, config: str, message: str
+    committed: Path, config: str, message: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Strict: an unknown key is an error too (by default it is ignored, with a warning).
+    monkeypatch.setenv("MLOPS_LITE_STRICT_CONFIG", "1")
     (committed / "bad.yaml").write_text(config)
     run_script(committed, "train.py")
     refs = mlops_refs(committed)

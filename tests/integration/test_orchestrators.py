@@ -530,3 +530,119 @@ def test_unknown_orchestrator_is_a_config_error_before_anything_is_recorded(proj
     assert completed.returncode != 0
     assert "ConfigError" in completed.stderr and "unknown orchestrator 'spark'" in completed.stderr
     assert git(project, "for-each-ref", "refs/mlops/") == ""
+
+
+# -- resources ------------------------------------------------------------------
+
+PACKED = """
+@step(settings={"resources": {"cpu_count": 2}})
+def wide(folder: str) -> bool:
+    return overlapped("wide", "narrow", folder)
+
+@step
+def narrow(folder: str) -> bool:
+    return overlapped("narrow", "wide", folder)
+
+def overlapped(name, other, folder):
+    # Announce, then watch for the other for two seconds: run at once (on two
+    # workers), they meet; run one after the other, neither sees the other.
+    mine = os.path.join(folder, name)
+    open(mine, "w").close()
+    try:
+        for _ in range(200):
+            if os.path.exists(os.path.join(folder, other)):
+                return True
+            time.sleep(0.01)
+        return False
+    finally:
+        os.remove(mine)
+
+@step(settings={"resources": {"cpu_count": 3}})
+def too_wide() -> int:
+    return 3
+
+@step(settings={"resources": {"gpu_count": 1}})
+def on_gpu() -> int:
+    return 1
+
+@pipeline(enable_cache=False)
+def packing(folder: str = ".", impossible: str = ""):
+    wide(folder)
+    narrow(folder)
+    if impossible == "cpu":
+        too_wide()
+    if impossible == "gpu":
+        on_gpu()
+
+if __name__ == "__main__":
+    main(packing)
+"""
+
+
+def test_pool_gives_a_step_the_cpus_it_asks_for(project: Path) -> None:
+    script = write(project, "packing.py", PACKED)
+    folder = project / "markers"
+    folder.mkdir()
+    source = (
+        (project / script)
+        .read_text()
+        .replace('folder: str = "."', f"folder: str = {str(folder)!r}")
+    )
+    (project / script).write_text(source)
+    launch(project, script, orchestrator="pool", workers=2)
+    run = last_run(project, "packing")
+    assert run.status == "completed", run.error
+    # Two workers, but `wide` holds both CPUs: `narrow` never runs beside it.
+    assert [run.steps[name].output.load() for name in ("wide", "narrow")] == [False, False]
+
+
+@pytest.mark.parametrize(
+    ("impossible", "options", "message"),
+    [
+        ("cpu", {"workers": 2}, "asks for 3 CPUs, but the pool has 2 CPUs (workers = 2)"),
+        ("gpu", {"workers": 2}, "asks for 1 GPU, but the pool has 0 GPUs (gpus = 0)"),
+    ],
+)
+def test_pool_fails_a_step_asking_for_more_than_it_has_at_once(
+    project: Path, impossible: str, options: dict[str, int], message: str
+) -> None:
+    script = write(
+        project,
+        "packing.py",
+        PACKED.replace('impossible: str = ""', f"impossible: str = {impossible!r}"),
+    )
+    report = launch(project, script, orchestrator="pool", **options)
+    assert report["cause"] == "UnsatisfiableResourcesError", report
+    assert message in str(report["cause_message"])
+    run = last_run(project, "packing")
+    assert run.status == "failed"
+    assert run.steps["wide"].status == "completed"  # the rest of the run went on
+
+
+def test_pool_with_a_declared_gpu_runs_a_gpu_step(project: Path) -> None:
+    script = write(
+        project,
+        "packing.py",
+        PACKED.replace('impossible: str = ""', "impossible: str = 'gpu'"),
+    )
+    report = launch(project, script, orchestrator="pool", workers=2, gpus=1)
+    assert report.get("error") is None, report
+    assert last_run(project, "packing").status == "completed"
+
+
+def test_stack_register_takes_gpus_and_strict_env(project: Path) -> None:
+    _cli(project, "stack", "register", "gpu", "-o", "pool", "--workers", "2", "--gpus", "1")
+    _cli(
+        project,
+        "stack",
+        "register",
+        "cluster",
+        "-o",
+        "dask",
+        "--address",
+        "tcp://h:8786",
+        "--strict-env",
+    )
+    text = (project / "pyproject.toml").read_text()
+    assert "[tool.mlops-lite.stacks.gpu]" in text and "gpus = 1" in text
+    assert "[tool.mlops-lite.stacks.cluster]" in text and "strict_env = true" in text

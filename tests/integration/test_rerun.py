@@ -309,7 +309,7 @@ def test_environment_difference_warns_and_strict_env_fails_without_running(
 
     lenient = cli(project, "rerun", sha)
     assert lenient.returncode == 0, lenient.stderr
-    assert "package fakepkg: 1.0 made the run; here not installed" in lenient.stderr
+    assert "package fakepkg: 1.0 made the run; not installed here" in lenient.stderr
 
     refs = mlops_refs(project)
     strict = cli(project, "rerun", sha, "--strict-env")

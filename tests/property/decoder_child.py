@@ -132,6 +132,30 @@ def _artifact(data: bytes) -> Any:
     return read_artifact(store.read_object, tree.id, read_many=store.read_blobs)
 
 
+def _directory_artifact(data: bytes) -> Any:
+    """A directory artifact (codec ``tree``) whose ``data`` tree is ``data``."""
+    from mlops_lite.core.archive import encode_files
+    from mlops_lite.store import MemoryStore
+    from mlops_lite.store import objects as o
+    from mlops_lite.store.artifacts import ArtifactMeta, read_artifact
+
+    store = MemoryStore()
+    size = len(encode_files({"f": b"payload bytes"}))
+    meta = o.blob(ArtifactMeta("m", 1, "t", size, "tree", False).encode())
+    files, payload = o.make_object(o.TREE, data), o.blob(b"payload bytes")
+    tree = o.tree({"meta": (o.MODE_BLOB, meta.id), "data": (o.MODE_TREE, files.id)})
+    store.write_objects([meta, files, payload, tree])
+    return read_artifact(store.read_object, tree.id, read_many=store.read_blobs)
+
+
+def _registry_log(data: bytes) -> Any:
+    """A registry's log as a teammate pushes it, and what its events add up to."""
+    from mlops_lite.core.registry import RegistryLog, fold
+
+    log = RegistryLog.decode(data)
+    return fold(log.registry, log.name, log.events)
+
+
 DECODERS: dict[str, Callable[[bytes], Any]] = {
     "run_record": _run_record,
     "step_record": _step_record,
@@ -151,6 +175,8 @@ DECODERS: dict[str, Callable[[bytes], Any]] = {
     "config_json": _config(".json"),
     "pyproject": _pyproject,
     "tree": _tree,
+    "directory_artifact": _directory_artifact,
+    "registry_log": _registry_log,
 }
 
 

@@ -155,7 +155,24 @@ def _seeds() -> dict[str, list[bytes]]:
             b'[tool.mlops-lite.stacks.fast]\norchestrator = "pool"\nworkers = 2\n'
         ],
         "tree": [o.tree({"a": (o.MODE_BLOB, "ab" * 20), "d": (o.MODE_TREE, "cd" * 20)}).data],  # type: ignore[list-item]
+        # The directory decoder stores the blob b"payload bytes" as file "f".
+        "directory_artifact": [o.tree({"f": (o.MODE_BLOB, o.blob(b"payload bytes").id)}).data],  # type: ignore[list-item]
+        "registry_log": [_registry_log()],
     }
+
+
+def _registry_log() -> bytes:
+    from mlops_lite.core.registry import RegistryEvent, RegistryLog
+
+    create = RegistryEvent(
+        "ab" * 16, "create_version", 1.5, "a@b", version_id="cd" * 16, number=1,
+        run={"pipeline": "p", "run": "r"}, metadata={"acc": 0.9}, artifact_id="ef" * 20,
+        digest="01" * 16,
+    )  # fmt: skip
+    stage = RegistryEvent(
+        "12" * 16, "set_stage", 2.5, "a@b", version_id="cd" * 16, stage="production", force=True
+    )
+    return RegistryLog("model", "churn", [create, stage]).encode()
 
 
 SEEDS = _seeds()

@@ -19,7 +19,7 @@ from mlops_lite.definition.config import (
     matches_annotation,
     parse_config,
 )
-from mlops_lite.errors import ConfigError
+from mlops_lite.errors import CompatibilityWarning, ConfigError
 from mlops_lite.execution.cache import cache_enabled
 
 
@@ -60,8 +60,6 @@ def traced(
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ({"paramters": {}}, "unknown key 'paramters'; did you mean 'parameters'?"),
-        ({"steps": {"train": {"enable_cahce": False}}}, "unknown key steps.train.'enable_cahce'"),
         ({"steps": ["train"]}, "steps must be a mapping"),
         ({"enable_cache": "no"}, "enable_cache must be true or false, got a string 'no'"),
         ({"steps": {"train": {"seed": 1}}}, "steps.train.seed must be true or false"),
@@ -74,6 +72,32 @@ def traced(
 def test_malformed_configuration_is_rejected_naming_the_key(
     content: dict[str, Any], message: str
 ) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_config(content, source="config.yaml")
+
+
+UNKNOWN_KEYS = [
+    ({"paramters": {}}, "unknown key 'paramters'; did you mean 'parameters'?"),
+    ({"steps": {"train": {"enable_cahce": False}}}, "unknown key steps.train.'enable_cahce'"),
+]
+
+
+@pytest.mark.parametrize(("content", "message"), UNKNOWN_KEYS)
+def test_unknown_keys_warn_with_the_closest_key_and_are_ignored(
+    content: dict[str, Any], message: str
+) -> None:
+    # ZenML ignores keys it does not know; a typo still deserves a pointer.
+    with pytest.warns(CompatibilityWarning, match=re.escape(message)) as caught:
+        config = parse_config(content, source="config.yaml")
+    assert "MLOPS_LITE_STRICT_CONFIG=1" in str(caught[0].message)
+    assert config.parameters == {}
+
+
+@pytest.mark.parametrize(("content", "message"), UNKNOWN_KEYS)
+def test_strict_mode_makes_unknown_keys_errors(
+    content: dict[str, Any], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLOPS_LITE_STRICT_CONFIG", "1")
     with pytest.raises(ConfigError, match=re.escape(message)):
         parse_config(content, source="config.yaml")
 

@@ -33,7 +33,18 @@ LAYERS: dict[str, tuple[str, ...]] = {
 # Calling a pipeline runs it: the definition layer hands its traced graph to the
 # execution layer, which returns the recorded run. Defining a pipeline never
 # loads execution (the import sits inside ``Pipeline.__call__``).
-UPWARD = {("mlops_lite.definition.pipelines", "mlops_lite.execution")}
+# A ``Model`` declared in code is also a handle on the registry, as in ZenML
+# (``model.number``, ``model.set_stage(...)``), and the client's model versions
+# promote themselves (``set_stage``): both hand those calls to the operations
+# layer, imported inside the methods, so declaring a model or reading one loads
+# nothing more. ``Client().active_stack`` reads the stack configuration, which
+# the execution layer owns (imported when the property is read; it runs nothing).
+UPWARD = {
+    ("mlops_lite.definition.pipelines", "mlops_lite.execution"),
+    ("mlops_lite.definition.model", "mlops_lite.operations.models"),
+    ("mlops_lite.client.model_versions", "mlops_lite.operations.models"),
+    ("mlops_lite.client.stack", "mlops_lite.execution.stacks"),
+}
 
 
 def layer_of(module: str) -> str:
@@ -41,8 +52,11 @@ def layer_of(module: str) -> str:
     if module in ("mlops_lite", "mlops_lite.__main__"):
         return "faces"  # the public face re-exports every layer
     head = parts[1]
-    if head in ("errors", "core"):
+    # enums and logger are ZenML's module paths (zenml.enums, zenml.logger): stdlib only.
+    if head in ("errors", "core", "enums", "logger"):
         return "core"
+    if head == "io":  # zenml.io.fileio: what materializers write their files with
+        return "materializers"
     if head in ("cli", "ui"):
         return "faces"
     if head not in LAYERS:

@@ -51,9 +51,9 @@ def test_environment_differences_cover_python_and_recorded_packages_only() -> No
         "packages": {"numpy": "2.1.0", "extra": "9"},
     }
     assert environment_differences(recorded, current) == [
-        "Python 3.11.7 made the run; this is 3.12.1",
-        "package gone: 1.0 made the run; here not installed",
-        "package numpy: 2.0.0 made the run; here 2.1.0",
+        "Python 3.11.7 made the run; 3.12.1 here",
+        "package gone: 1.0 made the run; not installed here",
+        "package numpy: 2.0.0 made the run; 2.1.0 here",
     ]
     assert environment_differences(recorded, recorded) == []
 
@@ -86,3 +86,14 @@ def test_main_guards_are_recognised(source: str, is_guard: bool) -> None:
 def test_targets_without_a_pipeline_name_are_rejected(target: str) -> None:
     with pytest.raises(ConfigError, match="<module_or_file>:<pipeline>"):
         load_pipeline(target)
+
+
+def test_strict_env_travels_to_the_rerun_interpreter(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlops_lite.execution import reproduction
+
+    env = reproduction.environment_for(reproduction.Reproduction(strict_env=True))
+    assert env[reproduction.STRICT_ENV] == "1"
+    monkeypatch.setenv(reproduction.STRICT_ENV, env[reproduction.STRICT_ENV])
+    assert reproduction.current().strict_env is True
+    monkeypatch.delenv(reproduction.STRICT_ENV)
+    assert reproduction.current().strict_env is None

@@ -17,8 +17,8 @@ __all__ = ["ORCHESTRATOR_SETTINGS", "Completion", "Job", "Orchestrator", "create
 # The settings each orchestrator reads (from a stack, or with_options(...) extras).
 ORCHESTRATOR_SETTINGS: dict[str, tuple[str, ...]] = {
     "local": (),
-    "pool": ("workers",),
-    "dask": ("address", "workers", "connect_timeout"),
+    "pool": ("workers", "gpus"),
+    "dask": ("address", "workers", "connect_timeout", "strict_env"),
 }
 
 
@@ -32,8 +32,15 @@ def create_orchestrator(name: str, settings: Mapping[str, Any]) -> Orchestrator:
         from mlops_lite.execution.orchestrators.pool import PoolOrchestrator
 
         workers = settings.get("workers")
+        gpus = settings.get("gpus", 0)
+        if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 0:
+            raise ConfigError(
+                f"orchestrator 'pool': gpus must be a whole number >= 0 (the GPUs steps may "
+                f"share), got {gpus!r}"
+            )
         return PoolOrchestrator(
-            positive_int(settings, "workers", 1, name) if workers is not None else None
+            positive_int(settings, "workers", 1, name) if workers is not None else None,
+            gpus=gpus,
         )
     if name == "dask":
         from mlops_lite.execution.orchestrators.dask import DaskOrchestrator
@@ -52,10 +59,16 @@ def create_orchestrator(name: str, settings: Mapping[str, Any]) -> Orchestrator:
                 "orchestrator 'dask': connect_timeout must be a positive number of seconds, "
                 f"got {connect_timeout!r}"
             )
+        strict_env = settings.get("strict_env", False)
+        if not isinstance(strict_env, bool):
+            raise ConfigError(
+                f"orchestrator 'dask': strict_env must be true or false, got {strict_env!r}"
+            )
         return DaskOrchestrator(
             address=address or None,
             workers=positive_int(settings, "workers", 1, name) if workers is not None else None,
             connect_timeout=float(connect_timeout),
+            strict_env=strict_env,
         )
     raise ConfigError(
         f"unknown orchestrator {name!r}: choose one of {', '.join(ORCHESTRATOR_SETTINGS)}"

@@ -13,12 +13,23 @@ import abc
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from mlops_lite.errors import ConfigError
 from mlops_lite.execution.task import StepResult, StepTask
 
-__all__ = ["Completion", "Job", "Orchestrator", "cpu_count", "failed_result", "positive_int"]
+if TYPE_CHECKING:
+    from mlops_lite.execution.shipping import PinnedCode
+
+__all__ = [
+    "Completion",
+    "Job",
+    "Orchestrator",
+    "cpu_count",
+    "failed_result",
+    "memory_size",
+    "positive_int",
+]
 
 
 @dataclass
@@ -78,6 +89,9 @@ class Orchestrator(abc.ABC):
     def wait(self, timeout: float | None) -> list[Completion]:
         """Block until at least one job completes (or ``timeout`` seconds pass)."""
 
+    def use_code(self, code: PinnedCode) -> None:  # noqa: B027 - local workers share this checkout
+        """The code the run is pinned to, for workers that must import it from elsewhere."""
+
     def cancel_all(self) -> None:  # noqa: B027 - in-process jobs cannot be stopped
         """Stop every running job (best effort); none of them will complete."""
 
@@ -117,3 +131,13 @@ def cpu_count() -> int:
         return len(os.sched_getaffinity(0)) or 1
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+def memory_size() -> int:
+    """The machine's physical memory in bytes (0 where the system does not say)."""
+    import os
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return 0

@@ -6,6 +6,14 @@ dies: here a worker that dies (segfault, ``os._exit``, the OOM killer) fails
 only the step it was running, with ``WorkerDiedError``, and a new worker takes
 its place. A step past its timeout has its worker killed (``StepTimeoutError``).
 Workers start lazily, when a step needs one, so a fully cached run starts none.
+
+Steps are packed by their ``resources``: ``workers`` is the number of CPUs the
+pool hands out and ``gpus`` the number of GPUs, so a step asking for
+``cpu_count=2`` holds two of them while it runs, and steps start in the order
+they were submitted once what they ask for is free. A step asking for more
+than the pool has (or for more memory than the machine has) fails at once with
+``UnsatisfiableResourcesError``. GPUs are counted, not assigned: steps that
+share the machine's GPUs choose a device themselves.
 """
 
 from __future__ import annotations
@@ -20,13 +28,19 @@ from collections import deque
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from mlops_lite.errors import ExecutionError, StepTimeoutError, WorkerDiedError
+from mlops_lite.errors import (
+    ExecutionError,
+    StepTimeoutError,
+    UnsatisfiableResourcesError,
+    WorkerDiedError,
+)
 from mlops_lite.execution.orchestrators.base import (
     Completion,
     Job,
     Orchestrator,
     cpu_count,
     failed_result,
+    memory_size,
 )
 from mlops_lite.execution.orchestrators.worker import READY
 from mlops_lite.execution.task import WorkerSetup, decode_result, encode_task
@@ -95,12 +109,14 @@ class _Worker:
 
 
 class PoolOrchestrator(Orchestrator):
-    """Up to ``workers`` worker processes (default: the number of CPUs)."""
+    """Up to ``workers`` worker processes (default: the number of CPUs), sharing ``gpus`` GPUs."""
 
     name = "pool"
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, *, gpus: int = 0) -> None:
         self.workers = workers or cpu_count()
+        self.gpus = gpus
+        self.memory = memory_size()
         self._setup: bytes | None = None
         self._live: list[_Worker] = []
         self._queue: deque[Job] = deque()
@@ -112,19 +128,56 @@ class PoolOrchestrator(Orchestrator):
         return self.workers
 
     def describe(self) -> dict[str, Any]:
-        """The worker count, recorded with the run."""
-        return {"workers": self.workers}
+        """The worker count (and GPUs, when it has some), recorded with the run."""
+        return {"workers": self.workers, **({"gpus": self.gpus} if self.gpus else {})}
 
     # -- submitting -------------------------------------------------------------
 
     def submit(self, job: Job) -> None:
         """Queue the job and hand it to an idle worker, starting one if allowed."""
+        problem = self._unsatisfiable(job)
+        if problem is not None:
+            self._done.append(Completion(job, failed_result(job, problem)))
+            return
         self._queue.append(job)
         self._dispatch()
 
+    def _unsatisfiable(self, job: Job) -> UnsatisfiableResourcesError | None:
+        request = job.task.step.options.resources
+        if not request:
+            return None
+        short = []
+        if request.cpu_slots > self.workers:
+            short.append(f"the pool has {self.workers} CPUs (workers = {self.workers})")
+        if (request.gpu_count or 0) > self.gpus:
+            short.append(f"the pool has {self.gpus} GPUs (gpus = {self.gpus})")
+        if request.memory and self.memory and request.memory > self.memory:
+            short.append(f"this machine has {self.memory} bytes of memory")
+        if not short:
+            return None
+        return UnsatisfiableResourcesError(
+            f"step {job.invocation!r} asks for {request.describe()}, but {' and '.join(short)}; "
+            "give the pool more (with_options(workers=..., gpus=...) or the stack's settings) "
+            "or lower the step's settings['resources']"
+        )
+
+    def _fits(self, job: Job) -> bool:
+        """Whether the CPUs and GPUs ``job`` asks for are free now."""
+        request = job.task.step.options.resources
+        requests = [w.job.task.step.options.resources for w in self._live if w.job is not None]
+        cpus = sum(other.cpu_slots for other in requests)
+        gpus = sum(other.gpu_count or 0 for other in requests)
+        memory = sum(other.memory or 0 for other in requests)
+        return (
+            cpus + request.cpu_slots <= self.workers
+            and gpus + (request.gpu_count or 0) <= self.gpus
+            and (not self.memory or not memory or memory + (request.memory or 0) <= self.memory)
+        )
+
     def _dispatch(self) -> None:
         for worker in self._live:
-            if not self._queue:
+            # In submission order: a step waiting for CPUs is never overtaken (no starvation).
+            if not self._queue or not self._fits(self._queue[0]):
                 break
             if worker.ready and worker.job is None:
                 self._send(worker, self._queue.popleft())

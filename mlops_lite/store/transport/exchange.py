@@ -92,6 +92,7 @@ def pull_refs(start_dir: str, remote: str, transport: Transport, progress: bool)
             take, refused = plan_pull(rest, ours)
             result.rejected.update(refused)
             take = _without_held_or_deleted(store, index, take, ours)
+            result.advertised = dict(take)  # what a refused registry ref is merged from
             if any(ours.get(name) != sha for name, sha in take.items()):
                 report = transport.fetch(start_dir, remote, take, {}, progress)
                 result.rejected.update(report.rejected)

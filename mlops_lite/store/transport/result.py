@@ -42,7 +42,8 @@ class TransferResult:
     unchanged: list[str] = field(default_factory=list)
     # ref -> why it was refused (non-fast-forward, hook declined, ...); nothing is forced
     rejected: dict[str, str] = field(default_factory=dict)
-    # metadata refs whose local and remote chains had diverged, joined by a merge commit
+    # refs both sides had changed, joined locally by a pull with a merge commit: run
+    # metadata chains (by the transport) and model/artifact registries (registry_sync)
     merged: list[str] = field(default_factory=list)
     # refs deleted: on the remote by a push (runs deleted for the team, refs an archive
     # covers), here by a pull (runs a teammate deleted)
@@ -54,6 +55,9 @@ class TransferResult:
     transferred_objects: int | None = None
     transferred_bytes: int | None = None
     elapsed_seconds: float = 0.0
+    # A pull's plan: each ref taken from the remote's listing, with the value listed.
+    # What merging a ref the fetch refused starts from; not part of the report.
+    advertised: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def runs(self) -> int:
@@ -63,7 +67,9 @@ class TransferResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary (used by `--json`)."""
-        return {**asdict(self), "runs": self.runs}
+        report = asdict(self)
+        del report["advertised"]
+        return {**report, "runs": self.runs}
 
 
 @dataclass

@@ -1,0 +1,377 @@
+"""Large artifacts outside git: their chunks in a team's artifact store, addressed by SHA-256.
+
+::
+
+    [tool.mlops-lite]
+    artifact_store = "s3://team-bucket/mlops"   # file://, sftp://, s3://, gs://: any fsspec URL
+    artifact_store_threshold = "1 MiB"          # larger artifacts go there (default 1 MiB)
+    artifact_store_options = {endpoint_url = "https://minio.internal:9000"}
+
+An artifact whose payload is larger than the threshold keeps only a pointer in
+git (the list of its chunks' digests). Its chunks wait in
+``.git/mlops-lite-blobs/`` (not derived state: until pushed they are the only
+copy); ``push`` uploads those the store lacks before any ref moves, so a
+pushed run never points at data the store does not have, and then moves them
+to the user's cache (``MLOPS_LITE_CACHE_DIR``, else ``$XDG_CACHE_HOME`` or
+``~/.cache``, under ``mlops-lite/chunks``), which holds only what the store
+has and may be deleted at any time. A load reads them from there, and fetches
+a missing chunk from the store lazily, into the cache. Every chunk read, from
+disk or the store, is checked against its SHA-256: damaged bytes are an error,
+never a value. The same chunk is stored once, locally and for the whole team.
+Credentials come from the environment and the storage library's own
+configuration files, never from this table.
+``fsspec`` and the filesystem for the URL's protocol (``s3fs``, ``gcsfs``,
+``paramiko`` for sftp) are imported only when a chunk must travel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from mlops_lite.core.sizes import parse_size
+from mlops_lite.errors import (
+    AuthenticationError,
+    ConfigError,
+    MissingObjectError,
+    RemoteUnreachableError,
+    StoreError,
+)
+from mlops_lite.store.project_config import PYPROJECT, read_project_config
+
+__all__ = [
+    "CACHE_DIR",
+    "DEFAULT_THRESHOLD",
+    "ArtifactStoreConfig",
+    "ChunkStore",
+    "artifact_store_config",
+    "chunk_cache_dir",
+    "chunk_digest",
+    "read_objects",
+    "write_object",
+]
+
+CACHE_DIR: Final = "MLOPS_LITE_CACHE_DIR"
+
+DEFAULT_THRESHOLD: Final = 1024 * 1024
+# Option names that would put a credential in pyproject.toml, which is committed.
+_CREDENTIALS: Final = frozenset(
+    {
+        "key", "secret", "token", "password", "passphrase", "session_token",
+        "aws_access_key_id", "aws_secret_access_key", "aws_session_token",
+        "client_secret", "account_key", "sas_token", "credentials",
+    }
+)  # fmt: skip
+_EXTRAS: Final = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "sftp": "sftp", "ssh": "sftp"}
+# Object stores replace an object in one PUT; on a filesystem a reader could see half a file.
+_ATOMIC_PUT: Final = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"})
+_BATCH: Final = 16  # chunks fetched or uploaded at once (~32 MiB)
+
+
+def chunk_digest(data: bytes | bytearray | memoryview) -> str:
+    """The address of a chunk in the store: its SHA-256, hex (tamper-evident, unlike xxh3)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class ArtifactStoreConfig:
+    """Where large artifacts live, and from which size."""
+
+    url: str
+    threshold: int = DEFAULT_THRESHOLD
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def artifact_store_config(root: str) -> ArtifactStoreConfig | None:
+    """The project's artifact store, from ``[tool.mlops-lite]`` of its ``pyproject.toml``."""
+    table = read_project_config(root)
+    url = table.get("artifact_store")
+    where = f"{PYPROJECT}: [tool.mlops-lite]"
+    if url is None:
+        for key in ("artifact_store_threshold", "artifact_store_options"):
+            if key in table:
+                raise ConfigError(f"{where}: {key} is set but artifact_store is not")
+        return None
+    if not isinstance(url, str) or "://" not in url:
+        raise ConfigError(
+            f"{where}: artifact_store must be a URL such as 's3://bucket/prefix', "
+            f"'gs://bucket/prefix', 'sftp://host/path' or 'file:///shared/path', not {url!r}"
+        )
+    threshold = parse_size(table.get("artifact_store_threshold", DEFAULT_THRESHOLD))
+    if threshold is None:
+        raise ConfigError(
+            f"{where}: artifact_store_threshold must be a size such as '1 MiB' or a number of "
+            f"bytes, not {table.get('artifact_store_threshold')!r}"
+        )
+    options = table.get("artifact_store_options", {})
+    if not isinstance(options, dict):
+        raise ConfigError(f"{where}: artifact_store_options must be a table")
+    secret = sorted(name for name in options if name.lower() in _CREDENTIALS)
+    if secret:
+        raise ConfigError(
+            f"{where}: artifact_store_options holds {', '.join(secret)}: credentials do not "
+            f"belong in {PYPROJECT}, which is committed; set them in the environment (e.g. "
+            "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) or the storage tool's own config files"
+        )
+    return ArtifactStoreConfig(url.rstrip("/"), threshold, options)
+
+
+def chunk_cache_dir() -> str:
+    """Where chunks the store has are cached on this machine, for every clone."""
+    base = os.environ.get(CACHE_DIR)
+    if not base:
+        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        base = os.path.join(xdg, "mlops-lite")
+    return os.path.join(base, "chunks")
+
+
+class ChunkStore:
+    """Chunks waiting for upload, the user's cache of uploaded ones, and the team's store."""
+
+    def __init__(self, config: ArtifactStoreConfig, pending_dir: str) -> None:
+        self.config = config
+        self.threshold = config.threshold
+        self.pending_dir = pending_dir
+        self.cache_dir = chunk_cache_dir()
+        self._filesystem: Any = None
+        self._base = ""
+
+    # -- on this machine ------------------------------------------------------
+
+    def _waiting(self, digest: str) -> str:
+        return os.path.join(self.pending_dir, digest[:2], digest)
+
+    def _cached(self, digest: str) -> str:
+        return os.path.join(self.cache_dir, digest[:2], digest)
+
+    def _local(self, digest: str) -> str | None:
+        for path in (self._waiting(digest), self._cached(digest)):
+            if os.path.exists(path):
+                return path
+        return None
+
+    def keep(self, data: bytes | bytearray | memoryview) -> str:
+        """Hold a chunk until it is pushed (unless the store has it already); its digest."""
+        digest = chunk_digest(data)
+        if self._local(digest) is None:
+            _write_atomically(self._waiting(digest), data)
+        return digest
+
+    def pending(self) -> list[str]:
+        """Digests of chunks recorded here and not yet uploaded."""
+        try:
+            folders = os.listdir(self.pending_dir)
+        except FileNotFoundError:
+            return []
+        return sorted(
+            name
+            for folder in folders
+            if len(folder) == 2
+            for name in os.listdir(os.path.join(self.pending_dir, folder))
+            if len(name) == 64
+        )
+
+    def _read_local(self, digest: str, where: str) -> bytes | None:
+        path = self._local(digest)
+        if path is None:
+            return None
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return None
+        if chunk_digest(data) != digest:
+            raise StoreError(
+                f"{where}: chunk {digest} on this machine ({path}) is damaged: its content does "
+                f"not match its SHA-256. Delete that file to fetch the chunk again from the "
+                f"artifact store at {self.config.url}"
+            )
+        return data
+
+    # -- reading ------------------------------------------------------------
+
+    def fetch(self, digests: list[str], where: str) -> Iterator[bytes]:
+        """The chunks, in order: from the cache, else from the store (then cached); all verified."""
+        missing = [d for d in dict.fromkeys(digests) if self._local(d) is None]
+        fetched: dict[str, bytes] = {}
+        for start in range(0, len(missing), _BATCH):
+            fetched.update(self._download(missing[start : start + _BATCH], where))
+        for digest in digests:
+            data = fetched.pop(digest, None)
+            if data is None:
+                data = self._read_local(digest, where)
+            if data is None:  # vanished from the cache meanwhile
+                data = self._download([digest], where)[digest]
+            yield data
+
+    def _download(self, digests: list[str], where: str) -> dict[str, bytes]:
+        filesystem = self._fs()
+        paths = {self._remote(d): d for d in digests}
+        try:
+            found = read_objects(filesystem, list(paths))
+        except Exception as error:
+            raise _transfer_error(error, f"{where}: could not read {self.config.url}") from error
+        if not isinstance(found, dict):  # one path: some filesystems return the bytes
+            found = {next(iter(paths)): found}
+        chunks: dict[str, bytes] = {}
+        for path, digest in paths.items():
+            data = found.get(path) if found.get(path) is not None else found.get(_bare(path))
+            if isinstance(data, FileNotFoundError) or data is None:
+                raise MissingObjectError(
+                    f"{where}: chunk {digest} is neither in this clone's cache nor in the "
+                    f"artifact store at {self.config.url}; push the run from the clone that "
+                    "recorded it (`mlops-lite push` uploads its chunks first)"
+                )
+            if isinstance(data, BaseException):
+                raise _transfer_error(data, f"{where}: could not read chunk {digest}") from data
+            if chunk_digest(data) != digest:
+                raise StoreError(
+                    f"{where}: chunk {digest} in the artifact store at {self.config.url} is "
+                    "damaged: its content does not match its SHA-256; upload it again from a "
+                    "clone that has it intact (`mlops-lite push`) or rerun the pipeline"
+                )
+            _write_atomically(self._cached(digest), data)
+            chunks[digest] = bytes(data)
+        return chunks
+
+    # -- uploading ------------------------------------------------------------
+
+    def upload_pending(self) -> int:
+        """Upload every pending chunk the store lacks; how many were uploaded.
+
+        Raises before returning if one cannot be uploaded: the caller moves no ref then.
+        """
+        pending = self.pending()
+        if not pending:
+            return 0
+        filesystem = self._fs()
+        uploaded = 0
+        for start in range(0, len(pending), _BATCH):
+            batch = pending[start : start + _BATCH]
+            try:
+                present = filesystem.exists  # one call each: fsspec has no batch exists
+                wanted = [d for d in batch if not present(self._remote(d))]
+                for digest in wanted:
+                    data = self._read_local(digest, "push")
+                    if data is None:
+                        raise MissingObjectError(
+                            f"chunk {digest} waiting for upload vanished from "
+                            f"{self._waiting(digest)}; the runs that use it cannot be pushed. "
+                            "Rerun their pipelines to record it again"
+                        )
+                    self._put(filesystem, digest, data)
+                    uploaded += 1
+            except (MissingObjectError, StoreError):
+                raise
+            except Exception as error:
+                raise _transfer_error(
+                    error, f"could not upload chunks to the artifact store at {self.config.url}"
+                ) from error
+            for digest in batch:  # the store has them now: from waiting to the cache
+                os.makedirs(os.path.dirname(self._cached(digest)), exist_ok=True)
+                shutil.move(self._waiting(digest), self._cached(digest))
+        return uploaded
+
+    def _put(self, filesystem: Any, digest: str, data: bytes) -> None:
+        write_object(filesystem, self._remote(digest), data)
+
+    # -- the filesystem -------------------------------------------------------
+
+    def _protocol(self) -> str:
+        return self.config.url.split("://", 1)[0].lower()
+
+    def _remote(self, digest: str) -> str:
+        return f"{self._base}/chunks/{digest[:2]}/{digest}"
+
+    def _fs(self) -> Any:
+        if self._filesystem is None:
+            extra = _EXTRAS.get(self._protocol(), "store")
+            try:
+                import fsspec.core
+            except ImportError as error:
+                raise ConfigError(
+                    f"artifact_store {self.config.url!r} needs fsspec: "
+                    f"pip install 'mlops-lite[{extra}]'"
+                ) from error
+            try:
+                filesystem, base = fsspec.core.url_to_fs(self.config.url, **self.config.options)
+            except ImportError as error:
+                raise ConfigError(
+                    f"artifact_store {self.config.url!r} needs the filesystem for "
+                    f"{self._protocol()}://: pip install 'mlops-lite[{extra}]' ({error})"
+                ) from error
+            except (ValueError, TypeError) as error:
+                raise ConfigError(f"artifact_store {self.config.url!r}: {error}") from error
+            self._filesystem, self._base = filesystem, base.rstrip("/")
+        return self._filesystem
+
+
+def write_object(filesystem: Any, path: str, data: bytes) -> None:
+    """Write ``data`` at ``path`` so that no reader ever sees part of it."""
+    if not set(_protocols(filesystem)).isdisjoint(_ATOMIC_PUT):
+        filesystem.pipe_file(path, data)
+        return
+    parent = path.rsplit("/", 1)[0]
+    filesystem.makedirs(parent, exist_ok=True)
+    partial = f"{parent}/.{path.rsplit('/', 1)[-1]}.{os.getpid()}.partial"
+    sftp = getattr(filesystem, "ftp", None)
+    if sftp is not None and hasattr(sftp, "open"):
+        # paramiko waits for each write's answer (~1 MB/s here) unless pipelined.
+        with sftp.open(partial, "wb") as remote:
+            remote.set_pipelined(True)
+            remote.write(data)
+    else:
+        filesystem.pipe_file(partial, data)
+    filesystem.mv(partial, path)
+
+
+def _protocols(filesystem: Any) -> tuple[str, ...]:
+    protocol = filesystem.protocol
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)
+
+
+def read_objects(filesystem: Any, paths: list[str]) -> Any:
+    """``{path: bytes or the exception}``, concurrently where the filesystem can."""
+    sftp = getattr(filesystem, "ftp", None)
+    if sftp is None or not hasattr(sftp, "open"):
+        return filesystem.cat(paths, on_error="return")
+    # paramiko reads one request at a time (~3 MB/s here) unless told to prefetch.
+    found: dict[str, Any] = {}
+    for path in paths:
+        try:
+            with sftp.open(path, "rb") as remote:
+                remote.prefetch()
+                found[path] = remote.read()
+        except Exception as error:
+            found[path] = FileNotFoundError(path) if isinstance(error, OSError) else error
+    return found
+
+
+def _bare(path: str) -> str:
+    return path.split("://", 1)[-1]
+
+
+def _transfer_error(error: BaseException, what: str) -> Exception:
+    """The store's failure as push and pull report a git remote's."""
+    if isinstance(error, PermissionError) or "denied" in str(error).lower():
+        return AuthenticationError(f"{what}: permission denied ({error})")
+    return RemoteUnreachableError(f"{what}: {type(error).__name__}: {error}")
+
+
+def _write_atomically(path: str, data: bytes | bytearray | memoryview) -> None:
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=".partial-", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as f:
+            f.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
