@@ -172,6 +172,15 @@ class IndexSync:
             if ref.count("/") == prefix.count("/") and ref not in seen:
                 changes.loose[ref] = None
                 changes.candidates.add(ref)
+        # A run indexed as it was recorded (``RunIndex.add_run``) has no loose stamp
+        # yet: its ref going is seen only against the runs its own ref holds.
+        for (ref,) in self.db.execute(
+            "SELECT runs.ref FROM held JOIN runs ON runs.id = held.run "
+            f"WHERE held.holder = {INDIVIDUAL} AND runs.ref >= ? AND runs.ref < ?",
+            (prefix, prefix[:-1] + "0"),
+        ).fetchall():
+            if ref.count("/") == prefix.count("/") and ref not in seen:
+                changes.candidates.add(ref)
 
     def _archive_refs(self, changes: _Changes) -> set[str]:
         """The archive commits the refs name now (an archive ref must name its own value)."""
