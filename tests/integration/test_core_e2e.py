@@ -894,9 +894,7 @@ def test_runs_set_git_config_once_and_git_gc_leaves_no_loose_objects(project: Pa
     assert git(project, "config", "gc.cruftPacks") == "true"
     assert "refs/mlops" not in git(project, "log", "-1", "--decorate=full", "--all")
     git(project, "gc", "--quiet")
-    counts = dict(
-        line.split(": ") for line in git(project, "count-objects", "-v").splitlines()
-    )
+    counts = dict(line.split(": ") for line in git(project, "count-objects", "-v").splitlines())
     assert counts["count"] == "0", counts
     git(project, "fsck", "--strict", "--no-dangling")
 
