@@ -19,14 +19,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Final
 
-from mlops_lite.errors import ConfigError, ProtectedRunError, RunNotFoundError
+from mlops_lite.errors import ConfigError, MlopsLiteError, ProtectedRunError, RunNotFoundError
 from mlops_lite.store import GitStore
 from mlops_lite.store.folding import RECENT_RUNS, fold_old_runs
 from mlops_lite.store.folding import tidy as tidy_refs
 from mlops_lite.store.git import run_git
 from mlops_lite.store.index import RunIndex, RunRow
-from mlops_lite.store.layout import RUNS_PREFIX
+from mlops_lite.store.layout import RUNS_PREFIX, read_run_commit, run_ref
 from mlops_lite.store.ledgers import PINS_REF, read_ledger, set_entries
+from mlops_lite.store.registry import read_registry, registry_names
 from mlops_lite.store.removal import freed_bytes, purge_archives, remove_runs
 from mlops_lite.store.transport import TransferResult
 
@@ -68,10 +69,31 @@ class RetentionResult:
 
 
 def protected_runs(store: GitStore) -> dict[str, str]:
-    """``{run ref: why}`` of the runs no deletion may touch: pinned ones (and model stages)."""
-    protected = {
-        ref: "pinned" for ref, entry in read_ledger(store, PINS_REF).items() if entry.value is True
-    }
+    """``{run ref: why}`` of the runs no deletion may touch: pinned ones, and model versions'.
+
+    A run a model version was made by or attached to (``refs/mlops/models/*``)
+    stays as long as the version does, whatever its stage: the version names
+    the run as where it came from.
+    """
+    protected: dict[str, str] = {}
+    for name in registry_names(store, "model"):
+        try:
+            state = read_registry(store, "model", name)
+        except MlopsLiteError:
+            continue  # an unreadable registry protects nothing it cannot name
+        for version in state.versions.values() if state is not None else ():
+            stage = "" if version.stage == "none" else f", {version.stage}"
+            for run in [version.run, *version.runs]:
+                pipeline, run_name = run.get("pipeline"), run.get("run")
+                if pipeline and run_name:
+                    protected[run_ref(pipeline, run_name)] = (
+                        f"model {name} version {version.name}{stage}"
+                    )
+    protected.update(
+        (ref, "pinned")
+        for ref, entry in read_ledger(store, PINS_REF).items()
+        if entry.value is True
+    )
     return protected
 
 
@@ -121,9 +143,13 @@ def delete_runs(
                 names = ", ".join(
                     f"{ref.removeprefix(RUNS_PREFIX)} ({why})" for ref, why in refused.items()
                 )
+                advice = []
+                if "pinned" in refused.values():
+                    advice.append("unpin a pinned run first (`mlops-lite runs unpin <run>`)")
+                if any(why != "pinned" for why in refused.values()):
+                    advice.append("a model version's runs stay as long as the version does")
                 raise ProtectedRunError(
-                    f"nothing was deleted: {names} must stay; unpin it first "
-                    "(`mlops-lite runs unpin <run>`) if it really should go"
+                    f"nothing was deleted: {names} must stay; " + "; ".join(advice)
                 )
             return _delete(store, index, list(rows.values()), {}, remote=remote, dry_run=dry_run)
         finally:
@@ -229,7 +255,40 @@ def _select(
             kept[row.ref] = why
         else:
             selected.append(row)
-    return selected, kept
+    reused = _reused_by_kept_runs(store, index, selected)
+    kept.update(reused)
+    return [row for row in selected if row.ref not in reused], kept
+
+
+def _reused_by_kept_runs(
+    store: GitStore, index: RunIndex, selected: list[RunRow]
+) -> dict[str, str]:
+    """``{run ref: why}`` of the selected runs whose outputs a kept run's cached step reuses.
+
+    The kept run would still load them (git keeps what it reaches), but its
+    "cached from" would name a run that is gone: such runs are kept, and said so.
+    Only the kept runs sharing a cache key with a selected one are read.
+    """
+    going = {(row.pipeline, row.run_name): row.ref for row in selected}
+    if not going:
+        return {}
+    reused: dict[str, str] = {}
+    for ref, sha in sorted(index.sharing_cache_keys([row.ref for row in selected]).items()):
+        if ref in going.values():
+            continue
+        try:
+            record = read_run_commit(store.read_object, sha, with_steps=False).record
+        except MlopsLiteError:
+            continue  # an unreadable run reuses nothing we can name
+        for step, summary in record.step_summary.items():
+            origin = summary.cached_from or {}
+            target = going.get((origin.get("pipeline", ""), origin.get("run", "")))
+            if target is not None and target not in reused:
+                reused[target] = (
+                    f"kept run {ref.removeprefix(RUNS_PREFIX)} reuses its outputs "
+                    f"(step {step} was cached from it)"
+                )
+    return reused
 
 
 def _tagged_commits(root: str) -> set[str]:

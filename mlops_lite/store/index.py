@@ -391,6 +391,27 @@ class RunIndex:
         """How many runs are held by a ref of their own (what folding keeps bounded)."""
         return int(self._query(f"SELECT COUNT(*) FROM held WHERE holder = {INDIVIDUAL}")[0][0])
 
+    def sharing_cache_keys(self, refs: list[str]) -> dict[str, str]:
+        """``{run ref: sha}`` of other runs with a step of the same cache key as one of ``refs``.
+
+        Those are the runs that may have reused (or been reused by) ``refs``' outputs.
+        """
+        self._complete()
+        chosen = set(refs)
+        found: dict[str, str] = {}
+        for start in range(0, len(refs), 400):
+            batch = refs[start : start + 400]
+            rows = self._query(
+                "SELECT DISTINCT other.ref, other.sha FROM runs AS mine "
+                "JOIN cache AS ours ON ours.run = mine.id "
+                "JOIN cache AS theirs ON theirs.cache_key = ours.cache_key "
+                "JOIN runs AS other ON other.id = theirs.run "
+                f"WHERE mine.ref IN ({_marks(batch)})",
+                batch,
+            )
+            found.update((ref, sha) for ref, sha in rows if ref not in chosen)
+        return found
+
     def holders_of(self, refs: list[str]) -> dict[str, tuple[str, set[str]]]:
         """``{run ref: (sha, archives holding it)}`` of the listed runs among ``refs``.
 

@@ -212,3 +212,65 @@ def test_a_kept_run_keeps_the_outputs_it_reused_from_a_deleted_one(project: Path
         assert kept.steps["make"].cached_from["run"] == original  # a name, kept as recorded
     again = run_script(project, "sums.py", "5")
     assert "executing make" not in again.stdout  # still a cache hit, on the kept run
+
+
+def test_gc_keeps_a_run_whose_outputs_a_kept_run_reuses_and_says_so(project: Path) -> None:
+    (project / "sums.py").write_text(SUMS)
+    (project / ".gitignore").write_text("__pycache__/\n")
+    git(project, "add", ".")
+    git(project, "commit", "-q", "-m", "sums")
+    names = []
+    for n in ("5", "5", "6"):  # the second reuses the first's `make`; the third executes
+        [line] = [
+            line
+            for line in run_script(project, "sums.py", n).stdout.splitlines()
+            if line.startswith("RUN")
+        ]
+        names.append(line.split()[1])
+    original, reusing, other = names
+    result = retention.gc(keep_last=2, path=project)
+    assert result.deleted == []
+    assert list(result.kept) == [f"{RUNS_PREFIX}sums/{original}"]
+    assert f"{reusing} reuses its outputs" in result.kept[f"{RUNS_PREFIX}sums/{original}"]
+    # Once the reusing run goes too, nothing needs the original any more.
+    result = retention.gc(keep_last=1, path=project)
+    assert sorted(row.run_name for row in result.deleted) == sorted([original, reusing])
+    assert [run.name for run in Client(project).list_pipeline_runs()] == [other]
+
+
+MODELS = textwrap.dedent(
+    """
+    import sys
+    from mlops_lite import Model, pipeline, step
+
+    @step
+    def fit(weight: float) -> float:
+        return weight * 2
+
+    @pipeline(model=Model(name="churn"))
+    def training(weight: float = 1.0):
+        fit(weight)
+
+    if __name__ == "__main__":
+        run = training.with_options(quiet=True)(weight=float(sys.argv[1]))
+        print("RUN", run.name)
+        if len(sys.argv) > 2:
+            Model(name="churn", version="latest").set_stage(sys.argv[2], force=True)
+    """
+)
+
+
+def test_runs_of_a_model_version_are_never_collected(project: Path) -> None:
+    (project / "models.py").write_text(MODELS)
+    (project / ".gitignore").write_text("__pycache__/\n")
+    git(project, "add", ".")
+    git(project, "commit", "-q", "-m", "models")
+    run_script(project, "models.py", "1.0", "production")
+    run_script(project, "models.py", "2.0")
+    record_runs(project, 2)  # runs of another pipeline, in no model
+    result = retention.gc(keep_last=0, path=project)
+    assert [row.pipeline for row in result.deleted] == ["train", "train"]
+    reasons = sorted(result.kept.values())
+    assert reasons == ["model churn version 1, production", "model churn version 2"]
+    with pytest.raises(ProtectedRunError, match=r"model churn version 2.*as long as the version"):
+        retention.delete_runs([next(iter(result.kept))], path=project)
