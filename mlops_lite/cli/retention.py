@@ -133,11 +133,12 @@ def _report(result: Any, args: argparse.Namespace) -> None:
     if result.deleted:
         line += f"; the next `git gc` frees {freed}" if freed else ""
     if result.kept:
-        reasons: dict[str, int] = {}
-        for why in result.kept.values():
-            reasons[why] = reasons.get(why, 0) + 1
-        line += "; kept " + ", ".join(f"{count} {why}" for why, count in sorted(reasons.items()))
+        line += f"; kept {len(result.kept)} that would have gone:"
     print(line)
+    for ref, why in sorted(result.kept.items())[:50]:
+        print(f"  {ref.removeprefix('refs/mlops/runs/')}: {why}")
+    if len(result.kept) > 50:
+        print(f"  ... and {len(result.kept) - 50} more")
     if result.remote is not None:
         print(
             f"deleted {len(result.remote.deleted)} ref(s) on {result.remote.remote} "

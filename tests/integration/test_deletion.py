@@ -228,6 +228,13 @@ def test_gc_keeps_a_run_whose_outputs_a_kept_run_reuses_and_says_so(project: Pat
         ]
         names.append(line.split()[1])
     original, reusing, other = names
+    shown = subprocess.run(
+        [sys.executable, "-m", "mlops_lite", "gc", "--keep-last", "2", "--dry-run"],
+        cwd=project, capture_output=True, text=True,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert "would delete 0 runs; kept 1 that would have gone:" in shown.stdout
+    assert f"sums/{original}: kept run sums/{reusing} reuses its outputs" in shown.stdout
     result = retention.gc(keep_last=2, path=project)
     assert result.deleted == []
     assert list(result.kept) == [f"{RUNS_PREFIX}sums/{original}"]
