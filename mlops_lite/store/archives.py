@@ -250,12 +250,30 @@ def build_archive(listing: Listing) -> tuple[GitObject, list[GitObject]]:
     return archive, [listing_blob, listing_tree, archive]
 
 
+# Archives read lately, by commit id: a pull reads each new one twice (to decide
+# whether to take it, then to index it). An id names one content, so the answer
+# is the same from any repository; callers never modify an archive's listing.
+_RECENT: dict[str, Archive] = {}
+_RECENT_MAX: Final = 8
+
+
 def read_archive(read_object: ObjectReader, sha: str) -> Archive:
     """Read and check an archive commit; ``RecordError`` when it is not one.
 
     Its listing must hold exactly the runs its parents are: nothing it names is
     out of git's reach, and nothing it reaches goes unlisted.
     """
+    known = _RECENT.get(sha)
+    if known is not None:
+        return known
+    archive = _read_archive(read_object, sha)
+    if len(_RECENT) >= _RECENT_MAX:
+        del _RECENT[next(iter(_RECENT))]
+    _RECENT[sha] = archive
+    return archive
+
+
+def _read_archive(read_object: ObjectReader, sha: str) -> Archive:
     where = f"archive {sha[:12]}"
     headers = parse_commit(read_object(sha, COMMIT))
     trees = headers.get("tree")

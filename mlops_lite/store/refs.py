@@ -95,6 +95,19 @@ def is_valid_ref_name(name: object, *, fits_on_disk: bool = True) -> bool:
     return True
 
 
+def _read_ref_file(path: str) -> str | None:
+    """The sha in a loose ref file, or None (absent, a directory, symbolic, not a sha)."""
+    try:
+        with open(path, "rb") as f:
+            value = f.read(100).strip()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+    except OSError as error:
+        raise StoreError(f"cannot read ref {path}: {error}") from error
+    text = value.decode("ascii", "replace")
+    return text if is_sha(text) else None
+
+
 class Refs(Protocol):
     """What run recording and reading need from refs."""
 
@@ -240,15 +253,7 @@ class DiskRefs:
         """The sha in the ref's loose file, or None (absent, symbolic, invalid, not a sha)."""
         if not is_valid_ref_name(name):
             return None
-        try:
-            with open(self.path_of(name), "rb") as f:
-                value = f.read(100).strip()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            return None
-        except OSError as error:
-            raise StoreError(f"cannot read ref {name}: {error}") from error
-        text = value.decode("ascii", "replace")
-        return text if is_sha(text) else None
+        return _read_ref_file(os.path.join(self.common_dir, *name.split("/")))
 
     def read_packed(self, prefix: str) -> dict[str, str]:
         """``{ref: sha}`` of every packed ref under ``prefix``, in one pass over packed-refs."""
@@ -274,8 +279,18 @@ class DiskRefs:
         """Every ref under ``prefix``: packed ones, overridden by loose files, as git reads them."""
         refs = self.read_packed(prefix)
         for directory in self.loose_dirs(prefix):
-            for name, _ in self.loose_files(directory):
-                value = self.read_loose(name)
+            # Read straight from the directory listing: a pull lists ~1,000 loose run
+            # refs several times, and a stat and a second name check per ref add up.
+            names = self.ref_prefix_of(directory)
+            try:
+                entries = list(os.scandir(directory))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                name = names + entry.name
+                if entry.name.endswith(".lock") or not is_valid_ref_name(name):
+                    continue
+                value = _read_ref_file(entry.path)
                 if value is not None:
                     refs[name] = value
         return refs
