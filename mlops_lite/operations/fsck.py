@@ -41,18 +41,22 @@ __all__ = ["FsckReport", "RegistryCheck", "RunCheck", "check_runs"]
 
 
 @dataclass
-class RunCheck:
-    """What checking one run found: nothing (``ok``), or one line per problem."""
-
+class _Check:
     ref: str
-    sha: str
-    problems: list[str] = field(default_factory=list)
-    artifacts: int = 0
+    problems: list[str] = field(default_factory=list, kw_only=True)
 
     @property
     def ok(self) -> bool:
-        """Whether everything the run needs reads back exactly."""
+        """Whether everything it needs reads back exactly."""
         return not self.problems
+
+
+@dataclass
+class RunCheck(_Check):
+    """What checking one run found: nothing (``ok``), or one line per problem."""
+
+    sha: str
+    artifacts: int = 0
 
     @property
     def name(self) -> str:
@@ -71,17 +75,10 @@ class RunCheck:
 
 
 @dataclass
-class RegistryCheck:
+class RegistryCheck(_Check):
     """What checking one model or artifact registry found."""
 
-    ref: str
-    problems: list[str] = field(default_factory=list)
     versions: int = 0
-
-    @property
-    def ok(self) -> bool:
-        """Whether its log decodes and every version it keeps reads back exactly."""
-        return not self.problems
 
     @property
     def name(self) -> str:
