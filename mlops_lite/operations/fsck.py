@@ -176,14 +176,7 @@ def _check_registry(
         event = version.event
         if kind != "artifact" or event is None or not event.artifact_id:
             continue
-        key = (event.artifact_id, event.digest)
-        if key not in verified:
-            try:
-                store.read_artifact(event.artifact_id, digest=event.digest)
-                verified[key] = None
-            except MlopsLiteError as error:
-                verified[key] = str(error)
-        problem = verified[key]
+        problem = _artifact_problem(store, event.artifact_id, event.digest, verified)
         if problem is not None:
             check.problems.append(f"version {version.number} ({version.name}): {problem}")
     return check
@@ -213,14 +206,7 @@ def _check_run(
             continue
         for output_name, output in record.outputs.items():
             check.artifacts += 1
-            key = (output.artifact_id, output.digest)
-            if key not in verified:
-                try:
-                    store.read_artifact(output.artifact_id, digest=output.digest)
-                    verified[key] = None
-                except MlopsLiteError as error:
-                    verified[key] = str(error)
-            problem = verified[key]
+            problem = _artifact_problem(store, output.artifact_id, output.digest, verified)
             if problem is not None:
                 check.problems.append(f"{where}, output {output_name!r}: {problem}")
     try:
@@ -228,3 +214,20 @@ def _check_run(
     except MlopsLiteError as error:
         check.problems.append(f"its metadata added later cannot be read: {error}")
     return check
+
+
+def _artifact_problem(
+    store: Store,
+    artifact_id: str,
+    digest: str | None,
+    verified: dict[tuple[str, str | None], str | None],
+) -> str | None:
+    """Why the artifact does not read back exactly, or None; each one is read once."""
+    key = (artifact_id, digest)
+    if key not in verified:
+        try:
+            store.read_artifact(artifact_id, digest=digest)
+            verified[key] = None
+        except MlopsLiteError as error:
+            verified[key] = str(error)
+    return verified[key]
