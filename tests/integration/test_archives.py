@@ -14,6 +14,7 @@ from many_runs import git_refs, record_runs
 
 from mlops_lite import Client
 from mlops_lite.errors import RecordError
+from mlops_lite.operations.fsck import check_runs
 from mlops_lite.store import GitStore
 from mlops_lite.store.archives import ARCHIVE_PREFIX, build_archive, read_archive
 from mlops_lite.store.folding import fold_old_runs
@@ -87,6 +88,9 @@ def test_old_runs_fold_into_archives_and_every_run_stays_listed_with_its_sha(
     git(project, "fsck", "--strict", "--no-dangling")
     with Client() as client:
         assert client.get_pipeline_run("run-00003").steps["make"].output.load() == "3"
+    report = check_runs(project)  # mlops-lite fsck reads archived runs too
+    assert {check.ref: check.sha for check in report.runs} == made
+    assert all(check.ok for check in report.runs)
 
 
 def test_the_same_runs_fold_into_the_same_archive_in_every_clone(
