@@ -34,8 +34,8 @@ def run_maintenance(root: str) -> None:
                 fold_old_runs(store, index)
             finally:
                 index.close()
-            fcntl.flock(lock, fcntl.LOCK_UN)
-        consolidate_packs(store.root, store.pack_dir, store.state_dir)
+            # Under the same lock: whoever waits for the lock sees the merge done.
+            consolidate_packs(store.root, store.pack_dir, store.state_dir, locked=True)
 
 
 def main() -> None:

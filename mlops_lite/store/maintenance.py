@@ -59,20 +59,32 @@ def maintenance_lock(state_dir: str) -> str:
     return os.path.join(state_dir, "repack.lock")
 
 
-def consolidate_packs(root: str, pack_dir: str, state_dir: str, *, limit: int = PACK_LIMIT) -> None:
-    """Merge small packs when there are more than ``limit`` (at most one process at a time)."""
+def consolidate_packs(
+    root: str, pack_dir: str, state_dir: str, *, limit: int = PACK_LIMIT, locked: bool = False
+) -> None:
+    """Merge small packs when there are more than ``limit`` (at most one process at a time).
+
+    ``locked``: the caller holds the maintenance lock already.
+    """
     if count_packs(pack_dir) <= limit or not git_available():
         return
+    if locked:
+        _repack(root)
+        return
     os.makedirs(state_dir, exist_ok=True)
-    with open(maintenance_lock(state_dir), "w") as lock:
+    with open(maintenance_lock(state_dir), "a") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return  # another process is already merging
-        try:
-            run_git(root, "repack", "--geometric=2", "-d", "-q", "--no-write-bitmap-index")
-        except StoreError:
-            pass  # housekeeping only: the next run tries again
+        _repack(root)
+
+
+def _repack(root: str) -> None:
+    try:
+        run_git(root, "repack", "--geometric=2", "-d", "-q", "--no-write-bitmap-index")
+    except StoreError:
+        pass  # housekeeping only: the next run tries again
 
 
 def configure_repository(root: str, state_dir: str) -> None:
