@@ -19,6 +19,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlops_lite.core.payload import Payload
 from mlops_lite.core.secrets import scrub_text, scrub_value
 from mlops_lite.definition.context import (
     PendingWrite,
@@ -83,7 +84,8 @@ class StepTask:
 class MaterializedOutput:
     """A value as bytes, with the materializer that wrote them."""
 
-    payload: bytes
+    # A Payload holds views of the step's own value (a large array): never copied whole.
+    payload: bytes | Payload
     materializer: str
     materializer_version: int
     type_name: str
@@ -104,7 +106,9 @@ class MaterializedOutput:
                 f"an input saved by {self.materializer!r} would be unpickled, and it comes from "
                 "a run that is not trusted here; the driver did not clear it for loading"
             )
-        return materializer.load_as(self.payload, self.type_name)
+        payload = self.payload
+        data = payload.contiguous() if isinstance(payload, Payload) else payload
+        return materializer.load_as(data, self.type_name)
 
 
 @dataclass
@@ -356,7 +360,7 @@ def _materialize_outputs(step: Step, invocation: str, value: Any) -> dict[str, M
             )
         materializer = _materializer(step, invocation, name, output_value)
         try:
-            payload = materializer.save(output_value)
+            payload = materializer.save_payload(output_value)
         except MaterializerError:
             raise
         except Exception as error:
@@ -367,7 +371,7 @@ def _materialize_outputs(step: Step, invocation: str, value: Any) -> dict[str, M
                 "register a materializer for this type with mlops_lite.register_materializer"
             ) from error
         outputs[name] = MaterializedOutput(
-            bytes(payload),
+            payload if isinstance(payload, Payload) else bytes(payload),
             materializer.name,
             materializer.version,
             f"{type(output_value).__module__}.{type(output_value).__qualname__}",

@@ -30,6 +30,7 @@ import msgpack
 
 from mlops_lite.core.archive import ArchiveError, decode_files, encode_files, is_clean_path
 from mlops_lite.core.hashing import content_digest
+from mlops_lite.core.payload import Payload, as_payload
 from mlops_lite.errors import ConfigError, MlopsLiteError, RecordError, StoreError
 from mlops_lite.store.objects import (
     BLOB,
@@ -131,9 +132,13 @@ class ArtifactMeta:
         return cls(materializer, version, type_name, size, codec, uses_pickle)
 
 
-def chunk_boundaries(payload: bytes | memoryview) -> Iterator[tuple[int, int]]:
-    """Yield ``(start, end)`` of content-defined chunks covering ``payload``."""
-    view = payload if isinstance(payload, bytes) else bytes(payload)
+def chunk_boundaries(payload: bytes | memoryview | Payload) -> Iterator[tuple[int, int]]:
+    """Yield ``(start, end)`` of content-defined chunks covering ``payload``.
+
+    The payload is searched where it lies (never copied whole): the boundaries
+    of a ``Payload`` are those of its joined bytes.
+    """
+    view = as_payload(payload)
     size = len(view)
     start = 0
     while size - start > CHUNK_MAX:
@@ -144,13 +149,13 @@ def chunk_boundaries(payload: bytes | memoryview) -> Iterator[tuple[int, int]]:
     yield start, size
 
 
-def _choose_codec(payload: bytes) -> str:
+def _choose_codec(payload: Payload) -> str:
     if len(payload) < _COMPRESS_FROM:
         return "none"
     import zstandard
 
     middle = len(payload) // 2
-    sample = payload[max(0, middle - _SAMPLE // 2) : middle + _SAMPLE // 2]
+    sample = payload.span(max(0, middle - _SAMPLE // 2), min(len(payload), middle + _SAMPLE // 2))
     compressed = zstandard.ZstdCompressor(level=1).compress(sample)
     return "zstd" if len(compressed) < _WORTH_COMPRESSING * len(sample) else "none"
 
@@ -187,7 +192,7 @@ def decode_pointer(data: bytes, where: str = "an artifact") -> list[tuple[str, i
 
 
 def build_artifact(
-    payload: bytes,
+    payload: bytes | Payload,
     *,
     materializer: str,
     materializer_version: int,
@@ -201,53 +206,54 @@ def build_artifact(
     With ``files``, the payload is a directory's files (``core.archive``) and is
     stored as a git tree of those files, browsable with ``git ls-tree``. With a
     ``chunk_store``, a payload larger than its threshold has its chunks kept
-    there and only a pointer to them in git.
+    there and only a pointer to them in git. A ``Payload`` is read where it
+    lies: each chunk object holds a view of it, unless it must be compressed.
     """
     if files:
         return _build_files_artifact(
-            payload,
+            payload if isinstance(payload, bytes) else bytes(payload),
             materializer=materializer,
             materializer_version=materializer_version,
             type_name=type_name,
             uses_pickle=uses_pickle,
         )
-    codec = _choose_codec(payload)
-    encode: Callable[[memoryview], bytes | memoryview]
+    data = as_payload(payload)
+    codec = _choose_codec(data)
+    encode: Callable[[bytes | memoryview], bytes | memoryview]
     if codec == "zstd":
         import zstandard
 
-        def encode(view: memoryview) -> bytes:
+        def encode(view: bytes | memoryview) -> bytes:
             # A compressor per call: ZstdCompressor objects are not thread-safe.
             return zstandard.ZstdCompressor(level=3).compress(view)
     else:
 
-        def encode(view: memoryview) -> memoryview:
+        def encode(view: bytes | memoryview) -> bytes | memoryview:
             return view
 
     meta = ArtifactMeta(
-        materializer, materializer_version, type_name, len(payload), codec, uses_pickle
+        materializer, materializer_version, type_name, len(data), codec, uses_pickle
     )
     meta_blob = blob(meta.encode())
     objects = [meta_blob]
-    view = memoryview(payload)
-    if chunk_store is not None and len(payload) > chunk_store.threshold:
+    if chunk_store is not None and len(data) > chunk_store.threshold:
         store = chunk_store
 
         def keep(span: tuple[int, int]) -> tuple[str, int]:
-            stored = encode(view[span[0] : span[1]])
+            stored = encode(data.span(*span))
             return store.keep(stored), len(stored)
 
-        pointer = blob(_encode_pointer(list(parallel_map(keep, chunk_boundaries(payload)))))
+        pointer = blob(_encode_pointer(list(parallel_map(keep, chunk_boundaries(data)))))
         entries = {"meta": (MODE_BLOB, meta_blob.id), "chunks": (MODE_BLOB, pointer.id)}
         artifact_tree = tree(entries)
         return artifact_tree, [*objects, pointer, artifact_tree]
-    if len(payload) <= CHUNK_MAX:
-        data_blob = blob(encode(view))
+    if len(data) <= CHUNK_MAX:
+        data_blob = blob(encode(data.span(0, len(data))))
         objects.append(data_blob)
         data_entry = (MODE_BLOB, data_blob.id)
     else:
-        spans = chunk_boundaries(payload)
-        chunks = parallel_map(lambda span: blob(encode(view[span[0] : span[1]])), spans)
+        spans = chunk_boundaries(data)
+        chunks = parallel_map(lambda span: blob(encode(data.span(*span))), spans)
         chunk_entries = {}
         for number, chunk in enumerate(chunks):
             objects.append(chunk)

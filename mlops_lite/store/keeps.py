@@ -33,6 +33,7 @@ __all__ = [
     "KEEP_HEADER",
     "Keep",
     "KeepInfo",
+    "combine_keeps",
     "read_keeps",
     "release_keeps_of",
     "sweep_stale_keeps",
@@ -75,6 +76,25 @@ class Keep:
             os.unlink(path)
         except FileNotFoundError:
             pass
+
+
+class _Keeps(Keep):
+    """Several keeps released together: a run's new pack and the packs it reuses objects of."""
+
+    def __init__(self, keeps: list[Keep]) -> None:
+        super().__init__(None, b"")
+        self._keeps = keeps
+
+    def release(self) -> None:
+        """Release every keep (idempotent)."""
+        keeps, self._keeps = self._keeps, []
+        for keep in keeps:
+            keep.release()
+
+
+def combine_keeps(keeps: list[Keep]) -> Keep:
+    """One keep whose ``release`` releases all of ``keeps``."""
+    return keeps[0] if len(keeps) == 1 else _Keeps(keeps)
 
 
 def write_keep(keep_path: str, kind: KeepKind, ref: str, commit: str = "") -> Keep:

@@ -21,6 +21,7 @@ from typing import Final, Literal, Protocol
 
 from mlops_lite.core.hashing import content_digest
 from mlops_lite.core.ids import ArtifactId, CommitId, ObjectId
+from mlops_lite.core.payload import Payload
 from mlops_lite.core.records import OutputRecord, RunRecord, StepRecord
 from mlops_lite.errors import MissingObjectError, MlopsLiteError, RecordError
 from mlops_lite.store.artifacts import build_artifact
@@ -55,8 +56,8 @@ class ArtifactPayload(Protocol):
     """A step output as bytes, with how it was materialized."""
 
     @property
-    def payload(self) -> bytes:
-        """The bytes to store."""
+    def payload(self) -> bytes | Payload:
+        """The bytes to store (a ``Payload``: in pieces, read where they lie)."""
 
     @property
     def materializer(self) -> str:
