@@ -14,7 +14,10 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-__all__ = ["Payload", "as_payload"]
+from mlops_lite.core.sizes import format_size
+from mlops_lite.errors import OutputTooLargeError
+
+__all__ = ["Payload", "as_payload", "output_too_large"]
 
 Buffer = bytes | bytearray | memoryview
 
@@ -129,3 +132,19 @@ def _search(marker: bytes, view: memoryview, start: int, end: int) -> int:
 def as_payload(data: Payload | Buffer) -> Payload:
     """``data`` as a ``Payload`` (a bytes-like value becomes its one piece, not copied)."""
     return data if isinstance(data, Payload) else Payload([data])
+
+
+def output_too_large(step: str, output: str, size: int | None, doing: str) -> OutputTooLargeError:
+    """The error for a ``MemoryError`` raised while an output was saved or recorded.
+
+    Says which output, how large, and what helps: the value alone may fit where
+    the value and its saved form together do not.
+    """
+    how_large = f"{format_size(size)}" if size is not None else "of a size it could not tell"
+    return OutputTooLargeError(
+        f"step {step!r}, output {output!r}: out of memory while {doing} ({how_large}); "
+        "the step is recorded as failed and the steps before it are kept. Return a smaller "
+        "output (split it into several outputs), return it as a numpy array (recorded from "
+        "the array's own memory, without a copy; other values need about twice their size "
+        "while they are saved), or run the step with more memory"
+    )

@@ -19,7 +19,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlops_lite.core.payload import Payload
+from mlops_lite.core.payload import Payload, output_too_large
 from mlops_lite.core.secrets import scrub_text, scrub_value
 from mlops_lite.definition.context import (
     PendingWrite,
@@ -361,8 +361,16 @@ def _materialize_outputs(step: Step, invocation: str, value: Any) -> dict[str, M
         materializer = _materializer(step, invocation, name, output_value)
         try:
             payload = materializer.save_payload(output_value)
-        except MaterializerError:
-            raise
+        except (MemoryError, MaterializerError) as error:
+            if not isinstance(error, MemoryError) and not isinstance(error.__cause__, MemoryError):
+                raise
+            raise output_too_large(
+                invocation,
+                name,
+                _value_size(output_value),
+                f"materializer {materializer.name!r} saved its "
+                f"{type(output_value).__qualname__} value",
+            ) from None
         except Exception as error:
             raise MaterializerError(
                 f"step {invocation!r}, output {name!r}: "
@@ -380,6 +388,30 @@ def _materialize_outputs(step: Step, invocation: str, value: Any) -> dict[str, M
             stores_files=type(materializer).stores_files,
         )
     return outputs
+
+
+def _value_size(value: Any, depth: int = 0) -> int | None:
+    """The bytes a value holds, when it says (arrays, buffers, data frames); else None.
+
+    A dict, list or tuple adds up what its members say (two levels down).
+    """
+    try:
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return memoryview(value).nbytes
+        nbytes = getattr(value, "nbytes", None)
+        if isinstance(nbytes, int):
+            return nbytes
+        usage = getattr(value, "memory_usage", None)  # pandas
+        if callable(usage):
+            return int(usage(deep=True).sum())
+        if isinstance(value, (dict, list, tuple)) and depth < 2:
+            members = value.values() if isinstance(value, dict) else value
+            sizes = [_value_size(member, depth + 1) for member in members]
+            known = [size for size in sizes if size is not None]
+            return sum(known) if known else None
+    except Exception:
+        return None
+    return None
 
 
 def _short_repr(value: Any) -> str:

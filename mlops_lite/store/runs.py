@@ -21,7 +21,7 @@ from typing import Final, Literal, Protocol
 
 from mlops_lite.core.hashing import content_digest
 from mlops_lite.core.ids import ArtifactId, CommitId, ObjectId
-from mlops_lite.core.payload import Payload
+from mlops_lite.core.payload import Payload, output_too_large
 from mlops_lite.core.records import OutputRecord, RunRecord, StepRecord
 from mlops_lite.errors import MissingObjectError, MlopsLiteError, RecordError
 from mlops_lite.store.artifacts import build_artifact
@@ -131,15 +131,20 @@ class RunWriter:
         """
         objects: list[GitObject] = []
         for name, output in (payloads or {}).items():
-            artifact_tree, artifact_objects = build_artifact(
-                output.payload,
-                materializer=output.materializer,
-                materializer_version=output.materializer_version,
-                type_name=output.type_name,
-                uses_pickle=output.uses_pickle,
-                files=output.stores_files,
-                chunk_store=self.store.chunk_store,
-            )
+            try:
+                artifact_tree, artifact_objects = build_artifact(
+                    output.payload,
+                    materializer=output.materializer,
+                    materializer_version=output.materializer_version,
+                    type_name=output.type_name,
+                    uses_pickle=output.uses_pickle,
+                    files=output.stores_files,
+                    chunk_store=self.store.chunk_store,
+                )
+            except MemoryError:
+                raise output_too_large(
+                    record.name, name, len(output.payload), "recording it"
+                ) from None
             objects.extend(artifact_objects)
             record.outputs[name] = OutputRecord(
                 artifact_id=ArtifactId(artifact_tree.id),
@@ -157,7 +162,13 @@ class RunWriter:
         if sum(len(o.data) for o in objects) > _DIRECT_PACK_BYTES:
             # Kept until the run is recorded, even if this process dies: the
             # journal's recovery needs these objects.
-            self._keeps.append(self.store.write_objects(objects, ref=self.ref))
+            try:
+                self._keeps.append(self.store.write_objects(objects, ref=self.ref))
+            except MemoryError:
+                name, output = max((payloads or {}).items(), key=lambda item: len(item[1].payload))
+                raise output_too_large(
+                    record.name, name, len(output.payload), "recording it"
+                ) from None
             objects = []
         self._pending.extend(objects)
         if self._journal is not None:
