@@ -76,6 +76,10 @@ _FILES_CODEC: Final = "tree"
 _CODECS = frozenset({"none", "zstd", _FILES_CODEC})
 
 _COMPRESS_FROM = 16 * 1024
+# Compressed chunks are new memory (raw ones are views of the payload): past a
+# tenth of the payload's size (at least this), they are handed to ``spill`` to
+# be written, in at most ~10 packs.
+_SPILL_MIN: Final = 32 * 1024 * 1024
 _SAMPLE = 256 * 1024
 _WORTH_COMPRESSING = 0.85  # store raw unless zstd saves at least 15%
 
@@ -200,6 +204,7 @@ def build_artifact(
     uses_pickle: bool,
     files: bool = False,
     chunk_store: ChunkStore | None = None,
+    spill: Callable[[list[GitObject]], None] | None = None,
 ) -> tuple[GitObject, list[GitObject]]:
     """Encode ``payload`` as an artifact tree; return the tree and all new objects.
 
@@ -208,6 +213,9 @@ def build_artifact(
     ``chunk_store``, a payload larger than its threshold has its chunks kept
     there and only a pointer to them in git. A ``Payload`` is read where it
     lies: each chunk object holds a view of it, unless it must be compressed.
+    Compressed chunks are handed to ``spill`` (to be written) whenever they
+    add up to a tenth of the payload (32 MiB at least), and are then not among
+    the objects returned: a compressible payload is not held twice either.
     """
     if files:
         return _build_files_artifact(
@@ -255,9 +263,20 @@ def build_artifact(
         spans = chunk_boundaries(data)
         chunks = parallel_map(lambda span: blob(encode(data.span(*span))), spans)
         chunk_entries = {}
+        held: list[GitObject] = []
+        held_bytes = 0
+        spill_at = max(_SPILL_MIN, len(data) // 10)
         for number, chunk in enumerate(chunks):
-            objects.append(chunk)
             chunk_entries[f"{number:05d}"] = (MODE_BLOB, chunk.id)
+            if spill is None or codec != "zstd":
+                objects.append(chunk)
+                continue
+            held.append(chunk)
+            held_bytes += len(chunk.data)
+            if held_bytes >= spill_at:
+                spill(held)
+                held, held_bytes = [], 0
+        objects.extend(held)
         chunk_tree = tree(chunk_entries)
         objects.append(chunk_tree)
         data_entry = (MODE_TREE, chunk_tree.id)

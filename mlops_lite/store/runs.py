@@ -130,6 +130,11 @@ class RunWriter:
         ``record.outputs`` (a cache hit) are referenced as they are.
         """
         objects: list[GitObject] = []
+
+        def spill(chunks: list[GitObject]) -> None:
+            # Kept until the run is recorded, like a step's own pack below.
+            self._keeps.append(self.store.write_objects(chunks, ref=self.ref))
+
         for name, output in (payloads or {}).items():
             try:
                 artifact_tree, artifact_objects = build_artifact(
@@ -140,6 +145,7 @@ class RunWriter:
                     uses_pickle=output.uses_pickle,
                     files=output.stores_files,
                     chunk_store=self.store.chunk_store,
+                    spill=spill,
                 )
             except MemoryError:
                 raise output_too_large(
