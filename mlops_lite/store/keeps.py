@@ -60,9 +60,12 @@ class KeepInfo:
 class Keep:
     """One pack's ``.keep``, removed by ``release`` (idempotent)."""
 
-    def __init__(self, path: str | None, content: bytes) -> None:
+    def __init__(self, path: str | None, content: bytes, *, held_here: bool = False) -> None:
         self.path = path
         self._content = content
+        # The pack was already kept, by a keep saying exactly this (this process,
+        # for the same ref): it stays until that writer releases its keeps.
+        self.held_here = held_here
 
     def release(self) -> None:
         """Let git's maintenance treat the pack as any other (its objects are reachable now)."""
@@ -108,7 +111,12 @@ def write_keep(keep_path: str, kind: KeepKind, ref: str, commit: str = "") -> Ke
     except FileExistsError:
         # An identical pack is already kept by another writer: its keep protects
         # these objects too, until that writer's ref reaches them.
-        return Keep(None, content)
+        try:
+            with open(keep_path, "rb") as f:
+                held_here = f.read(4096) == content
+        except OSError:
+            held_here = False
+        return Keep(None, content, held_here=held_here)
     try:
         os.write(handle, content)
     finally:

@@ -454,8 +454,9 @@ class GitStore:
         (left by a failed or deleted run), and then ``git gc`` could drop it
         before this run's ref names it. So, as for the pack we write, the pack
         holding it gets a ``.keep`` (``protect``, added to ``keeps``), released
-        with ours once the ref is written, and it is reused only if that keep is ours (another
-        writer's may go at any moment) and the pack is still there once kept
+        with ours once the ref is written. It is reused only if that keep is
+        ours, or one this writer already holds for the same ref (another
+        writer's may go at any moment), and the pack is still there once kept
         (a repack that began before it may have moved it; the object is then
         written). A ``git gc --prune=now`` that had already listed the packs
         before the keep appeared could still drop it, as git documents for any
@@ -463,6 +464,9 @@ class GitStore:
         """
         remaining: list[GitObject] = []
         by_pack: dict[str, list[GitObject]] = {}
+        objects = list(objects)
+        if any(len(obj.data) >= _REUSED_FROM for obj in objects):
+            self._rescan_packs()  # packs written since the list was made: this run's own too
         for obj in objects:
             found = self._find_in_packs(obj.id) if len(obj.data) >= _REUSED_FROM else None
             if found is None:
@@ -471,12 +475,12 @@ class GitStore:
                 by_pack.setdefault(found[0]._data_path.removesuffix(".pack"), []).append(obj)
         for base, stored in by_pack.items():
             keep = protect(base + ".keep")
-            if keep.path is None:
+            if keep.path is None and not keep.held_here:
                 remaining.extend(stored)  # kept by another writer, or by git for a moment
             elif not (os.path.exists(base + ".pack") and os.path.exists(base + ".idx")):
                 keep.release()
                 remaining.extend(stored)
-            else:
+            elif keep.path is not None:
                 keeps.append(keep)
         return remaining
 

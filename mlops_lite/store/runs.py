@@ -171,7 +171,9 @@ class RunWriter:
             try:
                 self._keeps.append(self.store.write_objects(objects, ref=self.ref))
             except MemoryError:
-                name, output = max((payloads or {}).items(), key=lambda item: len(item[1].payload))
+                if not payloads:
+                    raise
+                name, output = max(payloads.items(), key=lambda item: len(item[1].payload))
                 raise output_too_large(
                     record.name, name, len(output.payload), "recording it"
                 ) from None

@@ -260,3 +260,38 @@ def test_a_compressible_array_is_written_in_parts_and_reads_back(project: Path) 
     expected = np.random.default_rng(0).integers(0, 16, 100_000_000, dtype=np.uint8)
     assert np.array_equal(value, expected)
     git(project, "fsck", "--strict", "--no-dangling")
+
+
+TWICE = textwrap.dedent(
+    f"""
+    import numpy as np
+    from mlops_lite import pipeline, step
+
+    @step
+    def first() -> np.ndarray:
+        return np.frombuffer(np.random.default_rng(0).bytes({SIZE}), dtype=np.uint8).copy()
+
+    @step
+    def second() -> np.ndarray:
+        return np.frombuffer(np.random.default_rng(0).bytes({SIZE}), dtype=np.uint8).copy()
+
+    @pipeline(enable_cache=False)
+    def twice():
+        first()
+        second()
+
+    twice.with_options(quiet=True)()
+    """
+)
+
+
+def test_chunks_a_run_already_wrote_are_not_written_again_by_its_next_step(project: Path) -> None:
+    # The first step's pack is kept by this run until its ref is written: safe to reuse.
+    (project / "twice.py").write_text(TWICE)
+    run_script(project, "twice.py")
+    pack_dir = project / ".git" / "objects" / "pack"
+    chunks = _chunk_ids(_array(0))
+    holding = [p.name for p in pack_dir.glob("*.idx") if _packed_ids(pack_dir, {p.name}) & chunks]
+    assert len(holding) == 1
+    assert not list(pack_dir.glob("*.keep"))
+    git(project, "fsck", "--strict", "--no-dangling")
