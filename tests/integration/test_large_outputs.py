@@ -295,3 +295,56 @@ def test_chunks_a_run_already_wrote_are_not_written_again_by_its_next_step(proje
     assert len(holding) == 1
     assert not list(pack_dir.glob("*.keep"))
     git(project, "fsck", "--strict", "--no-dangling")
+
+
+RECORDING_FAILS = textwrap.dedent(
+    """
+    import numpy as np
+    import mlops_lite.store.runs as runs
+    from mlops_lite import pipeline, step
+
+    # Memory runs out while the output is recorded (after the step saved it).
+    built = runs.build_artifact
+
+    def build_artifact(payload, **options):
+        if len(payload) > 1_000_000:
+            raise MemoryError
+        return built(payload, **options)
+
+    runs.build_artifact = build_artifact
+
+    @step
+    def small() -> int:
+        return 7
+
+    @step
+    def big(n: int) -> np.ndarray:
+        return np.zeros(2_000_000, dtype=np.uint8)
+
+    @step
+    def after(values: np.ndarray) -> int:
+        return len(values)
+
+    @pipeline(enable_cache=False)
+    def train():
+        after(big(small()))
+
+    train.with_options(quiet=True)()
+    """
+)
+
+
+def test_an_output_that_runs_out_of_memory_while_recorded_fails_its_step(project: Path) -> None:
+    (project / "recording.py").write_text(RECORDING_FAILS)
+    completed = run_script(project, "recording.py", check=False)
+    assert completed.returncode != 0
+    last = completed.stderr.strip().splitlines()[-1]
+    assert "StepFailedError: step 'big'" in last, completed.stderr
+    assert "step 'big', output 'output': out of memory while recording it (1.9 MiB)" in last
+    with Client(project) as client:
+        (run,) = client.get_pipeline("train").runs
+        assert run.status == "failed"
+        assert run.steps["small"].output.load() == 7
+        assert run.steps["big"].status == "failed"
+        assert run.steps["after"].status == "skipped"
+    git(project, "fsck", "--strict", "--no-dangling")
