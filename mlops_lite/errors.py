@@ -27,6 +27,7 @@
     │   └── SecretNotFoundError       mlops_lite.secret() found the name nowhere
     ├── ProtectedRunError             deleting a pinned run (or one in a model stage)
     ├── StepFailedError               a step raised; the run was recorded as failed
+    ├── OutputTooLargeError           a step's output did not fit in memory to be saved
     ├── ExecutionError                the orchestrator could not run a step
     │   ├── WorkerDiedError
     │   ├── StepTimeoutError
@@ -62,6 +63,7 @@ __all__ = [
     "NameNotFoundError",
     "NoMaterializerError",
     "NotFoundError",
+    "OutputTooLargeError",
     "OutputTypeError",
     "OutputUsedAsValueError",
     "PipelineNotFoundError",
@@ -221,6 +223,10 @@ class StepFailedError(MlopsLiteError):
         super().__init__(message)
         self.step_name = step_name
         self.run_name = run_name
+
+
+class OutputTooLargeError(MlopsLiteError):
+    """A step's output ran out of memory while it was saved or recorded; the step failed."""
 
 
 class ExecutionError(MlopsLiteError):
