@@ -2,8 +2,9 @@
 
 A parameter sweep (later runs reuse cached steps), a failed run, a run still
 running (its step waits for a file), a teammate's run pulled from her clone
-(with a pickled output whose unpickling would leave a marker file), and text
-full of HTML in parameters, metadata, logs and outputs.
+(with a pickled output whose unpickling would leave a marker file), a model with
+two versions, named artifact versions and a stage history, and text full of
+HTML in parameters, metadata, tags, logs and outputs.
 """
 
 from __future__ import annotations
@@ -117,6 +118,47 @@ PIPELINE = textwrap.dedent(
 )
 
 
+CHURN = textwrap.dedent(
+    f'''
+    import sys
+    from typing import Annotated
+
+    from mlops_lite import ArtifactConfig, Model, log_metadata, pipeline, step
+    from mlops_lite.client import Client
+
+    HOSTILE = {HOSTILE!r}
+
+
+    @step
+    def prepare(rows: int = 3) -> Annotated[list, ArtifactConfig(name="dataset", tags=[HOSTILE])]:
+        return list(range(rows))
+
+
+    @step
+    def fit(
+        dataset: list, weight: float
+    ) -> Annotated[
+        dict,
+        ArtifactConfig(name="classifier", is_model_artifact=True, run_metadata={{"note": HOSTILE}}),
+    ]:
+        log_metadata(metadata={{"weight": weight, "note": HOSTILE}}, infer_model=True)
+        return {{"weight": weight, "rows": len(dataset)}}
+
+
+    @pipeline(model=Model(name="churn", description=HOSTILE, tags=["demo"]))
+    def churn(weight: float = 1.0):
+        fit(prepare(), weight=weight)
+
+
+    if __name__ == "__main__":
+        if sys.argv[1] == "promote":
+            Client().get_model_version("churn", sys.argv[2]).set_stage("production", force=True)
+        else:
+            print("RUN", churn(weight=float(sys.argv[1])).sha)
+    '''
+)
+
+
 @dataclass
 class DashboardRepository:
     """The project, its runs by role, and what the tests need to reach them."""
@@ -127,6 +169,7 @@ class DashboardRepository:
     failed: str = ""
     running: str = ""
     teammate: str = ""
+    models: list[str] = field(default_factory=list)
     marker: Path = Path()
     release: Path = Path()
     process: subprocess.Popen[str] | None = None
@@ -178,7 +221,8 @@ def build(base: Path) -> DashboardRepository:
     root.mkdir()
     _run(root, me, "git", "init", "-q", "-b", "main")
     (root / "sweep.py").write_text(PIPELINE)
-    _run(root, me, "git", "add", "sweep.py")
+    (root / "churn.py").write_text(CHURN)
+    _run(root, me, "git", "add", "sweep.py", "churn.py")
     _run(root, me, "git", "commit", "-qm", "sweep")
     repository = DashboardRepository(root, me, marker=base / "unpickled", release=base / "release")
 
@@ -197,6 +241,12 @@ def build(base: Path) -> DashboardRepository:
     assert _pipeline(root, me, lr=0.9, fail=True).startswith("FAILED")
     repository.failed = _newest(root, me)
     _run(root, me, sys.executable, "-m", "mlops_lite", "pull", str(alice_root), "--quiet")
+    # Two versions of the churn model; the second takes production from the first.
+    for weight in ("1.0", "2.0"):
+        _run(root, me, sys.executable, "churn.py", weight)
+        repository.models.append(_newest(root, me))
+    for version in ("1", "2"):
+        _run(root, me, sys.executable, "churn.py", "promote", version)
 
     # A run left running: its train step waits for the release file.
     waiting = dict(me, WAIT_FOR=str(repository.release))

@@ -47,7 +47,7 @@ def test_runs_page_lists_every_kind_of_run(
         assert sha[:10] in page
     assert "status-failed" in page and "status-running" in page
     assert "alice@example.com" in page
-    assert "runs 1–6 of 6" in page
+    assert "runs 1–8 of 8" in page
     # Parameters and metrics are columns by default, from the index.
     assert "param:lr" in page and "metric:accuracy" in page
 
