@@ -9,6 +9,7 @@ HTML in parameters, metadata, tags, logs and outputs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -119,7 +120,7 @@ PIPELINE = textwrap.dedent(
 
 
 CHURN = textwrap.dedent(
-    f'''
+    f"""
     import sys
     from typing import Annotated
 
@@ -155,7 +156,7 @@ CHURN = textwrap.dedent(
             Client().get_model_version("churn", sys.argv[2]).set_stage("production", force=True)
         else:
             print("RUN", churn(weight=float(sys.argv[1])).sha)
-    '''
+    """
 )
 
 
@@ -295,3 +296,97 @@ def dashboard_url(dashboard_repository: DashboardRepository) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+LIVE = textwrap.dedent(
+    """
+    import time
+    from pathlib import Path
+
+    from mlops_lite import pipeline, step
+
+
+    def wait_for(gate):
+        while not Path(gate).exists():
+            time.sleep(0.05)
+
+
+    @step
+    def first() -> int:
+        print("first is done")
+        return 1
+
+
+    @step
+    def slow(x: int) -> int:
+        print("line one", flush=True)
+        wait_for("gate-1")
+        print("line two", flush=True)
+        wait_for("gate-2")
+        return x
+
+
+    @pipeline
+    def live():
+        slow(first())
+
+
+    if __name__ == "__main__":
+        print("RUN", live().sha)
+    """
+)
+
+
+@dataclass
+class LiveRun:
+    """A run of ``live`` in a subprocess; its step ``slow`` waits at ``gate-1``, then ``gate-2``."""
+
+    root: Path
+    process: subprocess.Popen[str]
+    sha: str
+    name: str
+
+    def open_gate(self, number: int) -> None:
+        (self.root / f"gate-{number}").write_text("go")
+
+    def finish(self) -> None:
+        self.open_gate(1)
+        self.open_gate(2)
+        try:
+            self.process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.communicate()
+
+
+@contextlib.contextmanager
+def live_run(project: Path) -> Iterator[LiveRun]:
+    """Start ``live`` in ``project``; yield once its ``slow`` step has printed its first line."""
+    from mlops_lite import Client
+
+    (project / "live.py").write_text(LIVE)
+    (project / ".gitignore").write_text("gate-*\n")
+    subprocess.run(["git", "add", "live.py", ".gitignore"], cwd=project, check=True)
+    subprocess.run(["git", "commit", "-qm", "live"], cwd=project, check=True)
+    process = subprocess.Popen(
+        [sys.executable, "live.py"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    run: LiveRun | None = None
+    try:
+        deadline = time.monotonic() + 60
+        while run is None:
+            assert time.monotonic() < deadline, "the live run's step never printed"
+            assert process.poll() is None, process.communicate()[0]
+            time.sleep(0.1)
+            with Client(project) as client:
+                found = client.find_runs(status="running", limit=1).runs
+                step = found[0].steps.get("slow") if found else None
+                if step is not None and "line one" in step.logs:
+                    run = LiveRun(project, process, found[0].sha, found[0].name)
+        yield run
+    finally:
+        (run or LiveRun(project, process, "", "")).finish()
