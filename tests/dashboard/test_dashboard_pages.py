@@ -438,4 +438,4 @@ def test_a_running_steps_page_follows_its_log_until_the_step_ends(project: Path)
         assert text(changes.group(1)) != changes.group(2)
         ended = text(reload.group(1))
         assert "status-completed" in ended and "line two" in ended
-        assert "<pre class=\"logs\" data-follow" not in ended and "data-changes=" not in ended
+        assert '<pre class="logs" data-follow' not in ended and "data-changes=" not in ended
