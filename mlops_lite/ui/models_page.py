@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Final
 
-from mlops_lite.client import Client, ModelVersion, RegisteredModel
+from mlops_lite.client import ArtifactVersion, Client, ModelVersion, RegisteredModel
 from mlops_lite.errors import MlopsLiteError
 from mlops_lite.ui.html import Markup, join, tag
 from mlops_lite.ui.links import Links, version_anchor
@@ -13,6 +14,9 @@ from mlops_lite.ui.widgets import Page, facts, json_block, link, table, timestam
 __all__ = ["model_page", "models_page", "run_link"]
 
 STAGES: Final = ("production", "staging", "archived", "none")
+_KINDS: Final = ("model", "data", "deployment")
+Linked = tuple[str, ArtifactVersion]
+"""How an artifact version is linked to a model version (its kind), and the version."""
 _CARD: Final = ("description", "license", "audience", "use_cases", "limitations", "trade_offs",
                 "ethics")  # fmt: skip
 
@@ -74,39 +78,47 @@ def models_page(client: Client, links: Links, models: list[RegisteredModel]) -> 
     return Page("Models", body, "models")
 
 
-def _linked_artifacts(version: ModelVersion, links: Links) -> Markup:
-    rows = []
-    for kind, linked in (
-        ("model", version.model_artifacts),
-        ("data", version.data_artifacts),
-        ("deployment", version.deployment_artifacts),
-    ):
-        for name, versions in linked.items():
-            rows.append(
-                tag(
-                    "tr",
-                    {"data-artifact": name},
-                    tag("td", None, kind),
-                    tag("td", None, name),
-                    tag(
-                        "td",
-                        None,
-                        join(
-                            [
-                                link(links.artifact_version(name, v.version), v.version)
-                                for v in versions.values()
-                            ],
-                            ", ",
-                        ),
-                    ),
-                )
-            )
+def _links_by_version(client: Client, model: str) -> dict[uuid.UUID, list[Linked]]:
+    """The artifact versions linked to each version of ``model``, reading each registry once."""
+    found: dict[uuid.UUID, list[Linked]] = {}
+    for version in client.list_artifact_versions():
+        for model_link in version.model_links:
+            if model_link["model"] == model:
+                key = uuid.UUID(model_link["version_id"])
+                found.setdefault(key, []).append((model_link["kind"], version))
+    return found
+
+
+def _kind_order(kind: str) -> int:
+    return _KINDS.index(kind) if kind in _KINDS else len(_KINDS)
+
+
+def _linked_artifacts(linked: list[Linked], links: Links) -> Markup:
+    rows = [
+        tag(
+            "tr",
+            {"data-artifact": version.name},
+            tag("td", None, kind),
+            tag(
+                "td",
+                None,
+                link(
+                    links.artifact_version(version.name, version.version),
+                    f"{version.name}:{version.version}",
+                ),
+            ),
+            tag("td", {"class": "mono"}, version.data_type),
+        )
+        for kind, version in sorted(linked, key=lambda item: _kind_order(item[0]))
+    ]
     if not rows:
         return tag("p", {"class": "muted"}, "no artifacts linked")
-    return table(["Kind", "Artifact", "Versions"], rows, "linked-artifacts")
+    return table(["Kind", "Artifact version", "Data type"], rows, "linked-artifacts")
 
 
-def _version_section(client: Client, links: Links, version: ModelVersion) -> Markup:
+def _version_section(
+    client: Client, links: Links, version: ModelVersion, linked: list[Linked]
+) -> Markup:
     runs = version.run_names
     number = f" (#{version.number})" if version.name != str(version.number) else ""
     return tag(
@@ -135,7 +147,7 @@ def _version_section(client: Client, links: Links, version: ModelVersion) -> Mar
         if version.run_metadata
         else tag("p", {"class": "muted"}, "none"),
         tag("h4", None, "Linked artifacts"),
-        _linked_artifacts(version, links),
+        _linked_artifacts(linked, links),
     )
 
 
@@ -189,6 +201,7 @@ def model_page(client: Client, links: Links, model: RegisteredModel) -> Page:
         ]
     )
     versions = model.versions
+    linked = _links_by_version(client, model.name)
     body = join(
         [
             tag("h1", None, f"Model {model.name}"),
@@ -196,7 +209,12 @@ def model_page(client: Client, links: Links, model: RegisteredModel) -> Page:
             tag("h2", None, "Stage history"),
             _history(client, links, model),
             tag("h2", None, f"Versions ({len(versions)})"),
-            join([_version_section(client, links, v) for v in reversed(versions)]),
+            join(
+                [
+                    _version_section(client, links, v, linked.get(v.id, []))
+                    for v in reversed(versions)
+                ]
+            ),
         ]
     )
     return Page(f"Model {model.name}", body, "models")

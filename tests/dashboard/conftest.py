@@ -3,7 +3,8 @@
 A parameter sweep (later runs reuse cached steps), a failed run, a run still
 running (its step waits for a file), a teammate's run pulled from her clone
 (with a pickled output whose unpickling would leave a marker file), a model with
-two versions, named artifact versions and a stage history, and text full of
+two versions, named artifact versions, a stage history and a scoring run using
+the production version's classifier, and text full of
 HTML in parameters, metadata, tags, logs and outputs.
 """
 
@@ -124,7 +125,9 @@ CHURN = textwrap.dedent(
     import sys
     from typing import Annotated
 
-    from mlops_lite import ArtifactConfig, Model, log_metadata, pipeline, step
+    from mlops_lite import (
+        ArtifactConfig, Model, get_pipeline_context, log_metadata, pipeline, step,
+    )
     from mlops_lite.client import Client
 
     HOSTILE = {HOSTILE!r}
@@ -151,9 +154,23 @@ CHURN = textwrap.dedent(
         fit(prepare(), weight=weight)
 
 
+    @step
+    def predict(classifier: dict, dataset: list) -> Annotated[list, "predictions"]:
+        return [x * classifier["weight"] for x in dataset]
+
+
+    @pipeline(model=Model(name="churn", version="production"))
+    def scoring():
+        # The production classifier, made by an earlier run: lineage crosses runs.
+        classifier = get_pipeline_context().model.get_model_artifact("classifier")
+        predict(classifier, prepare())
+
+
     if __name__ == "__main__":
         if sys.argv[1] == "promote":
             Client().get_model_version("churn", sys.argv[2]).set_stage("production", force=True)
+        elif sys.argv[1] == "score":
+            print("RUN", scoring().sha)
         else:
             print("RUN", churn(weight=float(sys.argv[1])).sha)
     """
@@ -171,6 +188,7 @@ class DashboardRepository:
     running: str = ""
     teammate: str = ""
     models: list[str] = field(default_factory=list)
+    scoring: str = ""
     marker: Path = Path()
     release: Path = Path()
     process: subprocess.Popen[str] | None = None
@@ -248,6 +266,8 @@ def build(base: Path) -> DashboardRepository:
         repository.models.append(_newest(root, me))
     for version in ("1", "2"):
         _run(root, me, sys.executable, "churn.py", "promote", version)
+    _run(root, me, sys.executable, "churn.py", "score")
+    repository.scoring = _newest(root, me)
 
     # A run left running: its train step waits for the release file.
     waiting = dict(me, WAIT_FOR=str(repository.release))

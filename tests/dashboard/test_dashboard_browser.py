@@ -109,7 +109,7 @@ def test_runs_page_lists_runs_and_compares_the_selected_ones(
 ) -> None:
     driver = browser.open(dashboard_url + "/", "runs")
     rows = by_css(driver, "table.runs tbody tr")
-    assert len(rows) == 8
+    assert len(rows) == 9
     statuses = browser.texts("table.runs .status")
     assert {"completed", "failed", "running"} <= set(statuses)
     assert "alice@example.com" in driver.find_element("css selector", "table.runs").text

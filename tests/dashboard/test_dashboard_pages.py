@@ -49,7 +49,7 @@ def test_runs_page_lists_every_kind_of_run(
         assert sha[:10] in page
     assert "status-failed" in page and "status-running" in page
     assert "alice@example.com" in page
-    assert "runs 1–8 of 8" in page
+    assert "runs 1–9 of 9" in page
     # Parameters and metrics are columns by default, from the index.
     assert "param:lr" in page and "metric:accuracy" in page
 
@@ -439,3 +439,25 @@ def test_a_running_steps_page_follows_its_log_until_the_step_ends(project: Path)
         ended = text(reload.group(1))
         assert "status-completed" in ended and "line two" in ended
         assert '<pre class="logs" data-follow' not in ended and "data-changes=" not in ended
+
+
+def test_lineage_crosses_runs_through_a_named_version_used_as_an_input(
+    dashboard_repository: DashboardRepository, dashboard_url: str
+) -> None:
+    from mlops_lite import Client
+
+    repo = dashboard_repository
+    with Client(repo.root) as client:
+        classifier = client.get_artifact_version("classifier", "2").id
+    status, page = get(dashboard_url + "/artifacts/predictions/versions/1")
+    assert status == 200
+    lineage = re.search(r'aria-label="lineage of predictions:1".*?</svg>', page, re.S)
+    assert lineage is not None
+    producer = repo.models[1][:10]  # the churn run that made classifier:2
+    for node in (
+        "code", "prepare", "predict", f"version/{classifier}",
+        f"{producer}/fit", f"{producer}/prepare.dataset", f"{producer}/code",
+    ):  # fmt: skip
+        assert f'data-node="{node}"' in lineage.group(0), node
+    assert 'href="/artifacts/classifier/versions/2"' in lineage.group(0)
+    assert f'href="/runs/{repo.models[1]}/steps/fit"' in lineage.group(0)
