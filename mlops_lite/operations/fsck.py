@@ -4,7 +4,9 @@ git's own ``fsck`` checks that objects are well-formed and linked; this reads
 what mlops_lite would read — each run's record, each step's record and logs,
 each output's artifact checked against its recorded digest (or, for
 artifacts recorded before digests, its chunks against their git ids) and the
-metadata added later — and reports damage per run. On the way it does the
+metadata added later — and reports damage per run; then each model and artifact
+registry (``refs/mlops/models/``, ``refs/mlops/artifacts/``): its log must decode
+and every artifact version must read back against its digest. On the way it does the
 repairs that need no decision: abandoned runs are recovered (or their
 journals set aside), the index is rebuilt if it is damaged, and keeps left by
 dead writers are swept. It never deletes a run and never runs a pickle.
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlops_lite.core.registry import RegistryKind
 from mlops_lite.errors import MlopsLiteError
 from mlops_lite.store import GitStore
 from mlops_lite.store.annotations import read_annotations
@@ -31,9 +34,10 @@ from mlops_lite.store.layout import (
     read_step_record,
 )
 from mlops_lite.store.objects import BLOB
+from mlops_lite.store.registry import ARTIFACTS_PREFIX, MODELS_PREFIX, read_registry
 from mlops_lite.store.runs import recover_abandoned_runs
 
-__all__ = ["FsckReport", "RunCheck", "check_runs"]
+__all__ = ["FsckReport", "RegistryCheck", "RunCheck", "check_runs"]
 
 
 @dataclass
@@ -67,15 +71,49 @@ class RunCheck:
 
 
 @dataclass
+class RegistryCheck:
+    """What checking one model or artifact registry found."""
+
+    ref: str
+    problems: list[str] = field(default_factory=list)
+    versions: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """Whether its log decodes and every version it keeps reads back exactly."""
+        return not self.problems
+
+    @property
+    def name(self) -> str:
+        """``models/<name>`` or ``artifacts/<name>``."""
+        return self.ref.removeprefix("refs/mlops/")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "registry": self.name,
+            "ok": self.ok,
+            "versions": self.versions,
+            "problems": list(self.problems),
+        }
+
+
+@dataclass
 class FsckReport:
-    """Every run checked, damaged ones first."""
+    """Every run and registry checked, damaged ones first."""
 
     runs: list[RunCheck]
+    registries: list[RegistryCheck] = field(default_factory=list)
 
     @property
     def damaged(self) -> list[RunCheck]:
         """The runs with at least one problem."""
         return [run for run in self.runs if not run.ok]
+
+    @property
+    def damaged_registries(self) -> list[RegistryCheck]:
+        """The registries with at least one problem."""
+        return [registry for registry in self.registries if not registry.ok]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -83,15 +121,16 @@ class FsckReport:
             "checked": len(self.runs),
             "damaged": len(self.damaged),
             "runs": [run.to_dict() for run in self.runs],
+            "registries": [registry.to_dict() for registry in self.registries],
         }
 
 
 def check_runs(
     path: str | os.PathLike[str] | None = None,
     *,
-    progress: Callable[[RunCheck], None] | None = None,
+    progress: Callable[[RunCheck | RegistryCheck], None] | None = None,
 ) -> FsckReport:
-    """Check every run of the repository around ``path``; ``progress`` sees each result."""
+    """Check every run and registry around ``path``; ``progress`` sees each result."""
     with GitStore.open(path) as store:
         recover_abandoned_runs(store)
         index = RunIndex(store)
@@ -107,8 +146,50 @@ def check_runs(
             checks.append(check)
             if progress is not None:
                 progress(check)
+        registries = []
+        kinds: tuple[tuple[str, RegistryKind], ...] = (
+            (MODELS_PREFIX, "model"),
+            (ARTIFACTS_PREFIX, "artifact"),
+        )
+        for prefix, kind in kinds:
+            for ref in sorted(store.refs.list(prefix)):
+                registry = _check_registry(store, ref, kind, verified)
+                registries.append(registry)
+                if progress is not None:
+                    progress(registry)
     checks.sort(key=lambda check: (check.ok, check.ref))
-    return FsckReport(checks)
+    registries.sort(key=lambda registry: (registry.ok, registry.ref))
+    return FsckReport(checks, registries)
+
+
+def _check_registry(
+    store: Store, ref: str, kind: RegistryKind, verified: dict[tuple[str, str | None], str | None]
+) -> RegistryCheck:
+    check = RegistryCheck(ref)
+    name = ref.removeprefix(MODELS_PREFIX if kind == "model" else ARTIFACTS_PREFIX)
+    try:
+        state = read_registry(store, kind, name)
+    except MlopsLiteError as error:
+        check.problems.append(f"its log cannot be read: {error}")
+        return check
+    if state is None:
+        return check  # deleted while we looked
+    for version in state.versions.values():
+        check.versions += 1
+        event = version.event
+        if kind != "artifact" or event is None or not event.artifact_id:
+            continue
+        key = (event.artifact_id, event.digest)
+        if key not in verified:
+            try:
+                store.read_artifact(event.artifact_id, digest=event.digest)
+                verified[key] = None
+            except MlopsLiteError as error:
+                verified[key] = str(error)
+        problem = verified[key]
+        if problem is not None:
+            check.problems.append(f"version {version.number} ({version.name}): {problem}")
+    return check
 
 
 def _check_run(

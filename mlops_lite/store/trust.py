@@ -25,6 +25,7 @@ from typing import Final
 
 from mlops_lite.errors import ConfigError, MlopsLiteError
 from mlops_lite.store.interface import Store
+from mlops_lite.store.objects import COMMIT
 from mlops_lite.store.provenance import recorded_here
 from mlops_lite.store.signing import SIGN_CONFIG, has_signature, verify_signature
 
@@ -82,7 +83,7 @@ def run_trust(
 
 def _signed_by_allowed_key(store: Store, commit_id: str, signers: str) -> bool:
     try:
-        body = store.read_object(commit_id)
+        body = store.read_object(commit_id, COMMIT)  # a blob or tree is not a signed run
     except MlopsLiteError:
         return False
     # Most runs are unsigned: answering that needs no process.

@@ -288,3 +288,39 @@ def test_a_damaged_index_page_is_rebuilt_from_the_refs(project: Path) -> None:
     with Client() as client:
         assert sorted(run.sha for run in client.list_pipeline_runs()) == sorted(shas)
     assert "RUN" in run_script(project, "damaged.py", "40").stdout
+
+
+def test_fsck_checks_model_and_artifact_registries(project: Path) -> None:
+    _setup(project)
+    save = "import mlops_lite; mlops_lite.save_artifact(list(range(3000)), 'features')"
+    saved = subprocess.run(
+        [sys.executable, "-c", save], cwd=project, capture_output=True, text=True
+    )
+    assert saved.returncode == 0, saved.stderr
+    clean = subprocess.run(
+        [sys.executable, "-m", "mlops_lite", "fsck"], cwd=project, capture_output=True, text=True
+    )
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "ok       artifacts/features  (1 versions)" in clean.stdout
+    # A version's bytes damaged on disk, and a model ref a teammate's tool set to a blob.
+    [version_id] = git(
+        project, "ls-tree", "--name-only", "refs/mlops/artifacts/features:versions"
+    ).split()
+    data = git(project, "rev-parse", f"refs/mlops/artifacts/features:versions/{version_id}/data")
+    pack, offset, size = _pack_entry(project, data)
+    _patch(project / pack, offset + size // 2, [0x20])
+    junk = subprocess.run(
+        ["git", "hash-object", "-w", "--stdin"],
+        cwd=project, input="not a log", capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    git(project, "update-ref", "refs/mlops/models/churn", junk)
+    checked = subprocess.run(
+        [sys.executable, "-m", "mlops_lite", "fsck", "--json"],
+        cwd=project, capture_output=True, text=True,
+    )  # fmt: skip
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    by_name = {entry["registry"]: entry for entry in json.loads(checked.stdout)["registries"]}
+    [problem] = by_name["artifacts/features"]["problems"]
+    assert problem.startswith("version 1 (") and "fsck" in problem
+    [problem] = by_name["models/churn"]["problems"]
+    assert problem.startswith("its log cannot be read")
