@@ -168,7 +168,8 @@ CHURN = textwrap.dedent(
 
     if __name__ == "__main__":
         if sys.argv[1] == "promote":
-            Client().get_model_version("churn", sys.argv[2]).set_stage("production", force=True)
+            for version in sys.argv[2:]:
+                Client().get_model_version("churn", version).set_stage("production", force=True)
         elif sys.argv[1] == "score":
             print("RUN", scoring().sha)
         else:
@@ -264,8 +265,7 @@ def build(base: Path) -> DashboardRepository:
     for weight in ("1.0", "2.0"):
         _run(root, me, sys.executable, "churn.py", weight)
         repository.models.append(_newest(root, me))
-    for version in ("1", "2"):
-        _run(root, me, sys.executable, "churn.py", "promote", version)
+    _run(root, me, sys.executable, "churn.py", "promote", "1", "2")
     _run(root, me, sys.executable, "churn.py", "score")
     repository.scoring = _newest(root, me)
 
