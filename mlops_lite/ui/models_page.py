@@ -11,9 +11,9 @@ from mlops_lite.ui.html import Markup, join, tag
 from mlops_lite.ui.links import Links, version_anchor
 from mlops_lite.ui.widgets import Page, facts, json_block, link, table, timestamp
 
-__all__ = ["model_page", "models_page", "run_link"]
+__all__ = ["Linked", "model_page", "models_page", "run_link", "stage_badge"]
 
-STAGES: Final = ("production", "staging", "archived", "none")
+_STAGES: Final = ("production", "staging", "archived", "none")
 _KINDS: Final = ("model", "data", "deployment")
 Linked = tuple[str, ArtifactVersion]
 """How an artifact version is linked to a model version (its kind), and the version."""
@@ -42,7 +42,7 @@ def models_page(client: Client, links: Links, models: list[RegisteredModel]) -> 
     rows = []
     for model in models:
         versions = model.versions
-        per_stage = {stage: 0 for stage in STAGES}
+        per_stage = {stage: 0 for stage in _STAGES}
         for version in versions:
             per_stage[version.stage or "none"] += 1
         latest = versions[-1] if versions else None
@@ -59,14 +59,14 @@ def models_page(client: Client, links: Links, models: list[RegisteredModel]) -> 
                     stage_badge(latest.stage) if latest else "",
                 ),
                 tag("td", {"class": "num"}, len(versions)),
-                [tag("td", {"class": "num"}, per_stage[stage] or "") for stage in STAGES],
+                [tag("td", {"class": "num"}, per_stage[stage] or "") for stage in _STAGES],
                 tag("td", None, ", ".join(model.tags)),
             )
         )
     body = join(
         [
             tag("h1", None, "Models"),
-            table(["Model", "Latest", "Versions", *STAGES, "Tags"], rows, "models")
+            table(["Model", "Latest", "Versions", *_STAGES, "Tags"], rows, "models")
             if rows
             else tag(
                 "p",

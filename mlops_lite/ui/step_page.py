@@ -18,7 +18,7 @@ from mlops_lite.ui.widgets import (
     status_badge,
 )
 
-__all__ = ["output_page", "step_page"]
+__all__ = ["named_version", "output_page", "step_page"]
 
 
 def named_version(artifact: Artifact, links: Links) -> Markup | None:
