@@ -41,18 +41,22 @@ __all__ = ["FsckReport", "RegistryCheck", "RunCheck", "check_runs"]
 
 
 @dataclass
-class RunCheck:
-    """What checking one run found: nothing (``ok``), or one line per problem."""
-
+class _Check:
     ref: str
-    sha: str
-    problems: list[str] = field(default_factory=list)
-    artifacts: int = 0
+    problems: list[str] = field(default_factory=list, kw_only=True)
 
     @property
     def ok(self) -> bool:
-        """Whether everything the run needs reads back exactly."""
+        """Whether everything it needs reads back exactly."""
         return not self.problems
+
+
+@dataclass
+class RunCheck(_Check):
+    """What checking one run found: nothing (``ok``), or one line per problem."""
+
+    sha: str
+    artifacts: int = 0
 
     @property
     def name(self) -> str:
@@ -71,17 +75,10 @@ class RunCheck:
 
 
 @dataclass
-class RegistryCheck:
+class RegistryCheck(_Check):
     """What checking one model or artifact registry found."""
 
-    ref: str
-    problems: list[str] = field(default_factory=list)
     versions: int = 0
-
-    @property
-    def ok(self) -> bool:
-        """Whether its log decodes and every version it keeps reads back exactly."""
-        return not self.problems
 
     @property
     def name(self) -> str:
@@ -179,14 +176,7 @@ def _check_registry(
         event = version.event
         if kind != "artifact" or event is None or not event.artifact_id:
             continue
-        key = (event.artifact_id, event.digest)
-        if key not in verified:
-            try:
-                store.read_artifact(event.artifact_id, digest=event.digest)
-                verified[key] = None
-            except MlopsLiteError as error:
-                verified[key] = str(error)
-        problem = verified[key]
+        problem = _artifact_problem(store, event.artifact_id, event.digest, verified)
         if problem is not None:
             check.problems.append(f"version {version.number} ({version.name}): {problem}")
     return check
@@ -216,14 +206,7 @@ def _check_run(
             continue
         for output_name, output in record.outputs.items():
             check.artifacts += 1
-            key = (output.artifact_id, output.digest)
-            if key not in verified:
-                try:
-                    store.read_artifact(output.artifact_id, digest=output.digest)
-                    verified[key] = None
-                except MlopsLiteError as error:
-                    verified[key] = str(error)
-            problem = verified[key]
+            problem = _artifact_problem(store, output.artifact_id, output.digest, verified)
             if problem is not None:
                 check.problems.append(f"{where}, output {output_name!r}: {problem}")
     try:
@@ -231,3 +214,20 @@ def _check_run(
     except MlopsLiteError as error:
         check.problems.append(f"its metadata added later cannot be read: {error}")
     return check
+
+
+def _artifact_problem(
+    store: Store,
+    artifact_id: str,
+    digest: str | None,
+    verified: dict[tuple[str, str | None], str | None],
+) -> str | None:
+    """Why the artifact does not read back exactly, or None; each one is read once."""
+    key = (artifact_id, digest)
+    if key not in verified:
+        try:
+            store.read_artifact(artifact_id, digest=digest)
+            verified[key] = None
+        except MlopsLiteError as error:
+            verified[key] = str(error)
+    return verified[key]

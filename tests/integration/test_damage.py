@@ -93,6 +93,19 @@ def _patch(path: Path, offset: int, change: bytes | list[int]) -> None:
             f.write(change)
 
 
+def _adler32_kept(pack: Path, start: int) -> int:
+    """Where +1, -2, +1 on three bytes changes the data but leaves both Adler-32 sums as they were.
+
+    Bytes that take the change without wrapping around: zlib's own check then
+    passes, and only the digest (or the git id) can catch the damage.
+    """
+    data = pack.read_bytes()
+    return next(
+        p for p in range(start, start + 100_000)
+        if data[p] < 255 and data[p + 1] >= 2 and data[p + 2] < 255
+    )  # fmt: skip
+
+
 def _load_in_a_new_process(
     project: Path, run_name: str, step: str
 ) -> subprocess.CompletedProcess[str]:
@@ -137,13 +150,7 @@ def test_an_adler32_preserving_change_is_an_error_never_a_wrong_value(project: P
     _, run_name = _run(project)
     # 200 kB of noise: stored raw, in zlib "stored" blocks guarded only by Adler-32.
     pack, offset, _ = _pack_entry(project, _data_blob(project, run_name, "noise"))
-    data = (project / pack).read_bytes()
-    # +1, -2, +1 on three bytes leaves both Adler-32 sums unchanged.
-    position = next(
-        p for p in range(offset + 5000, offset + 60000)
-        if data[p] < 255 and data[p + 1] >= 2 and data[p + 2] < 255
-    )  # fmt: skip
-    _patch(project / pack, position, [1, -2, 1])
+    _patch(project / pack, _adler32_kept(project / pack, offset + 5000), [1, -2, 1])
     loaded = _load_in_a_new_process(project, run_name, "noise")
     assert loaded.stdout.startswith("ERROR StoreError"), loaded.stdout + loaded.stderr
     assert "does not match the digest" in loaded.stdout
@@ -161,13 +168,7 @@ def test_artifacts_recorded_before_digests_are_checked_against_their_chunk_ids(
     store.close()
     [data_blob] = [obj.id for obj in objects if len(obj.data) == len(payload)]
     pack, offset, _ = _pack_entry(project, data_blob)
-    data = (project / pack).read_bytes()
-    # Bytes that take +1, -2, +1 without wrapping, so zlib's Adler-32 still agrees.
-    position = next(
-        p for p in range(offset + 100_000, offset + 200_000)
-        if data[p] < 255 and data[p + 1] >= 2 and data[p + 2] < 255
-    )  # fmt: skip
-    _patch(project / pack, position, [1, -2, 1])
+    _patch(project / pack, _adler32_kept(project / pack, offset + 100_000), [1, -2, 1])
     with GitStore.open() as reopened, pytest.raises(StoreError, match="does not match its git id"):
         reopened.read_artifact(tree.id)  # no digest: an output recorded before digests
 

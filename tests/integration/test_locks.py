@@ -106,6 +106,9 @@ def test_a_writer_killed_holding_its_ref_lock_blocks_no_other_pipeline(project: 
     # As if it had been killed while moving its ref: the lock stays behind.
     lock = ref_file.with_name(ref_file.name + ".lock")
     lock.write_text("")
+    # Fresh for as long as the next run may take on a busy machine: staleness is
+    # judged by the lock's age, and this run must see a fresh one.
+    _age(lock, -3600)
     # The next run recovers abandoned runs first; a fresh lock (maybe a live
     # writer's) is left for later instead of holding this pipeline up.
     second = run_script(project, "crashy.py")
