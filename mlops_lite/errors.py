@@ -26,6 +26,7 @@
     │   │   └── ModelVersionNotFoundError         no model or model version matches (same)
     │   └── SecretNotFoundError       mlops_lite.secret() found the name nowhere
     ├── StepFailedError               a step raised; the run was recorded as failed
+    ├── OutputTooLargeError           a step's output did not fit in memory to be saved
     ├── ExecutionError                the orchestrator could not run a step
     │   ├── WorkerDiedError
     │   ├── StepTimeoutError
@@ -61,6 +62,7 @@ __all__ = [
     "NameNotFoundError",
     "NoMaterializerError",
     "NotFoundError",
+    "OutputTooLargeError",
     "OutputTypeError",
     "OutputUsedAsValueError",
     "PipelineNotFoundError",
@@ -215,6 +217,10 @@ class StepFailedError(MlopsLiteError):
         super().__init__(message)
         self.step_name = step_name
         self.run_name = run_name
+
+
+class OutputTooLargeError(MlopsLiteError):
+    """A step's output ran out of memory while it was saved or recorded; the step failed."""
 
 
 class ExecutionError(MlopsLiteError):

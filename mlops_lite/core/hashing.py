@@ -9,6 +9,7 @@ import msgpack
 import xxhash
 
 from mlops_lite.core.ids import CacheKey
+from mlops_lite.core.payload import Payload
 
 __all__ = ["CACHE_FORMAT_VERSION", "cache_key", "canonical_bytes", "content_digest"]
 
@@ -17,11 +18,17 @@ __all__ = ["CACHE_FORMAT_VERSION", "cache_key", "canonical_bytes", "content_dige
 CACHE_FORMAT_VERSION = 1
 
 
-def content_digest(data: bytes | bytearray | memoryview) -> str:
+def content_digest(data: bytes | bytearray | memoryview | Payload) -> str:
     """The xxh3-128 hex digest of an artifact's payload, recorded with it and checked on load.
 
     ~10x cheaper than SHA-1 on large payloads (DESIGN.md), so every load can afford it.
+    A ``Payload`` is hashed piece by piece, to the digest of its joined bytes.
     """
+    if isinstance(data, Payload):
+        hasher = xxhash.xxh3_128()
+        for part in data.parts:
+            hasher.update(part)
+        return hasher.hexdigest()
     return xxhash.xxh3_128_hexdigest(data)
 
 

@@ -22,7 +22,7 @@ from mlops_lite.definition.context import PendingWrite, StepContext
 from mlops_lite.definition.parameters import call_parameters
 from mlops_lite.definition.pipelines import Pipeline
 from mlops_lite.definition.tracing import Invocation, OutputHandle, PipelineTrace
-from mlops_lite.errors import StepFailedError
+from mlops_lite.errors import OutputTooLargeError, StepFailedError
 from mlops_lite.execution import reproduction
 from mlops_lite.execution.cache import CacheLookup, cache_enabled, step_cache_key
 from mlops_lite.execution.data_files import declared_content_ids
@@ -241,7 +241,17 @@ class _Scheduler:
             outputs: dict[str, MaterializedOutput] | None = None,
             pending: list[PendingWrite] | None = None,
         ) -> None:
-            self.recorder.record_step(step_record, logs, outputs)
+            try:
+                self.recorder.record_step(step_record, logs, outputs)
+            except OutputTooLargeError as error:
+                # Saved, but recording it needed memory it did not find: the step
+                # failed, and is recorded so, without its outputs.
+                outputs = None
+                step_record.status = "failed"
+                step_record.outputs = {}
+                step_record.error = str(error)
+                failures.append((step_record.name, error))
+                self.recorder.record_step(step_record, logs)
             # Hook: named outputs versioned and the step's registry writes made, before
             # any step downstream starts.
             self.registry.step_recorded(

@@ -19,6 +19,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlops_lite.core.payload import Payload, output_too_large
 from mlops_lite.core.secrets import scrub_text, scrub_value
 from mlops_lite.definition.context import (
     PendingWrite,
@@ -83,7 +84,8 @@ class StepTask:
 class MaterializedOutput:
     """A value as bytes, with the materializer that wrote them."""
 
-    payload: bytes
+    # A Payload holds views of the step's own value (a large array): never copied whole.
+    payload: bytes | Payload
     materializer: str
     materializer_version: int
     type_name: str
@@ -104,7 +106,9 @@ class MaterializedOutput:
                 f"an input saved by {self.materializer!r} would be unpickled, and it comes from "
                 "a run that is not trusted here; the driver did not clear it for loading"
             )
-        return materializer.load_as(self.payload, self.type_name)
+        payload = self.payload
+        data = payload.contiguous() if isinstance(payload, Payload) else payload
+        return materializer.load_as(data, self.type_name)
 
 
 @dataclass
@@ -356,9 +360,17 @@ def _materialize_outputs(step: Step, invocation: str, value: Any) -> dict[str, M
             )
         materializer = _materializer(step, invocation, name, output_value)
         try:
-            payload = materializer.save(output_value)
-        except MaterializerError:
-            raise
+            payload = materializer.save_payload(output_value)
+        except (MemoryError, MaterializerError) as error:
+            if not isinstance(error, MemoryError) and not isinstance(error.__cause__, MemoryError):
+                raise
+            raise output_too_large(
+                invocation,
+                name,
+                _value_size(output_value),
+                f"materializer {materializer.name!r} saved its "
+                f"{type(output_value).__qualname__} value",
+            ) from None
         except Exception as error:
             raise MaterializerError(
                 f"step {invocation!r}, output {name!r}: "
@@ -367,7 +379,7 @@ def _materialize_outputs(step: Step, invocation: str, value: Any) -> dict[str, M
                 "register a materializer for this type with mlops_lite.register_materializer"
             ) from error
         outputs[name] = MaterializedOutput(
-            bytes(payload),
+            payload if isinstance(payload, Payload) else bytes(payload),
             materializer.name,
             materializer.version,
             f"{type(output_value).__module__}.{type(output_value).__qualname__}",
@@ -376,6 +388,30 @@ def _materialize_outputs(step: Step, invocation: str, value: Any) -> dict[str, M
             stores_files=type(materializer).stores_files,
         )
     return outputs
+
+
+def _value_size(value: Any, depth: int = 0) -> int | None:
+    """The bytes a value holds, when it says (arrays, buffers, data frames); else None.
+
+    A dict, list or tuple adds up what its members say (two levels down).
+    """
+    try:
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return memoryview(value).nbytes
+        nbytes = getattr(value, "nbytes", None)
+        if isinstance(nbytes, int):
+            return nbytes
+        usage = getattr(value, "memory_usage", None)  # pandas
+        if callable(usage):
+            return int(usage(deep=True).sum())
+        if isinstance(value, (dict, list, tuple)) and depth < 2:
+            members = value.values() if isinstance(value, dict) else value
+            sizes = [_value_size(member, depth + 1) for member in members]
+            known = [size for size in sizes if size is not None]
+            return sum(known) if known else None
+    except Exception:
+        return None
+    return None
 
 
 def _short_repr(value: Any) -> str:

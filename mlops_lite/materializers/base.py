@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    from mlops_lite.core.payload import Payload
     from mlops_lite.materializers.preview import Preview
 
 __all__ = ["Materializer", "qualified_name"]
@@ -60,6 +61,18 @@ class Materializer:
     def save(self, value: Any) -> bytes:
         """Return the payload for ``value``; the same value must always give the same bytes."""
         raise NotImplementedError(f"{type(self).__name__}.save")
+
+    def save_payload(self, value: Any) -> bytes | Payload:
+        """The payload :meth:`save` returns, possibly as views of memory ``value`` holds.
+
+        What a step's output is recorded from. Override it to return a
+        ``mlops_lite.core.payload.Payload`` of pieces that are views of the
+        value's own memory (the numpy materializer returns the .npy header and
+        the array): the output is then stored without being copied, so a large
+        value costs its size in memory once, not twice. The bytes must be those
+        :meth:`save` would return.
+        """
+        return self.save(value)
 
     def load(self, data: bytes | bytearray | memoryview) -> Any:
         """Rebuild the value from a payload written by :meth:`save`."""

@@ -7,6 +7,7 @@ import math
 import warnings
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from mlops_lite.core.payload import Payload
 from mlops_lite.errors import MaterializerError
 from mlops_lite.materializers.base import Materializer
 
@@ -33,10 +34,11 @@ def _is_plain_ndarray(value: Any) -> bool:
     return type(value) is np.ndarray or type(value) is np.memmap
 
 
-def _encode_npy(array: NDArray[Any]) -> bytes:
+def _encode_npy(array: NDArray[Any]) -> bytes | Payload:
     """Return ``array`` as a .npy file, byte-identical to ``numpy.save(allow_pickle=False)``.
 
-    The data is copied once, straight into the result, instead of through a BytesIO.
+    The data is not copied: the payload is the header and a read-only view of
+    the array's memory (a non-contiguous array is made contiguous first).
     """
     np = _numpy()
     fmt = np.lib.format
@@ -63,7 +65,7 @@ def _encode_npy(array: NDArray[Any]) -> bytes:
     # transpose is C-contiguous over the same bytes.
     body = array.T if header_data["fortran_order"] else array
     flat = body.reshape(-1).view(np.uint8)
-    return b"".join([header.getvalue(), memoryview(flat)])
+    return Payload([header.getvalue(), memoryview(flat)])
 
 
 def _encode_with_numpy_save(array: NDArray[Any]) -> bytes:
@@ -172,6 +174,12 @@ class NumpyArrayMaterializer(Materializer):
 
     def save(self, value: Any) -> bytes:
         """The array as ``.npy`` bytes."""
+        return bytes(self.save_payload(value))
+
+    def save_payload(self, value: Any) -> bytes | Payload:
+        """The array as ``.npy``: its header and a read-only view of its memory, not copied."""
+        if type(self).save is not NumpyArrayMaterializer.save:
+            return self.save(value)  # a subclass that writes other bytes
         if not self.can_save(value):
             raise MaterializerError(
                 "numpy.npy saves plain ndarrays without object dtype, "
@@ -204,7 +212,7 @@ class NumpyScalarMaterializer(Materializer):
         """The scalar as a zero-dimensional ``.npy``."""
         if not self.can_save(value):
             raise MaterializerError(f"numpy.scalar cannot save {type(value).__qualname__}")
-        return _encode_npy(_numpy().asarray(value))
+        return bytes(_encode_npy(_numpy().asarray(value)))
 
     def load(self, data: bytes | bytearray | memoryview) -> Any:
         """The scalar written by ``save``."""

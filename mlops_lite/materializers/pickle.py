@@ -58,6 +58,8 @@ class CloudpickleMaterializer(Materializer):
 
         try:
             return bytes(cloudpickle.dumps(value, protocol=PICKLE_PROTOCOL))
+        except MemoryError:
+            raise  # the value is too large for memory, not one cloudpickle cannot save
         except Exception as exc:
             raise MaterializerError(
                 f"cloudpickle cannot save this {type(value).__qualname__}: {exc}"

@@ -30,6 +30,7 @@ import msgpack
 
 from mlops_lite.core.archive import ArchiveError, decode_files, encode_files, is_clean_path
 from mlops_lite.core.hashing import content_digest
+from mlops_lite.core.payload import Payload, as_payload
 from mlops_lite.errors import ConfigError, MlopsLiteError, RecordError, StoreError
 from mlops_lite.store.objects import (
     BLOB,
@@ -75,6 +76,10 @@ _FILES_CODEC: Final = "tree"
 _CODECS = frozenset({"none", "zstd", _FILES_CODEC})
 
 _COMPRESS_FROM = 16 * 1024
+# Compressed chunks are new memory (raw ones are views of the payload): past a
+# tenth of the payload's size (at least this), they are handed to ``spill`` to
+# be written, in at most ~10 packs.
+_SPILL_MIN: Final = 32 * 1024 * 1024
 _SAMPLE = 256 * 1024
 _WORTH_COMPRESSING = 0.85  # store raw unless zstd saves at least 15%
 
@@ -131,9 +136,13 @@ class ArtifactMeta:
         return cls(materializer, version, type_name, size, codec, uses_pickle)
 
 
-def chunk_boundaries(payload: bytes | memoryview) -> Iterator[tuple[int, int]]:
-    """Yield ``(start, end)`` of content-defined chunks covering ``payload``."""
-    view = payload if isinstance(payload, bytes) else bytes(payload)
+def chunk_boundaries(payload: bytes | memoryview | Payload) -> Iterator[tuple[int, int]]:
+    """Yield ``(start, end)`` of content-defined chunks covering ``payload``.
+
+    The payload is searched where it lies (never copied whole): the boundaries
+    of a ``Payload`` are those of its joined bytes.
+    """
+    view = as_payload(payload)
     size = len(view)
     start = 0
     while size - start > CHUNK_MAX:
@@ -144,13 +153,13 @@ def chunk_boundaries(payload: bytes | memoryview) -> Iterator[tuple[int, int]]:
     yield start, size
 
 
-def _choose_codec(payload: bytes) -> str:
+def _choose_codec(payload: Payload) -> str:
     if len(payload) < _COMPRESS_FROM:
         return "none"
     import zstandard
 
     middle = len(payload) // 2
-    sample = payload[max(0, middle - _SAMPLE // 2) : middle + _SAMPLE // 2]
+    sample = payload.span(max(0, middle - _SAMPLE // 2), min(len(payload), middle + _SAMPLE // 2))
     compressed = zstandard.ZstdCompressor(level=1).compress(sample)
     return "zstd" if len(compressed) < _WORTH_COMPRESSING * len(sample) else "none"
 
@@ -187,7 +196,7 @@ def decode_pointer(data: bytes, where: str = "an artifact") -> list[tuple[str, i
 
 
 def build_artifact(
-    payload: bytes,
+    payload: bytes | Payload,
     *,
     materializer: str,
     materializer_version: int,
@@ -195,63 +204,79 @@ def build_artifact(
     uses_pickle: bool,
     files: bool = False,
     chunk_store: ChunkStore | None = None,
+    spill: Callable[[list[GitObject]], None] | None = None,
 ) -> tuple[GitObject, list[GitObject]]:
     """Encode ``payload`` as an artifact tree; return the tree and all new objects.
 
     With ``files``, the payload is a directory's files (``core.archive``) and is
     stored as a git tree of those files, browsable with ``git ls-tree``. With a
     ``chunk_store``, a payload larger than its threshold has its chunks kept
-    there and only a pointer to them in git.
+    there and only a pointer to them in git. A ``Payload`` is read where it
+    lies: each chunk object holds a view of it, unless it must be compressed.
+    Compressed chunks are handed to ``spill`` (to be written) whenever they
+    add up to a tenth of the payload (32 MiB at least), and are then not among
+    the objects returned: a compressible payload is not held twice either.
     """
     if files:
         return _build_files_artifact(
-            payload,
+            payload if isinstance(payload, bytes) else bytes(payload),
             materializer=materializer,
             materializer_version=materializer_version,
             type_name=type_name,
             uses_pickle=uses_pickle,
         )
-    codec = _choose_codec(payload)
-    encode: Callable[[memoryview], bytes | memoryview]
+    data = as_payload(payload)
+    codec = _choose_codec(data)
+    encode: Callable[[bytes | memoryview], bytes | memoryview]
     if codec == "zstd":
         import zstandard
 
-        def encode(view: memoryview) -> bytes:
+        def encode(view: bytes | memoryview) -> bytes:
             # A compressor per call: ZstdCompressor objects are not thread-safe.
             return zstandard.ZstdCompressor(level=3).compress(view)
     else:
 
-        def encode(view: memoryview) -> memoryview:
+        def encode(view: bytes | memoryview) -> bytes | memoryview:
             return view
 
     meta = ArtifactMeta(
-        materializer, materializer_version, type_name, len(payload), codec, uses_pickle
+        materializer, materializer_version, type_name, len(data), codec, uses_pickle
     )
     meta_blob = blob(meta.encode())
     objects = [meta_blob]
-    view = memoryview(payload)
-    if chunk_store is not None and len(payload) > chunk_store.threshold:
+    if chunk_store is not None and len(data) > chunk_store.threshold:
         store = chunk_store
 
         def keep(span: tuple[int, int]) -> tuple[str, int]:
-            stored = encode(view[span[0] : span[1]])
+            stored = encode(data.span(*span))
             return store.keep(stored), len(stored)
 
-        pointer = blob(_encode_pointer(list(parallel_map(keep, chunk_boundaries(payload)))))
+        pointer = blob(_encode_pointer(list(parallel_map(keep, chunk_boundaries(data)))))
         entries = {"meta": (MODE_BLOB, meta_blob.id), "chunks": (MODE_BLOB, pointer.id)}
         artifact_tree = tree(entries)
         return artifact_tree, [*objects, pointer, artifact_tree]
-    if len(payload) <= CHUNK_MAX:
-        data_blob = blob(encode(view))
+    if len(data) <= CHUNK_MAX:
+        data_blob = blob(encode(data.span(0, len(data))))
         objects.append(data_blob)
         data_entry = (MODE_BLOB, data_blob.id)
     else:
-        spans = chunk_boundaries(payload)
-        chunks = parallel_map(lambda span: blob(encode(view[span[0] : span[1]])), spans)
+        spans = chunk_boundaries(data)
+        chunks = parallel_map(lambda span: blob(encode(data.span(*span))), spans)
         chunk_entries = {}
+        held: list[GitObject] = []
+        held_bytes = 0
+        spill_at = max(_SPILL_MIN, len(data) // 10)
         for number, chunk in enumerate(chunks):
-            objects.append(chunk)
             chunk_entries[f"{number:05d}"] = (MODE_BLOB, chunk.id)
+            if spill is None or codec != "zstd":
+                objects.append(chunk)
+                continue
+            held.append(chunk)
+            held_bytes += len(chunk.data)
+            if held_bytes >= spill_at:
+                spill(held)
+                held, held_bytes = [], 0
+        objects.extend(held)
         chunk_tree = tree(chunk_entries)
         objects.append(chunk_tree)
         data_entry = (MODE_TREE, chunk_tree.id)

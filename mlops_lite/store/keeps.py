@@ -33,6 +33,7 @@ __all__ = [
     "KEEP_HEADER",
     "Keep",
     "KeepInfo",
+    "combine_keeps",
     "read_keeps",
     "release_keeps_of",
     "sweep_stale_keeps",
@@ -59,9 +60,12 @@ class KeepInfo:
 class Keep:
     """One pack's ``.keep``, removed by ``release`` (idempotent)."""
 
-    def __init__(self, path: str | None, content: bytes) -> None:
+    def __init__(self, path: str | None, content: bytes, *, held_here: bool = False) -> None:
         self.path = path
         self._content = content
+        # The pack was already kept, by a keep saying exactly this (this process,
+        # for the same ref): it stays until that writer releases its keeps.
+        self.held_here = held_here
 
     def release(self) -> None:
         """Let git's maintenance treat the pack as any other (its objects are reachable now)."""
@@ -77,6 +81,25 @@ class Keep:
             pass
 
 
+class _Keeps(Keep):
+    """Several keeps released together: a run's new pack and the packs it reuses objects of."""
+
+    def __init__(self, keeps: list[Keep]) -> None:
+        super().__init__(None, b"")
+        self._keeps = keeps
+
+    def release(self) -> None:
+        """Release every keep (idempotent)."""
+        keeps, self._keeps = self._keeps, []
+        for keep in keeps:
+            keep.release()
+
+
+def combine_keeps(keeps: list[Keep]) -> Keep:
+    """One keep whose ``release`` releases all of ``keeps``."""
+    return keeps[0] if len(keeps) == 1 else _Keeps(keeps)
+
+
 def write_keep(keep_path: str, kind: KeepKind, ref: str, commit: str = "") -> Keep:
     """Create ``keep_path`` (``pack-<sha>.keep``) saying who protects the pack and why."""
     content = (
@@ -88,7 +111,12 @@ def write_keep(keep_path: str, kind: KeepKind, ref: str, commit: str = "") -> Ke
     except FileExistsError:
         # An identical pack is already kept by another writer: its keep protects
         # these objects too, until that writer's ref reaches them.
-        return Keep(None, content)
+        try:
+            with open(keep_path, "rb") as f:
+                held_here = f.read(4096) == content
+        except OSError:
+            held_here = False
+        return Keep(None, content, held_here=held_here)
     try:
         os.write(handle, content)
     finally:

@@ -8,7 +8,7 @@ import os
 import threading
 import weakref
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final
 
@@ -21,6 +21,7 @@ from mlops_lite.store.journal import journal_exists
 from mlops_lite.store.keeps import (
     Keep,
     KeepKind,
+    combine_keeps,
     release_keeps_of,
     sweep_stale_keeps,
     write_keep,
@@ -44,6 +45,11 @@ REPOSITORY_ENV: Final = "MLOPS_LITE_REPOSITORY"
 _READ_ATTEMPTS: Final = 3
 
 _TYPE_NUMBERS: Final = {name.decode(): number for number, name in TYPE_NAMES.items()}
+
+# Objects this large are looked up before they are written (``_reuse_stored``):
+# a large artifact's chunks, most of which an earlier run of a slightly changed
+# dataset already stored. Smaller ones cost less to write again than to look up.
+_REUSED_FROM: Final = 64 * 1024
 
 # Stores still holding open pack files; closed at exit, before dulwich's own
 # finalizers would complain while the interpreter shuts down.
@@ -411,22 +417,72 @@ class GitStore:
         keep, so that a keep left by a dead writer can be swept); with
         ``while_ref_is``, the keep protects a ``running`` commit for as long as
         ``ref`` points at it, even after this process is gone. ``durable``
-        fsyncs the pack before returning. Nothing is skipped: git tolerates an
-        object stored twice.
+        fsyncs the pack before returning. Large objects already in a pack are
+        not written again (``_reuse_stored``); that pack is kept as well.
         """
         kind: KeepKind = "running" if while_ref_is else "in-flight"
+        keeps: list[Keep] = []
         try:
             os.makedirs(self.pack_dir, exist_ok=True)
+            remaining = self._reuse_stored(
+                objects, keeps, lambda path: write_keep(path, kind, ref, while_ref_is)
+            )
             keep = write_pack(
                 self.pack_dir,
-                objects,
+                remaining,
                 temp_dir=self._temp_dir(),
                 protect=lambda path: write_keep(path, kind, ref, while_ref_is),
                 durable=durable,
             )
-        except OSError as error:
-            raise store_os_error(f"write git objects to {self.root}", error) from None
-        return keep if keep is not None else Keep(None, b"")
+        except BaseException as error:
+            for borrowed in keeps:
+                borrowed.release()
+            if isinstance(error, OSError):
+                raise store_os_error(f"write git objects to {self.root}", error) from None
+            raise
+        if keep is not None:
+            keeps.append(keep)
+        return combine_keeps(keeps) if keeps else Keep(None, b"")
+
+    def _reuse_stored(
+        self, objects: Iterable[GitObject], keeps: list[Keep], protect: Callable[[str], Keep]
+    ) -> list[GitObject]:
+        """``objects`` less the large ones a pack of the repository already holds.
+
+        A run whose dataset changed by 1% then writes ~1% of it, not all of it
+        again for a later ``git gc`` to drop. Such an object may be unreachable
+        (left by a failed or deleted run), and then ``git gc`` could drop it
+        before this run's ref names it. So, as for the pack we write, the pack
+        holding it gets a ``.keep`` (``protect``, added to ``keeps``), released
+        with ours once the ref is written. It is reused only if that keep is
+        ours, or one this writer already holds for the same ref (another
+        writer's may go at any moment), and the pack is still there once kept
+        (a repack that began before it may have moved it; the object is then
+        written). A ``git gc --prune=now`` that had already listed the packs
+        before the keep appeared could still drop it, as git documents for any
+        concurrent writer. Loose objects are always written again.
+        """
+        remaining: list[GitObject] = []
+        by_pack: dict[str, list[GitObject]] = {}
+        objects = list(objects)
+        if any(len(obj.data) >= _REUSED_FROM for obj in objects):
+            self._rescan_packs()  # packs written since the list was made: this run's own too
+        for obj in objects:
+            found = self._find_in_packs(obj.id) if len(obj.data) >= _REUSED_FROM else None
+            if found is None:
+                remaining.append(obj)
+            else:
+                by_pack.setdefault(found[0]._data_path.removesuffix(".pack"), []).append(obj)
+        for base, stored in by_pack.items():
+            keep = protect(base + ".keep")
+            if keep.path is None and not keep.held_here:
+                remaining.extend(stored)  # kept by another writer, or by git for a moment
+            elif not (os.path.exists(base + ".pack") and os.path.exists(base + ".idx")):
+                keep.release()
+                remaining.extend(stored)
+            elif keep.path is not None:
+                keeps.append(keep)
+        return remaining
 
     def _temp_dir(self) -> str:
         """Where packs are written before they appear: out of reach of ``git gc``'s tmp sweep.

@@ -21,6 +21,7 @@ from typing import Final, Literal, Protocol
 
 from mlops_lite.core.hashing import content_digest
 from mlops_lite.core.ids import ArtifactId, CommitId, ObjectId
+from mlops_lite.core.payload import Payload, output_too_large
 from mlops_lite.core.records import OutputRecord, RunRecord, StepRecord
 from mlops_lite.errors import MissingObjectError, MlopsLiteError, RecordError
 from mlops_lite.store.artifacts import build_artifact
@@ -55,8 +56,8 @@ class ArtifactPayload(Protocol):
     """A step output as bytes, with how it was materialized."""
 
     @property
-    def payload(self) -> bytes:
-        """The bytes to store."""
+    def payload(self) -> bytes | Payload:
+        """The bytes to store (a ``Payload``: in pieces, read where they lie)."""
 
     @property
     def materializer(self) -> str:
@@ -129,16 +130,27 @@ class RunWriter:
         ``record.outputs`` (a cache hit) are referenced as they are.
         """
         objects: list[GitObject] = []
+
+        def spill(chunks: list[GitObject]) -> None:
+            # Kept until the run is recorded, like a step's own pack below.
+            self._keeps.append(self.store.write_objects(chunks, ref=self.ref))
+
         for name, output in (payloads or {}).items():
-            artifact_tree, artifact_objects = build_artifact(
-                output.payload,
-                materializer=output.materializer,
-                materializer_version=output.materializer_version,
-                type_name=output.type_name,
-                uses_pickle=output.uses_pickle,
-                files=output.stores_files,
-                chunk_store=self.store.chunk_store,
-            )
+            try:
+                artifact_tree, artifact_objects = build_artifact(
+                    output.payload,
+                    materializer=output.materializer,
+                    materializer_version=output.materializer_version,
+                    type_name=output.type_name,
+                    uses_pickle=output.uses_pickle,
+                    files=output.stores_files,
+                    chunk_store=self.store.chunk_store,
+                    spill=spill,
+                )
+            except MemoryError:
+                raise output_too_large(
+                    record.name, name, len(output.payload), "recording it"
+                ) from None
             objects.extend(artifact_objects)
             record.outputs[name] = OutputRecord(
                 artifact_id=ArtifactId(artifact_tree.id),
@@ -156,7 +168,15 @@ class RunWriter:
         if sum(len(o.data) for o in objects) > _DIRECT_PACK_BYTES:
             # Kept until the run is recorded, even if this process dies: the
             # journal's recovery needs these objects.
-            self._keeps.append(self.store.write_objects(objects, ref=self.ref))
+            try:
+                self._keeps.append(self.store.write_objects(objects, ref=self.ref))
+            except MemoryError:
+                if not payloads:
+                    raise
+                name, output = max(payloads.items(), key=lambda item: len(item[1].payload))
+                raise output_too_large(
+                    record.name, name, len(output.payload), "recording it"
+                ) from None
             objects = []
         self._pending.extend(objects)
         if self._journal is not None:
