@@ -119,6 +119,11 @@ class ArtifactVersion:
         return self._version.run.get("step")
 
     @property
+    def producer_output_name(self) -> str | None:
+        """The output of the producing step it is."""
+        return self._version.run.get("output")
+
+    @property
     def producer_pipeline_run_id(self) -> uuid.UUID | None:
         """The producing run's id (``Run.id``)."""
         run = self._version.run

@@ -122,7 +122,8 @@ def _union(tables: Iterable[dict[Column, Any]]) -> list[Column]:
 def compare_runs(runs: Sequence[Run], columns: Sequence[Column] | None = None) -> RunTable:
     """Every parameter and metric of ``runs`` (or only ``columns``), read from the runs in full.
 
-    Metrics include each step's metadata and metadata added after the run.
+    Metrics include each step's metadata and metadata added after the run. An
+    unreadable run has no values: its ``error`` says why.
     """
     values = [
         run_columns(
@@ -130,6 +131,8 @@ def compare_runs(runs: Sequence[Run], columns: Sequence[Column] | None = None) -
             run.metadata,
             ((step.name, step.metadata) for step in run.steps.values()),
         )
+        if run.readable
+        else {}
         for run in runs
     ]
     if columns is not None:

@@ -16,10 +16,12 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from mlops_lite.client import Client
 from mlops_lite.errors import MlopsLiteError, NotFoundError
+from mlops_lite.ui.artifacts_page import artifact_version_page, artifacts_page
 from mlops_lite.ui.compare_page import compare_page
 from mlops_lite.ui.html import join, tag
 from mlops_lite.ui.layout import CONTENT_SECURITY_POLICY, render_page
 from mlops_lite.ui.links import ServerLinks
+from mlops_lite.ui.models_page import model_page, models_page
 from mlops_lite.ui.pipelines_page import pipelines_page
 from mlops_lite.ui.run_page import run_page
 from mlops_lite.ui.runs_page import RunsQuery, runs_page
@@ -99,15 +101,27 @@ class Dashboard:
                     raise NotFoundError(
                         f"step {step!r} has no output {output!r} (outputs: {known})"
                     )
-                return self._page(output_page(links, found, output, found.outputs[output]))
+                page = output_page(client, links, found, output, found.outputs[output])
+                return self._page(page)
             case ["compare"]:
                 names = list(dict.fromkeys(query.get("run", [])))[:MAX_COMPARED_RUNS]
                 table = client.compare_runs(names)
                 return self._page(compare_page(table, links, query))
             case ["pipelines"]:
                 return self._page(pipelines_page(client, links))
+            case ["models"]:
+                return self._page(models_page(client, links, client.list_models()))
+            case ["models", model]:
+                return self._page(model_page(client, links, client.get_model(model)))
+            case ["artifacts"]:
+                return self._page(artifacts_page(links, client.list_artifacts()))
+            case ["artifacts", artifact, "versions", version]:
+                found_version = client.get_artifact_version(artifact, version)
+                return self._page(artifact_version_page(client, links, found_version))
             case ["api", "changes"]:
-                return Response(200, changes_token(client).encode(), "text/plain; charset=utf-8")
+                watched = query.get("run") or [""]
+                token = changes_token(client, watched[-1] or None)
+                return Response(200, token.encode(), "text/plain; charset=utf-8")
         return self._page(
             Page(
                 "Not found",
@@ -117,7 +131,7 @@ class Dashboard:
         )
 
     def _page(self, page: Page, status: int = 200, *, client: Client | None = None) -> Response:
-        token = changes_token(client) if page.live and client is not None else None
+        token = changes_token(client, page.watch) if page.live and client is not None else None
         html = render_page(
             page.title,
             page.body,
@@ -125,13 +139,25 @@ class Dashboard:
             section=page.section,
             project=self.root,
             token=token,
+            watch=page.watch,
+            reload=page.reload,
         )
         return Response(status, html.encode())
 
 
-def changes_token(client: Client) -> str:
-    """Changes when a run is recorded, arrives by pull, or finishes: what live pages poll."""
+def changes_token(client: Client, watch: str | None = None) -> str:
+    """Changes when a run is recorded, arrives by pull, or finishes: what live pages poll.
+
+    With ``watch`` (a running run's ``pipeline/run``), also when one of its steps
+    starts or ends.
+    """
     newest = client.find_runs(limit=1)
     running = client.find_runs(status="running", limit=None).runs
     state = [str(newest.total), *(run.sha for run in newest.runs), *sorted(r.sha for r in running)]
+    if watch:
+        try:
+            run = client.get_pipeline_run(watch)
+            state += [run.sha, run.status, *(f"{s.name}:{s.status}" for s in run.steps.values())]
+        except MlopsLiteError as error:
+            state.append(str(error))
     return hashlib.sha256(" ".join(state).encode()).hexdigest()[:16]

@@ -90,6 +90,9 @@ def compare_page(
                 link(links.run(run.sha), run.name),
                 tag("div", {"class": "muted mono"}, run.sha[:10]),
                 status_badge(run.status),
+                None
+                if run.readable
+                else tag("div", {"class": "error unreadable-reason"}, run.error or "unknown"),
             )
             for run in table.runs
         ],

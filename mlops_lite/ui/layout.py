@@ -51,6 +51,8 @@ dl.facts dd { margin: 0; word-break: break-word; }
 .status-failed, .status-crashed { background: var(--bad); }
 .status-running { background: var(--run); } .status-cached { background: var(--cache); }
 .status-skipped, .status-cancelled, .status-unreadable { background: var(--warn); }
+.stage-production { background: var(--ok); } .stage-staging { background: var(--run); }
+.stage-archived { background: var(--warn); }
 .muted { color: var(--muted); }
 .filters { display: flex; flex-wrap: wrap; gap: 8px; align-items: end; margin-bottom: 12px; }
 .filters label { display: flex; flex-direction: column; font-size: 12px; color: var(--muted); }
@@ -94,23 +96,27 @@ img.preview { max-width: 100%; image-rendering: pixelated; border: 1px solid var
 """
 
 # Live pages (served, not reported) poll for changes: new runs, a run finishing,
-# a teammate's runs after `pull`. A followed log is re-read while its run runs.
+# a teammate's runs after `pull`, a followed run's steps ending. A page whose
+# address changes (a running run's sha does when it ends) reloads at data-reload.
+# A followed log is re-read while its step runs.
 _SCRIPT: Final = """
 (function () {
   var body = document.body, changes = body.dataset.changes, token = body.dataset.token;
+  function text(r) { return r.ok ? r.text() : null; }
   if (changes && token) {
     setInterval(function () {
-      fetch(changes, {cache: "no-store"}).then(function (r) { return r.text(); })
-        .then(function (t) { if (t && t !== token) { location.reload(); } })
-        .catch(function () {});
+      fetch(changes, {cache: "no-store"}).then(text).then(function (t) {
+        if (t && t !== token) { location.replace(body.dataset.reload || location.href); }
+      }).catch(function () {});
     }, 2000);
   }
   var log = document.querySelector("pre[data-follow]");
   if (log) {
     setInterval(function () {
-      fetch(log.dataset.follow, {cache: "no-store"}).then(function (r) { return r.text(); })
-        .then(function (t) { if (t !== log.textContent) { log.textContent = t;
-          log.scrollTop = log.scrollHeight; } }).catch(function () {});
+      fetch(log.dataset.follow, {cache: "no-store"}).then(text).then(function (t) {
+        if (t !== null && t !== log.textContent) { log.textContent = t;
+          log.scrollTop = log.scrollHeight; }
+      }).catch(function () {});
     }, 1000);
   }
 })();
@@ -139,11 +145,19 @@ def render_page(
     section: str,
     project: str,
     token: str | None = None,
+    watch: str | None = None,
+    reload: str | None = None,
 ) -> str:
-    """A whole HTML document around ``body``; ``token`` makes a served page reload on change."""
+    """A whole HTML document around ``body``; ``token`` makes a served page reload on change.
+
+    ``watch`` names a running run whose steps' progress also changes the token;
+    ``reload`` is where the page reloads (its own address by default).
+    """
     navigation = [
         ("runs", "Runs", links.runs()),
-        ("pipelines", "Pipelines & artifacts", links.pipelines()),
+        ("pipelines", "Pipelines", links.pipelines()),
+        ("models", "Models", links.models()),
+        ("artifacts", "Artifacts", links.artifacts()),
     ]
     header = tag(
         "header",
@@ -156,7 +170,7 @@ def render_page(
         ],
         tag("span", {"class": "repo", "title": project}, project),
     )
-    live = links.changes() if token is not None else None
+    live = links.changes(watch) if token is not None else None
     document = tag(
         "html",
         {"lang": "en"},
@@ -175,7 +189,11 @@ def render_page(
         ),
         tag(
             "body",
-            {"data-changes": live, "data-token": token if live else None},
+            {
+                "data-changes": live,
+                "data-token": token if live else None,
+                "data-reload": reload if live else None,
+            },
             header,
             tag("main", None, body),
             tag("script", None, Markup(_SCRIPT)),

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 from urllib.parse import quote, urlencode
 
-__all__ = ["Links", "ReportLinks", "ServerLinks"]
+__all__ = ["Links", "ReportLinks", "ServerLinks", "version_anchor"]
 
 
 class Links(Protocol):
@@ -35,14 +35,31 @@ class Links(Protocol):
         """Runs side by side."""
 
     def pipelines(self) -> str | None:
-        """Pipelines, their latest outputs; models and artifact versions later."""
+        """Pipelines and their latest outputs."""
 
-    def changes(self) -> str | None:
-        """A token that changes when runs arrive or finish."""
+    def models(self) -> str | None:
+        """Every model, with its versions per stage."""
+
+    def model(self, name: str, version: str | None = None) -> str | None:
+        """A model's page; with ``version``, that version's part of it."""
+
+    def artifacts(self) -> str | None:
+        """Every named artifact, with its versions."""
+
+    def artifact_version(self, name: str, version: str) -> str | None:
+        """One version of a named artifact: its preview, producer and lineage."""
+
+    def changes(self, run: str | None = None) -> str | None:
+        """A token that changes when runs arrive or finish (and ``run``'s steps progress)."""
 
 
 def _segment(text: str) -> str:
     return quote(text, safe="")
+
+
+def version_anchor(version: str) -> str:
+    """The id of a model version's part of its model's page (safe in a URL fragment)."""
+    return "version-" + quote(version, safe="")
 
 
 class ServerLinks:
@@ -78,9 +95,26 @@ class ServerLinks:
         """``/pipelines``."""
         return "/pipelines"
 
-    def changes(self) -> str:
-        """``/api/changes``."""
-        return "/api/changes"
+    def models(self) -> str:
+        """``/models``."""
+        return "/models"
+
+    def model(self, name: str, version: str | None = None) -> str:
+        """``/models/<name>``, ``#version-<version>``."""
+        anchor = f"#{version_anchor(version)}" if version is not None else ""
+        return f"/models/{_segment(name)}{anchor}"
+
+    def artifacts(self) -> str:
+        """``/artifacts``."""
+        return "/artifacts"
+
+    def artifact_version(self, name: str, version: str) -> str:
+        """``/artifacts/<name>/versions/<version>``."""
+        return f"/artifacts/{_segment(name)}/versions/{_segment(version)}"
+
+    def changes(self, run: str | None = None) -> str:
+        """``/api/changes``, ``?run=<sha>`` for a page that follows a running run."""
+        return "/api/changes" + (f"?{urlencode({'run': run})}" if run else "")
 
 
 class ReportLinks:
@@ -88,9 +122,18 @@ class ReportLinks:
 
     live = False
 
-    def __init__(self, shas: Iterable[str], *, compare: bool) -> None:
+    def __init__(
+        self,
+        shas: Iterable[str],
+        *,
+        compare: bool,
+        models: Iterable[str] = (),
+        artifact_versions: Iterable[tuple[str, str]] = (),
+    ) -> None:
         self._shas = set(shas)
         self._compare = compare
+        self._models = set(models)
+        self._artifact_versions = set(artifact_versions)
 
     @staticmethod
     def file(*parts: str) -> str:
@@ -128,6 +171,27 @@ class ReportLinks:
         """``pipelines.html``."""
         return "pipelines.html"
 
-    def changes(self) -> None:
+    def models(self) -> str | None:
+        """``models.html``, when the report has models."""
+        return "models.html" if self._models else None
+
+    def model(self, name: str, version: str | None = None) -> str | None:
+        """``model-<name>.html`` for the models of the report's runs."""
+        if name not in self._models:
+            return None
+        anchor = f"#{version_anchor(version)}" if version is not None else ""
+        return self.file("model", name) + anchor
+
+    def artifacts(self) -> str | None:
+        """``artifacts.html``, when the report's runs made named artifact versions."""
+        return "artifacts.html" if self._artifact_versions else None
+
+    def artifact_version(self, name: str, version: str) -> str | None:
+        """``artifact-<name>-<version>.html`` for the versions the report's runs made."""
+        if (name, version) not in self._artifact_versions:
+            return None
+        return self.file("artifact", name, version)
+
+    def changes(self, run: str | None = None) -> None:
         """A report never changes."""
         return None

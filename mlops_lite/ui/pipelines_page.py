@@ -1,8 +1,8 @@
 """Pipelines and their artifacts: run counts, the latest run, and each output's versions.
 
 An output's versions are the distinct values (artifact ids) it took in the
-pipeline's recent runs, newest first: what ZenML calls artifact versions.
-Model versions and named artifact versions will get their section here.
+pipeline's recent runs, newest first. Named artifact versions and models have
+their own pages (``artifacts_page``, ``models_page``).
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def pipelines_page(client: Client, links: Links, only: list[str] | None = None) 
     sections = [_pipeline(client, p, links) for p in pipelines]
     body = join(
         [
-            tag("h1", None, "Pipelines & artifacts"),
+            tag("h1", None, "Pipelines"),
             join(sections)
             if sections
             else tag("p", {"class": "notice"}, "No pipeline has run yet."),

@@ -1,5 +1,8 @@
 """``mlops-lite report``: the dashboard's pages for chosen runs, as self-contained HTML files.
 
+With the runs come the models they worked on and the named artifact versions
+they made, each with its page.
+
 Every page is one file with its styles inline and images as ``data:`` URIs; pages
 link to each other by relative name, so the folder can be uploaded as a CI
 artifact or published as a static site, and opened with no network.
@@ -14,10 +17,12 @@ from typing import Final
 
 from mlops_lite.client import Client, Run
 from mlops_lite.errors import NotFoundError, RunNotFoundError
+from mlops_lite.ui.artifacts_page import artifact_version_page, artifacts_page
 from mlops_lite.ui.compare_page import compare_page
 from mlops_lite.ui.html import join, tag
 from mlops_lite.ui.layout import render_page
 from mlops_lite.ui.links import ReportLinks
+from mlops_lite.ui.models_page import model_page, models_page
 from mlops_lite.ui.pipelines_page import pipelines_page
 from mlops_lite.ui.run_page import run_page
 from mlops_lite.ui.runs_page import runs_table
@@ -58,7 +63,25 @@ def write_report(
     written: list[str] = []
     with Client(path) as client:
         runs = _resolve(client, targets, per_pipeline)
-        links = ReportLinks([run.sha for run in runs], compare=len(runs) > 1)
+        names = {f"{run.pipeline_name}/{run.name}" for run in runs}
+        # The models the runs worked on, and the named versions they made.
+        models = [
+            model
+            for model in client.list_models()
+            if any(names.intersection(version.run_names) for version in model.versions)
+        ]
+        versions = [
+            version
+            for version in client.list_artifact_versions()
+            if f"{version.producer_pipeline_name}/{version.producer_run_name}" in names
+        ]
+        artifacts = [a for a in client.list_artifacts() if any(v.name == a.name for v in versions)]
+        links = ReportLinks(
+            [run.sha for run in runs],
+            compare=len(runs) > 1,
+            models=[model.name for model in models],
+            artifact_versions=[(version.name, version.version) for version in versions],
+        )
         os.makedirs(output, exist_ok=True)
 
         def write(name: str, page: Page) -> None:
@@ -89,6 +112,17 @@ def write_report(
             "pipelines.html",
             pipelines_page(client, links, only=sorted({run.pipeline_name for run in runs})),
         )
+        if models:
+            write("models.html", models_page(client, links, models))
+        for model in models:
+            write(links.file("model", model.name), model_page(client, links, model))
+        if artifacts:
+            write("artifacts.html", artifacts_page(links, artifacts))
+        for version in versions:
+            write(
+                links.file("artifact", version.name, version.version),
+                artifact_version_page(client, links, version),
+            )
         for run in runs:
             write(links.file("run", run.sha), run_page(client, links, run))
             if run.status == "unreadable":
@@ -98,6 +132,6 @@ def write_report(
                 for name, artifact in step.outputs.items():
                     write(
                         links.file("output", run.sha, step.name, name),
-                        output_page(links, step, name, artifact),
+                        output_page(client, links, step, name, artifact),
                     )
     return written

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from mlops_lite.client import Client, Run, StepRun
+from mlops_lite.client import Artifact, Client, Run, StepRun
 from mlops_lite.errors import MlopsLiteError
 from mlops_lite.ui.dag import Node, draw_graph
 from mlops_lite.ui.html import Markup, join, tag
 from mlops_lite.ui.links import Links
+from mlops_lite.ui.step_page import named_version
 from mlops_lite.ui.widgets import Page, duration, facts, json_block, link, status_badge, timestamp
 
 __all__ = ["run_graph", "run_page"]
@@ -48,6 +49,20 @@ def _related(client: Client, run: Run, links: Links) -> list[tuple[str, Markup]]
     if reruns:
         rows.append(("reproduced by", join([link(links.run(o.sha), o.name) for o in reruns], ", ")))
     return rows
+
+
+def _model_version(run: Run, links: Links) -> Markup | None:
+    """The model version the run worked on, linked to its part of the model's page."""
+    version = run.model_version
+    if version is None:
+        return None
+    text = f"{version.model_name} version {version.name}"
+    return join(
+        [
+            link(links.model(version.model_name, version.name), text),
+            f" ({version.stage})" if version.stage else "",
+        ]
+    )
 
 
 def _cached_from(client: Client, step: StepRun, links: Links) -> Markup | str:
@@ -94,8 +109,13 @@ def _steps_table(client: Client, run: Run, links: Links) -> Markup:
                     None,
                     join(
                         [
-                            link(links.output(run.sha, step.name, name), name)
-                            for name in step.outputs
+                            join(
+                                [
+                                    link(links.output(run.sha, step.name, name), name),
+                                    _version_note(artifact, links),
+                                ]
+                            )
+                            for name, artifact in step.outputs.items()
                         ],
                         ", ",
                     ),
@@ -119,6 +139,11 @@ def _steps_table(client: Client, run: Run, links: Links) -> Markup:
         ),
         tag("tbody", None, rows),
     )
+
+
+def _version_note(artifact: Artifact, links: Links) -> Markup | str:
+    version = named_version(artifact, links)
+    return join([" (", version, ")"]) if version is not None else ""
 
 
 def _step_errors(run: Run, links: Links) -> Markup | str:
@@ -174,6 +199,7 @@ def run_page(client: Client, links: Links, run: Run) -> Page:
             ("by", f"{author.get('name', '?')} <{author.get('email', '?')}> on {run.host or '?'}"),
             ("executed on", run.orchestrator + (f" (stack {run.stack})" if run.stack else "")),
             ("caching", "on" if run.record.enable_cache else "off"),
+            ("model", _model_version(run, links)),
             *_related(client, run, links),
         ]
     )
@@ -203,4 +229,13 @@ def run_page(client: Client, links: Links, run: Run) -> Page:
     ]
     if compare is not None:
         parts.append(tag("p", None, link(compare, "compare with other runs…")))
-    return Page(run.name, join(parts), live=run.status == "running")
+    running = run.status == "running"
+    # Followed by name: a running run's sha changes when it ends.
+    stable = f"{run.pipeline_name}/{run.name}"
+    return Page(
+        run.name,
+        join(parts),
+        live=running,
+        watch=stable if running else None,
+        reload=links.run(stable) if running else None,
+    )

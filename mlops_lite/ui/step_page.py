@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from mlops_lite.client import Artifact, Run, StepRun
+from mlops_lite.client import Artifact, Client, StepRun
 from mlops_lite.client.previews import preview_artifact
 from mlops_lite.errors import MlopsLiteError
-from mlops_lite.ui.dag import Node, draw_graph
 from mlops_lite.ui.html import Markup, join, tag
+from mlops_lite.ui.lineage import lineage_graph
 from mlops_lite.ui.links import Links
 from mlops_lite.ui.widgets import (
     Page,
@@ -18,12 +18,25 @@ from mlops_lite.ui.widgets import (
     status_badge,
 )
 
-__all__ = ["lineage_graph", "output_page", "step_page"]
+__all__ = ["named_version", "output_page", "step_page"]
 
 
-def _artifact_facts(artifact: Artifact) -> Markup:
+def named_version(artifact: Artifact, links: Links) -> Markup | None:
+    """The named artifact version an output is, linked to its page (None for an unnamed one)."""
+    try:
+        version = artifact.artifact_version
+    except MlopsLiteError:  # its registry cannot be read here: the output is still shown
+        return None
+    if version is None:
+        return None
+    label = f"{version.name}:{version.version}"
+    return link(links.artifact_version(version.name, version.version), label, class_="version")
+
+
+def _artifact_facts(artifact: Artifact, links: Links) -> Markup:
     return facts(
         [
+            ("named version", named_version(artifact, links)),
             ("type", tag("span", {"class": "mono"}, artifact.type_name)),
             ("size", f"{artifact.size:,} bytes"),
             ("materializer", artifact.materializer),
@@ -41,7 +54,7 @@ def _pickled(artifact: Artifact) -> str | None:
 
 
 def step_page(links: Links, step: StepRun) -> Page:
-    """Everything about one step of a run."""
+    """Everything about one step of a run; a running step's logs follow as it prints."""
     run = step.run
     cached_from = None
     if step.cached and step.cached_from:
@@ -87,13 +100,16 @@ def step_page(links: Links, step: StepRun) -> Page:
             "section",
             {"class": "card output", "data-output": name},
             tag("h3", None, link(links.output(run.sha, step.name, name), name)),
-            _artifact_facts(artifact),
+            _artifact_facts(artifact, links),
             render_preview(preview_artifact(artifact), name=name),
         )
         for name, artifact in step.outputs.items()
     ]
     logs = step.logs
-    follow = links.logs(run.sha, step.name) if run.status == "running" else None
+    # Addressed by name, not sha: the run's sha changes when it ends.
+    stable = f"{run.pipeline_name}/{run.name}"
+    running = run.status == "running"
+    follow = links.logs(stable, step.name) if running and step.status == "running" else None
     none = tag("p", {"class": "muted"}, "none")
     parts = [
         tag("h1", None, step.name),
@@ -116,57 +132,16 @@ def step_page(links: Links, step: StepRun) -> Page:
         if record.settings
         else "",
     ]
-    return Page(f"{step.name} · {run.name}", join(parts), live=run.status == "running")
+    return Page(
+        f"{step.name} · {run.name}",
+        join(parts),
+        live=running,
+        watch=stable if running else None,
+        reload=links.step(stable, step.name) if running else None,
+    )
 
 
-def lineage_graph(run: Run, step_name: str, output: str, links: Links) -> Markup:
-    """An output's lineage within its run: step ← input artifacts ← their steps … ← code."""
-    steps = run.steps
-    nodes: dict[str, Node] = {}
-    edges: list[tuple[str, str]] = []
-    pending = [step_name]
-    code = "code"
-    while pending:
-        name = pending.pop()
-        step = steps.get(name)
-        if step is None or name in nodes:
-            continue
-        nodes[name] = Node(
-            name,
-            name,
-            "cached" if step.cached else step.status,
-            "cached" if step.cached else step.status,
-            links.step(run.sha, name),
-        )
-        if not step.inputs:
-            edges.append((code, name))
-        for artifact in step.inputs.values():
-            artifact_node = f"{artifact.step_name}.{artifact.name}"
-            nodes.setdefault(
-                artifact_node,
-                Node(
-                    artifact_node,
-                    artifact.name,
-                    artifact.type_name.rpartition(".")[2],
-                    "artifact",
-                    links.output(run.sha, artifact.step_name, artifact.name),
-                    f"{artifact_node}: {artifact.type_name}, {artifact.size:,} bytes",
-                ),
-            )
-            edges += [(artifact.step_name, artifact_node), (artifact_node, name)]
-            pending.append(artifact.step_name)
-    target = f"{step_name}.{output}"
-    nodes[target] = Node(target, output, "this output", "artifact", None, target)
-    edges.append((step_name, target))
-    dirty = " (dirty)" if run.code.get("dirty") else ""
-    ordered = [
-        Node(code, "code", f"{run.code_commit[:10]}{dirty}", "code", None, run.code_commit),
-        *nodes.values(),
-    ]
-    return draw_graph(ordered, edges, label=f"lineage of {target}")
-
-
-def output_page(links: Links, step: StepRun, name: str, artifact: Artifact) -> Page:
+def output_page(client: Client, links: Links, step: StepRun, name: str, artifact: Artifact) -> Page:
     """One output: its preview, where it came from, and which steps used it."""
     run = step.run
     consumers = [
@@ -184,9 +159,9 @@ def output_page(links: Links, step: StepRun, name: str, artifact: Artifact) -> P
             " in run ",
             link(links.run(run.sha), f"{run.pipeline_name} / {run.name}"),
         ),
-        tag("div", {"class": "card"}, _artifact_facts(artifact)),
+        tag("div", {"class": "card"}, _artifact_facts(artifact, links)),
         tag("h2", None, "Lineage"),
-        lineage_graph(run, step.name, name, links),
+        lineage_graph(client, run, step.name, name, links),
         tag("h2", None, "Used by"),
         join([link(links.step(run.sha, c.name), c.name) for c in consumers], ", ")
         if consumers

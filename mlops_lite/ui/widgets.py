@@ -30,6 +30,7 @@ __all__ = [
     "link",
     "render_preview",
     "status_badge",
+    "table",
     "timestamp",
     "value_cell",
 ]
@@ -37,12 +38,18 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Page:
-    """A page's title, body and navigation section; ``live`` pages reload when runs change."""
+    """A page's title, body and navigation section; ``live`` pages reload when runs change.
+
+    A page following a running run names it in ``watch`` (``pipeline/run``: its
+    sha changes when it ends) and reloads at ``reload`` as its steps progress.
+    """
 
     title: str
     body: Markup
     section: str = "runs"
     live: bool = False
+    watch: str | None = None
+    reload: str | None = None
 
 
 def status_badge(status: str) -> Markup:
@@ -80,6 +87,16 @@ def facts(rows: Sequence[tuple[str, Any]]) -> Markup:
         "dl",
         {"class": "facts"},
         [join([tag("dt", None, k), tag("dd", None, v)]) for k, v in rows if v is not None],
+    )
+
+
+def table(headers: Sequence[str], rows: Sequence[Markup], css: str) -> Markup:
+    """A table of class ``css`` with a header row and ``rows`` (``<tr>`` each)."""
+    return tag(
+        "table",
+        {"class": css},
+        tag("thead", None, tag("tr", None, [tag("th", None, h) for h in headers])),
+        tag("tbody", None, list(rows)),
     )
 
 

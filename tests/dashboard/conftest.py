@@ -2,12 +2,15 @@
 
 A parameter sweep (later runs reuse cached steps), a failed run, a run still
 running (its step waits for a file), a teammate's run pulled from her clone
-(with a pickled output whose unpickling would leave a marker file), and text
-full of HTML in parameters, metadata, logs and outputs.
+(with a pickled output whose unpickling would leave a marker file), a model with
+two versions, named artifact versions, a stage history and a scoring run using
+the production version's classifier, and text full of
+HTML in parameters, metadata, tags, logs and outputs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -117,6 +120,64 @@ PIPELINE = textwrap.dedent(
 )
 
 
+CHURN = textwrap.dedent(
+    f"""
+    import sys
+    from typing import Annotated
+
+    from mlops_lite import (
+        ArtifactConfig, Model, get_pipeline_context, log_metadata, pipeline, step,
+    )
+    from mlops_lite.client import Client
+
+    HOSTILE = {HOSTILE!r}
+
+
+    @step
+    def prepare(rows: int = 3) -> Annotated[list, ArtifactConfig(name="dataset", tags=[HOSTILE])]:
+        return list(range(rows))
+
+
+    @step
+    def fit(
+        dataset: list, weight: float
+    ) -> Annotated[
+        dict,
+        ArtifactConfig(name="classifier", is_model_artifact=True, run_metadata={{"note": HOSTILE}}),
+    ]:
+        log_metadata(metadata={{"weight": weight, "note": HOSTILE}}, infer_model=True)
+        return {{"weight": weight, "rows": len(dataset)}}
+
+
+    @pipeline(model=Model(name="churn", description=HOSTILE, tags=["demo"]))
+    def churn(weight: float = 1.0):
+        fit(prepare(), weight=weight)
+
+
+    @step
+    def predict(classifier: dict, dataset: list) -> Annotated[list, "predictions"]:
+        return [x * classifier["weight"] for x in dataset]
+
+
+    @pipeline(model=Model(name="churn", version="production"))
+    def scoring():
+        # The production classifier, made by an earlier run: lineage crosses runs.
+        classifier = get_pipeline_context().model.get_model_artifact("classifier")
+        predict(classifier, prepare())
+
+
+    if __name__ == "__main__":
+        if sys.argv[1] == "promote":
+            for version in sys.argv[2:]:
+                Client().get_model_version("churn", version).set_stage("production", force=True)
+        elif sys.argv[1] == "score":
+            print("RUN", scoring().sha)
+        else:
+            print("RUN", churn(weight=float(sys.argv[1])).sha)
+    """
+)
+
+
 @dataclass
 class DashboardRepository:
     """The project, its runs by role, and what the tests need to reach them."""
@@ -127,6 +188,8 @@ class DashboardRepository:
     failed: str = ""
     running: str = ""
     teammate: str = ""
+    models: list[str] = field(default_factory=list)
+    scoring: str = ""
     marker: Path = Path()
     release: Path = Path()
     process: subprocess.Popen[str] | None = None
@@ -178,7 +241,8 @@ def build(base: Path) -> DashboardRepository:
     root.mkdir()
     _run(root, me, "git", "init", "-q", "-b", "main")
     (root / "sweep.py").write_text(PIPELINE)
-    _run(root, me, "git", "add", "sweep.py")
+    (root / "churn.py").write_text(CHURN)
+    _run(root, me, "git", "add", "sweep.py", "churn.py")
     _run(root, me, "git", "commit", "-qm", "sweep")
     repository = DashboardRepository(root, me, marker=base / "unpickled", release=base / "release")
 
@@ -197,6 +261,13 @@ def build(base: Path) -> DashboardRepository:
     assert _pipeline(root, me, lr=0.9, fail=True).startswith("FAILED")
     repository.failed = _newest(root, me)
     _run(root, me, sys.executable, "-m", "mlops_lite", "pull", str(alice_root), "--quiet")
+    # Two versions of the churn model; the second takes production from the first.
+    for weight in ("1.0", "2.0"):
+        _run(root, me, sys.executable, "churn.py", weight)
+        repository.models.append(_newest(root, me))
+    _run(root, me, sys.executable, "churn.py", "promote", "1", "2")
+    _run(root, me, sys.executable, "churn.py", "score")
+    repository.scoring = _newest(root, me)
 
     # A run left running: its train step waits for the release file.
     waiting = dict(me, WAIT_FOR=str(repository.release))
@@ -245,3 +316,97 @@ def dashboard_url(dashboard_repository: DashboardRepository) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+LIVE = textwrap.dedent(
+    """
+    import time
+    from pathlib import Path
+
+    from mlops_lite import pipeline, step
+
+
+    def wait_for(gate):
+        while not Path(gate).exists():
+            time.sleep(0.05)
+
+
+    @step
+    def first() -> int:
+        print("first is done")
+        return 1
+
+
+    @step
+    def slow(x: int) -> int:
+        print("line one", flush=True)
+        wait_for("gate-1")
+        print("line two", flush=True)
+        wait_for("gate-2")
+        return x
+
+
+    @pipeline
+    def live():
+        slow(first())
+
+
+    if __name__ == "__main__":
+        print("RUN", live().sha)
+    """
+)
+
+
+@dataclass
+class LiveRun:
+    """A run of ``live`` in a subprocess; its step ``slow`` waits at ``gate-1``, then ``gate-2``."""
+
+    root: Path
+    process: subprocess.Popen[str]
+    sha: str
+    name: str
+
+    def open_gate(self, number: int) -> None:
+        (self.root / f"gate-{number}").write_text("go")
+
+    def finish(self) -> None:
+        self.open_gate(1)
+        self.open_gate(2)
+        try:
+            self.process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.communicate()
+
+
+@contextlib.contextmanager
+def live_run(project: Path) -> Iterator[LiveRun]:
+    """Start ``live`` in ``project``; yield once its ``slow`` step has printed its first line."""
+    from mlops_lite import Client
+
+    (project / "live.py").write_text(LIVE)
+    (project / ".gitignore").write_text("gate-*\n")
+    subprocess.run(["git", "add", "live.py", ".gitignore"], cwd=project, check=True)
+    subprocess.run(["git", "commit", "-qm", "live"], cwd=project, check=True)
+    process = subprocess.Popen(
+        [sys.executable, "live.py"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    run: LiveRun | None = None
+    try:
+        deadline = time.monotonic() + 60
+        while run is None:
+            assert time.monotonic() < deadline, "the live run's step never printed"
+            assert process.poll() is None, process.communicate()[0]
+            time.sleep(0.1)
+            with Client(project) as client:
+                found = client.find_runs(status="running", limit=1).runs
+                step = found[0].steps.get("slow") if found else None
+                if step is not None and "line one" in step.logs:
+                    run = LiveRun(project, process, found[0].sha, found[0].name)
+        yield run
+    finally:
+        (run or LiveRun(project, process, "", "")).finish()

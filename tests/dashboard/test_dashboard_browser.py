@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import REPO_ROOT, git, run_script
 
-from .conftest import HOSTILE, DashboardRepository
+from .conftest import HOSTILE, DashboardRepository, live_run
 
 CHROMIUM = os.environ.get("MLOPS_LITE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.skipif(
 DOCS = REPO_ROOT / "docs" / "screenshots"
 # Read at import: each test's environment is scrubbed of MLOPS_LITE_* variables.
 UPDATE_DOCS = os.environ.get("MLOPS_LITE_UPDATE_SCREENSHOTS") == "1"
-IN_DOCS = {"runs", "run", "step-frame", "compare"}
+IN_DOCS = {"runs", "run", "step-frame", "compare", "model", "artifact-version"}
 
 
 class Browser:
@@ -109,7 +109,7 @@ def test_runs_page_lists_runs_and_compares_the_selected_ones(
 ) -> None:
     driver = browser.open(dashboard_url + "/", "runs")
     rows = by_css(driver, "table.runs tbody tr")
-    assert len(rows) == 6
+    assert len(rows) == 9
     statuses = browser.texts("table.runs .status")
     assert {"completed", "failed", "running"} <= set(statuses)
     assert "alice@example.com" in driver.find_element("css selector", "table.runs").text
@@ -194,6 +194,62 @@ def test_output_and_pipelines_pages(
     assert "<i>not italic</i>" in driver.find_element("css selector", "pre.preview-text").text
     driver = browser.open(dashboard_url + "/pipelines", "pipelines")
     assert by_css(driver, 'tr[data-output="train.model"]')
+
+
+def test_models_model_and_artifact_version_pages(
+    browser: Browser, dashboard_repository: DashboardRepository, dashboard_url: str
+) -> None:
+    driver = browser.open(dashboard_url + "/models", "models")
+    assert by_css(driver, 'tr[data-model="churn"]')
+    by_css(driver, 'tr[data-model="churn"] a')[0].click()
+    driver = browser.settled("model")
+    assert driver.find_element("css selector", "h1").text == "Model churn"
+    assert HOSTILE in driver.find_element("css selector", ".card").text  # as text
+    assert len(by_css(driver, "table.stage-history tbody tr")) == 2
+    assert by_css(driver, "#version-2 .stage-production")
+    by_css(driver, '#version-2 a[href="/artifacts/classifier/versions/2"]')[0].click()
+    driver = browser.settled("artifact-version")
+    nodes = {n.get_attribute("data-node") for n in by_css(driver, "svg.dag g.node-group")}
+    assert {"code", "prepare", "prepare.dataset", "fit", "fit.classifier"} <= nodes
+    assert '"weight": 2.0' in driver.find_element("css selector", "pre.preview-json").text
+    by_css(driver, 'svg.dag a g[data-node="fit"]')[0].click()
+    browser.settled("artifact-producer")
+    assert driver.find_element("css selector", "h1").text == "fit"
+    assert driver.execute_script("return document.querySelectorAll('main script').length") == 0
+
+
+def test_a_running_steps_page_shows_new_log_lines_as_they_come(
+    browser: Browser, project: Path
+) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from mlops_lite.ui.server import DashboardServer
+
+    server = DashboardServer(str(project))
+    thread = server.start_in_background()
+    try:
+        with live_run(project) as live:
+            driver = browser.open(server.url + f"runs/{live.sha}/steps/slow", "step-live")
+            assert "line one" in driver.find_element("css selector", "pre.logs").text
+            driver.execute_script("window.sameDocument = true")
+            live.open_gate(1)
+            WebDriverWait(driver, 30).until(
+                lambda d: "line two" in d.find_element("css selector", "pre.logs").text
+            )
+            # Followed in place (no reload) while the step runs...
+            assert driver.execute_script("return window.sameDocument") is True
+            live.finish()
+            # ...and once it ends, the page reloads at the run's lasting address.
+            WebDriverWait(driver, 30).until(
+                lambda d: "completed" in d.find_element("css selector", ".card .status").text
+            )
+            browser.settled("step-live-ended")
+            assert f"live%2F{live.name}" in driver.current_url
+            assert "line two" in driver.find_element("css selector", "pre.logs").text
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
 
 
 def test_a_report_opens_from_files_with_working_links(

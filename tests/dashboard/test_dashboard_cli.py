@@ -96,3 +96,24 @@ def test_report_writes_self_contained_pages_whose_links_all_resolve(
     assert not repo.teammate_unpickled
     missing = cli(repo, "report", "no-such-thing", "-o", str(tmp_path / "x"))
     assert missing.returncode == 1 and "neither a run" in missing.stderr
+
+
+def test_report_writes_the_models_and_artifact_versions_of_its_runs(
+    dashboard_repository: DashboardRepository, tmp_path: Path
+) -> None:
+    repo = dashboard_repository
+    output = tmp_path / "site"
+    result = cli(repo, "report", "churn", "-o", str(output))
+    assert result.returncode == 0, result.stderr
+    pages = {page.name: page.read_text() for page in output.glob("*.html")}
+    assert {"models.html", "model-churn.html", "artifacts.html"} <= set(pages)
+    assert {"artifact-classifier-1.html", "artifact-classifier-2.html"} <= set(pages)
+    # Only the versions these runs made: the sweep's are not in this report.
+    assert not any(name.startswith("artifact-model-") for name in pages)
+    assert 'href="model-churn.html#version-2"' in pages[f"run-{repo.models[1]}.html"]
+    assert 'aria-label="lineage of classifier:2"' in pages["artifact-classifier-2.html"]
+    for name, html in pages.items():
+        assert HOSTILE not in html, name
+        assert not re.search(r'(src|href)="(https?:)?//', html), name
+        for target in re.findall(r'href="([^"#]+)', html):
+            assert (output / target).is_file(), (name, target)

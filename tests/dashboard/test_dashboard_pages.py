@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import http.client
 import re
 import subprocess
 import sys
 import textwrap
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,7 +18,7 @@ import pytest
 
 from tests.conftest import git, run_script
 
-from .conftest import HOSTILE, DashboardRepository
+from .conftest import HOSTILE, DashboardRepository, live_run
 
 
 def get(url: str, *, headers: dict[str, str] | None = None) -> tuple[int, str]:
@@ -47,7 +49,7 @@ def test_runs_page_lists_every_kind_of_run(
         assert sha[:10] in page
     assert "status-failed" in page and "status-running" in page
     assert "alice@example.com" in page
-    assert "runs 1–6 of 6" in page
+    assert "runs 1–9 of 9" in page
     # Parameters and metrics are columns by default, from the index.
     assert "param:lr" in page and "metric:accuracy" in page
 
@@ -283,3 +285,179 @@ def test_pages_refresh_as_runs_arrive_a_teammates_after_pull(project: Path, tmp_
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def test_models_page_lists_each_models_versions_per_stage(dashboard_url: str) -> None:
+    status, page = get(dashboard_url + "/models")
+    assert status == 200 and 'href="/models"' in page and 'href="/artifacts"' in page
+    row = re.search(r'<tr data-model="churn">.*?</tr>', page, re.DOTALL)
+    assert row is not None
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(0), re.DOTALL)
+    # model, latest, versions, production, staging, archived, none, tags
+    assert 'href="/models/churn#version-2"' in cells[1] and "stage-production" in cells[1]
+    assert [re.sub(r"<[^>]+>", "", c) for c in cells[2:]] == ["2", "1", "", "1", "", "demo"]
+
+
+def test_model_page_shows_versions_their_artifacts_and_the_stage_history(
+    dashboard_repository: DashboardRepository, dashboard_url: str
+) -> None:
+    repo = dashboard_repository
+    status, page = get(dashboard_url + "/models/churn")
+    assert status == 200
+    second = re.search(
+        r'<section class="card model-version" id="version-2".*?</section>', page, re.S
+    )
+    assert second is not None
+    assert "stage-production" in second.group(
+        0
+    ) and f'href="/runs/{repo.models[1]}"' in second.group(0)
+    assert 'href="/artifacts/classifier/versions/2"' in second.group(0)
+    assert 'href="/artifacts/dataset/versions/1"' in second.group(0)
+    assert "&quot;weight&quot;: 2.0" in second.group(0)
+    first = re.search(r'id="version-1".*?</section>', page, re.S)
+    assert first is not None and "stage-archived" in first.group(0)
+    history = re.search(r'<table class="stage-history">.*?</table>', page, re.S)
+    assert history is not None
+    rows = re.findall(r"<tr[^>]*>.*?</tr>", history.group(0), re.S)[1:]
+    # Newest first: version 2 took production and displaced version 1.
+    texts = [re.sub(r"<[^>]+>", "|", row) for row in rows]
+    assert len(rows) == 2 and "|2|" in texts[0] and "|1|" in texts[0]
+    assert "tester@example.com" in texts[0] and "applied" in texts[0]
+    assert HOSTILE not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_artifact_version_page_draws_its_lineage_and_previews_it(
+    dashboard_repository: DashboardRepository, dashboard_url: str
+) -> None:
+    repo = dashboard_repository
+    status, page = get(dashboard_url + "/artifacts/classifier/versions/2")
+    assert status == 200
+    lineage = re.search(r'aria-label="lineage of classifier:2".*?</svg>', page, re.S)
+    assert lineage is not None
+    for node in ("code", "prepare", "prepare.dataset", "fit", "fit.classifier"):
+        assert f'data-node="{node}"' in lineage.group(0), node
+    assert f'href="/runs/{repo.models[1]}/steps/fit"' in page
+    assert 'href="/models/churn#version-2"' in page and "ModelArtifact" in page
+    assert "&quot;weight&quot;: 2.0" in page  # the preview
+    assert HOSTILE not in page and "&quot;note&quot;: &quot;&lt;script&gt;" in page
+    status, missing = get(dashboard_url + "/artifacts/classifier/versions/9")
+    assert status == 404 and "versions: 1, 2" in missing
+
+
+def test_artifacts_page_lists_named_versions_with_escaped_tags(dashboard_url: str) -> None:
+    status, page = get(dashboard_url + "/artifacts")
+    assert status == 200
+    dataset = re.search(r'<tr data-artifact="dataset">.*?</tr>', page, re.S)
+    assert dataset is not None and "&lt;script&gt;" in dataset.group(0)
+    model = re.search(r'<tr data-artifact="model">.*?</tr>', page, re.S)
+    assert model is not None and '<td class="num">4</td>' in model.group(0)  # lr 0.1-0.4
+    assert HOSTILE not in page
+
+
+def test_run_and_step_pages_link_the_model_version_and_named_outputs(
+    dashboard_repository: DashboardRepository, dashboard_url: str
+) -> None:
+    sha = dashboard_repository.models[1]
+    _, run = get(dashboard_url + f"/runs/{sha}")
+    assert 'href="/models/churn#version-2"' in run
+    assert 'href="/artifacts/classifier/versions/2"' in run
+    _, step = get(dashboard_url + f"/runs/{sha}/steps/fit")
+    assert 'class="version" href="/artifacts/classifier/versions/2"' in step or (
+        'href="/artifacts/classifier/versions/2" class="version"' in step
+    )
+
+
+def test_a_teammates_pickled_artifact_version_is_not_unpickled_for_a_preview(
+    dashboard_repository: DashboardRepository,
+    dashboard_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mlops_lite import Client
+
+    repo = dashboard_repository
+    monkeypatch.setenv("UNPICKLE_MARKER", str(repo.marker))
+    with Client(repo.root) as client:
+        version = next(
+            v for v in client.list_artifact_versions("model") if v.author == "alice@example.com"
+        ).version
+    _, page = get(dashboard_url + f"/artifacts/model/versions/{version}")
+    assert "pickled, not loaded" in page and "alice@example.com" in page
+    assert not repo.teammate_unpickled
+
+
+def test_compare_shows_an_unreadable_run_with_its_reason(project: Path) -> None:
+    from mlops_lite.store import GitStore
+    from mlops_lite.ui.app import Dashboard
+    from tests.integration.test_hostile_runs import GOOD, _record, _write_run
+
+    (project / "good.py").write_text(GOOD)
+    out = run_script(project, "good.py").stdout
+    good = next(line.split()[1] for line in out.splitlines() if line.startswith("RUN"))
+    store = GitStore.open(project)
+    bad = _write_run(store, git(project, "rev-parse", "HEAD"), "bad", _record({"run_name": "x"}))
+    store.refs.compare_and_swap("refs/mlops/runs/bad/20260101-000000-000000-bad", None, bad)
+    store.close()
+    response = Dashboard(str(project)).handle(f"/compare?run={good}&run={bad}")
+    page = response.body.decode()
+    assert response.status == 200, page
+    assert "Comparing 2 runs" in page and "status-unreadable" in page
+    reason = re.search(r'<div class="error unreadable-reason">(.*?)</div>', page, re.S)
+    assert reason is not None and reason.group(1).strip()
+
+
+def test_a_running_steps_page_follows_its_log_until_the_step_ends(project: Path) -> None:
+    from mlops_lite.ui.app import Dashboard
+
+    dashboard = Dashboard(str(project))
+
+    def text(path: str) -> str:
+        response = dashboard.handle(html.unescape(path))
+        assert response.status == 200, (path, response.body[:300])
+        return response.body.decode()
+
+    with live_run(project) as live:
+        run_page = text(f"/runs/{live.sha}")
+        assert re.search(r'data-node="first".*?state-completed', run_page, re.S)
+        assert re.search(r'data-node="slow".*?state-running', run_page, re.S)
+        page = text(f"/runs/{live.sha}/steps/slow")
+        follow = re.search(r'data-follow="([^"]+)"', page)
+        changes = re.search(r'data-changes="([^"]+)" data-token="([^"]+)"', page)
+        reload = re.search(r'data-reload="([^"]+)"', page)
+        assert follow and changes and reload
+        # Addressed by the run's name: its sha changes when it ends.
+        assert follow.group(1) == f"/runs/live%2F{live.name}/steps/slow/logs.txt"
+        assert reload.group(1) == f"/runs/live%2F{live.name}/steps/slow"
+        assert "line one" in text(follow.group(1)) and "line two" not in text(follow.group(1))
+        live.open_gate(1)
+        deadline = time.monotonic() + 60
+        while "line two" not in text(follow.group(1)):
+            assert time.monotonic() < deadline, "the second line never showed"
+            time.sleep(0.1)
+        assert text(changes.group(1)) == changes.group(2)  # the same step still runs
+        live.finish()
+        assert text(changes.group(1)) != changes.group(2)
+        ended = text(reload.group(1))
+        assert "status-completed" in ended and "line two" in ended
+        assert '<pre class="logs" data-follow' not in ended and "data-changes=" not in ended
+
+
+def test_lineage_crosses_runs_through_a_named_version_used_as_an_input(
+    dashboard_repository: DashboardRepository, dashboard_url: str
+) -> None:
+    from mlops_lite import Client
+
+    repo = dashboard_repository
+    with Client(repo.root) as client:
+        classifier = client.get_artifact_version("classifier", "2").id
+    status, page = get(dashboard_url + "/artifacts/predictions/versions/1")
+    assert status == 200
+    lineage = re.search(r'aria-label="lineage of predictions:1".*?</svg>', page, re.S)
+    assert lineage is not None
+    producer = repo.models[1][:10]  # the churn run that made classifier:2
+    for node in (
+        "code", "prepare", "predict", f"version/{classifier}",
+        f"{producer}/fit", f"{producer}/prepare.dataset", f"{producer}/code",
+    ):  # fmt: skip
+        assert f'data-node="{node}"' in lineage.group(0), node
+    assert 'href="/artifacts/classifier/versions/2"' in lineage.group(0)
+    assert f'href="/runs/{repo.models[1]}/steps/fit"' in lineage.group(0)
