@@ -25,6 +25,7 @@
     │   │   │   └── ArtifactVersionNotFoundError  no artifact version matches (ZenML's KeyError)
     │   │   └── ModelVersionNotFoundError         no model or model version matches (same)
     │   └── SecretNotFoundError       mlops_lite.secret() found the name nowhere
+    ├── ProtectedRunError             deleting a pinned run (or one in a model stage)
     ├── StepFailedError               a step raised; the run was recorded as failed
     ├── OutputTooLargeError           a step's output did not fit in memory to be saved
     ├── ExecutionError                the orchestrator could not run a step
@@ -67,6 +68,7 @@ __all__ = [
     "OutputUsedAsValueError",
     "PipelineNotFoundError",
     "ProjectNotFoundError",
+    "ProtectedRunError",
     "RecordError",
     "RefConflictError",
     "RemoteError",
@@ -205,6 +207,10 @@ class CompatibilityWarning(UserWarning):
 
 class SecretNotFoundError(NotFoundError):
     """``mlops_lite.secret(name)`` found the name in no place it looks."""
+
+
+class ProtectedRunError(MlopsLiteError):
+    """A run asked to be deleted is pinned or in a model stage: nothing was deleted."""
 
 
 class StepFailedError(MlopsLiteError):

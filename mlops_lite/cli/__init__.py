@@ -11,7 +11,7 @@ from mlops_lite.errors import MlopsLiteError
 __all__ = ["build_parser", "main"]
 
 # Each module registers its subcommands; importing them here keeps `--help` complete.
-_COMMAND_MODULES = ("runs", "sharing", "rerun", "stacks", "registry", "ui", "fsck")
+_COMMAND_MODULES = ("runs", "sharing", "retention", "rerun", "stacks", "registry", "ui", "fsck")
 
 
 def build_parser() -> argparse.ArgumentParser:

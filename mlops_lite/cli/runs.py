@@ -66,6 +66,10 @@ def register(subparsers: Any) -> None:
     output.add_argument("--csv", action="store_true", help="print CSV, one line per run")
     compare.set_defaults(handler=_compare_runs)
 
+    from mlops_lite.cli.retention import register_runs
+
+    register_runs(runs_sub)
+
     show = runs_sub.add_parser("show", help="one run: its steps, status, cache use, outputs")
     show.add_argument("run", help="run name, sha or unique sha prefix")
     show.add_argument("--json", action="store_true", help="print JSON for scripts")
@@ -85,6 +89,9 @@ def _list_runs(args: argparse.Namespace) -> int:
     columns = parse_columns(args.columns)
     order_by = Column.parse(args.sort) if args.sort else None
     with Client() as client:
+        if args.json and not args.limit:
+            _print_all_as_json(client, args, columns, order_by)
+            return 0
         runs = client.find_runs(
             pipeline=args.pipeline,
             status=args.status,
@@ -121,6 +128,33 @@ def _list_runs(args: argparse.Namespace) -> int:
         header = ["SHA", "PIPELINE", "RUN", "STATUS", "STARTED", "DURATION", "BY"]
         print(table(rows, [*header, *(column.name for column in columns)]))
     return 0
+
+
+def _print_all_as_json(
+    client: Client, args: argparse.Namespace, columns: list[Column], order_by: Column | None
+) -> None:
+    """Every run as one JSON array, written a page at a time: flat memory at 100,000 runs."""
+    pages = client.iter_runs(
+        pipeline=args.pipeline, status=args.status, author=args.author, text=args.search,
+        order_by=order_by, ascending=args.ascending,
+    )  # fmt: skip
+    out = sys.stdout
+    separator = "[\n"
+    for runs in pages:
+        summaries = [_run_summary(run) for run in runs]
+        if columns:
+            values = client.run_table(runs, columns).to_dict()["runs"]
+            for summary, row in zip(summaries, values, strict=True):
+                summary["values"] = row["values"]
+        for summary in summaries:
+            out.write(separator + _indented(json.dumps(summary, indent=2)))
+            separator = ",\n"
+    out.write("\n]\n" if separator != "[\n" else "[]\n")
+
+
+def _indented(text: str) -> str:
+    """One element of a JSON array as ``json.dumps(array, indent=2)`` lays it out."""
+    return "  " + text.replace("\n", "\n  ")
 
 
 def _filtered(args: argparse.Namespace) -> bool:

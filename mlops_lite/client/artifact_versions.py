@@ -160,7 +160,11 @@ class ArtifactVersion:
         store = self._client._store
         run = self._version.run
         if run.get("pipeline") and run.get("run"):
-            sha = store.refs.read(run_ref(run["pipeline"], run["run"]))
+            ref = run_ref(run["pipeline"], run["run"])
+            sha = store.refs.read(ref)
+            if sha is None:  # folded into an archive: the index knows its sha
+                rows = self._client._runs_index().find(ref)
+                sha = rows[0].sha if len(rows) == 1 else None
             if sha is not None and self._made_by(sha):
                 trust = run_trust(store, sha, explicit=explicit)
                 if trust or explicit is not None:

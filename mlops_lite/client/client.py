@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mlops_lite.client.tables import RunPage, RunTable, compare_runs
@@ -16,7 +16,7 @@ from mlops_lite.errors import AmbiguousRunError, PipelineNotFoundError, RunNotFo
 from mlops_lite.store import GitStore
 from mlops_lite.store.index import RunIndex
 from mlops_lite.store.interface import Store
-from mlops_lite.store.layout import RUNS_PREFIX
+from mlops_lite.store.layout import METADATA_PREFIX, RUNS_PREFIX
 
 if TYPE_CHECKING:
     import uuid
@@ -39,7 +39,9 @@ class Client:
     ``Client()`` reads the repository around the working directory,
     ``Client(path)`` the one around ``path``, ``Client(store=...)`` an open
     store. Navigation follows ZenML: ``Client().get_pipeline("training")
-    .last_run.steps["train"].outputs["model"].load()``. It never writes.
+    .last_run.steps["train"].outputs["model"].load()``. It never writes. A
+    client reads the runs as they are when it is first asked (one look at the
+    refs); a new ``Client`` sees what was recorded or annotated since.
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class Client:
         self._owns_store = store is None
         self._store: Store = store if store is not None else GitStore.open(path)
         self._index: RunIndex | None = None
+        self._annotated: frozenset[str] | None = None
 
     @property
     def root(self) -> str:
@@ -59,6 +62,15 @@ class Client:
             self._index = RunIndex(self._store)
             self._index.refresh()
         return self._index
+
+    def _is_annotated(self, run_ref: str) -> bool:
+        """Whether metadata was added to the run later (its metadata ref exists), listed once."""
+        if self._annotated is None:
+            listed = self._store.refs.list(METADATA_PREFIX)
+            self._annotated = frozenset(
+                RUNS_PREFIX + ref.removeprefix(METADATA_PREFIX) for ref in listed
+            )
+        return run_ref in self._annotated
 
     def close(self) -> None:
         """Release the index and the repository's open files."""
@@ -148,6 +160,40 @@ class Client:
         else:
             total = index.count(status=status, **filters)
         return RunPage([Run(self, row.sha, row) for row in rows], total, offset, limit)
+
+    def iter_runs(
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        author: str | None = None,
+        text: str | None = None,
+        order_by: Column | None = None,
+        ascending: bool = False,
+        page: int = 1000,
+    ) -> Iterator[list[Run]]:
+        """Every run ``find_runs`` selects, a page at a time: memory stays flat at 100,000 runs."""
+        if status in ("crashed", "running"):
+            yield self.find_runs(
+                pipeline=pipeline, status=status, author=author, text=text,
+                order_by=order_by, ascending=ascending, limit=None,
+            ).runs  # fmt: skip
+            return
+        index = self._runs_index()
+        if pipeline is not None:
+            self.get_pipeline(pipeline)
+        rows = index.iter_runs(
+            page=page, pipeline=pipeline, status=status, author=author, text=text,
+            order_by=order_by, ascending=ascending,
+        )  # fmt: skip
+        batch: list[Run] = []
+        for row in rows:
+            batch.append(Run(self, row.sha, row))
+            if len(batch) == page:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
 
     def run_table(self, runs: Sequence[Run], columns: Sequence[Column]) -> RunTable:
         """``columns`` of listed runs, from the index: what ``runs list --columns`` shows.

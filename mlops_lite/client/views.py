@@ -196,6 +196,8 @@ class Run:
     @property
     def code_commit(self) -> CommitId:
         """The commit the run is pinned to: ``HEAD`` then, or a snapshot of the dirty tree."""
+        if self._row is not None and self._row.code_commit:
+            return CommitId(self._row.code_commit)
         return self._commit.code_commit
 
     @property
@@ -205,7 +207,11 @@ class Run:
 
     @property
     def parameters(self) -> dict[str, Any]:
-        """The pipeline's parameters, as called."""
+        """The pipeline's parameters, as called (from the run index when it holds them)."""
+        if self._row is not None:
+            indexed = self._row.unpacked("parameters")
+            if indexed is not None:
+                return indexed
         return self.record.parameters
 
     @property
@@ -216,7 +222,10 @@ class Run:
     @property
     def metadata(self) -> dict[str, Any]:
         """Run metadata: logged during the run, then anything added to it later."""
-        return {**self.record.metadata, **self._annotations["run"]}
+        recorded = self._row.unpacked("metadata") if self._row is not None else None
+        if recorded is None:
+            recorded = self.record.metadata
+        return {**recorded, **self._annotations["run"]}
 
     @property
     def run_metadata(self) -> dict[str, Any]:
@@ -241,6 +250,9 @@ class Run:
 
     @cached_property
     def _annotations(self) -> Annotations:
+        # Most runs have no metadata added later: the client lists which do, once.
+        if not self._client._is_annotated(self.ref):
+            return {"run": {}, "steps": {}}
         # Metadata added later lives under its own ref, which anyone can push:
         # when it cannot be read, the run itself still can (with a warning).
         try:
@@ -262,6 +274,9 @@ class Run:
     @property
     def author(self) -> dict[str, str]:
         """``{"name", "email"}``: the git identity of whoever ran it."""
+        row = self._row
+        if row is not None and row.author_name is not None and row.author is not None:
+            return {"name": row.author_name, "email": row.author}
         return self.record.author
 
     @property

@@ -8,6 +8,8 @@ from typing import Any
 
 from mlops_lite.core.hashing import cache_key
 from mlops_lite.core.ids import CacheKey
+from mlops_lite.core.records import OutputRecord
+from mlops_lite.core.status import FINISHED_STEP_STATUSES
 from mlops_lite.definition.fingerprint import code_fingerprint
 from mlops_lite.definition.steps import Step
 from mlops_lite.errors import MlopsLiteError
@@ -71,6 +73,7 @@ class ReusedExecution:
     """A usable cache hit and what the execution it reuses recorded."""
 
     hit: CacheHit
+    outputs: dict[str, OutputRecord]
     metadata: dict[Any, Any]
     data_files: dict[str, str]
     # The run and step that really executed (a reused step's own origin, if it was one).
@@ -98,24 +101,32 @@ class CacheLookup:
         runs here instead.
         """
         for hit in self.index.cache_hits(key):
-            if not _usable(self.store, hit):
+            reused = self._execution(hit, key)
+            if reused is None or not _usable(self.store, hit, reused.outputs):
                 continue
-            reused = self._execution(hit)
-            if reused is None or changed_files(self.data_root, reused.data_files):
+            if changed_files(self.data_root, reused.data_files):
                 continue
             return reused
         return None
 
-    def _execution(self, hit: CacheHit) -> ReusedExecution | None:
-        """What the hit's run recorded about the step: its summary, else its own record."""
-        run = self._run(hit.ref)
+    def _execution(self, hit: CacheHit, key: CacheKey) -> ReusedExecution | None:
+        """What the hit's run recorded about the step: its summary, else its own record.
+
+        Read from the run commit the index names, whatever holds it now (its own
+        ref or an archive). The index only says where to look: the record must
+        agree that this step finished with this key.
+        """
+        run = self._run(hit.sha)
         if run is None:
             return None
         own_origin = {"pipeline": hit.pipeline, "run": hit.run_name, "step": hit.step}
         summary = run.record.step_summary.get(hit.step)
         if summary is not None and summary.data_files is not None:
+            if summary.cache_key != key or summary.status not in FINISHED_STEP_STATUSES:
+                return None
+            origin = summary.cached_from or own_origin
             return ReusedExecution(
-                hit, summary.metadata, summary.data_files, summary.cached_from or own_origin
+                hit, dict(summary.outputs), summary.metadata, summary.data_files, origin
             )
         # A run recorded before summaries held these: read the step's record.
         tree = run.steps.get(hit.step)
@@ -125,36 +136,36 @@ class CacheLookup:
             record = read_step_record(self.store.read_object, tree, where=f"step {hit.step}")
         except MlopsLiteError:
             return None
+        if record.cache_key != key or record.status not in FINISHED_STEP_STATUSES:
+            return None
         origin = record.cached_from if record.cached and record.cached_from else own_origin
-        return ReusedExecution(hit, record.metadata, record.data_files, origin)
+        outputs = dict(record.outputs)
+        return ReusedExecution(hit, outputs, record.metadata, record.data_files, origin)
 
-    def _run(self, ref: str) -> RunCommit | None:
-        if ref not in self._runs:
-            sha = self.store.refs.read(ref)
+    def _run(self, sha: str) -> RunCommit | None:
+        if sha not in self._runs:
             try:
-                self._runs[ref] = (
-                    read_run_commit(self.store.read_object, sha) if sha is not None else None
-                )
+                self._runs[sha] = read_run_commit(self.store.read_object, sha)
             except MlopsLiteError:
-                self._runs[ref] = None
-        return self._runs[ref]
+                self._runs[sha] = None
+        return self._runs[sha]
 
 
-def _usable(store: Store, hit: CacheHit) -> bool:
+def _usable(store: Store, hit: CacheHit, outputs: dict[str, OutputRecord]) -> bool:
     if not all(
         artifact_present(store.read_object, store.has_object, output.artifact_id)
-        for output in hit.outputs.values()
+        for output in outputs.values()
     ):
         return False
     # Most hits are this clone's own runs: trusted whatever they hold, so their
     # presence is all that is checked (no meta read).
-    if hit.sha is not None and run_trust(store, hit.sha, signatures=False):
+    if run_trust(store, hit.sha, signatures=False):
         return True
     needs_trust = False
-    for output in hit.outputs.values():
+    for output in outputs.values():
         try:
             meta = read_artifact_meta(store.read_object, output.artifact_id)
         except MlopsLiteError:
             return False  # absent or not an artifact: the step runs again
         needs_trust = needs_trust or loading_unpickles(meta.materializer)
-    return not needs_trust or (hit.sha is not None and bool(run_trust(store, hit.sha)))
+    return not needs_trust or bool(run_trust(store, hit.sha))

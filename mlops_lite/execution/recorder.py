@@ -163,6 +163,7 @@ class RunRecorder:
         record.step_summary = {name: step.summary() for name, step in self.steps.items()}
         sha = self.writer.finish(record)
         self.index.add_run(self.ref, sha, record, self.steps, self.writer.code_commit)
+        self.store.maintain(individual_runs=self.index.individual_count())
         if self._started is not None:
             os.close(self._started)
             self._started = None

@@ -411,7 +411,7 @@ class _Scheduler:
             if reused is not None:
                 base.status = "cached"
                 base.cached = True
-                base.outputs = dict(reused.hit.outputs)
+                base.outputs = dict(reused.outputs)
                 base.cached_from = reused.origin
                 # As ZenML shows it: a cached step carries its execution's metadata.
                 base.metadata = dict(reused.metadata)

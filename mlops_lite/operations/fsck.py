@@ -130,15 +130,19 @@ def check_runs(
     """Check every run and registry around ``path``; ``progress`` sees each result."""
     with GitStore.open(path) as store:
         recover_abandoned_runs(store)
+        runs = store.refs.list(RUNS_PREFIX)
         index = RunIndex(store)
         try:
             index.refresh()  # rebuilt from the refs if it is damaged
+            # Runs folded into archives have no ref of their own: the index lists them.
+            for row in index.iter_runs():
+                runs.setdefault(row.ref, row.sha)
         finally:
             index.close()
         # (artifact id, digest) -> its problem, if any: runs share artifacts.
         verified: dict[tuple[str, str | None], str | None] = {}
         checks = []
-        for ref, sha in sorted(store.refs.list(RUNS_PREFIX).items()):
+        for ref, sha in sorted(runs.items()):
             check = _check_run(store, ref, sha, verified)
             checks.append(check)
             if progress is not None:

@@ -121,14 +121,17 @@ def run_git_streaming(
     *,
     show_stderr: bool = False,
     hide: re.Pattern[str] | None = None,
+    stdin: bytes | None = None,
 ) -> GitResult:
     """A transfer (``push``/``fetch``): hooks on, stderr captured and echoed live when asked.
 
-    ``hide`` drops matching lines from the echo (but not from the captured text).
+    ``hide`` drops matching lines from the echo (but not from the captured text);
+    ``stdin`` is written to the command's input (``git fetch --stdin`` refspecs).
     """
     process = subprocess.Popen(
         _command(args, hooks=True), cwd=root, env=git_env(interactive=True),
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     assert process.stdout is not None and process.stderr is not None
     chunks: list[bytes] = []
@@ -136,12 +139,28 @@ def run_git_streaming(
         target=_drain, args=(process.stderr, chunks, show_stderr, hide), daemon=True
     )
     reader.start()
+    if stdin is not None:
+        assert process.stdin is not None
+        writer = threading.Thread(target=_feed, args=(process.stdin, stdin), daemon=True)
+        writer.start()
     stdout = process.stdout.read()
     code = process.wait()
     reader.join()
     return GitResult(
         code, stdout.decode("utf-8", "replace"), b"".join(chunks).decode("utf-8", "replace")
     )
+
+
+def _feed(stream: IO[bytes], data: bytes) -> None:
+    try:
+        stream.write(data)
+    except BrokenPipeError:
+        pass
+    finally:
+        try:
+            stream.close()
+        except BrokenPipeError:
+            pass
 
 
 def _drain(

@@ -1,11 +1,17 @@
-"""The derived local index of runs and cache entries (``.git/mlops-lite/index.sqlite3``).
+"""The derived local index of runs and cache keys (``.git/mlops-lite/index.sqlite3``).
 
 The refs are the truth; this index only makes listing and cache look-ups fast.
-It is refreshed from the refs that changed since it last looked — per directory
-of loose refs (by stamp, then per ref file) and the packed-refs file — so a
-refresh after one new run reads one ref, not all of them. It is rebuilt from
-scratch when missing or damaged, and never pushed. A store without a state
-directory (the memory store) keeps it in memory and compares all run refs.
+It is keyed by what a run is called (``refs/mlops/runs/<pipeline>/<run>``),
+never by a path, and it knows which *holders* hold each run: the run's own ref
+(holder 0), or archives (``archives.py``). A run is listed while something
+holds it and it is not deleted (``deletions.py``). ``index_sync.py`` keeps it
+in step with the refs, reading only what changed; it is rebuilt from scratch
+when missing, damaged or written by another version, and never pushed. A
+store without a state directory (the memory store) keeps it in memory.
+
+An archive's runs are listed as soon as the archive is seen; their metric
+columns and cache keys are loaded the first time a query needs them (a fresh
+clone lists 100,000 runs in about a second, and its first run loads the rest).
 """
 
 from __future__ import annotations
@@ -13,60 +19,33 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import time
 from collections.abc import Iterator, Sequence, Sized
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
-from mlops_lite.core.columns import Column, is_number, run_columns
+from mlops_lite.core.columns import Column
 from mlops_lite.core.ids import CacheKey, CommitId
-from mlops_lite.core.records import OutputRecord, RunRecord, StepRecord, pack_value, unpack_value
-from mlops_lite.core.status import FINISHED_STEP_STATUSES
-from mlops_lite.errors import MlopsLiteError, RecordError
-from mlops_lite.store.interface import Store
-from mlops_lite.store.layout import (
-    RUN_RECORD,
-    RUNS_PREFIX,
-    parse_run_ref,
-    read_run_commit,
-    read_step_record,
+from mlops_lite.core.records import RunRecord, StepRecord, unpack_value
+from mlops_lite.errors import RecordError
+from mlops_lite.store.archives import Listing
+from mlops_lite.store.index_db import (
+    INDEX_VERSION,
+    INDIVIDUAL,
+    SCHEMA,
+    create_run_indexes,
+    insert_run,
+    rollback,
 )
-from mlops_lite.store.objects import COMMIT, TREE, GitObject, parse_commit, parse_tree
-from mlops_lite.store.refs import DiskRefs, is_sha
+from mlops_lite.store.index_rows import RUN_COLUMNS, from_record, to_listing
+from mlops_lite.store.index_sync import IndexSync, StartOver, complete_holders
+from mlops_lite.store.interface import Store
+from mlops_lite.store.layout import RUNS_PREFIX
 
-__all__ = ["CacheHit", "RunIndex", "RunRow", "decode_outputs", "encode_outputs"]
+__all__ = ["CacheHit", "RunIndex", "RunRow"]
 
 logger = logging.getLogger(__name__)
 
-_INDEX_VERSION: Final = 3
-
-_SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS runs (
-    ref TEXT PRIMARY KEY, sha TEXT NOT NULL, pipeline TEXT NOT NULL, run_name TEXT NOT NULL,
-    status TEXT NOT NULL, start_time REAL, end_time REAL, code_commit TEXT, author TEXT,
-    host TEXT, reason TEXT
-);
-CREATE INDEX IF NOT EXISTS runs_by_time ON runs (start_time DESC);
-CREATE INDEX IF NOT EXISTS runs_by_pipeline ON runs (pipeline, start_time DESC);
-CREATE INDEX IF NOT EXISTS runs_by_sha ON runs (sha);
-CREATE INDEX IF NOT EXISTS runs_by_code ON runs (code_commit);
-CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, start_time DESC);
-CREATE INDEX IF NOT EXISTS runs_by_name ON runs (run_name);
-CREATE TABLE IF NOT EXISTS cache (
-    cache_key TEXT NOT NULL, ref TEXT NOT NULL, step TEXT NOT NULL, outputs BLOB NOT NULL,
-    end_time REAL, PRIMARY KEY (cache_key, ref, step)
-);
-CREATE INDEX IF NOT EXISTS cache_by_ref ON cache (ref);
-CREATE INDEX IF NOT EXISTS cache_by_key ON cache (cache_key, end_time);
--- Each run's parameters and metrics (core/columns.py), so listings show them as columns
--- without reading a record per run. ``number`` holds numeric values, for sorting.
-CREATE TABLE IF NOT EXISTS run_values (
-    ref TEXT NOT NULL, name TEXT NOT NULL, value BLOB NOT NULL, number REAL,
-    PRIMARY KEY (ref, name)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS stamps (path TEXT PRIMARY KEY, stamp TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS loose (ref TEXT PRIMARY KEY, stamp TEXT NOT NULL);
-"""
+_ROW: Final = ", ".join(f"runs.{name}" for name in RUN_COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,16 +63,33 @@ class RunRow:
     author: str | None
     host: str | None
     reason: str | None = None  # why an ``unreadable`` run cannot be read
+    author_name: str | None = None
+    parameters: bytes | None = None  # packed (``core.records.pack_value``)
+    metadata: bytes | None = None  # the metadata recorded with the run, packed
+
+    def unpacked(self, field: str) -> dict[Any, Any] | None:
+        """``parameters`` or ``metadata`` decoded; None when the index does not hold it."""
+        data = getattr(self, field)
+        if data is None:
+            return None
+        try:
+            value = unpack_value(data, where=f"the index row of {self.ref}")
+        except RecordError:
+            return None
+        return value if isinstance(value, dict) else None
 
 
 @dataclass(frozen=True, slots=True)
 class CacheHit:
-    """An earlier execution of a step with the same cache key, and where it is recorded."""
+    """An earlier execution of a step with the same cache key, and the run commit holding it.
+
+    Its outputs are read from that run's own record when the hit is used: the
+    index only says where to look.
+    """
 
     ref: str
     step: str
-    outputs: dict[str, OutputRecord]
-    sha: str | None  # the run commit the entry was read from: what trust is decided on
+    sha: str
 
     @property
     def pipeline(self) -> str:
@@ -106,71 +102,8 @@ class CacheHit:
         return self.ref.rsplit("/", 1)[1]
 
 
-class _ObjectReader(Protocol):
-    def read_object(self, object_id: str, kind: int | None = None) -> bytes: ...
-
-
-class _Prefetched:
-    """Objects read in bulk beforehand, with the store behind them for the rest."""
-
-    def __init__(self, store: Store, objects: dict[str, GitObject]) -> None:
-        self._store = store
-        self._objects = objects
-
-    def read_object(self, object_id: str, kind: int | None = None) -> bytes:
-        found = self._objects.get(object_id)
-        if found is None or (kind is not None and found.type_num != kind):
-            return self._store.read_object(object_id, kind)  # it raises the right error
-        return bytes(found.data)
-
-
-def _prefetch_runs(store: Store, shas: list[str]) -> _ObjectReader:
-    """Read many run commits, their trees and records in three bulk passes."""
-    if len(shas) < 100:
-        return store
-    objects = store.read_objects(shas)
-    trees = {}
-    for sha in shas:
-        found = objects.get(sha)
-        if found is not None and found.type_num == COMMIT:
-            try:
-                trees[sha] = parse_commit(bytes(found.data))["tree"][0].decode("ascii", "replace")
-            except (KeyError, IndexError):
-                continue
-    objects.update(store.read_objects(sorted({t for t in trees.values() if is_sha(t)})))
-    records = []
-    for tree_id in set(trees.values()):
-        found = objects.get(tree_id)
-        if found is None or found.type_num != TREE:
-            continue
-        try:
-            entry = parse_tree(bytes(found.data)).get(RUN_RECORD)
-        except RecordError:
-            continue
-        if entry is not None:
-            records.append(entry[1])
-    objects.update(store.read_objects(records))
-    return _Prefetched(store, objects)
-
-
-def encode_outputs(outputs: dict[str, OutputRecord]) -> bytes:
-    """A cache row's outputs column."""
-    return pack_value({name: output.to_dict() for name, output in outputs.items()})
-
-
-def decode_outputs(data: bytes) -> dict[str, OutputRecord]:
-    """A cache row's outputs column read back; ``RecordError`` when it is damaged."""
-    value = unpack_value(data, where="an index cache row")
-    if not isinstance(value, dict):
-        raise RecordError("an index cache row is damaged")
-    return {
-        str(name): OutputRecord.from_dict(info, where="an index cache row")
-        for name, info in value.items()
-    }
-
-
 class RunIndex:
-    """sqlite index of run refs and cache keys, kept in step with the refs.
+    """sqlite index of runs and cache keys, kept in step with the refs.
 
     Derived data, so it never stops anyone: a damaged index file is rebuilt
     from the refs, and a repository that cannot be written (a read-only mount,
@@ -214,10 +147,11 @@ class RunIndex:
             # Derived data: losing the last writes on power loss only costs a rebuild.
             db.execute("PRAGMA synchronous=OFF")
             version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, _INDEX_VERSION):
+            if version not in (0, INDEX_VERSION):
                 raise sqlite3.DatabaseError("index written by another mlops_lite version")
-            db.executescript(_SCHEMA)
-            db.execute(f"PRAGMA user_version={_INDEX_VERSION}")
+            db.executescript(SCHEMA)
+            create_run_indexes(db)
+            db.execute(f"PRAGMA user_version={INDEX_VERSION}")
         except BaseException:
             db.close()
             raise
@@ -241,14 +175,14 @@ class RunIndex:
             self.path = ":memory:"
         self._db = self._connect()
         try:
-            self._refresh()
+            self._sync()
         except sqlite3.DatabaseError:
             if self.path == ":memory:":
                 raise
             self._db.close()
             self.path = ":memory:"
             self._db = self._connect()
-            self._refresh()
+            self._sync()
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         """Rows of a read; a damaged index is rebuilt and the read done again."""
@@ -267,168 +201,19 @@ class RunIndex:
     def refresh(self) -> None:
         """Bring the index up to date with the refs that changed since last time."""
         try:
-            self._refresh()
+            self._sync()
         except sqlite3.DatabaseError:
             self._rebuild()
 
-    def _refresh(self) -> None:
-        refs = self.store.refs
-        if isinstance(refs, DiskRefs):
-            self._refresh_from_disk(refs)
-            return
-        current = refs.list(RUNS_PREFIX)
-        self._db.execute("BEGIN IMMEDIATE")
+    def _sync(self) -> None:
         try:
-            indexed = dict(self._db.execute("SELECT ref, sha FROM runs").fetchall())
-            for ref in indexed.keys() - current.keys():
-                self._forget(ref)
-            changed = [(ref, sha) for ref, sha in current.items() if indexed.get(ref) != sha]
-            for ref, sha in changed:
-                self._index_run(ref, sha, self.store, known=ref in indexed)
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._rollback()
-            raise
-
-    def _rollback(self) -> None:
-        try:
-            self._db.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass  # nothing open, or the file is damaged: the caller's error says more
-
-    def _refresh_from_disk(self, refs: DiskRefs) -> None:
-        stamps = dict(self._db.execute("SELECT path, stamp FROM stamps").fetchall())
-        packed_path = refs.packed_refs_path
-        current = {directory: _stamp(directory) for directory in refs.loose_dirs(RUNS_PREFIX)}
-        packed_stamp = _stamp(packed_path)
-        changed_dirs = [d for d, s in current.items() if stamps.get(d) != s]
-        vanished_dirs = [d for d in stamps if d != packed_path and d not in current]
-        packed_changed = stamps.get(packed_path) != packed_stamp
-        if not changed_dirs and not vanished_dirs and not packed_changed:
-            return
-        # Every ref whose value may have changed.
-        candidates: set[str] = set()
-        new_loose: dict[str, str | None] = {}
-        packed: dict[str, str] | None = None
-        if packed_changed:
-            candidates.update(row[0] for row in self._db.execute("SELECT ref FROM runs").fetchall())
-            packed = refs.read_packed(RUNS_PREFIX)
-            candidates.update(packed)
-        for directory in changed_dirs + vanished_dirs:
-            prefix = refs.ref_prefix_of(directory)
-            # Only this directory's loose refs ("/" sorts just before "0").
-            loose_stamps = dict(
-                self._db.execute(
-                    "SELECT ref, stamp FROM loose WHERE ref >= ? AND ref < ?",
-                    (prefix, prefix[:-1] + "0"),
-                ).fetchall()
-            )
-            seen = set()
-            for ref, stat in refs.loose_files(directory):
-                seen.add(ref)
-                stamp = f"{stat.st_ino}:{stat.st_mtime_ns}:{stat.st_size}"
-                if loose_stamps.get(ref) != stamp or packed_changed:
-                    new_loose[ref] = stamp
-                    candidates.add(ref)
-            for ref in loose_stamps:
-                if ref.count("/") == prefix.count("/") and ref not in seen:
-                    new_loose[ref] = None
-                    candidates.add(ref)
-        # Take the write lock before reading ref values: a writer that moves a ref
-        # after we read it must index its run after our commit, not under it.
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            # Loading every indexed sha costs ~80 ms at 100k runs: only worth it
-            # when most refs are candidates anyway (packed-refs rewritten).
-            if len(candidates) > 1000:
-                indexed = dict(self._db.execute("SELECT ref, sha FROM runs").fetchall())
-            else:
-                indexed = {}
-                for ref in candidates:
-                    row = self._db.execute("SELECT sha FROM runs WHERE ref = ?", (ref,)).fetchone()
-                    if row is not None:
-                        indexed[ref] = row[0]
-            changed: list[tuple[str, str]] = []
-            fresh_packed = packed is None
-            for ref in candidates:
-                # A loose ref file wins over packed-refs, as in git.
-                sha = refs.read_loose(ref)
-                if sha is None:
-                    if packed is None:
-                        packed = refs.read_packed(RUNS_PREFIX)
-                    sha = packed.get(ref)
-                if sha is None and not fresh_packed:
-                    # `git pack-refs` may have moved it from its loose file into a
-                    # packed-refs newer than the one read above: read that once more.
-                    packed = refs.read_packed(RUNS_PREFIX)
-                    fresh_packed = True
-                    sha = packed.get(ref)
-                if sha is None:
-                    self._forget(ref)
-                elif indexed.get(ref) != sha:
-                    changed.append((ref, sha))
-            reader = _prefetch_runs(self.store, [sha for _, sha in changed])
-            for ref, sha in changed:
-                self._index_run(ref, sha, reader, known=ref in indexed)
-            for ref, loose_stamp in new_loose.items():
-                if loose_stamp is None:
-                    self._db.execute("DELETE FROM loose WHERE ref = ?", (ref,))
-                else:
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO loose VALUES (?, ?)", (ref, loose_stamp)
-                    )
-            for directory in vanished_dirs:
-                self._db.execute("DELETE FROM stamps WHERE path = ?", (directory,))
-            for directory, stamp in [*current.items(), (packed_path, packed_stamp)]:
-                self._db.execute("INSERT OR REPLACE INTO stamps VALUES (?, ?)", (directory, stamp))
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._rollback()
-            raise
-
-    def _forget(self, ref: str) -> None:
-        self._db.execute("DELETE FROM runs WHERE ref = ?", (ref,))
-        self._db.execute("DELETE FROM cache WHERE ref = ?", (ref,))
-        self._db.execute("DELETE FROM run_values WHERE ref = ?", (ref,))
-
-    def _index_run(self, ref: str, sha: str, reader: _ObjectReader, *, known: bool = True) -> None:
-        parsed = parse_run_ref(ref)
-        if parsed is None:
-            return  # not a name a run can have: never listed
-        try:
-            run = read_run_commit(reader.read_object, sha, with_steps=False)
-            if (run.record.pipeline_name, run.record.run_name) != parsed:
-                raise RecordError(
-                    f"its record names run {run.record.pipeline_name}/{run.record.run_name}, "
-                    f"not the {parsed[0]}/{parsed[1]} it is stored as"
-                )
-            step_records: dict[str, StepRecord] = {}
-            if run.record.step_summary:
-                for name, summary in run.record.step_summary.items():
-                    step_records[name] = StepRecord(
-                        name=name, function="", status=summary.status, cache_key=summary.cache_key,
-                        outputs=summary.outputs, end_time=summary.end_time,
-                        metadata=summary.metadata,
-                    )  # fmt: skip
-            else:  # a crashed run's record, written before its steps finished
-                for name, tree_id in read_run_commit(self.store.read_object, sha).steps.items():
-                    step_records[name] = read_step_record(
-                        self.store.read_object, tree_id, where=f"step {name} of {ref}"
-                    )
-        except MlopsLiteError as error:
-            # A run this version cannot read (a newer schema, missing objects,
-            # a malformed record) is still listed, as "unreadable", with the reason.
-            self._forget(ref)
-            pipeline, run_name = parsed
-            self._db.execute(
-                "INSERT INTO runs (ref, sha, pipeline, run_name, status, reason) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (ref, sha, pipeline, run_name, "unreadable", str(error)[:1000]),
-            )
-            return
-        self.add_run(
-            ref, sha, run.record, step_records, run.code_commit, in_transaction=True, replace=known
-        )
+            IndexSync(self._db, self.store).run()
+        except StartOver:
+            # A run came back (a deletion was undone): every holder is read again.
+            self._db.close()
+            self._remove_files()
+            self._db = self._connect()
+            IndexSync(self._db, self.store).run()
 
     def add_run(
         self,
@@ -437,81 +222,52 @@ class RunIndex:
         record: RunRecord,
         steps: dict[str, StepRecord],
         code_commit: str,
-        *,
-        in_transaction: bool = False,
-        replace: bool = True,
     ) -> None:
-        """Index a run the caller just wrote (or read), with its cache entries.
+        """Index a run the caller just recorded under its own ref, with its cache entries.
 
-        ``replace=False`` promises the ref is not indexed yet (a cold rebuild),
-        which spares two deletes per run. A run the caller just recorded that
-        cannot be indexed (a full disk) is left for the next refresh, which
-        finds it from its ref: the index is derived, the run is in git.
+        A run that cannot be indexed now (a full disk) is left for the next
+        refresh, which finds it from its ref: the index is derived, the run is in git.
         """
-        row = (
-            ref, sha, record.pipeline_name, record.run_name, record.status,
-            record.start_time, record.end_time, code_commit,
-            _text(record.author.get("email")), _text(record.environment.get("host")), None,
-        )  # fmt: skip
-        cache_rows = [
-            (step.cache_key, ref, name, encode_outputs(step.outputs), step.end_time)
-            for name, step in steps.items()
-            if step.cache_key and step.status in FINISHED_STEP_STATUSES
-        ]
-        value_rows = [
-            (ref, column.name, pack_value(value), value if is_number(value) else None)
-            for column, value in run_columns(
-                record.parameters,
-                record.metadata,
-                ((name, step.metadata) for name, step in steps.items()),
-            ).items()
-        ]
-        if in_transaction:
-            self._insert_run(ref, row, cache_rows, value_rows, replace=replace)
-            return
+        indexed = from_record(ref, sha, record, steps, code_commit)
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._insert_run(ref, row, cache_rows, value_rows, replace=replace)
+                insert_run(self._db, indexed, INDIVIDUAL)
                 self._db.execute("COMMIT")
             except BaseException:
-                self._rollback()
+                rollback(self._db)
                 raise
         except sqlite3.Error as error:
             logger.info(
                 "mlops-lite: run %s not indexed now (%s); the next look finds it", ref, error
             )
 
-    def _insert_run(
-        self,
-        ref: str,
-        row: tuple[Any, ...],
-        cache_rows: list[tuple[Any, ...]],
-        value_rows: list[tuple[Any, ...]],
-        *,
-        replace: bool,
-    ) -> None:
-        if replace:
-            self._forget(ref)
-        self._db.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
-        self._db.executemany("INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?, ?)", cache_rows)
-        self._db.executemany("INSERT OR REPLACE INTO run_values VALUES (?, ?, ?, ?)", value_rows)
+    # archives' rows, loaded on demand ----------------------------------------------
+
+    def _complete(self) -> None:
+        """Load the metric columns and cache keys of archived runs listed without them."""
+        pending = self._query("SELECT id, name FROM holders WHERE complete = 0")
+        if not pending:
+            return
+        try:
+            complete_holders(self._db, self.store, pending)
+        except sqlite3.DatabaseError:
+            self._rebuild()
+            pending = self._query("SELECT id, name FROM holders WHERE complete = 0")
+            complete_holders(self._db, self.store, pending)
 
     # queries -----------------------------------------------------------------
 
     def cache_hits(self, cache_key: CacheKey) -> Iterator[CacheHit]:
         """Earlier executions with this key, oldest first (the executions, before their reuses)."""
+        self._complete()
         rows = self._query(
-            "SELECT cache.ref, cache.step, cache.outputs, runs.sha FROM cache "
-            "LEFT JOIN runs ON runs.ref = cache.ref "
-            "WHERE cache_key = ? ORDER BY cache.end_time ASC",
+            "SELECT runs.ref, cache.step, runs.sha FROM cache JOIN runs ON runs.id = cache.run "
+            "WHERE cache.cache_key = ? ORDER BY runs.start_time ASC, runs.run_name ASC",
             (cache_key,),
         )
-        for ref, step, outputs, sha in rows:
-            try:
-                yield CacheHit(ref, step, decode_outputs(outputs), sha)
-            except RecordError:
-                continue
+        for ref, step, sha in rows:
+            yield CacheHit(ref, step, sha)
 
     def runs(
         self,
@@ -533,12 +289,13 @@ class RunIndex:
         """
         where, args = _filters(pipeline, status, code_commit, author, text)
         if order_by is None:
-            sql = f"SELECT runs.* FROM runs {where} ORDER BY start_time DESC, run_name DESC"
+            sql = f"SELECT {_ROW} FROM runs {where} ORDER BY start_time DESC, run_name DESC"
         else:
+            self._complete()
             direction = "ASC" if ascending else "DESC"
             sql = (
-                "SELECT runs.* FROM runs LEFT JOIN run_values AS v "
-                f"ON v.ref = runs.ref AND v.name = ? {where} "
+                f"SELECT {_ROW} FROM runs LEFT JOIN run_values AS v "
+                f"ON v.run = runs.id AND v.name = ? {where} "
                 f"ORDER BY v.number IS NULL, v.number {direction}, start_time DESC, run_name DESC"
             )
             args.insert(0, order_by.name)
@@ -546,6 +303,16 @@ class RunIndex:
             sql += " LIMIT ? OFFSET ?"
             args += [-1 if limit is None else limit, offset]
         return [RunRow(*row) for row in self._query(sql, args)]
+
+    def iter_runs(self, *, page: int = 1000, **filters: Any) -> Iterator[RunRow]:
+        """Every run ``runs(**filters)`` selects, newest first, read a page at a time."""
+        offset = 0
+        while True:
+            rows = self.runs(limit=page, offset=offset, **filters)
+            yield from rows
+            if len(rows) < page:
+                return
+            offset += page
 
     def count(
         self,
@@ -563,14 +330,16 @@ class RunIndex:
         """``{ref: {column: value}}`` for the given runs and columns (absent values left out)."""
         if not refs or not columns:
             return {}
+        self._complete()
         by_name = {column.name: column for column in columns}
         found: dict[str, dict[Column, Any]] = {}
         # Bounded batches: sqlite limits the number of parameters of one statement.
         for start in range(0, len(refs), 400):
             batch = refs[start : start + 400]
             rows = self._query(
-                f"SELECT ref, name, value FROM run_values WHERE ref IN ({_marks(batch)}) "
-                f"AND name IN ({_marks(by_name)})",
+                "SELECT runs.ref, v.name, v.value FROM run_values AS v "
+                "JOIN runs ON runs.id = v.run "
+                f"WHERE runs.ref IN ({_marks(batch)}) AND v.name IN ({_marks(by_name)})",
                 [*batch, *by_name],
             )
             for ref, name, value in rows:
@@ -582,10 +351,11 @@ class RunIndex:
 
     def columns(self, *, pipeline: str | None = None, recent: int = 500) -> list[Column]:
         """The columns the newest ``recent`` runs (of ``pipeline``) have, sorted."""
+        self._complete()
         where, args = _filters(pipeline, None, None, None, None)
         rows = self._query(
-            "SELECT DISTINCT name FROM run_values WHERE ref IN "
-            f"(SELECT ref FROM runs {where} ORDER BY start_time DESC LIMIT ?)",
+            "SELECT DISTINCT name FROM run_values WHERE run IN "
+            f"(SELECT id FROM runs {where} ORDER BY start_time DESC LIMIT ?)",
             [*args, recent],
         )
         return sorted(Column.parse(name) for (name,) in rows)
@@ -599,13 +369,100 @@ class RunIndex:
     def find(self, text: str) -> list[RunRow]:
         """Runs whose name, ref, sha or sha prefix is ``text``."""
         rows = self._query(
-            "SELECT * FROM runs WHERE run_name = ? OR ref = ? OR sha = ?", (text, text, text)
+            f"SELECT {_ROW} FROM runs WHERE run_name = ? OR ref = ? OR sha = ?", (text, text, text)
         )
         if not rows and len(text) >= 4 and all(c in "0123456789abcdef" for c in text.lower()):
             rows = self._query(
-                "SELECT * FROM runs WHERE sha >= ? AND sha < ?", (text.lower(), text.lower() + "g")
+                f"SELECT {_ROW} FROM runs WHERE sha >= ? AND sha < ?",
+                (text.lower(), text.lower() + "g"),
             )
         return [RunRow(*row) for row in rows]
+
+    # what folding and deleting need ---------------------------------------------
+
+    def individual_runs(self) -> list[tuple[str, str, str]]:
+        """``(ref, sha, status)`` of the runs held by a ref of their own, oldest first."""
+        return self._query(
+            "SELECT runs.ref, runs.sha, runs.status FROM held JOIN runs ON runs.id = held.run "
+            f"WHERE held.holder = {INDIVIDUAL} ORDER BY runs.start_time, runs.run_name"
+        )
+
+    def individual_count(self) -> int:
+        """How many runs are held by a ref of their own (what folding keeps bounded)."""
+        return int(self._query(f"SELECT COUNT(*) FROM held WHERE holder = {INDIVIDUAL}")[0][0])
+
+    def sharing_cache_keys(self, refs: list[str]) -> dict[str, str]:
+        """``{run ref: sha}`` of other runs with a step of the same cache key as one of ``refs``.
+
+        Those are the runs that may have reused (or been reused by) ``refs``' outputs.
+        """
+        self._complete()
+        chosen = set(refs)
+        found: dict[str, str] = {}
+        for start in range(0, len(refs), 400):
+            batch = refs[start : start + 400]
+            rows = self._query(
+                "SELECT DISTINCT other.ref, other.sha FROM runs AS mine "
+                "JOIN cache AS ours ON ours.run = mine.id "
+                "JOIN cache AS theirs ON theirs.cache_key = ours.cache_key "
+                "JOIN runs AS other ON other.id = theirs.run "
+                f"WHERE mine.ref IN ({_marks(batch)})",
+                batch,
+            )
+            found.update((ref, sha) for ref, sha in rows if ref not in chosen)
+        return found
+
+    def holders_of(self, refs: list[str]) -> dict[str, tuple[str, set[str]]]:
+        """``{run ref: (sha, archives holding it)}`` of the listed runs among ``refs``.
+
+        The archives are named by their commit; a run held only by its own ref
+        has an empty set.
+        """
+        found: dict[str, tuple[str, set[str]]] = {}
+        for start in range(0, len(refs), 400):
+            batch = refs[start : start + 400]
+            rows = self._query(
+                "SELECT runs.ref, runs.sha, holders.name FROM runs "
+                "LEFT JOIN held ON held.run = runs.id "
+                "LEFT JOIN holders ON holders.id = held.holder "
+                f"WHERE runs.ref IN ({_marks(batch)})",
+                batch,
+            )
+            for ref, sha, name in rows:
+                archives = found.setdefault(ref, (sha, set()))[1]
+                if name:
+                    archives.add(name)
+        return found
+
+    def listing(self, refs: list[str]) -> Listing:
+        """What an archive of these runs lists: their rows, metric columns and cache keys."""
+        self._complete()
+        rows: list[tuple[Any, ...]] = []
+        ids: dict[int, int] = {}
+        for start in range(0, len(refs), 400):
+            batch = refs[start : start + 400]
+            for row in self._query(
+                f"SELECT runs.id, {_ROW} FROM runs WHERE runs.ref IN ({_marks(batch)})", batch
+            ):
+                ids[row[0]] = len(rows)
+                rows.append(row[1:])
+        values: list[tuple[int, str, bytes, float | None]] = []
+        cache: list[tuple[int, str, str]] = []
+        id_list = list(ids)
+        for start in range(0, len(id_list), 400):
+            id_batch = id_list[start : start + 400]
+            for run, name, value, number in self._query(
+                f"SELECT run, name, value, number FROM run_values WHERE run IN "
+                f"({_marks(id_batch)})",
+                id_batch,
+            ):
+                values.append((ids[run], name, value, number))
+            for run, key, step in self._query(
+                f"SELECT run, cache_key, step FROM cache WHERE run IN ({_marks(id_batch)})",
+                id_batch,
+            ):
+                cache.append((ids[run], key, step))
+        return to_listing(rows, values, cache)
 
 
 def _marks(values: Sized) -> str:
@@ -641,25 +498,3 @@ def _filters(
         prefix = text.lower()
         args += [pattern] * 4 + [prefix, prefix + "g"]
     return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), args
-
-
-# A directory's mtime ticks coarsely (a few ms on ext4): a change in the same
-# tick as our look leaves it unchanged. As git does for its index, a stamp this
-# recent is not trusted: it is stored as one that never matches, so the next
-# refresh looks at that directory again.
-_RACY_NS: Final = 2_000_000_000
-
-
-def _stamp(path: str) -> str:
-    try:
-        stat = os.stat(path)
-    except FileNotFoundError:
-        return "missing"
-    if time.time_ns() - stat.st_mtime_ns < _RACY_NS:
-        return f"racy:{time.time_ns()}"
-    return f"{stat.st_ino}:{stat.st_mtime_ns}:{stat.st_size}"
-
-
-def _text(value: object) -> str | None:
-    """A text column's value from a record field that should be a string (and may not be)."""
-    return value if isinstance(value, str) else None

@@ -75,8 +75,12 @@ class Store(Protocol):
     def pin_code(self) -> CodePin:
         """The code commit a run started now is pinned to."""
 
-    def maintain(self) -> None:
-        """Housekeeping after a run was recorded (merging packs)."""
+    def maintain(self, *, individual_runs: int = 0) -> None:
+        """Housekeeping after a run was recorded: merging packs, folding runs.
+
+        ``individual_runs`` is how many runs have a ref of their own now (the
+        oldest are folded into archives once there are many).
+        """
 
     def release_keeps(self, ref: str) -> None:
         """Release the keeps protecting objects written for ``ref`` (by any process)."""

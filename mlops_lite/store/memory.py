@@ -108,7 +108,7 @@ class MemoryStore:
         """Every run pins the same empty code commit: there is no work tree."""
         return CodePin(commit=self._code.id, dirty=False, base_commit=self._code.id, branch=None)
 
-    def maintain(self) -> None:
+    def maintain(self, *, individual_runs: int = 0) -> None:
         """Nothing to merge in memory."""
 
     def release_keeps(self, ref: str) -> None:

@@ -26,7 +26,7 @@ from mlops_lite.store.keeps import (
     sweep_stale_keeps,
     write_keep,
 )
-from mlops_lite.store.maintenance import consolidate_packs, remove_stale_temporaries
+from mlops_lite.store.maintenance import configure_repository, remove_stale_temporaries
 from mlops_lite.store.objects import BLOB, TYPE_NAMES, GitObject, Identity
 from mlops_lite.store.packs import entry_header_at, read_blob_inflated, read_stored_into, write_pack
 from mlops_lite.store.refs import DiskRefs, is_sha
@@ -501,10 +501,18 @@ class GitStore:
         """``HEAD``, or a snapshot commit of the dirty work tree."""
         return pin_code(self.root, self.git_dir, self.identity)
 
-    def maintain(self) -> None:
-        """Merge small packs once there are many (see ``maintenance``)."""
+    def maintain(self, *, individual_runs: int = 0) -> None:
+        """After a run: set the repository's git config once; merge packs and fold runs when due.
+
+        The merging and folding run in a process of their own (``background``),
+        so the run that made them due does not wait for them.
+        """
         assert self.state_dir is not None
-        consolidate_packs(self.root, self.pack_dir, self.state_dir)
+        configure_repository(self.root, self.state_dir)
+        from mlops_lite.store.background import maintenance_needed, start_maintenance
+
+        if maintenance_needed(self.pack_dir, individual_runs):
+            start_maintenance(self.root, self.state_dir)
 
     def release_keeps(self, ref: str) -> None:
         """Release every keep protecting objects of ``ref`` (its run was recovered)."""

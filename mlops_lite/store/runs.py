@@ -218,10 +218,13 @@ class RunWriter:
         if self._journal is not None:
             self._journal.close_and_remove()
             self._journal = None
+        # The running commit's pack is unreachable from now on, like a deleted
+        # branch's commits; it is not deleted here, since a git command running now
+        # may have read the ref a moment ago. `git gc` keeps it in a cruft pack
+        # (gc.cruftPacks, set by maintenance.configure_repository) and prunes it later.
         for earlier in self._keeps:
             earlier.release()
         self._keeps = []
-        self.store.maintain()
         return CommitId(final_id)
 
     def _write_final(self, final: GitObject, objects: list[GitObject]) -> tuple[str, list[Keep]]:

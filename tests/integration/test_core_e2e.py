@@ -376,8 +376,9 @@ def test_cache_hits_work_across_pipelines(project: Path) -> None:
 
 def test_cache_hit_with_missing_object_falls_back_to_running(project: Path) -> None:
     from mlops_lite import pipeline, step
+    from mlops_lite.core.records import RunRecord
     from mlops_lite.store import GitStore
-    from mlops_lite.store.index import RunIndex
+    from mlops_lite.store.layout import RUN_RECORD, build_run_commit, read_run_commit
 
     calls: list[int] = []
 
@@ -390,21 +391,21 @@ def test_cache_hit_with_missing_object_falls_back_to_running(project: Path) -> N
     def p() -> None:
         produce()
 
-    p()
-    # Poison the derived index with an entry whose artifact does not exist.
-    store = GitStore.open()
-    index = RunIndex(store)
-    key = index._db.execute("SELECT cache_key FROM cache").fetchone()[0]
-    import msgpack
-
-    index._db.execute(
-        "UPDATE cache SET outputs = ?", (msgpack.packb({"output": {"artifact_id": "ab" * 20}}),)
-    )
-    index.close()
+    first = p()
+    # The only earlier execution now names an artifact that is not in the repository:
+    # the run is recorded again with its output pointing at nothing.
+    with GitStore.open() as store:
+        recorded = read_run_commit(store.read_object, first.sha)
+        record = RunRecord.decode(store.read_object(recorded.entries[RUN_RECORD][1]))
+        record.step_summary["produce"].outputs["output"].artifact_id = "ab" * 20  # type: ignore[assignment]
+        forged, objects = build_run_commit(
+            store.identity, record, recorded.steps, recorded.code_commit
+        )
+        store.write_objects(objects).release()
+        store.refs.compare_and_swap(first.ref, first.sha, forged.id)
     run = p()
     assert calls == [1, 1]
     assert run.steps["produce"].output.load() == 123456
-    assert key
 
 
 def test_same_values_share_one_artifact_object(project: Path) -> None:
@@ -525,6 +526,50 @@ def test_index_is_rebuilt_when_deleted_or_corrupt(project: Path) -> None:
         assert [r.sha for r in client.list_pipeline_runs()] == [sha]
 
 
+def test_a_cp_a_copy_lists_each_run_once_and_a_moved_one_what_exists(
+    project: Path, tmp_path: Path
+) -> None:
+    # The index once stored paths of ref files: a `cp -a` copy (same stamps, same
+    # index) listed the original's runs as well as its own, each twice.
+    write_project(project)
+    first, _ = run_id(run_script(project, "train.py"))
+    with Client() as client:  # the index notes the ref directories as they are
+        assert [r.sha for r in client.list_pipeline_runs()] == [first]
+    copy = tmp_path / "copy"
+    subprocess.run(["cp", "-a", str(project), str(copy)], check=True)
+    second, _ = run_id(run_script(project, "train.py"))  # the original moves on
+    third, _ = run_id(run_script(copy, "train.py"))
+    with Client(copy) as client:
+        assert sorted(r.sha for r in client.list_pipeline_runs()) == sorted([first, third])
+        assert client.get_pipeline_run(first[:10]).sha == first  # one match, not two
+    git(project, "update-ref", "-d", next(iter(_run_refs(project, second))))
+    moved = tmp_path / "moved"
+    os.rename(project, moved)
+    with Client(moved) as client:
+        assert [r.sha for r in client.list_pipeline_runs()] == [first]
+
+
+def _run_refs(root: Path, sha: str) -> list[str]:
+    listed = git(root, "for-each-ref", "--format=%(objectname) %(refname)", "refs/mlops/runs/")
+    return [line.split()[1] for line in listed.splitlines() if line.startswith(sha)]
+
+
+def test_an_index_of_an_older_version_is_rebuilt(project: Path) -> None:
+    import sqlite3
+
+    write_project(project)
+    sha, _ = run_id(run_script(project, "train.py"))
+    index = project / ".git" / "mlops-lite" / "index.sqlite3"
+    with Client() as client:
+        assert [r.sha for r in client.list_pipeline_runs()] == [sha]
+    db = sqlite3.connect(index)
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    with Client() as client:
+        assert [r.sha for r in client.list_pipeline_runs()] == [sha]
+
+
 def test_runs_fetched_by_plain_git_appear_without_rescanning(project: Path, tmp_path: Path) -> None:
     write_project(project)
     sha, _ = run_id(run_script(project, "train.py"))
@@ -559,6 +604,19 @@ def test_thousands_of_runs_keep_the_pack_count_bounded(project: Path) -> None:
 
     for i in range(120):
         many(x=i)
+    # Packs are merged by a process of their own: let the last merge finish.
+    import fcntl
+
+    deadline = time.monotonic() + 120
+    with open(project / ".git" / "mlops-lite" / "repack.lock", "a") as lock:
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                assert time.monotonic() < deadline, "the pack merge never finished"
+                time.sleep(0.1)
+        fcntl.flock(lock, fcntl.LOCK_UN)
     packs = list((project / ".git" / "objects" / "pack").glob("*.idx"))
     loose = [p for p in (project / ".git" / "objects").glob("??/*")]
     assert len(packs) <= 60
@@ -833,6 +891,33 @@ def test_a_secret_on_the_command_line_is_not_written_to_git(project: Path) -> No
     ).stdout
     assert b"sk-very-secret-123" not in contents
     assert b"<redacted>" in contents
+
+
+def test_runs_set_git_config_once_and_git_gc_leaves_no_loose_objects(project: Path) -> None:
+    # Each run leaves its "running" commit unreachable once it finishes; without
+    # cruft packs `git gc` writes every such object out as a loose file.
+    write_project(project)
+    git(project, "config", "--local", "log.excludeDecoration", "refs/heads/wip")
+    for lr in ("0.1", "0.2", "0.3"):
+        run_script(project, "train.py", lr)
+    assert git(project, "config", "--get-all", "log.excludeDecoration").split() == [
+        "refs/heads/wip",
+        "refs/mlops/",
+    ]
+    assert git(project, "config", "gc.cruftPacks") == "true"
+    assert "refs/mlops" not in git(project, "log", "-1", "--decorate=full", "--all")
+    git(project, "gc", "--quiet")
+    counts = dict(line.split(": ") for line in git(project, "count-objects", "-v").splitlines())
+    assert counts["count"] == "0", counts
+    git(project, "fsck", "--strict", "--no-dangling")
+
+
+def test_a_git_config_the_user_set_is_left_alone(project: Path) -> None:
+    write_project(project)
+    git(project, "config", "--local", "gc.cruftPacks", "false")
+    run_script(project, "train.py")
+    run_script(project, "train.py", "0.2")
+    assert git(project, "config", "--get-all", "gc.cruftPacks") == "false"
 
 
 def test_git_gc_prune_now_loses_nothing_a_run_needs(project: Path) -> None:

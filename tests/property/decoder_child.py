@@ -85,10 +85,16 @@ def _journal(data: bytes) -> Any:
     return contents
 
 
-def _index_row(data: bytes) -> Any:
-    from mlops_lite.store.index import decode_outputs
+def _archive_listing(data: bytes) -> Any:
+    from mlops_lite.store.archives import Listing
 
-    return decode_outputs(data)
+    return Listing.decode(data, where="fuzzed archive")
+
+
+def _ledger(data: bytes) -> Any:
+    from mlops_lite.store.ledgers import DELETED_REF, decode_ledger
+
+    return decode_ledger(DELETED_REF, data, where="fuzzed ledger")
 
 
 def _config(extension: str) -> Callable[[bytes], Any]:
@@ -162,7 +168,8 @@ DECODERS: dict[str, Callable[[bytes], Any]] = {
     "parquet": _parquet,
     "annotations": _annotations,
     "journal": _journal,
-    "index_row": _index_row,
+    "archive_listing": _archive_listing,
+    "ledger": _ledger,
     "config_yaml": _config(".yaml"),
     "config_toml": _config(".toml"),
     "config_json": _config(".json"),

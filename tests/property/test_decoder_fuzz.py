@@ -85,8 +85,8 @@ def _seeds() -> dict[str, list[bytes]]:
         PandasParquetMaterializer,
     )
     from mlops_lite.store import objects as o
+    from mlops_lite.store.archives import Listing
     from mlops_lite.store.artifacts import ArtifactMeta
-    from mlops_lite.store.index import encode_outputs
 
     output = OutputRecord(
         artifact_id="ab" * 20, materializer="builtins.msgpack", materializer_version=1,  # type: ignore[arg-type]
@@ -122,7 +122,29 @@ def _seeds() -> dict[str, list[bytes]]:
         "parquet": [PandasParquetMaterializer().save(frame_data)],
         "annotations": [pack_value({"run": {"a": 1}, "steps": {"s": {"b": [1, 2]}}})],
         "journal": [journal],
-        "index_row": [encode_outputs({"output": output})],
+        "archive_listing": [
+            Listing(
+                refs=["refs/mlops/runs/p/r"],
+                shas=["ab" * 20],
+                statuses=["completed"],
+                start_times=[1.5],
+                end_times=[None],
+                code_commits=["cd" * 20],
+                authors=["a@x"],
+                author_names=["A"],
+                hosts=["h"],
+                parameters=[pack_value({"lr": 0.1})],
+                metadata=[pack_value({})],
+                value_runs=[0],
+                value_names=["param:lr"],
+                value_data=[pack_value(0.1)],
+                value_numbers=[0.1],
+                cache_runs=[0],
+                cache_keys=["ef" * 16],
+                cache_steps=["a"],
+            ).encode()
+        ],
+        "ledger": [pack_value({"refs/mlops/runs/p/r": ["ab" * 20, 1.5, "a@x"]})],
         "config_yaml": [
             b"run_name: 'x-{date}'\nparameters: {lr: 0.1}\nsteps:\n  a: {seed: true}\n"
         ],

@@ -13,9 +13,15 @@ from mlops_lite.store.transport.classify import (
     EXIT_UNREACHABLE,
     rejected_error,
 )
-from mlops_lite.store.transport.dulwich_client import dulwich_pull, dulwich_push
-from mlops_lite.store.transport.git_cli import git_pull, git_push
-from mlops_lite.store.transport.result import Direction, Implementation, TransferResult
+from mlops_lite.store.transport.dulwich_client import dulwich_fetch, dulwich_list, dulwich_push
+from mlops_lite.store.transport.exchange import pull_refs, push_refs
+from mlops_lite.store.transport.git_cli import git_fetch, git_list, git_push
+from mlops_lite.store.transport.result import (
+    Direction,
+    FetchReport,
+    Implementation,
+    TransferResult,
+)
 
 __all__ = [
     "EXIT_AUTHENTICATION",
@@ -32,15 +38,46 @@ __all__ = [
 ]
 
 
+class _Transport:
+    """One implementation's moves, as ``exchange`` uses them."""
+
+    def __init__(self, implementation: Implementation) -> None:
+        self.implementation: Implementation = implementation
+
+    def list(self, start_dir: str, remote: str, direction: Direction) -> dict[str, str]:
+        if self.implementation == "git":
+            return git_list(start_dir, remote, direction)
+        return dulwich_list(start_dir, remote, direction)
+
+    def fetch(
+        self,
+        start_dir: str,
+        remote: str,
+        take: dict[str, str],
+        objects_only: dict[str, str],
+        progress: bool,
+    ) -> FetchReport:
+        if self.implementation == "git":
+            return git_fetch(start_dir, remote, take, objects_only, progress)
+        return dulwich_fetch(start_dir, remote, take, objects_only, progress)
+
+    def push(
+        self, start_dir: str, remote: str, progress: bool, deletions: dict[str, str] | None
+    ) -> TransferResult:
+        if self.implementation == "git":
+            return git_push(start_dir, remote, progress, deletions=deletions)
+        return dulwich_push(start_dir, remote, progress, deletions=deletions)
+
+
 def push(
     start_dir: str, remote: str, *, implementation: Implementation, progress: bool
 ) -> TransferResult:
-    """Push every `refs/mlops/*` ref (and the objects it needs) to `remote`, never forcing."""
+    """Push every `refs/mlops/*` ref (and the objects it needs) to `remote`, never forcing.
+
+    Runs the team deleted are deleted there too, and run refs an archive covers.
+    """
     began = time.perf_counter()
-    if implementation == "git":
-        result = git_push(start_dir, remote, progress)
-    else:
-        result = dulwich_push(start_dir, remote, progress)
+    result = push_refs(start_dir, remote, _Transport(implementation), progress)
     result.elapsed_seconds = time.perf_counter() - began
     return result
 
@@ -48,12 +85,12 @@ def push(
 def pull(
     start_dir: str, remote: str, *, implementation: Implementation, progress: bool
 ) -> TransferResult:
-    """Fetch every `refs/mlops/*` ref of `remote` into the same local refs, never forcing."""
+    """Fetch the remote's `refs/mlops/*` refs into the same local refs, never forcing.
+
+    Deleted runs stay deleted, and runs an archive holds come in the archive.
+    """
     began = time.perf_counter()
-    if implementation == "git":
-        result = git_pull(start_dir, remote, progress)
-    else:
-        result = dulwich_pull(start_dir, remote, progress)
+    result = pull_refs(start_dir, remote, _Transport(implementation), progress)
     result.elapsed_seconds = time.perf_counter() - began
     return result
 

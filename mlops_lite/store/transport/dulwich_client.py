@@ -17,12 +17,11 @@ from mlops_lite.store.transport.classify import _classify, _dulwich_errors
 from mlops_lite.store.transport.result import (
     RUN_EXISTS,
     Direction,
+    FetchReport,
     TransferResult,
-    merge_diverged_metadata,
-    plan_pull,
 )
 
-__all__ = ["dulwich_pull", "dulwich_push"]
+__all__ = ["dulwich_fetch", "dulwich_list", "dulwich_push"]
 
 if TYPE_CHECKING:
     from dulwich.client import GitClient
@@ -92,9 +91,16 @@ def _is_fast_forward(repo: Repo, old: bytes, new: bytes) -> bool:
         return False  # not commits (an annotated tag, a tree): never move it silently
 
 
-def dulwich_push(start_dir: str, remote: str, progress: bool) -> TransferResult:
-    """Push every `refs/mlops/*` ref with dulwich, never forcing."""
+def dulwich_push(
+    start_dir: str, remote: str, progress: bool, *, deletions: dict[str, str] | None = None
+) -> TransferResult:
+    """Push every `refs/mlops/*` ref with dulwich, never forcing.
+
+    With ``deletions`` (``{ref: the value the remote must still have}``), delete
+    those refs on the remote instead, each only if it still has that value.
+    """
     from dulwich.objects import ObjectID
+    from dulwich.protocol import ZERO_SHA
     from dulwich.refs import Ref
 
     result = TransferResult("push", remote, "dulwich")
@@ -110,10 +116,22 @@ def dulwich_push(start_dir: str, remote: str, progress: bool) -> TransferResult:
         def update_refs(theirs: dict[Ref, ObjectID]) -> dict[Ref, ObjectID]:
             # Called with the remote's refs just read; the remote applies each update
             # only if the ref still has the old value we saw (compare-and-swap).
-            for bucket in (result.created, result.updated, result.unchanged):
+            for bucket in (result.created, result.updated, result.unchanged, result.deleted):
                 bucket.clear()
             result.rejected.clear()
+            result.kept.clear()
             wanted: dict[Ref, ObjectID] = {}
+            if deletions is not None:
+                for name, expected in sorted(deletions.items()):
+                    current = theirs.get(Ref(name.encode()))
+                    if current is None:
+                        continue
+                    if current != expected.encode():
+                        result.kept[name] = "stale info"
+                        continue
+                    wanted[Ref(name.encode())] = ObjectID(ZERO_SHA)
+                    result.deleted.append(name)
+                return wanted
             for name, sha in sorted(ours.items()):
                 current = theirs.get(Ref(name.encode()))
                 if current == sha:
@@ -150,35 +168,63 @@ def dulwich_push(start_dir: str, remote: str, progress: bool) -> TransferResult:
     for name, status in (sent.ref_status or {}).items():
         if status is not None:
             ref = name.decode()
-            result.rejected[ref] = status
-            for bucket in (result.created, result.updated):
+            if deletions is not None:
+                result.kept[ref] = status
+            else:
+                result.rejected[ref] = status
+            for bucket in (result.created, result.updated, result.deleted):
                 if ref in bucket:
                     bucket.remove(ref)
     result.transferred_objects = sum(counted)
     return result
 
 
-def dulwich_pull(start_dir: str, remote: str, progress: bool) -> TransferResult:
-    """Fetch every `refs/mlops/*` ref with dulwich, never forcing, never rewriting a run."""
+def dulwich_list(start_dir: str, remote: str, direction: Direction) -> dict[str, str]:
+    """``{name: sha}`` of every ``refs/mlops/*`` ref the remote advertises."""
+    from dulwich.refs import Ref
+
+    prefix = MLOPS_PREFIX.encode()
+    with _dulwich_session(start_dir, remote, direction, False) as (_, client, path, _report):
+        with _dulwich_errors(remote, direction):
+            listing: Any = client  # its get_refs is typed per transport
+            refs = listing.get_refs(
+                path.encode() if isinstance(path, str) else path, ref_prefix=[Ref(prefix)]
+            )
+    return _mlops_refs(getattr(refs, "refs", refs), prefix)
+
+
+def dulwich_fetch(
+    start_dir: str,
+    remote: str,
+    take: dict[str, str],
+    objects_only: dict[str, str],
+    progress: bool,
+) -> FetchReport:
+    """Fetch the objects of ``take`` and ``objects_only``; create or fast-forward ``take``'s refs.
+
+    A run ref is only ever created: one that appeared here meanwhile is
+    refused (``RUN_EXISTS``), and so is a ref the remote's value does not
+    fast-forward.
+    """
     from dulwich.objects import ObjectID
     from dulwich.refs import Ref
 
-    result = TransferResult("pull", remote, "dulwich")
-    prefix = MLOPS_PREFIX.encode()
-    with _dulwich_session(start_dir, remote, "pull", progress) as (repo, client, path, report):
+    report = FetchReport()
+    wanted = {**objects_only, **take}
+    with _dulwich_session(start_dir, remote, "pull", progress) as (repo, client, path, progress_to):
         packs_before = {pack.name() for pack in repo.object_store.packs}
         local = DiskRefs(repo.commondir())
-        ours = local.list(MLOPS_PREFIX)
-        planned = result.advertised
 
         def determine_wants(refs: Any, depth: int | None = None) -> list[ObjectID]:
-            take, refused = plan_pull(_mlops_refs(refs, prefix), ours)
-            planned.update(take)
-            result.rejected.update(refused)
+            advertised = _mlops_refs(refs, MLOPS_PREFIX.encode())
+            # The remote's value now, for what it still has: it may have moved since listed.
+            for name in list(wanted):
+                if name in advertised:
+                    wanted[name] = advertised[name]
             return sorted(
                 {
                     ObjectID(sha.encode())
-                    for sha in take.values()
+                    for sha in wanted.values()
                     if ObjectID(sha.encode()) not in repo.object_store
                 }
             )
@@ -188,21 +234,18 @@ def dulwich_pull(start_dir: str, remote: str, progress: bool) -> TransferResult:
                 path,
                 _EveryRefAsHave(repo),  # type: ignore[arg-type]
                 determine_wants=determine_wants,
-                progress=report,
-                ref_prefix=[Ref(prefix)],
+                progress=progress_to,
+                ref_prefix=[Ref(MLOPS_PREFIX.encode())],
             )
-        for name, sha in sorted(planned.items()):
-            outcome = _update_local_ref(repo, local, name, sha)
+        for name in sorted(take):
+            outcome = _update_local_ref(repo, local, name, wanted[name])
             if outcome == "rejected":
-                result.rejected[name] = "non-fast-forward"
+                report.rejected[name] = "non-fast-forward"
             elif outcome == "exists":
-                result.rejected[name] = RUN_EXISTS
-            else:
-                getattr(result, outcome).append(name)
+                report.rejected[name] = RUN_EXISTS
         new_packs = [pack for pack in repo.object_store.packs if pack.name() not in packs_before]
-        result.transferred_objects = sum(len(pack.index) for pack in new_packs)
-    merge_diverged_metadata(start_dir, planned, result)
-    return result
+        report.objects = sum(len(pack.index) for pack in new_packs)
+    return report
 
 
 def _mlops_refs(advertised: Any, prefix: bytes) -> dict[str, str]:

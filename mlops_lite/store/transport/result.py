@@ -12,6 +12,7 @@ __all__ = [
     "INVALID_NAME",
     "RUN_EXISTS",
     "Direction",
+    "FetchReport",
     "Implementation",
     "TransferResult",
     "merge_diverged_metadata",
@@ -44,6 +45,13 @@ class TransferResult:
     # refs both sides had changed, joined locally by a pull with a merge commit: run
     # metadata chains (by the transport) and model/artifact registries (registry_sync)
     merged: list[str] = field(default_factory=list)
+    # refs deleted: on the remote by a push (runs deleted for the team, refs an archive
+    # covers), here by a pull (runs a teammate deleted)
+    deleted: list[str] = field(default_factory=list)
+    # refs a push would have deleted on the remote but left, because they moved there
+    kept: dict[str, str] = field(default_factory=dict)
+    # runs that arrived inside archives (``refs/mlops/archive/``) rather than as refs
+    archived_runs: int = 0
     transferred_objects: int | None = None
     transferred_bytes: int | None = None
     elapsed_seconds: float = 0.0
@@ -53,14 +61,24 @@ class TransferResult:
 
     @property
     def runs(self) -> int:
-        """How many run refs this transfer created or moved."""
-        return sum(name.startswith(RUNS_PREFIX) for name in self.created + self.updated)
+        """How many runs this transfer brought or sent: run refs created or moved, and archived."""
+        refs = sum(name.startswith(RUNS_PREFIX) for name in self.created + self.updated)
+        return refs + self.archived_runs
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary (used by `--json`)."""
         report = asdict(self)
         del report["advertised"]
         return {**report, "runs": self.runs}
+
+
+@dataclass
+class FetchReport:
+    """What one fetch of chosen refs did: refs refused, and what travelled."""
+
+    rejected: dict[str, str] = field(default_factory=dict)
+    objects: int | None = None
+    bytes: int | None = None
 
 
 def plan_pull(

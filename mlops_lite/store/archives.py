@@ -1,0 +1,331 @@
+"""Archives: old runs held by a few refs, so that refs stay few and every run stays reachable.
+
+A repository with 100,000 run refs slows every git command that looks at refs
+(a branch push downloads a 9 MB ref advertisement, ``git log --decorate`` and
+``git fetch`` read every ref). So only recent runs keep a ref of their own;
+older ones are folded, a batch at a time, into an archive::
+
+    refs/mlops/archive/<sha>    an archive commit, named by its own id
+
+    parents       the run commits it holds (sorted by their refs): git reaches every
+                  one of them, so pushing the archive pushes them and ``git gc`` keeps them
+    tree          runs.msgpack  the listing: each run's ref and sha, and what the run
+                  index lists of it (status, times, author, parameters, metadata, metric
+                  columns, cache keys), so a fresh clone lists the runs without reading
+                  one record per run
+
+Archives are write-once and content-addressed: the commit is built from the
+listing alone (a fixed author and the newest run's time), so two clones that
+fold the same runs make the same archive under the same name, and a name never
+has two values. A listing comes from teammates like everything else: it is
+decoded with bounds on every column, its runs must be the commit's parents, and
+what it says is only what listings show (a cache hit is checked against the
+run's own record before it is reused). Runs keep their names (the index lists
+an archived run under ``refs/mlops/runs/<pipeline>/<run>`` as before), their
+shas and everything that works with a sha (``rerun``, ``git show``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import msgpack
+
+from mlops_lite.core.status import RUN_STATUSES
+from mlops_lite.errors import RecordError
+from mlops_lite.store.layout import parse_run_ref
+from mlops_lite.store.objects import (
+    BLOB,
+    COMMIT,
+    MODE_BLOB,
+    TREE,
+    GitObject,
+    Identity,
+    ObjectReader,
+    blob,
+    commit,
+    parse_commit,
+    parse_tree,
+    tree,
+)
+from mlops_lite.store.refs import is_sha
+
+__all__ = [
+    "ARCHIVE_BATCH",
+    "ARCHIVE_PREFIX",
+    "Archive",
+    "Listing",
+    "archive_ref",
+    "build_archive",
+    "parse_archive_ref",
+    "read_archive",
+    "sorted_listing",
+]
+
+ARCHIVE_PREFIX: Final = "refs/mlops/archive/"
+# Runs per archive: a commit of 1,000 parents is 48 KB, and 100,000 runs are 100 refs.
+ARCHIVE_BATCH: Final = 1000
+_LISTING: Final = "runs.msgpack"
+_SCHEMA: Final = 1
+_KIND: Final = "archive"
+# Who archives are made by: a fixed identity keeps them identical in every clone.
+_ARCHIVER: Final = Identity("mlops-lite", "mlops-lite@localhost")
+# Bounds on what a listing from a teammate may hold.
+_MAX_RUNS: Final = 100_000
+_MAX_LISTING_BYTES: Final = 256 * 1024 * 1024
+_MAX_TEXT: Final = 1024
+_MAX_BLOB: Final = 1024 * 1024
+
+
+def archive_ref(sha: str) -> str:
+    """The ref of the archive commit ``sha``."""
+    return ARCHIVE_PREFIX + sha
+
+
+def parse_archive_ref(ref: str) -> str | None:
+    """The archive commit an archive ref must point at (its own name), else None."""
+    sha = ref.removeprefix(ARCHIVE_PREFIX)
+    return sha if ref.startswith(ARCHIVE_PREFIX) and is_sha(sha) else None
+
+
+@dataclass
+class Listing:
+    """The runs an archive holds, column by column: the run index's own rows.
+
+    ``values_*`` and ``cache_*`` refer to runs by their position in ``refs``.
+    """
+
+    refs: list[str] = field(default_factory=list)
+    shas: list[str] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    start_times: list[float | None] = field(default_factory=list)
+    end_times: list[float | None] = field(default_factory=list)
+    code_commits: list[str | None] = field(default_factory=list)
+    authors: list[str | None] = field(default_factory=list)
+    author_names: list[str | None] = field(default_factory=list)
+    hosts: list[str | None] = field(default_factory=list)
+    parameters: list[bytes] = field(default_factory=list)
+    metadata: list[bytes] = field(default_factory=list)
+    value_runs: list[int] = field(default_factory=list)
+    value_names: list[str] = field(default_factory=list)
+    value_data: list[bytes] = field(default_factory=list)
+    value_numbers: list[float | None] = field(default_factory=list)
+    cache_runs: list[int] = field(default_factory=list)
+    cache_keys: list[str] = field(default_factory=list)
+    cache_steps: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def encode(self) -> bytes:
+        """The ``runs.msgpack`` blob: the schema envelope around the columns."""
+        columns = {name: getattr(self, name) for name in _COLUMNS}
+        packed: bytes = msgpack.packb(
+            {"schema": _SCHEMA, "kind": _KIND, "data": columns}, use_bin_type=True
+        )
+        return packed
+
+    @classmethod
+    def decode(cls, data: bytes, *, where: str) -> Listing:
+        """A listing read back, every column checked; ``RecordError`` for anything else."""
+        if len(data) > _MAX_LISTING_BYTES:
+            raise RecordError(f"{where} has a listing of {len(data)} bytes: refused")
+        try:
+            envelope = msgpack.unpackb(data, raw=False, strict_map_key=True)
+        except (ValueError, TypeError, msgpack.exceptions.UnpackException):
+            raise RecordError(f"{where} has a damaged listing") from None
+        if not isinstance(envelope, dict) or envelope.get("kind") != _KIND:
+            raise RecordError(f"{where} has no archive listing")
+        if envelope.get("schema") != _SCHEMA:
+            raise RecordError(
+                f"{where} has a listing of schema {envelope.get('schema')!r}, this mlops_lite "
+                f"reads {_SCHEMA}: upgrade mlops-lite to read it"
+            )
+        columns = envelope.get("data")
+        if not isinstance(columns, dict):
+            raise RecordError(f"{where} has a damaged listing")
+        listing = cls()
+        for name, check in _COLUMNS.items():
+            column = columns.get(name)
+            if type(column) is not list or not check(column):
+                raise RecordError(f"{where} has an invalid listing column {name!r}")
+            setattr(listing, name, column)
+        listing._check_shape(where)
+        return listing
+
+    def _check_shape(self, where: str) -> None:
+        count = len(self.refs)
+        if count > _MAX_RUNS:
+            raise RecordError(f"{where} lists {count} runs: refused")
+        for name in _RUN_COLUMNS:
+            if len(getattr(self, name)) != count:
+                raise RecordError(f"{where} has a listing whose columns differ in length")
+        for group in (_VALUE_COLUMNS, _CACHE_COLUMNS):
+            if len({len(getattr(self, name)) for name in group}) != 1:
+                raise RecordError(f"{where} has a listing whose columns differ in length")
+        if len(set(self.refs)) != count or any(parse_run_ref(ref) is None for ref in self.refs):
+            raise RecordError(f"{where} lists a run ref twice, or one that is not a run's")
+        if not all(map(is_sha, self.shas)) or not set(self.statuses) <= _STATUSES:
+            raise RecordError(f"{where} lists an invalid sha or status")
+        for positions in (self.value_runs, self.cache_runs):
+            if positions and not 0 <= min(positions) <= max(positions) < count:
+                raise RecordError(f"{where} has a listing row for a run it does not hold")
+
+
+def _texts(column: list[Any]) -> bool:
+    return all(type(item) is str and len(item) <= _MAX_TEXT for item in column)
+
+
+def _optional_texts(column: list[Any]) -> bool:
+    return all(item is None or (type(item) is str and len(item) <= _MAX_TEXT) for item in column)
+
+
+def _numbers(column: list[Any]) -> bool:
+    return all(item is None or type(item) in (float, int) for item in column)
+
+
+def _blobs(column: list[Any]) -> bool:
+    return all(type(item) is bytes and len(item) <= _MAX_BLOB for item in column)
+
+
+def _integers(column: list[Any]) -> bool:
+    return all(type(item) is int for item in column)
+
+
+_COLUMNS: Final = {
+    "refs": _texts,
+    "shas": _texts,
+    "statuses": _texts,
+    "start_times": _numbers,
+    "end_times": _numbers,
+    "code_commits": _optional_texts,
+    "authors": _optional_texts,
+    "author_names": _optional_texts,
+    "hosts": _optional_texts,
+    "parameters": _blobs,
+    "metadata": _blobs,
+    "value_runs": _integers,
+    "value_names": _texts,
+    "value_data": _blobs,
+    "value_numbers": _numbers,
+    "cache_runs": _integers,
+    "cache_keys": _texts,
+    "cache_steps": _texts,
+}
+_RUN_COLUMNS: Final = tuple(list(_COLUMNS)[:11])
+_VALUE_COLUMNS: Final = ("value_runs", "value_names", "value_data", "value_numbers")
+_CACHE_COLUMNS: Final = ("cache_runs", "cache_keys", "cache_steps")
+_STATUSES: Final = frozenset(RUN_STATUSES)
+
+
+@dataclass(frozen=True, slots=True)
+class Archive:
+    """An archive commit, read and checked: the runs it holds."""
+
+    sha: str
+    listing: Listing
+
+
+def build_archive(listing: Listing) -> tuple[GitObject, list[GitObject]]:
+    """The archive commit holding the runs of ``listing`` (sorted by ref), and its new objects.
+
+    Everything in the commit comes from the listing, so the same runs give the
+    same commit in every clone.
+    """
+    if not listing.refs:
+        raise ValueError("an archive holds at least one run")
+    listing_blob = blob(listing.encode())
+    listing_tree = tree({_LISTING: (MODE_BLOB, listing_blob.id)})
+    times = [time for time in listing.start_times if time is not None]
+    archive = commit(
+        tree_id=listing_tree.id,
+        parents=listing.shas,
+        author=_ARCHIVER,
+        timestamp=max(times, default=0),
+        tz_offset_minutes=0,
+        message=f"mlops-lite archive of {len(listing)} runs\n",
+    )
+    return archive, [listing_blob, listing_tree, archive]
+
+
+# Archives read lately, by commit id: a pull reads each new one twice (to decide
+# whether to take it, then to index it). An id names one content, so the answer
+# is the same from any repository; callers never modify an archive's listing.
+_RECENT: dict[str, Archive] = {}
+_RECENT_MAX: Final = 8
+
+
+def read_archive(read_object: ObjectReader, sha: str) -> Archive:
+    """Read and check an archive commit; ``RecordError`` when it is not one.
+
+    Its listing must hold exactly the runs its parents are: nothing it names is
+    out of git's reach, and nothing it reaches goes unlisted.
+    """
+    known = _RECENT.get(sha)
+    if known is not None:
+        return known
+    archive = _read_archive(read_object, sha)
+    if len(_RECENT) >= _RECENT_MAX:
+        del _RECENT[next(iter(_RECENT))]
+    _RECENT[sha] = archive
+    return archive
+
+
+def _read_archive(read_object: ObjectReader, sha: str) -> Archive:
+    where = f"archive {sha[:12]}"
+    headers = parse_commit(read_object(sha, COMMIT))
+    trees = headers.get("tree")
+    if not trees:
+        raise RecordError(f"{where} is not a commit with a tree")
+    entries = parse_tree(read_object(trees[0].decode("ascii", "replace"), TREE))
+    entry = entries.get(_LISTING)
+    if entry is None or entry[0] != MODE_BLOB:
+        raise RecordError(f"{where} has no {_LISTING}")
+    listing = Listing.decode(read_object(entry[1], BLOB), where=where)
+    parents = [parent.decode("ascii", "replace") for parent in headers.get("parent", [])]
+    if sorted(parents) != sorted(listing.shas):
+        raise RecordError(f"{where} lists other runs than it holds")
+    return Archive(sha, listing)
+
+
+def sorted_listing(listing: Listing) -> Listing:
+    """The listing with its runs in ref order (and its rows in run order): one form per content."""
+    order = sorted(range(len(listing)), key=lambda position: listing.refs[position])
+    moved = {old: new for new, old in enumerate(order)}
+    result = Listing()
+    for name in _RUN_COLUMNS:
+        column = getattr(listing, name)
+        setattr(result, name, [column[position] for position in order])
+    values = sorted(
+        zip(
+            (moved[run] for run in listing.value_runs),
+            listing.value_names,
+            listing.value_data,
+            listing.value_numbers,
+            strict=True,
+        ),
+        key=lambda row: (row[0], row[1]),
+    )
+    cache = sorted(
+        zip(
+            (moved[run] for run in listing.cache_runs),
+            listing.cache_keys,
+            listing.cache_steps,
+            strict=True,
+        ),
+        key=lambda row: (row[0], row[2], row[1]),
+    )
+    _set_columns(result, _VALUE_COLUMNS, values)
+    _set_columns(result, _CACHE_COLUMNS, cache)
+    return result
+
+
+def _set_columns(listing: Listing, names: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> None:
+    columns: list[list[Any]] = [[] for _ in names]
+    for row in rows:
+        for column, item in zip(columns, row, strict=True):
+            column.append(item)
+    for name, column in zip(names, columns, strict=True):
+        setattr(listing, name, column)

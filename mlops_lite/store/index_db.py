@@ -1,0 +1,114 @@
+"""The run index's tables, and the writes both the index and its synchronisation make.
+
+``runs`` holds one row per listed run (keyed by its ref); ``holders`` the
+archives that hold runs (holder 0 is a run's own ref) and ``held`` which holds
+which; ``run_values`` the metric and parameter columns; ``cache`` the cache
+keys of finished steps; ``stamps``, ``loose`` and ``deleted`` what the last
+look at the refs saw (``index_sync.py``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Final
+
+from mlops_lite.store.index_rows import RUN_COLUMNS, IndexedRun
+
+__all__ = [
+    "INDEX_VERSION",
+    "INDIVIDUAL",
+    "INSERT_RUN",
+    "RUN_INDEXES",
+    "SCHEMA",
+    "create_run_indexes",
+    "forget_ids",
+    "insert_run",
+    "rollback",
+]
+
+INDEX_VERSION: Final = 4
+# The holder id of runs held by their own ref (archives get ids from 1).
+INDIVIDUAL: Final = 0
+
+SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY, ref TEXT NOT NULL UNIQUE, sha TEXT NOT NULL, pipeline TEXT NOT NULL,
+    run_name TEXT NOT NULL, status TEXT NOT NULL, start_time REAL, end_time REAL,
+    code_commit TEXT, author TEXT, host TEXT, reason TEXT, author_name TEXT,
+    parameters BLOB, metadata BLOB,
+    complete INTEGER NOT NULL DEFAULT 1  -- 0: values and cache keys still in its archive
+);
+CREATE TABLE IF NOT EXISTS holders (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, complete INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS held (
+    holder INTEGER NOT NULL, run INTEGER NOT NULL, PRIMARY KEY (holder, run)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS held_by_run ON held (run);
+CREATE TABLE IF NOT EXISTS cache (
+    cache_key TEXT NOT NULL, run INTEGER NOT NULL, step TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cache_by_key ON cache (cache_key);
+CREATE INDEX IF NOT EXISTS cache_by_run ON cache (run);
+-- Each run's parameters and metrics (core/columns.py), so listings show them as columns
+-- without reading a record per run. ``number`` holds numeric values, for sorting.
+CREATE TABLE IF NOT EXISTS run_values (
+    run INTEGER NOT NULL, name TEXT NOT NULL, value BLOB NOT NULL, number REAL,
+    PRIMARY KEY (run, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stamps (path TEXT PRIMARY KEY, stamp TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS loose (ref TEXT PRIMARY KEY, stamp TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS deleted (ref TEXT PRIMARY KEY, sha TEXT NOT NULL);
+"""
+# Built after a bulk load rather than during it: 100,000 rows load 4x faster.
+RUN_INDEXES: Final = {
+    "runs_by_time": "runs (start_time DESC, run_name DESC)",
+    "runs_by_pipeline": "runs (pipeline, start_time DESC)",
+    "runs_by_sha": "runs (sha)",
+    "runs_by_name": "runs (run_name)",
+}
+INSERT_RUN: Final = (
+    f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}, complete) "
+    f"VALUES ({', '.join('?' * len(RUN_COLUMNS))}, ?)"
+)
+
+
+def create_run_indexes(db: sqlite3.Connection) -> None:
+    """Create the indexes of the runs table (those that are missing)."""
+    for name, columns in RUN_INDEXES.items():
+        db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {columns}")
+
+
+def rollback(db: sqlite3.Connection) -> None:
+    """End an open transaction without its writes (nothing open: nothing to do)."""
+    try:
+        db.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass  # nothing open, or the file is damaged: the caller's error says more
+
+
+def insert_run(db: sqlite3.Connection, indexed: IndexedRun, holder: int) -> None:
+    """Replace the run's row with ``indexed``, held by ``holder`` (in the open transaction)."""
+    row = db.execute("SELECT id FROM runs WHERE ref = ?", (indexed.ref,)).fetchone()
+    if row is not None:
+        forget_ids(db, [row[0]])
+    run = db.execute(INSERT_RUN, (*indexed.row, 1)).lastrowid
+    db.execute("INSERT INTO held VALUES (?, ?)", (holder, run))
+    db.executemany(
+        "INSERT OR REPLACE INTO run_values VALUES (?, ?, ?, ?)",
+        [(run, *value) for value in indexed.values],
+    )
+    db.executemany(
+        "INSERT INTO cache VALUES (?, ?, ?)", [(key, run, step) for key, step in indexed.cache]
+    )
+
+
+def forget_ids(db: sqlite3.Connection, runs: list[int]) -> None:
+    """Drop the rows of these run ids, with their holders, values and cache keys."""
+    for start in range(0, len(runs), 500):
+        batch = runs[start : start + 500]
+        marks = ", ".join("?" * len(batch))
+        for table, column in (
+            ("runs", "id"), ("held", "run"), ("run_values", "run"), ("cache", "run"),
+        ):  # fmt: skip
+            db.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", batch)

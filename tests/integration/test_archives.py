@@ -1,0 +1,172 @@
+"""Old runs folded into archive refs: few refs, every run still listed, read, reused and rerun."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from many_runs import git_refs, record_runs
+
+from mlops_lite import Client
+from mlops_lite.errors import RecordError
+from mlops_lite.operations.fsck import check_runs
+from mlops_lite.store import GitStore
+from mlops_lite.store.archives import ARCHIVE_PREFIX, build_archive, read_archive
+from mlops_lite.store.folding import fold_old_runs
+from mlops_lite.store.index import RunIndex
+from mlops_lite.store.layout import RUNS_PREFIX
+from mlops_lite.store.objects import COMMIT, GitObject, make_object
+from tests.conftest import git, run_script
+
+PIPELINE = textwrap.dedent(
+    """
+    import sys
+    from mlops_lite import pipeline, step
+
+    @step
+    def make(n: int) -> list[int]:
+        print("executing make", n)
+        return list(range(n))
+
+    @step
+    def total(values: list[int]) -> int:
+        return sum(values)
+
+    @pipeline
+    def sums(n: int = 3):
+        total(make(n))
+
+    if __name__ == "__main__":
+        for n in map(int, sys.argv[1:]):
+            run = sums.with_options(quiet=True)(n=n)
+            print("RUN", run.sha, run.name)
+    """
+)
+
+
+def fold(root: Path, *, keep: int, batch: int) -> int:
+    with GitStore(str(root)) as store:
+        index = RunIndex(store)
+        try:
+            return fold_old_runs(store, index, keep=keep, batch=batch)
+        finally:
+            index.close()
+
+
+def commit_pipeline(root: Path) -> None:
+    (root / "sums.py").write_text(PIPELINE)
+    (root / ".gitignore").write_text("__pycache__/\n")
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "pipeline")
+
+
+def test_old_runs_fold_into_archives_and_every_run_stays_listed_with_its_sha(
+    project: Path,
+) -> None:
+    made = record_runs(project, 250)
+    assert fold(project, keep=50, batch=100) == 200
+    refs = git_refs(project)
+    archives = [ref for ref in refs if ref.startswith(ARCHIVE_PREFIX)]
+    assert len(archives) == 2 and len([r for r in refs if r.startswith(RUNS_PREFIX)]) == 50
+    # An archive is named by its own commit, which reaches every run it holds.
+    for ref in archives:
+        assert ref.removeprefix(ARCHIVE_PREFIX) == refs[ref]
+        parents = git(project, "rev-list", "--parents", "-n", "1", refs[ref]).split()[1:]
+        assert len(parents) == 100 and set(parents) <= set(made.values())
+    with Client() as client:
+        listed = {run.ref: run.sha for run in client.list_pipeline_runs()}
+        assert listed == made
+        old = client.get_pipeline_run(made[f"{RUNS_PREFIX}train/run-00007"][:12])
+        assert old.name == "run-00007" and old.parameters == {"n": 7}
+        assert old.steps["make"].output.load() == "7"
+    git(project, "gc", "-q", "--prune=now")
+    git(project, "fsck", "--strict", "--no-dangling")
+    with Client() as client:
+        assert client.get_pipeline_run("run-00003").steps["make"].output.load() == "3"
+    report = check_runs(project)  # mlops-lite fsck reads archived runs too
+    assert {check.ref: check.sha for check in report.runs} == made
+    assert all(check.ok for check in report.runs)
+
+
+def test_the_same_runs_fold_into_the_same_archive_in_every_clone(
+    project: Path, tmp_path: Path
+) -> None:
+    record_runs(project, 30)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(project), str(clone))
+    git(clone, "fetch", "-q", "origin", "refs/mlops/*:refs/mlops/*")
+    fold(project, keep=10, batch=20)
+    fold(clone, keep=10, batch=20)
+    ours, theirs = git_refs(project, ARCHIVE_PREFIX), git_refs(clone, ARCHIVE_PREFIX)
+    assert ours == theirs and len(ours) == 1
+
+
+def test_an_archived_run_is_a_cache_hit_and_can_be_rerun(project: Path) -> None:
+    commit_pipeline(project)
+    first = run_script(project, "sums.py", "4", "5", "6", "7")
+    shas = [line.split()[1] for line in first.stdout.splitlines() if line.startswith("RUN")]
+    assert fold(project, keep=1, batch=2) == 2
+    with Client() as client:
+        run = client.get_pipeline_run(shas[0])
+        assert [r.sha for r in client.list_pipeline_runs()] == shas[::-1]
+    held = git_refs(project, RUNS_PREFIX)
+    assert shas[0] not in held.values() and shas[3] in held.values()
+    again = run_script(project, "sums.py", "4")
+    assert "executing make" not in again.stdout
+    with Client() as client:
+        latest = client.list_pipeline_runs(limit=1)[0]
+        assert latest.steps["make"].cached_from == {
+            "pipeline": "sums", "run": run.name, "step": "make",
+        }  # fmt: skip
+    rerun = subprocess.run(
+        [sys.executable, "-m", "mlops_lite", "rerun", shas[0][:10]],
+        cwd=project, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert rerun.returncode == 0, rerun.stderr
+    assert "reproduced" in rerun.stdout
+
+
+def test_an_archive_whose_listing_is_not_its_parents_is_refused(project: Path) -> None:
+    made = record_runs(project, 3)
+    first, second, third = sorted(made)
+    with GitStore(str(project)) as store:
+        index = RunIndex(store)
+        index.refresh()
+        listing = index.listing([first, second])
+        index.close()
+        honest, objects = build_archive(listing)
+        store.write_objects(objects).release()
+        assert read_archive(store.read_object, honest.id).listing.refs == [first, second]
+        # The same listing on a commit that reaches another run than it names.
+        lying = _with_parents(objects[2], [made[first], made[third]])
+        store.write_objects([lying]).release()
+        with pytest.raises(RecordError, match="lists other runs than it holds"):
+            read_archive(store.read_object, lying.id)
+
+
+def _with_parents(commit: GitObject, parents: list[str]) -> GitObject:
+    lines = [line for line in bytes(commit.data).split(b"\n") if not line.startswith(b"parent ")]
+    lines[1:1] = [b"parent " + parent.encode() for parent in parents]
+    return make_object(COMMIT, b"\n".join(lines))
+
+
+def test_a_copied_or_moved_repository_lists_each_run_once(project: Path, tmp_path: Path) -> None:
+    commit_pipeline(project)
+    run_script(project, "sums.py", "2", "3")
+    copy = tmp_path / "copy"
+    shutil.copytree(project, copy, symlinks=True)
+    run_script(project, "sums.py", "4")  # the original changes after the copy
+    run_script(copy, "sums.py", "5")
+    with Client(copy) as client:
+        names = [run.name for run in client.list_pipeline_runs()]
+        assert len(names) == len(set(names)) == 3
+        client.get_pipeline_run(names[-1])  # one match, not two
+    moved = tmp_path / "moved"
+    os.rename(copy, moved)
+    with Client(moved) as client:
+        assert [run.name for run in client.list_pipeline_runs()] == names

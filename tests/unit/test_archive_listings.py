@@ -1,0 +1,177 @@
+"""Archives, listings and ledgers on the memory store: what a fresh index reads, what is refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+import pytest
+
+from mlops_lite.core.records import RunRecord, StepRecord
+from mlops_lite.errors import RecordError
+from mlops_lite.store import MemoryStore
+from mlops_lite.store.archives import Listing, build_archive, read_archive, sorted_listing
+from mlops_lite.store.folding import fold_old_runs
+from mlops_lite.store.index import RunIndex
+from mlops_lite.store.layout import RUNS_PREFIX, build_run_commit, build_step_tree, run_ref
+from mlops_lite.store.objects import GitObject
+from mlops_lite.store.removal import remove_runs
+
+
+def test_a_fresh_index_lists_archived_runs_from_the_archive_not_their_records() -> None:
+    store = CountingStore()
+    made = record_memory_runs(store, 300)
+    index = RunIndex(store)
+    assert fold_old_runs(store, index, keep=0, batch=150) == 300
+    index.close()
+    store.reads = 0
+    index = RunIndex(store)  # a fresh clone's: built from nothing
+    index.refresh()
+    assert {row.ref: row.sha for row in index.runs()} == made
+    # Two archives: commit, tree and listing each; not one record per run.
+    assert store.reads == 6
+    # Their metric columns and cache keys load on first need, from the same listings.
+    hits = index.cache_hits("key-7")  # type: ignore[arg-type]
+    assert [hit.ref for hit in hits] == [f"{RUNS_PREFIX}p/run-00007"]
+    assert store.reads == 12
+    index.close()
+
+
+class CountingStore(MemoryStore):
+    """A memory store that counts the objects read from it."""
+
+    reads = 0
+
+    def read_object(self, object_id: str, kind: int | None = None) -> bytes:
+        self.reads += 1
+        return super().read_object(object_id, kind)
+
+    def read_objects(self, object_ids: list[str]) -> dict[str, GitObject]:
+        self.reads += len(object_ids)
+        return super().read_objects(object_ids)
+
+
+def record_memory_runs(store: MemoryStore, count: int) -> dict[str, str]:
+    made = {}
+    code = store.pin_code().commit
+    for number in range(count):
+        step = StepRecord(
+            name="make", function="m.make", status="completed", cache_key=f"key-{number}",
+            metadata={"accuracy": number / 1000},
+        )  # fmt: skip
+        step_tree, step_objects = build_step_tree(step, "", {})
+        record = RunRecord(
+            run_name=f"run-{number:05d}", pipeline_name="p", status="completed",
+            start_time=1_700_000_000.0 + number, parameters={"n": number},
+            step_names=["make"], step_summary={"make": step.summary()},
+        )  # fmt: skip
+        commit, objects = build_run_commit(store.identity, record, {"make": step_tree.id}, code)
+        store.write_objects([*step_objects, *objects])
+        ref = run_ref("p", record.run_name)
+        store.refs.compare_and_swap(ref, None, commit.id)
+        made[ref] = commit.id
+    return made
+
+
+def test_folded_runs_list_what_their_records_said() -> None:
+    store = MemoryStore()
+    record_memory_runs(store, 40)
+    index = RunIndex(store)
+    index.refresh()
+    before = index.runs()
+    columns = index.columns()
+    values = index.values([row.ref for row in before], columns)
+    assert fold_old_runs(store, index, keep=10, batch=10) == 30
+    fresh = RunIndex(store)
+    fresh.refresh()
+    assert fresh.runs() == before
+    assert fresh.columns() == columns
+    assert fresh.values([row.ref for row in before], columns) == values
+    assert len(store.refs.list(RUNS_PREFIX)) == 10
+    index.close()
+    fresh.close()
+
+
+def test_only_whole_batches_are_folded_and_running_runs_never() -> None:
+    store = MemoryStore()
+    made = record_memory_runs(store, 25)
+    index = RunIndex(store)
+    assert fold_old_runs(store, index, keep=10, batch=10) == 10  # 15 in excess: one batch
+    assert fold_old_runs(store, index, keep=10, batch=10) == 0
+    assert fold_old_runs(store, index, keep=10, batch=10, everything=True) == 5
+    assert set(store.refs.list(RUNS_PREFIX)) == set(sorted(made)[-10:])
+    index.close()
+
+
+def test_deleting_an_archived_run_rewrites_its_archive_without_it() -> None:
+    store = MemoryStore()
+    made = record_memory_runs(store, 20)
+    index = RunIndex(store)
+    fold_old_runs(store, index, keep=0, batch=20)
+    [old] = store.refs.list("refs/mlops/archive/").values()
+    victim = sorted(made)[3]
+    remove_runs(store, index, {victim: made[victim]}, for_the_team=True)
+    [new] = store.refs.list("refs/mlops/archive/").values()
+    assert new != old
+    archive = read_archive(store.read_object, new)
+    assert victim not in archive.listing.refs and len(archive.listing) == 19
+    assert {row.ref for row in index.runs()} == set(made) - {victim}
+    fresh = RunIndex(store)
+    fresh.refresh()
+    assert {row.ref for row in fresh.runs()} == set(made) - {victim}
+    index.close()
+    fresh.close()
+
+
+def _listing(count: int = 2) -> Listing:
+    store = MemoryStore()
+    made = record_memory_runs(store, count)
+    index = RunIndex(store)
+    index.refresh()
+    listing = sorted_listing(index.listing(sorted(made)))
+    index.close()
+    return listing
+
+
+def test_a_listing_reads_back_as_written() -> None:
+    listing = _listing(3)
+    assert Listing.decode(listing.encode(), where="test") == listing
+    archive, objects = build_archive(listing)
+    again, _ = build_archive(Listing.decode(listing.encode(), where="test"))
+    assert archive.id == again.id  # the same runs, the same archive
+
+
+def _tampered(change: dict[str, Any]) -> bytes:
+    envelope = msgpack.unpackb(_listing().encode(), raw=False)
+    envelope["data"].update(change)
+    return msgpack.packb(envelope, use_bin_type=True)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"refs": ["refs/mlops/runs/../../heads/main", "refs/mlops/runs/p/x"]},
+        {"refs": ["refs/mlops/runs/p/a", "refs/mlops/runs/p/a"]},
+        {"shas": ["not a sha", "0" * 40]},
+        {"statuses": ["completed", "hacked"]},
+        {"start_times": ["yesterday", 1.0]},
+        {"parameters": [b"x", 42]},
+        {"cache_runs": [0, 7], "cache_keys": ["a", "b"], "cache_steps": ["s", "s"]},
+        {"value_runs": [0], "value_names": [], "value_data": [], "value_numbers": []},
+        {"hosts": ["h"]},
+        {"refs": "refs/mlops/runs/p/a"},
+    ],
+)
+def test_a_listing_from_a_stranger_is_checked_column_by_column(change: dict[str, Any]) -> None:
+    with pytest.raises(RecordError, match=r"^archive x "):
+        Listing.decode(_tampered(change), where="archive x")
+
+
+def test_a_listing_of_another_schema_or_no_listing_at_all_is_refused() -> None:
+    newer = msgpack.unpackb(_listing().encode(), raw=False)
+    newer["schema"] = 2
+    with pytest.raises(RecordError, match="upgrade"):
+        Listing.decode(msgpack.packb(newer), where="archive x")
+    for garbage in (b"", b"\xc1", msgpack.packb([1, 2]), msgpack.packb({"kind": "run"})):
+        with pytest.raises(RecordError):
+            Listing.decode(garbage, where="archive x")
