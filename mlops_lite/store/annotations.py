@@ -12,7 +12,6 @@ merge commit (``merge_annotations``) instead of refusing it.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -24,9 +23,8 @@ from mlops_lite.store.layout import (
     RUNS_PREFIX,
     annotation_ref,
     read_tree_blob,
-    utc_offset_minutes,
 )
-from mlops_lite.store.objects import MODE_BLOB, blob, commit, tree
+from mlops_lite.store.state_commits import commit_state
 
 __all__ = [
     "Annotations",
@@ -122,22 +120,4 @@ def _commit_state(
     store: Store, name: str, state: Annotations, parents: list[str], message: str
 ) -> bool:
     """Move ``name`` from ``parents[0]`` to a commit of ``state``; False if it moved meanwhile."""
-    state_blob = blob(pack_value(state))
-    state_tree = tree({_STATE: (MODE_BLOB, state_blob.id)})
-    now = time.time()
-    new = commit(
-        tree_id=state_tree.id,
-        parents=parents,
-        author=store.identity,
-        timestamp=now,
-        tz_offset_minutes=utc_offset_minutes(now),
-        message=message,
-    )
-    keep = store.write_objects([state_blob, state_tree, new], ref=name)
-    try:
-        store.refs.compare_and_swap(name, parents[0] if parents else None, new.id)
-        return True
-    except RefConflictError:
-        return False
-    finally:
-        keep.release()
+    return commit_state(store, name, _STATE, pack_value(state), parents, message)

@@ -25,9 +25,9 @@ from typing import Any, Final
 from mlops_lite.core.records import pack_value, unpack_value
 from mlops_lite.errors import MlopsLiteError, RecordError, RefConflictError
 from mlops_lite.store.interface import Store
-from mlops_lite.store.layout import parse_run_ref, read_tree_blob, utc_offset_minutes
-from mlops_lite.store.objects import MODE_BLOB, blob, commit, tree
+from mlops_lite.store.layout import parse_run_ref, read_tree_blob
 from mlops_lite.store.refs import is_sha
+from mlops_lite.store.state_commits import commit_state
 
 __all__ = [
     "DELETED_REF",
@@ -178,19 +178,4 @@ def _commit_state(
     store: Store, name: str, ledger: Ledger, parents: list[str], message: str
 ) -> bool:
     """Move ``name`` from ``parents[0]`` to a commit of ``ledger``; False if it moved meanwhile."""
-    state_blob = blob(_encode(ledger))
-    state_tree = tree({_STATE: (MODE_BLOB, state_blob.id)})
-    now = time.time()
-    new = commit(
-        tree_id=state_tree.id,
-        parents=parents,
-        author=store.identity,
-        timestamp=now,
-        tz_offset_minutes=utc_offset_minutes(now),
-        message=message,
-    )
-    keep = store.write_objects([state_blob, state_tree, new], ref=name)
-    try:
-        return _move(store, name, parents[0] if parents else None, new.id)
-    finally:
-        keep.release()
+    return commit_state(store, name, _STATE, _encode(ledger), parents, message)
