@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -86,3 +88,19 @@ def run_script(
     if check and completed.returncode != 0:
         raise AssertionError(f"{script} failed:\n{completed.stdout}\n{completed.stderr}")
     return completed
+
+
+def wait_while_running(
+    ready: Callable[[], bool], process: subprocess.Popen[Any], what: str
+) -> None:
+    """Poll ``ready`` until it holds; fail as soon as ``process`` exits without it.
+
+    The failure is an event (the process ended), never a clock: on a busy machine
+    the wait is only longer. A process that neither gets there nor ends is the
+    suite's hang, cut by the scripts' own gate timeouts and CI's limit.
+    """
+    while not ready():
+        if process.poll() is not None:
+            output = process.communicate()
+            raise AssertionError(f"{what}: the process ended first:\n{output}")
+        time.sleep(0.05)

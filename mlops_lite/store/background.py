@@ -16,7 +16,7 @@ import subprocess
 import sys
 from typing import Final
 
-__all__ = ["maintenance_needed", "start_maintenance"]
+__all__ = ["maintenance_needed", "start_maintenance", "wait_for_maintenance"]
 
 # Started processes, kept so that they are reaped once done (no zombie lingers in a
 # long-lived parent such as a notebook or the dashboard).
@@ -76,3 +76,9 @@ def start_maintenance(root: str, state_dir: str) -> None:
         )
     except OSError:
         pass  # housekeeping only
+
+
+def wait_for_maintenance() -> None:
+    """Wait for the maintenance processes this process started to end (scripts, tests)."""
+    while _started:
+        _started.pop().wait()

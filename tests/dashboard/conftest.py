@@ -16,14 +16,13 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, wait_while_running
 
 HOSTILE = "<script>alert(1)</script>"
 
@@ -271,7 +270,7 @@ def build(base: Path) -> DashboardRepository:
 
     # A run left running: its train step waits for the release file.
     waiting = dict(me, WAIT_FOR=str(repository.release))
-    repository.process = subprocess.Popen(
+    repository.process = sweep = subprocess.Popen(
         [sys.executable, "sweep.py", json.dumps({"lr": 0.05})],
         cwd=root,
         env=waiting,
@@ -279,12 +278,12 @@ def build(base: Path) -> DashboardRepository:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    deadline = time.monotonic() + 60
-    while not repository.running:
-        assert time.monotonic() < deadline, "the running run never appeared"
-        assert repository.process.poll() is None, repository.process.communicate()[0]
-        time.sleep(0.2)
+
+    def running() -> bool:
         repository.running = _newest(root, me, "running")
+        return bool(repository.running)
+
+    wait_while_running(running, sweep, "the running run never appeared")
     assert not repository.teammate_unpickled
     return repository
 
@@ -397,16 +396,17 @@ def live_run(project: Path) -> Iterator[LiveRun]:
     )
     run: LiveRun | None = None
     try:
-        deadline = time.monotonic() + 60
-        while run is None:
-            assert time.monotonic() < deadline, "the live run's step never printed"
-            assert process.poll() is None, process.communicate()[0]
-            time.sleep(0.1)
+
+        def printed() -> bool:
+            nonlocal run
             with Client(project) as client:
                 found = client.find_runs(status="running", limit=1).runs
                 step = found[0].steps.get("slow") if found else None
                 if step is not None and "line one" in step.logs:
                     run = LiveRun(project, process, found[0].sha, found[0].name)
+            return run is not None
+
+        wait_while_running(printed, process, "the live run's step never printed")
         yield run
     finally:
         (run or LiveRun(project, process, "", "")).finish()

@@ -8,7 +8,6 @@ import re
 import subprocess
 import sys
 import textwrap
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import git, run_script
+from tests.conftest import git, run_script, wait_while_running
 
 from .conftest import HOSTILE, DashboardRepository, live_run
 
@@ -429,10 +428,9 @@ def test_a_running_steps_page_follows_its_log_until_the_step_ends(project: Path)
         assert reload.group(1) == f"/runs/live%2F{live.name}/steps/slow"
         assert "line one" in text(follow.group(1)) and "line two" not in text(follow.group(1))
         live.open_gate(1)
-        deadline = time.monotonic() + 60
-        while "line two" not in text(follow.group(1)):
-            assert time.monotonic() < deadline, "the second line never showed"
-            time.sleep(0.1)
+        wait_while_running(
+            lambda: "line two" in text(follow.group(1)), live.process, "the second line"
+        )
         assert text(changes.group(1)) == changes.group(2)  # the same step still runs
         live.finish()
         assert text(changes.group(1)) != changes.group(2)

@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import pytest
 from mlops_lite import Client
 from mlops_lite.execution import stacks
 from tests.conftest import git, run_script
+from tests.integration.remotes import wait_for_port
 
 pytest.importorskip("distributed")
 
@@ -108,15 +108,7 @@ def running_cluster(
     )
     workers: list[subprocess.Popen[bytes]] = []
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or scheduler.poll() is not None:
-                    raise RuntimeError((logs / "scheduler.log").read_text()) from None
-                time.sleep(0.1)
+        wait_for_port(port, scheduler, "the dask scheduler")
         for number, extra in enumerate(worker_groups or [["--nworkers", "2"]]):
             command = ["worker", address, "--nthreads", "1", "--host", "127.0.0.1"]
             workers.append(

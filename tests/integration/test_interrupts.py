@@ -7,13 +7,12 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
 from mlops_lite import Client
-from tests.conftest import run_script
+from tests.conftest import run_script, wait_while_running
 
 SCRIPT = textwrap.dedent(
     """
@@ -55,14 +54,6 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _wait_for(path: Path, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 60
-    while not path.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(f"the step never started:\n{process.communicate()}")
-        time.sleep(0.05)
-
-
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_run_records_the_step_as_cancelled_with_its_partial_logs(
     project: Path, tmp_path: Path, signum: signal.Signals
@@ -76,7 +67,7 @@ def test_an_interrupted_run_records_the_step_as_cancelled_with_its_partial_logs(
         # A test run started in the background inherits SIGINT ignored; Ctrl-C is not.
         preexec_fn=_default_sigint,
     )  # fmt: skip
-    _wait_for(marker, process)
+    wait_while_running(marker.exists, process, "the step never started")
     process.send_signal(signum)
     process.communicate(timeout=60)
     assert process.returncode == -signum  # the process still ends by the signal it got
@@ -109,7 +100,7 @@ def test_an_interrupted_pool_run_records_the_running_step_as_cancelled(
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env={**os.environ, "BLOCK": str(marker), "MLOPS_LITE_ORCHESTRATOR": "pool"},
     )  # fmt: skip
-    _wait_for(marker, process)
+    wait_while_running(marker.exists, process, "the step never started")
     process.send_signal(signal.SIGTERM)
     process.communicate(timeout=60)
     assert process.returncode == -signal.SIGTERM
