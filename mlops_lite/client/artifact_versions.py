@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from mlops_lite.client.registry_base import VersionView
 from mlops_lite.core.ids import ArtifactId, stable_uuid
 from mlops_lite.core.references import ArtifactSelector
-from mlops_lite.core.registry import RegistryState, VersionState
+from mlops_lite.core.registry import RegistryState
 from mlops_lite.errors import MlopsLiteError, UntrustedPickleError
 from mlops_lite.materializers import get_materializer, loading_unpickles
 from mlops_lite.store.layout import read_run_commit, read_step_entries, run_ref
@@ -21,18 +22,8 @@ if TYPE_CHECKING:
 __all__ = ["ArtifactVersion", "RegisteredArtifact"]
 
 
-class ArtifactVersion:
+class ArtifactVersion(VersionView):
     """One version of a named artifact: its value, where it came from, its metadata and links."""
-
-    def __init__(self, client: Client, state: RegistryState, version: VersionState) -> None:
-        self._client = client
-        self._state = state
-        self._version = version
-
-    @property
-    def id(self) -> uuid.UUID:
-        """The version's id (unique in every clone)."""
-        return uuid.UUID(self._version.version_id)
 
     @property
     def name(self) -> str:
@@ -43,11 +34,6 @@ class ArtifactVersion:
     def version(self) -> str:
         """The version's name: its number (``"3"``), or the name given in ``ArtifactConfig``."""
         return self._version.name
-
-    @property
-    def number(self) -> int:
-        """The version's number."""
-        return self._version.number
 
     @property
     def _event(self) -> Any:
@@ -87,21 +73,6 @@ class ArtifactVersion:
     def tags(self) -> list[str]:
         """Its tags."""
         return list(self._version.tags)
-
-    @property
-    def run_metadata(self) -> dict[str, Any]:
-        """Metadata logged on this version (``ArtifactConfig.run_metadata``, ``log_metadata``)."""
-        return dict(self._version.metadata)
-
-    @property
-    def created(self) -> float:
-        """When it was created (seconds since the epoch)."""
-        return self._version.created
-
-    @property
-    def author(self) -> str:
-        """The e-mail of whoever created it."""
-        return self._version.author
 
     @property
     def producer_pipeline_name(self) -> str | None:
@@ -239,12 +210,6 @@ class ArtifactVersion:
             "producer": dict(self._version.run),
             "model_links": self.model_links,
         }
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ArtifactVersion) and other.id == self.id
-
-    def __hash__(self) -> int:
-        return hash(self.id)
 
     def __repr__(self) -> str:
         return f"<artifact version {self.name}:{self.version} {self.artifact_id[:10]}>"

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_lite.client.artifact_versions import ArtifactVersion
 from mlops_lite.client.registry_base import (
+    VersionView,
     missing_version,
     readable_state,
     run_ref_name,
@@ -27,28 +28,13 @@ if TYPE_CHECKING:
 __all__ = ["ModelVersion", "RegisteredModel"]
 
 
-class ModelVersion:
+class ModelVersion(VersionView):
     """One version of a model: its number, stage, runs, metadata and linked artifacts."""
-
-    def __init__(self, client: Client, state: RegistryState, version: VersionState) -> None:
-        self._client = client
-        self._state = state
-        self._version = version
-
-    @property
-    def id(self) -> uuid.UUID:
-        """The version's id (unique in every clone)."""
-        return uuid.UUID(self._version.version_id)
 
     @property
     def name(self) -> str:
         """The version's name: its number (``"3"``) unless it was given one."""
         return self._version.name
-
-    @property
-    def number(self) -> int:
-        """The version's number."""
-        return self._version.number
 
     @property
     def stage(self) -> str | None:
@@ -64,21 +50,6 @@ class ModelVersion:
     def model_name(self) -> str:
         """The model's name."""
         return self._state.name
-
-    @property
-    def created(self) -> float:
-        """When it was created (seconds since the epoch)."""
-        return self._version.created
-
-    @property
-    def author(self) -> str:
-        """The e-mail of whoever created it."""
-        return self._version.author
-
-    @property
-    def run_metadata(self) -> dict[str, Any]:
-        """Metadata logged on this version."""
-        return dict(self._version.metadata)
 
     @property
     def run_names(self) -> list[str]:
@@ -206,12 +177,6 @@ class ModelVersion:
             "run_metadata": self.run_metadata,
             "stage_history": self.stage_history,
         }
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ModelVersion) and other.id == self.id
-
-    def __hash__(self) -> int:
-        return hash(self.id)
 
     def __repr__(self) -> str:
         stage = f" [{self.stage}]" if self.stage else ""

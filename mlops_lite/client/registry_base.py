@@ -6,17 +6,25 @@ out of listings, so one bad registry hides no other.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from mlops_lite.core.registry import EXCLUSIVE_STAGES, RegistryState
+from mlops_lite.core.registry import EXCLUSIVE_STAGES, RegistryState, VersionState
 from mlops_lite.errors import RecordError
 from mlops_lite.store.registry import read_registry, registry_names
 
 if TYPE_CHECKING:
     from mlops_lite.client.client import Client
 
-__all__ = ["Page", "missing_version", "readable_state", "readable_states", "run_ref_name"]
+__all__ = [
+    "Page",
+    "VersionView",
+    "missing_version",
+    "readable_state",
+    "readable_states",
+    "run_ref_name",
+]
 
 T = TypeVar("T")
 
@@ -38,6 +46,46 @@ class Page(list[T], Generic[T]):
     def size(self) -> int:
         """How many results this page holds (all of them)."""
         return len(self)
+
+
+class VersionView:
+    """What a model version and an artifact version share: identity, number, who, when."""
+
+    def __init__(self, client: Client, state: RegistryState, version: VersionState) -> None:
+        self._client = client
+        self._state = state
+        self._version = version
+
+    @property
+    def id(self) -> uuid.UUID:
+        """The version's id (unique in every clone)."""
+        return uuid.UUID(self._version.version_id)
+
+    @property
+    def number(self) -> int:
+        """The version's number."""
+        return self._version.number
+
+    @property
+    def created(self) -> float:
+        """When it was created (seconds since the epoch)."""
+        return self._version.created
+
+    @property
+    def author(self) -> str:
+        """The e-mail of whoever created it."""
+        return self._version.author
+
+    @property
+    def run_metadata(self) -> dict[str, Any]:
+        """Metadata logged on this version (its config's ``run_metadata``, ``log_metadata``)."""
+        return dict(self._version.metadata)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.id == self.id  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self.id)
 
 
 def run_ref_name(run: dict[str, str]) -> str | None:
