@@ -104,3 +104,30 @@ def wait_while_running(
             output = process.communicate()
             raise AssertionError(f"{what}: the process ended first:\n{output}")
         time.sleep(0.05)
+
+
+# A pipeline whose second step kills its own interpreter (``DIE=1``), as a
+# ``kill -9`` or the OOM killer would; its first step prints when it runs.
+CRASHY = """
+import os, signal
+from mlops_lite import step, pipeline
+
+@step
+def quick() -> int:
+    print("quick ran")
+    return 41
+
+@step
+def dies(x: int) -> int:
+    if os.environ.get("DIE") == "1":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return x + 1
+
+@pipeline
+def crashy():
+    dies(quick())
+
+if __name__ == "__main__":
+    run = crashy()
+    print("RUN", run.sha, run.name)
+"""

@@ -18,7 +18,7 @@ import pytest
 
 from mlops_lite import Client
 from mlops_lite.errors import RunNotFoundError, StepFailedError, UnknownSchemaVersionError
-from tests.conftest import git, run_script
+from tests.conftest import CRASHY, git, run_script
 
 TRAINING = textwrap.dedent(
     """
@@ -425,32 +425,7 @@ def test_same_values_share_one_artifact_object(project: Path) -> None:
 
 
 def test_kill_9_loses_no_finished_step_and_shows_crashed(project: Path) -> None:
-    script = textwrap.dedent(
-        """
-        import os, signal, time
-        from mlops_lite import step, pipeline
-
-        @step
-        def quick() -> int:
-            print("quick ran")
-            return 41
-
-        @step
-        def dies(x: int) -> int:
-            if os.environ.get("DIE") == "1":
-                os.kill(os.getpid(), signal.SIGKILL)
-            return x + 1
-
-        @pipeline
-        def crashy():
-            dies(quick())
-
-        if __name__ == "__main__":
-            run = crashy()
-            print("RUN", run.sha, run.name)
-        """
-    )
-    (project / "crashy.py").write_text(script)
+    (project / "crashy.py").write_text(CRASHY)
     env = {**os.environ, "DIE": "1"}
     killed = subprocess.run(
         [sys.executable, "crashy.py"], cwd=project, env=env, capture_output=True, text=True

@@ -23,7 +23,7 @@ from mlops_lite import Client
 from mlops_lite.errors import StoreError
 from mlops_lite.store import GitStore
 from mlops_lite.store.artifacts import build_artifact
-from tests.conftest import git, run_script
+from tests.conftest import CRASHY, git, run_script
 
 PIPELINE = textwrap.dedent(
     """
@@ -220,32 +220,6 @@ def test_fsck_reports_damage_per_run_and_exits_1(project: Path) -> None:
     assert by_run[f"damaged/{good}"]["ok"]
     [problem] = by_run[f"damaged/{bad}"]["problems"]
     assert "step 'numbers', output 'output'" in problem
-
-
-CRASHY = textwrap.dedent(
-    """
-    import os, signal
-    from mlops_lite import step, pipeline
-
-    @step
-    def quick() -> int:
-        return 41
-
-    @step
-    def dies(x: int) -> int:
-        if os.environ.get("DIE") == "1":
-            os.kill(os.getpid(), signal.SIGKILL)
-        return x + 1
-
-    @pipeline
-    def crashy():
-        dies(quick())
-
-    if __name__ == "__main__":
-        run = crashy()
-        print("RUN", run.sha, run.name)
-    """
-)
 
 
 def test_a_damaged_journal_of_a_dead_writer_is_recovered_up_to_the_damage_and_set_aside(

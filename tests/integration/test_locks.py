@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from mlops_lite import Client
 from mlops_lite.errors import RefConflictError
 from mlops_lite.store import GitStore
-from tests.conftest import git, run_script
+from tests.conftest import CRASHY, git, run_script
 
 REF = "refs/mlops/runs/p/20260101-000000-000000-0000"
 
@@ -67,32 +66,6 @@ def test_a_lock_held_by_a_live_writer_is_waited_for_then_named_with_its_fix(
     # Its writer is gone now: the lock is stale and goes away by itself.
     with GitStore.open() as store:
         store.refs.compare_and_swap(REF, None, head, lock_timeout=0.5)
-
-
-CRASHY = textwrap.dedent(
-    """
-    import os, signal
-    from mlops_lite import step, pipeline
-
-    @step
-    def quick() -> int:
-        return 41
-
-    @step
-    def dies(x: int) -> int:
-        if os.environ.get("DIE") == "1":
-            os.kill(os.getpid(), signal.SIGKILL)
-        return x + 1
-
-    @pipeline
-    def crashy():
-        dies(quick())
-
-    if __name__ == "__main__":
-        run = crashy()
-        print("RUN", run.sha, run.name)
-    """
-)
 
 
 def test_a_writer_killed_holding_its_ref_lock_blocks_no_other_pipeline(project: Path) -> None:
