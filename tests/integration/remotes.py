@@ -18,8 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import wait_while_running
-
 KINDS = ("path", "file", "git", "ssh", "scp", "http")
 SSHD = "/usr/sbin/sshd"
 HTTP_USER, HTTP_PASSWORD = "teammate", "s3cret"
@@ -74,6 +72,10 @@ def listening(port: int) -> bool:
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
     """Wait until ``process`` listens on ``port``; fail if it exits first."""
+    # Here, not at the top: this file also runs as a script (the http server), where
+    # the tests package is not importable.
+    from tests.conftest import wait_while_running
+
     wait_while_running(lambda: listening(port), process, f"{what} never listened on {port}")
 
 
