@@ -321,7 +321,7 @@ class ChunkStore:
         """Every chunk in the team's store, with its size and when it was last written.
 
         One recursive listing (fsspec ``find``). The time is the backend's own:
-        ``mtime`` (file, sftp), ``LastModified`` (s3), ``updated`` (gs); None
+        ``mtime`` (file, sftp, gs), ``LastModified`` (s3), ``updated``; None
         when it gives none.
         """
         filesystem = self._fs()

@@ -86,6 +86,7 @@ def store(
     return f"sftp://{getpass.getuser()}@127.0.0.1:{ssh.port}{folder}", folder_chunks(folder)
 
 
+@pytest.mark.slow  # ~10-15 s per store: three clones' runs, pushes and loads; run by default
 def test_gc_blobs_deletes_a_deleted_runs_chunks_and_keeps_every_other_runs(
     project: Path, tmp_path: Path, store: tuple[str, Callable[[], set[str]]]
 ) -> None:
