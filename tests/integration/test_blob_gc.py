@@ -1,8 +1,8 @@
 """``mlops-lite gc --blobs``: unused chunks leave the artifact store, a team's data stays.
 
-Real stores (a file:// folder, S3 through moto's server, sftp through the
-tests' sshd), real remotes (a bare repository), every command in its own
-process as a team would run them.
+Real stores (a file:// folder, S3 through moto's server, GCS through
+gcp-storage-emulator, sftp through the tests' sshd), real remotes (a bare
+repository), every command in its own process as a team would run them.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import git, run_script
+from tests.integration.gcs_server import GcsServer
+from tests.integration.gcs_server import gcs_server as gcs_server  # a fixture
 from tests.integration.remotes import SshServer
 from tests.integration.remotes import sshd as sshd  # a fixture
 from tests.integration.stores import S3Server
@@ -60,7 +62,7 @@ def run_as(clone: Path, cache: Path, *args: str) -> None:
     )  # fmt: skip
 
 
-@pytest.fixture(params=["file", "s3", "sftp"])
+@pytest.fixture(params=["file", "s3", "gs", "sftp"])
 def store(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[str, Callable[[], set[str]]]:
@@ -76,6 +78,14 @@ def store(
         bucket = server.new_bucket()
         return f"s3://{bucket}/team", lambda: {
             key.rsplit("/", 1)[-1] for key in server.keys(bucket) if "/chunks/" in key
+        }
+    if request.param == "gs":
+        gcs: GcsServer = request.getfixturevalue("gcs_server")
+        for name, value in gcs.environment().items():
+            monkeypatch.setenv(name, value)
+        bucket = gcs.new_bucket()
+        return f"gs://{bucket}/team", lambda: {
+            key.rsplit("/", 1)[-1] for key in gcs.keys(bucket) if "/chunks/" in key
         }
     pytest.importorskip("paramiko")
     ssh: SshServer = request.getfixturevalue("sshd")
