@@ -96,21 +96,29 @@ class _Record:
         if not isinstance(data, dict):
             raise RecordError(f"{where}: expected a mapping of fields, got {type(data).__name__}")
         checked: dict[str, Any] = {}
-        for name, (hint, required) in _fields(cls).items():  # type: ignore[arg-type]
+        for name, (checker, required) in _fields(cls).items():  # type: ignore[arg-type]
             if name not in data:
                 if required:
                     raise RecordError(f"{where}: field {name!r} is missing")
                 continue
-            checked[name] = _check(data[name], hint, f"{where}: field {name!r}")
+            value = data[name]
+            try:
+                checked[name] = checker(value, where)
+            except RecordError:
+                # Checked again to say where: labelling every field up front cost a
+                # third of indexing a run (a check is deterministic, so it fails again).
+                checker(value, f"{where}: field {name!r}")
+                raise
         return cls(**checked)
 
 
 @functools.cache
-def _fields(cls: type) -> dict[str, tuple[Any, bool]]:
+def _fields(cls: type) -> dict[str, tuple[Checker, bool]]:
+    """Each field's checker, and whether the field is required."""
     hints = typing.get_type_hints(cls)
     return {
         f.name: (
-            hints[f.name],
+            _checker(hints[f.name]),
             f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
         )
         for f in dataclasses.fields(cls)
@@ -161,8 +169,11 @@ def _checker(hint: Any) -> Checker:
     arguments = typing.get_args(hint)
     if origin is typing.Union or origin is types.UnionType:
         options = [_checker(option) for option in arguments]
+        optional = type(None) in arguments
 
         def check_union(value: Any, where: str) -> Any:
+            if value is None and optional:
+                return None  # `X | None` holding None: no failed try of X first
             for option in options:
                 try:
                     return option(value, where)
@@ -195,10 +206,16 @@ def _checker(hint: Any) -> Checker:
         def check_dict(value: Any, where: str) -> Any:
             if type(value) is not dict:
                 raise _wrong_type(where, hint, value)
-            return {
-                key_checker(key, where): item_checker(item, f"{where}[{key!r}]")
-                for key, item in value.items()
-            }
+            try:
+                return {
+                    key_checker(key, where): item_checker(item, where)
+                    for key, item in value.items()
+                }
+            except RecordError:
+                for key, item in value.items():  # again, saying which item (see from_dict)
+                    key_checker(key, where)
+                    item_checker(item, f"{where}[{key!r}]")
+                raise
 
         return check_dict
     if isinstance(hint, type) and issubclass(hint, _Record):

@@ -21,6 +21,7 @@ assembled bottom-up.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -329,6 +330,25 @@ def _resolve(value: Any) -> Any:
     return value
 
 
+class _HasExtension(Exception):
+    """The document holds an extension: the full decoder reads it."""
+
+
+def _no_extension(code: int, data: bytes) -> Any:
+    raise _HasExtension
+
+
+@functools.cache
+def _plain_unpackb() -> Callable[[bytes | bytearray | memoryview], Any]:
+    """``msgpack.unpackb`` as ``_Decoder`` calls it, for documents without extensions."""
+    import msgpack
+
+    return functools.partial(
+        msgpack.unpackb, raw=False, use_list=True, strict_map_key=False,
+        ext_hook=_no_extension, unicode_errors=_UNICODE_ERRORS,
+    )  # fmt: skip
+
+
 def unpack(data: bytes | bytearray | memoryview, dialect: Dialect) -> Any:
     """Decode bytes written by ``pack`` with the same dialect.
 
@@ -338,7 +358,12 @@ def unpack(data: bytes | bytearray | memoryview, dialect: Dialect) -> Any:
     import msgpack
 
     try:
-        return _Decoder(dialect).decode(data)
+        try:
+            # Most documents hold no extension at all (a run's parameters, its
+            # metrics): one C call, without the decoder a tuple or set needs.
+            return _plain_unpackb()(data)
+        except _HasExtension:
+            return _Decoder(dialect).decode(data)
     except ValueDecodeError:
         raise
     except (msgpack.exceptions.UnpackException, ValueError, TypeError, UnicodeDecodeError) as error:

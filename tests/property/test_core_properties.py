@@ -6,12 +6,22 @@ import itertools
 import math
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from mlops_lite.core.hashing import cache_key, content_digest
-from mlops_lite.core.records import RunRecord, StepRecord, pack_value, unpack_value
+from mlops_lite.core.ids import ArtifactId
+from mlops_lite.core.records import (
+    OutputRecord,
+    RunRecord,
+    StepRecord,
+    StepSummary,
+    pack_value,
+    unpack_value,
+)
 from mlops_lite.core.values import is_recordable
+from mlops_lite.errors import RecordError
 from mlops_lite.store import artifacts
 from mlops_lite.store.objects import GitObject
 
@@ -139,3 +149,26 @@ def test_insertion_keeps_most_chunks() -> None:
 
     before, after = chunk_set(data), chunk_set(changed)
     assert len(before & after) >= len(before) - 2
+
+
+@given(st.sampled_from(["size", "materializer", "type_name"]), st.sampled_from([[], 1.5, {}]))
+def test_a_wrong_nested_field_is_named_by_its_whole_path(field: str, wrong: Any) -> None:
+    output = OutputRecord(
+        artifact_id=ArtifactId("a" * 40), materializer="m", materializer_version=1,
+        type_name="builtins.int", size=1,
+    )  # fmt: skip
+    summary = StepSummary(status="completed", cache_key=None, outputs={"model": output})
+    record = RunRecord(
+        run_name="r",
+        pipeline_name="p",
+        status="completed",
+        start_time=1.0,
+        step_summary={"train": summary},
+    )
+    data = record.to_dict()
+    data["step_summary"]["train"]["outputs"]["model"][field] = wrong
+    with pytest.raises(RecordError) as raised:
+        RunRecord.from_dict(data, where="run p/r")
+    assert str(raised.value).startswith(
+        f"run p/r: field 'step_summary'['train']: field 'outputs'['model']: field '{field}' "
+    )

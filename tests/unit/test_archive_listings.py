@@ -160,6 +160,12 @@ def _tampered(change: dict[str, Any]) -> bytes:
         {"value_runs": [0], "value_names": [], "value_data": [], "value_numbers": []},
         {"hosts": ["h"]},
         {"refs": "refs/mlops/runs/p/a"},
+        {"start_times": [True, 1.0]},
+        {"statuses": ["completed", None]},
+        {"hosts": ["h", "h" * 1025]},
+        {"cache_runs": [0, False], "cache_keys": ["a", "b"], "cache_steps": ["s", "s"]},
+        {"cache_runs": [0, 1], "cache_keys": ["a", "b" * 1025], "cache_steps": ["s", "s"]},
+        {"metadata": [b"", b"x" * (1024 * 1024 + 1)]},
     ],
 )
 def test_a_listing_from_a_stranger_is_checked_column_by_column(change: dict[str, Any]) -> None:

@@ -9,7 +9,9 @@ neither deleted nor held by an archive we have. Then:
   (for the team or here) or that an archive already holds, then tidies
   (``folding.tidy``): refs of deleted runs go, refs an archive covers go, old
   runs are folded. So a deletion travels to every teammate who pulls, and a
-  pull brings back no run deleted here.
+  pull brings back no run deleted here. (A pull makes one fetch: the refs,
+  chosen with what this clone knows, and the remote's ledgers and archives
+  with them; what those then delete or cover is what ``tidy`` drops.)
 - **push** tidies, pushes every ref (``refs/mlops/*``: what is left is what
   the remote should have), then deletes on the remote, each only if it still
   has the value we saw: the refs of runs the team ledger deletes, run refs an
@@ -84,22 +86,30 @@ def pull_refs(start_dir: str, remote: str, transport: Transport, progress: bool)
     with GitStore.open(start_dir) as store:
         index = RunIndex(store)
         try:
-            before = store.refs.list(MLOPS_PREFIX)
+            before = ours = store.refs.list(MLOPS_PREFIX)
             listed_before = index.count()
-            _sync_control(store, index, start_dir, remote, theirs, transport, progress, result)
-            ours = store.refs.list(MLOPS_PREFIX)
             rest = {name: sha for name, sha in theirs.items() if not _control(name)}
             take, refused = plan_pull(rest, ours)
             result.rejected.update(refused)
+            # Runs deleted or archived on the remote's side are dropped by ``tidy`` below,
+            # once its ledgers and archives are here: one fetch brings everything.
             take = _without_held_or_deleted(store, index, take, ours)
             result.advertised = dict(take)  # what a refused registry ref is merged from
-            if any(ours.get(name) != sha for name, sha in take.items()):
-                report = transport.fetch(start_dir, remote, take, {}, progress)
+            changed = any(ours.get(name) != sha for name, sha in take.items())
+            control = _control_objects(store, theirs)
+            if changed or control:
+                # One round trip for runs, ledgers and archives: a second negotiation
+                # cost 0.9 s of a 4 s pull into a fresh clone of 10,000 runs.
+                report = transport.fetch(
+                    start_dir, remote, take if changed else {}, control, progress
+                )
                 result.rejected.update(report.rejected)
                 result.transferred_objects = _add(result.transferred_objects, report.objects)
                 result.transferred_bytes = _add(result.transferred_bytes, report.bytes)
-                merge_diverged_metadata(start_dir, take, result)
-                _restore_moved_runs(store, ours, result)
+                if changed:
+                    merge_diverged_metadata(start_dir, take, result)
+                    _restore_moved_runs(store, ours, result)
+            _sync_control(store, index, start_dir, remote, theirs, transport, progress, result)
             tidy(store, index)
             after = store.refs.list(MLOPS_PREFIX)
             result.archived_runs = max(
@@ -204,6 +214,15 @@ def _sync_control(
         except StoreError:
             continue  # taken by another pull meanwhile
         index.refresh()
+
+
+def _control_objects(store: GitStore, theirs: dict[str, str]) -> dict[str, str]:
+    """The remote's ledgers and archives (well named) whose commits are not here yet."""
+    return {
+        name: sha
+        for name, sha in theirs.items()
+        if (name in LEDGER_REFS or parse_archive_ref(name) == sha) and not store.has_object(sha)
+    }
 
 
 def _held_by_archive(
