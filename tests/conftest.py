@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compileall
 import os
 import subprocess
 import sys
@@ -24,6 +25,17 @@ settings.register_profile("dev", deadline=None, max_examples=50)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile the package once, as installing it would, before any subprocess imports it.
+
+    Hundreds of tests start Python processes that import mlops_lite from this
+    checkout; in a fresh clone under ``PYTHONDONTWRITEBYTECODE`` (which some CI
+    images set) each of them would compile the whole package again.
+    """
+    if not hasattr(config, "workerinput"):  # the xdist controller, or a run without workers
+        compileall.compile_dir(REPO_ROOT / "mlops_lite", quiet=1)
 
 
 @pytest.fixture(autouse=True)
