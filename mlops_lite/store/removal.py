@@ -144,9 +144,14 @@ def _remove_holders(
                 above.add(root)
                 pending.append(root)
     heights: dict[str, int] = {}
+
+    def read_new_or_stored(sha: str, kind: int | None = None) -> bytes:
+        new = next((obj for obj in objects if obj.id == sha), None)
+        return bytes(new.data) if new is not None else store.read_object(sha, kind)
+
     for root in sorted(above, key=lambda root: (archive_height(root, children, heights), root)):
         kept = [replaced.get(child, child) for child in children[root]]
-        remaining = {child: archive_time(store.read_object, child) for child in kept if child}
+        remaining = {child: archive_time(read_new_or_stored, child) for child in kept if child}
         if not remaining:
             replaced[root] = None
         elif sorted(remaining) == sorted(children[root]):
