@@ -1,6 +1,6 @@
 """Save and load of a 100 MB artifact through each artifact store, beside a plain copy there.
 
-    python benchmarks/bench_artifact_store.py [--repeat 3] [--mb 100]
+    python benchmarks/bench_artifact_store.py [--repeat 3] [--mb 100] [--chunks 1000]
 
 For each store (a ``file://`` folder; ``sftp://`` through an sshd started here on
 127.0.0.1 when /usr/sbin/sshd exists; ``s3://`` through moto's S3 server on
@@ -14,6 +14,12 @@ For each store (a ``file://`` folder; ``sftp://`` through an sshd started here o
 
 Every save is of new random bytes: identical chunks would be uploaded only once.
 
+Then ``gc --blobs`` (``--chunks``, default 1,000) on a file:// store where half
+the chunks are used by a pointer in git and half are not: the whole
+collection as ``gc --blobs --dry-run`` runs it (remote read, reachability
+walk, listing, decisions), beside listing the store with fsspec directly, and
+the deletion of the unused half.
+
 Figures are medians over the repetitions; the machines are shared and noisy.
 """
 
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import hashlib
 import os
 import random
 import shutil
@@ -32,6 +39,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -178,11 +186,81 @@ def bench_store(
     )
 
 
+def bench_blob_gc(count: int, repeat: int) -> None:
+    import fsspec.core
+
+    from mlops_lite.operations.retention import gc
+    from mlops_lite.store import GitStore
+    from mlops_lite.store.artifacts import build_artifact
+    from mlops_lite.store.blobstore import ArtifactStoreConfig, ChunkStore, write_object
+
+    root = make_repo()
+    folder = scratch_dir("mlops-bench-gc-store-")
+    url = f"file://{folder}"
+    Path(root, "pyproject.toml").write_text(
+        f'[tool.mlops-lite]\nartifact_store = "{url}"\nartifact_store_threshold = "1 KiB"\n'
+    )
+    origin = scratch_dir("mlops-bench-gc-origin-")
+    subprocess.run(["git", "init", "-q", "--bare", origin], check=True)
+    subprocess.run(["git", "remote", "add", "origin", origin], cwd=root, check=True)
+    os.environ["MLOPS_LITE_CACHE_DIR"] = scratch_dir("mlops-bench-cache-")
+    config = ArtifactStoreConfig(url, threshold=1024)
+    chunks = ChunkStore(config, os.path.join(root, ".git", "mlops-lite-blobs"))
+    # Half the chunks behind pointers in git (one small artifact each, a ref and a pack per 100),
+    # half with no pointer at all.
+    rng = random.Random(0)
+    with GitStore(root) as store:
+        for batch in range(count // 200):
+            trees, written = [], []
+            for _ in range(100):
+                tree, objects = build_artifact(
+                    rng.randbytes(4096), materializer="builtin.bytes", materializer_version=1,
+                    type_name="builtins.bytes", uses_pickle=False, chunk_store=chunks,
+                )  # fmt: skip
+                written += objects
+                trees.append(tree.id)
+            store.write_objects(written)  # one pack per 100 artifacts, as a run writes one
+            listing = "".join(f"040000 tree {t}\t{i:05d}\n" for i, t in enumerate(trees))
+            holder = subprocess.run(
+                ["git", "mktree"], cwd=root, input=listing, capture_output=True, text=True,
+                check=True,
+            ).stdout.strip()  # fmt: skip
+            subprocess.run(
+                ["git", "update-ref", f"refs/mlops/bench/{batch}", holder], cwd=root, check=True
+            )
+    chunks.upload_pending()
+    filesystem, base = fsspec.core.url_to_fs(url)
+    for _ in range(count - count // 200 * 100):
+        data = rng.randbytes(4096)
+        digest = hashlib.sha256(data).hexdigest()
+        write_object(filesystem, f"{base}/chunks/{digest[:2]}/{digest}", data)
+
+    def collect(dry_run: bool) -> Any:
+        return gc(blobs=True, blob_grace=0, dry_run=dry_run, path=root).chunks
+
+    found = collect(True)
+    assert found.stored == count and found.deleted == count - count // 200 * 100, found
+    dry = median_time(lambda: collect(True), repeat)
+    listed = median_time(lambda: fsspec.core.url_to_fs(url)[0].find(base, detail=True), repeat)
+    began = time.perf_counter()
+    done = collect(False)
+    deleting = time.perf_counter() - began
+    print(
+        f"gc --blobs, file://, {count} chunks: dry run {dry:6.3f} s, deleting "
+        f"{done.deleted} {deleting:6.3f} s   |  fsspec find of the store: {listed:6.3f} s"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--mb", type=int, default=100)
+    parser.add_argument("--chunks", type=int, default=1000, help="chunks for the gc figure")
+    parser.add_argument("--gc-only", action="store_true", help="only the gc figure")
     args = parser.parse_args()
+    bench_blob_gc(args.chunks, args.repeat)
+    if args.gc_only:
+        return
     payloads = [random.Random(seed).randbytes(args.mb * 1024 * 1024) for seed in range(args.repeat)]
     folder = scratch_dir("mlops-bench-file-store-")
     bench_store("file", f"file://{folder}", {}, payloads, args.repeat)

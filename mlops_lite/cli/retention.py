@@ -27,7 +27,9 @@ def register(subparsers: Any) -> None:
             "a run is deleted when every criterion given selects it. Pinned runs, runs in a "
             "model stage and running runs are never deleted. Only refs are removed: what the "
             "deleted runs alone reached is freed by the next `git gc`, and runs that reused "
-            "a deleted run's outputs keep them."
+            "a deleted run's outputs keep them. With --blobs, the artifact store's chunks "
+            "that no ref here and no ref of the team's remote reaches, older than "
+            "--blob-grace, are deleted too."
         ),
     )
     gc.add_argument("--keep-last", type=int, metavar="N", help="keep the newest N per pipeline")
@@ -42,6 +44,20 @@ def register(subparsers: Any) -> None:
         "--dry-run", "-n", action="store_true", help="show what would go, delete nothing"
     )
     gc.add_argument("--remote", nargs="?", const="origin", metavar="REMOTE", help=_REMOTE_HELP)
+    gc.add_argument(
+        "--blobs",
+        action="store_true",
+        help=(
+            "also delete the artifact store's chunks that no run here or on the remote "
+            "(--remote, else origin) uses; refuses, deleting nothing, if the remote "
+            "cannot be read"
+        ),
+    )
+    gc.add_argument(
+        "--blob-grace",
+        metavar="AGE",
+        help="with --blobs: keep unused chunks younger than AGE (default 1d; e.g. 2h)",
+    )
     gc.add_argument("--json", action="store_true", help="print JSON for scripts")
     gc.set_defaults(handler=_gc)
 
@@ -78,6 +94,8 @@ def _gc(args: argparse.Namespace) -> int:
         pipeline=args.pipeline,
         remote=args.remote,
         dry_run=args.dry_run,
+        blobs=args.blobs,
+        blob_grace=args.blob_grace or retention.DEFAULT_BLOB_GRACE,
     )
     _report(result, args)
     return 0
@@ -114,6 +132,7 @@ def _report(result: Any, args: argparse.Namespace) -> None:
                     "kept": result.kept,
                     "freed_bytes": result.freed_bytes,
                     "remote": result.remote.to_dict() if result.remote else None,
+                    "chunks": result.chunks.to_dict() if result.chunks else None,
                 },
                 indent=2,
             )
@@ -144,6 +163,27 @@ def _report(result: Any, args: argparse.Namespace) -> None:
             f"deleted {len(result.remote.deleted)} ref(s) on {result.remote.remote} "
             f"({len(result.remote.kept)} left: they changed there)"
         )
+    if result.chunks is not None:
+        _report_chunks(result.chunks)
+
+
+def _report_chunks(chunks: Any) -> None:
+    verb = "would delete" if chunks.dry_run else "deleted"
+    print(
+        f"artifact store: {verb} {chunks.deleted} of {chunks.stored} chunks "
+        f"({_size(chunks.deleted_bytes)} of {_size(chunks.stored_bytes)}); "
+        f"{chunks.referenced} in use"
+    )
+    unused_kept = [
+        (chunks.recent, "younger than the grace period"),
+        (chunks.untimed, "the store gives no time for them"),
+        (chunks.waiting, "waiting here for upload"),
+    ]
+    for count, why in unused_kept:
+        if count:
+            print(f"  kept {count} unused: {why}")
+    if chunks.cache_deleted:
+        print(f"cache: {verb} {chunks.cache_deleted} chunks ({_size(chunks.cache_deleted_bytes)})")
 
 
 def _size(count: int | None) -> str | None:

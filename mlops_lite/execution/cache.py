@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,12 @@ from mlops_lite.store.layout import RunCommit, read_run_commit, read_step_record
 from mlops_lite.store.trust import run_trust
 
 __all__ = ["CacheLookup", "ReusedExecution", "cache_enabled", "step_cache_key"]
+
+# A run commit never changes (it is named by its content): a process that runs
+# pipelines again and again (a notebook, a sweep) decodes the run it reuses once.
+_RUNS_KEPT = 16
+_runs_read: OrderedDict[str, RunCommit] = OrderedDict()
+_runs_lock = threading.Lock()
 
 
 def cache_enabled(*, pipeline: bool, step: bool | None, override: bool | None) -> bool:
@@ -144,11 +152,30 @@ class CacheLookup:
 
     def _run(self, sha: str) -> RunCommit | None:
         if sha not in self._runs:
-            try:
-                self._runs[sha] = read_run_commit(self.store.read_object, sha)
-            except MlopsLiteError:
-                self._runs[sha] = None
+            self._runs[sha] = _read_run(self.store, sha)
         return self._runs[sha]
+
+
+def _read_run(store: Store, sha: str) -> RunCommit | None:
+    """The run commit ``sha``, decoded once per process; None when unreadable here.
+
+    An unreadable run is not remembered beyond one lookup: its objects may
+    arrive with the next pull.
+    """
+    with _runs_lock:
+        run = _runs_read.get(sha)
+        if run is not None:
+            _runs_read.move_to_end(sha)
+            return run
+    try:
+        run = read_run_commit(store.read_object, sha)
+    except MlopsLiteError:
+        return None
+    with _runs_lock:
+        _runs_read[sha] = run
+        if len(_runs_read) > _RUNS_KEPT:
+            _runs_read.popitem(last=False)
+    return run
 
 
 def _usable(store: Store, hit: CacheHit, outputs: dict[str, OutputRecord]) -> bool:

@@ -9,6 +9,11 @@ is freed by the next ``git gc``, and a kept run that reused a deleted run's
 outputs still reaches them. With ``remote``, the deletion is the team's: it
 goes into the ``refs/mlops/deleted`` ledger and is pushed at once, so the
 remote drops the runs and no teammate's pull or push brings them back.
+
+With ``blobs``, ``gc`` also deletes the artifact store's chunks that no run
+here or on the team's remote uses any more and that are older than
+``blob_grace`` (``operations.chunk_gc``); the remote is read before any run is
+deleted, and if it cannot be, nothing is.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from mlops_lite.errors import ConfigError, MlopsLiteError, ProtectedRunError, RunNotFoundError
+from mlops_lite.operations.chunk_gc import collect_unused_chunks, read_team_refs
 from mlops_lite.store import GitStore
+from mlops_lite.store.chunk_collection import ChunkCollection
 from mlops_lite.store.folding import RECENT_RUNS, fold_archives, fold_old_runs
 from mlops_lite.store.folding import tidy as tidy_refs
 from mlops_lite.store.git import run_git
@@ -32,6 +39,7 @@ from mlops_lite.store.removal import freed_bytes, purge_archives, remove_runs
 from mlops_lite.store.transport import TransferResult
 
 __all__ = [
+    "DEFAULT_BLOB_GRACE",
     "RetentionResult",
     "delete_runs",
     "gc",
@@ -43,6 +51,8 @@ __all__ = [
 
 _AGE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*")
 _UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+# A teammate's push uploads chunks before it moves refs: a day covers a slow push.
+DEFAULT_BLOB_GRACE: Final = "1d"
 
 
 def parse_age(text: str) -> float:
@@ -66,6 +76,8 @@ class RetentionResult:
     freed_bytes: int | None = None
     dry_run: bool = False
     remote: TransferResult | None = None
+    # with ``blobs``: the artifact store's chunks found and deleted
+    chunks: ChunkCollection | None = None
 
 
 def protected_runs(store: GitStore) -> dict[str, str]:
@@ -164,35 +176,69 @@ def gc(
     pipeline: str | None = None,
     remote: str | None = None,
     dry_run: bool = False,
+    blobs: bool = False,
+    blob_grace: str | float = DEFAULT_BLOB_GRACE,
     path: str | os.PathLike[str] | None = None,
 ) -> RetentionResult:
     """Delete runs beyond the newest ``keep_last`` of each pipeline and/or older than an age.
 
     A run is deleted only when every criterion given selects it; pinned runs,
     runs in a model stage, running ones and (``keep_tagged``) tagged or
-    annotated ones never are. Without ``keep_last`` or ``older_than`` nothing is
-    selected: a ConfigError says so.
+    annotated ones never are. Without ``keep_last``, ``older_than`` or
+    ``blobs`` nothing is selected: a ConfigError says so.
+
+    ``blobs`` also deletes the artifact store's chunks that no ref here and no
+    ``refs/mlops/*`` ref of the team's remote (``remote``, else ``origin``)
+    reaches and that are older than ``blob_grace`` (an age or seconds); the
+    remote is read first, and if it cannot be, nothing at all is deleted.
     """
-    if keep_last is None and older_than is None:
+    if keep_last is None and older_than is None and not blobs:
         raise ConfigError(
-            "gc needs to know which runs to delete: give --keep-last N (per pipeline) "
-            "and/or --older-than AGE (e.g. 90d)"
+            "gc needs to know what to delete: give --keep-last N (per pipeline) "
+            "and/or --older-than AGE (e.g. 90d), or --blobs for unused artifact store chunks"
         )
     if keep_last is not None and keep_last < 0:
         raise ConfigError(f"--keep-last {keep_last}: give 0 or more")
     age = parse_age(older_than) if isinstance(older_than, str) else older_than
     cutoff = time.time() - age if age is not None else None
+    grace = parse_age(blob_grace) if isinstance(blob_grace, str) else float(blob_grace)
     with GitStore.open(path) as store:
+        # Before anything is deleted: without the remote, nothing is.
+        team_refs = read_team_refs(store, remote or "origin") if blobs else {}
         index = RunIndex(store)
         try:
             index.refresh()
-            selected, kept = _select(store, index, keep_last, cutoff, keep_tagged, pipeline)
+            selected: list[RunRow] = []
+            kept: dict[str, str] = {}
+            if keep_last is not None or older_than is not None:
+                selected, kept = _select(store, index, keep_last, cutoff, keep_tagged, pipeline)
             result = _delete(store, index, selected, kept, remote=remote, dry_run=dry_run)
             if not dry_run:
                 purge_archives(store, index)
+            if blobs:
+                going = {row.ref: row.sha for row in result.deleted} if dry_run else {}
+                result.chunks = collect_unused_chunks(
+                    store,
+                    index,
+                    _team_refs_after(team_refs, result, going if remote is not None else {}),
+                    going=going,
+                    grace_seconds=grace,
+                    dry_run=dry_run,
+                )
             return result
         finally:
             index.close()
+
+
+def _team_refs_after(
+    team_refs: dict[str, str], result: RetentionResult, going: dict[str, str]
+) -> dict[str, str]:
+    """The remote's refs as the deletion leaves them: without those its push deleted there.
+
+    ``going``: the runs a dry run with ``remote`` would delete there.
+    """
+    gone = set(result.remote.deleted) if result.remote is not None else set()
+    return {ref: sha for ref, sha in team_refs.items() if ref not in gone and going.get(ref) != sha}
 
 
 def tidy(path: str | os.PathLike[str] | None = None, *, keep: int = RECENT_RUNS) -> int:

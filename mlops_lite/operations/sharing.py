@@ -27,6 +27,7 @@ __all__ = [
     "REFSPEC",
     "TransferResult",
     "TransportChoice",
+    "fetch_remote_objects",
     "pull",
     "push",
     "setup_remote",
@@ -109,6 +110,24 @@ def pull(
             name.removeprefix("refs/mlops/"),
         )
     return result
+
+
+def fetch_remote_objects(
+    remote: str = "origin",
+    *,
+    path: str | os.PathLike[str] | None = None,
+    quiet: bool = False,
+    transport: TransportChoice = "auto",
+) -> dict[str, str]:
+    """The remote's `refs/mlops/*` as ``{ref: sha}``, with every object they reach fetched here.
+
+    Unlike `pull`, no local ref is created or moved (a run deleted here is not
+    brought back): the objects are there to be read, as `gc --blobs` reads a
+    teammate's pushed runs. Same arguments and errors as `pull`.
+    """
+    return _transport.fetch_objects(
+        _start_dir(path), remote, implementation=_choose(transport), progress=_show_progress(quiet)
+    )
 
 
 def setup_remote(remote: str = "origin", *, path: str | os.PathLike[str] | None = None) -> bool:

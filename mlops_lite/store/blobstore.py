@@ -22,10 +22,17 @@ Credentials come from the environment and the storage library's own
 configuration files, never from this table.
 ``fsspec`` and the filesystem for the URL's protocol (``s3fs``, ``gcsfs``,
 ``paramiko`` for sftp) are imported only when a chunk must travel.
+
+Chunks no run needs any more are collected by ``mlops-lite gc --blobs``
+(``store.chunk_collection``): ``stored`` lists the store with each chunk's
+modification time (``None`` when the backend gives none: such a chunk is never
+deleted), ``remove_stored`` deletes, ``cached`` and ``remove_cached`` prune the
+cache. A chunk waiting for upload is never deleted: it is the only copy.
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import os
 import shutil
@@ -49,6 +56,7 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "ArtifactStoreConfig",
     "ChunkStore",
+    "StoredChunk",
     "artifact_store_config",
     "chunk_cache_dir",
     "chunk_digest",
@@ -71,6 +79,8 @@ _EXTRAS: Final = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "sftp": "s
 # Object stores replace an object in one PUT; on a filesystem a reader could see half a file.
 _ATOMIC_PUT: Final = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"})
 _BATCH: Final = 16  # chunks fetched or uploaded at once (~32 MiB)
+_DELETE_BATCH: Final = 1000  # S3's DeleteObjects takes at most 1,000 keys
+_HEX: Final = frozenset("0123456789abcdef")
 
 
 def chunk_digest(data: bytes | bytearray | memoryview) -> str:
@@ -156,10 +166,23 @@ class ChunkStore:
         return None
 
     def keep(self, data: bytes | bytearray | memoryview) -> str:
-        """Hold a chunk until it is pushed (unless the store has it already); its digest."""
+        """Hold a chunk until it is pushed; its digest.
+
+        A chunk already in the cache waits too (a hard link to it): the store
+        had it when it was cached, but ``gc --blobs`` may have collected it
+        since, and ``push`` uploads exactly what waits here.
+        """
         digest = chunk_digest(data)
-        if self._local(digest) is None:
-            _write_atomically(self._waiting(digest), data)
+        waiting = self._waiting(digest)
+        if os.path.exists(waiting):
+            return digest
+        os.makedirs(os.path.dirname(waiting), exist_ok=True)
+        try:
+            os.link(self._cached(digest), waiting)
+        except FileExistsError:
+            pass
+        except OSError:  # not cached, pruned meanwhile, or another filesystem
+            _write_atomically(waiting, data)
         return digest
 
     def pending(self) -> list[str]:
@@ -175,6 +198,18 @@ class ChunkStore:
             for name in os.listdir(os.path.join(self.pending_dir, folder))
             if len(name) == 64
         )
+
+    def cached(self) -> list[StoredChunk]:
+        """The chunks in this machine's cache (shared by every clone here)."""
+        return _chunk_files(self.cache_dir)
+
+    def remove_cached(self, digests: list[str]) -> None:
+        """Delete these chunks from the cache (the store, or nobody, still needs them)."""
+        for digest in digests:
+            try:
+                os.unlink(self._cached(digest))
+            except FileNotFoundError:
+                pass
 
     def _read_local(self, digest: str, where: str) -> bytes | None:
         path = self._local(digest)
@@ -280,6 +315,47 @@ class ChunkStore:
     def _put(self, filesystem: Any, digest: str, data: bytes) -> None:
         write_object(filesystem, self._remote(digest), data)
 
+    # -- collecting ------------------------------------------------------------
+
+    def stored(self) -> list[StoredChunk]:
+        """Every chunk in the team's store, with its size and when it was last written.
+
+        One recursive listing (fsspec ``find``). The time is the backend's own:
+        ``mtime`` (file, sftp, gs), ``LastModified`` (s3), ``updated``; None
+        when it gives none.
+        """
+        filesystem = self._fs()
+        try:
+            found = filesystem.find(f"{self._base}/chunks", detail=True)
+        except FileNotFoundError:
+            return []
+        except Exception as error:
+            raise _transfer_error(
+                error, f"could not list the artifact store at {self.config.url}"
+            ) from error
+        chunks = []
+        for path, info in found.items():
+            folder, _, name = _bare(path).rstrip("/").rpartition("/")
+            if _is_digest(name) and folder.rpartition("/")[2] == name[:2]:
+                chunks.append(StoredChunk(name, int(info.get("size") or 0), _modified(info)))
+        return chunks
+
+    def remove_stored(self, digests: list[str]) -> None:
+        """Delete these chunks from the team's store (a batch request where the backend has one)."""
+        if not digests:
+            return
+        filesystem = self._fs()
+        try:
+            for start in range(0, len(digests), _DELETE_BATCH):
+                batch = digests[start : start + _DELETE_BATCH]
+                filesystem.rm([self._remote(digest) for digest in batch])
+        except FileNotFoundError:
+            pass  # deleted meanwhile: by another gc, say
+        except Exception as error:
+            raise _transfer_error(
+                error, f"could not delete chunks from the artifact store at {self.config.url}"
+            ) from error
+
     # -- the filesystem -------------------------------------------------------
 
     def _protocol(self) -> str:
@@ -309,6 +385,61 @@ class ChunkStore:
                 raise ConfigError(f"artifact_store {self.config.url!r}: {error}") from error
             self._filesystem, self._base = filesystem, base.rstrip("/")
         return self._filesystem
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """One chunk where it is kept: its digest, size and when it was written."""
+
+    digest: str
+    size: int
+    # Seconds since the epoch; None when the store does not say (never deleted then).
+    modified: float | None
+
+
+def _is_digest(name: str) -> bool:
+    return len(name) == 64 and set(name) <= _HEX
+
+
+def _modified(info: Mapping[str, Any]) -> float | None:
+    """When a listed object was last written, from the keys fsspec backends use; None if none."""
+    for key in ("mtime", "LastModified", "last_modified", "updated", "created", "timeCreated"):
+        value = info.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                value = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+        if isinstance(value, datetime.datetime):
+            if value.tzinfo is None:  # a backend's naive time is UTC
+                value = value.replace(tzinfo=datetime.UTC)
+            return value.timestamp()
+    return None
+
+
+def _chunk_files(folder: str) -> list[StoredChunk]:
+    """The chunks under ``folder/<2 hex>/<digest>``, with size and modification time."""
+    try:
+        folders = [entry for entry in os.scandir(folder) if len(entry.name) == 2]
+    except FileNotFoundError:
+        return []
+    chunks = []
+    for entry in folders:
+        try:
+            files = list(os.scandir(entry.path))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for file in files:
+            if not _is_digest(file.name) or not file.name.startswith(entry.name):
+                continue
+            try:
+                status = file.stat()
+            except FileNotFoundError:
+                continue
+            chunks.append(StoredChunk(file.name, status.st_size, status.st_mtime))
+    return chunks
 
 
 def write_object(filesystem: Any, path: str, data: bytes) -> None:

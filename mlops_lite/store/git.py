@@ -21,8 +21,9 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Final
 
 from mlops_lite.errors import StoreError
@@ -32,6 +33,7 @@ __all__ = [
     "cat_objects",
     "git_available",
     "git_env",
+    "git_lines",
     "resolve_commit",
     "run_git",
     "run_git_streaming",
@@ -102,6 +104,33 @@ def run_git(
         message = completed.stderr.decode(errors="replace").strip()
         raise StoreError(f"git {' '.join(args[:2])} failed in {root}: {message}")
     return completed.stdout.decode("utf-8", "replace")
+
+
+def git_lines(root: str, *args: str, stdin: bytes = b"") -> Iterator[str]:
+    """The lines ``git <args>`` prints in ``root`` (hooks off), as it prints them.
+
+    For output too large to hold at once (``rev-list --objects`` of a whole
+    repository); a StoreError with git's message if it fails.
+    """
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(
+            _command(args, hooks=False), cwd=root, env=git_env(),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors,
+        )  # fmt: skip
+        assert process.stdin is not None and process.stdout is not None
+        feeder = threading.Thread(target=_feed, args=(process.stdin, stdin), daemon=True)
+        feeder.start()
+        try:
+            for line in process.stdout:
+                yield line.decode("utf-8", "replace").rstrip("\n")
+        finally:
+            process.stdout.close()
+            code = process.wait()
+            feeder.join()
+        if code != 0:
+            errors.seek(0)
+            message = errors.read().decode(errors="replace").strip()
+            raise StoreError(f"git {' '.join(args[:2])} failed in {root}: {message}")
 
 
 class GitResult:

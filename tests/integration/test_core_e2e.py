@@ -408,6 +408,37 @@ def test_cache_hit_with_missing_object_falls_back_to_running(project: Path) -> N
     assert run.steps["produce"].output.load() == 123456
 
 
+def test_a_process_running_again_decodes_the_run_it_reuses_once(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A notebook or a sweep runs the same pipeline many times: the reused run is read once."""
+    from mlops_lite import pipeline, step
+    from mlops_lite.execution import cache
+    from mlops_lite.store.layout import read_run_commit
+
+    reads: list[str] = []
+
+    def counting(read_object: object, sha: str, **options: bool) -> object:
+        reads.append(sha)
+        return read_run_commit(read_object, sha, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cache, "read_run_commit", counting)
+    monkeypatch.setattr(cache, "_runs_read", type(cache._runs_read)())  # none from other tests
+
+    @step
+    def produce() -> int:
+        return 7
+
+    @pipeline
+    def p() -> None:
+        produce()
+
+    first = p()
+    runs = [p() for _ in range(3)]
+    assert all(run.steps["produce"].cached for run in runs)
+    assert reads == [first.sha]
+
+
 def test_same_values_share_one_artifact_object(project: Path) -> None:
     from mlops_lite import pipeline, step
 

@@ -31,6 +31,7 @@ __all__ = [
     "Implementation",
     "TransferResult",
     "add_fetch_refspec",
+    "fetch_objects",
     "git_available",
     "pull",
     "push",
@@ -93,6 +94,30 @@ def pull(
     result = pull_refs(start_dir, remote, _Transport(implementation), progress)
     result.elapsed_seconds = time.perf_counter() - began
     return result
+
+
+def fetch_objects(
+    start_dir: str, remote: str, *, implementation: Implementation, progress: bool
+) -> dict[str, str]:
+    """The remote's `refs/mlops/*` (``{ref: sha}``), every object they reach fetched here.
+
+    No local ref is created or moved: what ``gc --blobs`` reads to see which
+    chunks a teammate's pushed runs use without taking their runs in. Refs
+    whose value is here already cost no transfer.
+    """
+    transport = _Transport(implementation)
+    theirs = transport.list(start_dir, remote, "pull")
+    checked = run_git(
+        start_dir,
+        "cat-file",
+        "--batch-check",
+        stdin="".join(f"{sha}\n" for sha in theirs.values()).encode(),
+    )
+    absent = {line.split()[0] for line in checked.splitlines() if line.endswith(" missing")}
+    missing = {name: sha for name, sha in theirs.items() if sha in absent}
+    if missing:
+        transport.fetch(start_dir, remote, {}, missing, progress)
+    return theirs
 
 
 def add_fetch_refspec(start_dir: str, remote: str) -> bool:
