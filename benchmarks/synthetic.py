@@ -121,14 +121,30 @@ def _build(root: str, runs: int) -> None:
 
 
 def _layout_version() -> str | None:
-    """Which layout this version of mlops_lite keeps runs in (None: one ref per run)."""
+    """Which layout this version of mlops_lite keeps runs in (None: one ref per run).
+
+    A hash of the modules that decide it (folding, archives, maintenance and
+    this file), so a change to any of them builds a new fixture.
+    """
     try:
         from mlops_lite.operations import retention
-        from mlops_lite.store import archives, folding
+        from mlops_lite.store import archives, folding, maintenance
     except ImportError:
         return None
-    sources = b"".join(Path(m.__file__).read_bytes() for m in (retention, archives, folding))  # type: ignore[arg-type]
+    modules = (retention, archives, folding, maintenance)
+    sources = b"".join(Path(m.__file__).read_bytes() for m in modules)  # type: ignore[arg-type]
+    sources += Path(__file__).read_bytes()
     return hashlib.blake2b(sources, digest_size=6).hexdigest()
+
+
+def _maintain(root: str) -> None:
+    """What background maintenance leaves: packs merged, and a commit-graph if it writes one."""
+    from mlops_lite.store import maintenance
+
+    subprocess.run(["git", "repack", "-d", "-q", "--geometric=2"], cwd=root, check=True)
+    write_commit_graph = getattr(maintenance, "write_commit_graph", None)
+    if write_commit_graph is not None:
+        write_commit_graph(root)
 
 
 def _cached(key: str, build: Callable[[str], None]) -> Path:
@@ -161,6 +177,7 @@ def synthetic_repository(runs: int, prefix: str = "mlops-bench-", *, layout: boo
 
             subprocess.run(["cp", "-a", str(cached), root], check=True)
             tidy(root)
+            _maintain(root)
 
         cached = _cached(f"{key}-layout{version}", fold)
     target = Path(scratch_dir(prefix)) / "project"

@@ -28,7 +28,7 @@ from mlops_lite.errors import ConfigError, MlopsLiteError, ProtectedRunError, Ru
 from mlops_lite.operations.chunk_gc import collect_unused_chunks, read_team_refs
 from mlops_lite.store import GitStore
 from mlops_lite.store.chunk_collection import ChunkCollection
-from mlops_lite.store.folding import RECENT_RUNS, fold_old_runs
+from mlops_lite.store.folding import RECENT_RUNS, fold_archives, fold_old_runs
 from mlops_lite.store.folding import tidy as tidy_refs
 from mlops_lite.store.git import run_git
 from mlops_lite.store.index import RunIndex, RunRow
@@ -251,7 +251,9 @@ def tidy(path: str | os.PathLike[str] | None = None, *, keep: int = RECENT_RUNS)
         index = RunIndex(store)
         try:
             tidy_refs(store, index, keep=keep)
-            return fold_old_runs(store, index, keep=keep, everything=True)
+            folded = fold_old_runs(store, index, keep=keep, everything=True)
+            fold_archives(store, index)
+            return folded
         finally:
             index.close()
 

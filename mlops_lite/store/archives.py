@@ -17,7 +17,24 @@ older ones are folded, a batch at a time, into an archive::
 Archives are write-once and content-addressed: the commit is built from the
 listing alone (a fixed author and the newest run's time), so two clones that
 fold the same runs make the same archive under the same name, and a name never
-has two values. A listing comes from teammates like everything else: it is
+has two values.
+
+Archive refs are themselves kept few: archives are folded into *roots*, under
+the same ``refs/mlops/archive/<sha>`` naming::
+
+    parents       the archives (or roots) it holds, sorted
+    tree          archives.msgpack  the same list of archive commits
+
+dated like its newest archive (never "now": git walks a tip newer than the
+user's commits, and with it every run below), so roots of roots keep a
+repository of any size at a handful of archive refs. A root is read with
+bounds (``ArchiveTree``): how deep, and how many archive commits under one
+ref; whatever exceeds them, or cannot be read, is skipped with the reason.
+A version of mlops-lite from before roots reads a root as an archive without
+``runs.msgpack``: it warns that the archive cannot be read and skips it, so
+it does not list the runs under a root (upgrade to list them).
+
+A listing comes from teammates like everything else: it is
 decoded with bounds on every column, its runs must be the commit's parents, and
 what it says is only what listings show (a cache hit is checked against the
 run's own record before it is reused). Runs keep their names (the index lists
@@ -27,14 +44,14 @@ shas and everything that works with a sha (``rerun``, ``git show``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import msgpack
 
 from mlops_lite.core.status import RUN_STATUSES
-from mlops_lite.errors import RecordError
+from mlops_lite.errors import MlopsLiteError, RecordError
 from mlops_lite.store.layout import parse_run_ref
 from mlops_lite.store.objects import (
     BLOB,
@@ -55,21 +72,35 @@ from mlops_lite.store.refs import is_sha
 __all__ = [
     "ARCHIVE_BATCH",
     "ARCHIVE_PREFIX",
+    "ROOT_FANOUT",
     "Archive",
+    "ArchiveTree",
     "Listing",
+    "Root",
+    "archive_height",
     "archive_ref",
+    "archive_time",
+    "archive_tree",
     "build_archive",
+    "build_root",
     "parse_archive_ref",
     "read_archive",
+    "read_node",
     "sorted_listing",
 ]
 
 ARCHIVE_PREFIX: Final = "refs/mlops/archive/"
-# Runs per archive: a commit of 1,000 parents is 48 KB, and 100,000 runs are 100 refs.
-ARCHIVE_BATCH: Final = 1000
+# Runs per archive: 100 run commits as parents (4.8 KB), a small commit for git to
+# parse as a tip; roots keep the number of archive refs down (``folding.py``).
+ARCHIVE_BATCH: Final = 100
+# Archives per root: once this many archive refs have the same height, they are
+# folded into one root, so there are fewer than this many per height.
+ROOT_FANOUT: Final = 8
 _LISTING: Final = "runs.msgpack"
+_ROOT_LISTING: Final = "archives.msgpack"
 _SCHEMA: Final = 1
 _KIND: Final = "archive"
+_ROOT_KIND: Final = "archive-root"
 # Who archives are made by: a fixed identity keeps them identical in every clone.
 _ARCHIVER: Final = Identity("mlops-lite", "mlops-lite@localhost")
 # Bounds on what a listing from a teammate may hold.
@@ -77,6 +108,11 @@ _MAX_RUNS: Final = 100_000
 _MAX_LISTING_BYTES: Final = 256 * 1024 * 1024
 _MAX_TEXT: Final = 1024
 _MAX_BLOB: Final = 1024 * 1024
+# Bounds on what one archive ref may hold (a teammate's crafted root): roots of
+# ROOT_FANOUT archives reach 8**16 archives long before this depth.
+_MAX_CHILDREN: Final = 10_000
+_MAX_DEPTH: Final = 16
+_MAX_NODES: Final = 50_000
 
 
 def archive_ref(sha: str) -> str:
@@ -241,6 +277,16 @@ class Archive:
 
     sha: str
     listing: Listing
+    timestamp: int = 0  # its committer time: the newest run's start
+
+
+@dataclass(frozen=True, slots=True)
+class Root:
+    """A root, read and checked: the archive commits (archives or roots) it holds."""
+
+    sha: str
+    children: tuple[str, ...]
+    timestamp: int  # its committer time: the newest child's
 
 
 def build_archive(listing: Listing) -> tuple[GitObject, list[GitObject]]:
@@ -265,10 +311,33 @@ def build_archive(listing: Listing) -> tuple[GitObject, list[GitObject]]:
     return archive, [listing_blob, listing_tree, archive]
 
 
+def build_root(children: dict[str, int]) -> tuple[GitObject, list[GitObject]]:
+    """The root holding the archive commits ``{sha: committer time}``, and its new objects.
+
+    Dated like its newest child, never now, so the same children make the same
+    root in every clone, and git's walks do not reach below it early.
+    """
+    if not children:
+        raise ValueError("a root holds at least one archive")
+    shas = sorted(children)
+    envelope = {"schema": _SCHEMA, "kind": _ROOT_KIND, "data": {"archives": shas}}
+    listing_blob = blob(msgpack.packb(envelope, use_bin_type=True))
+    listing_tree = tree({_ROOT_LISTING: (MODE_BLOB, listing_blob.id)})
+    root = commit(
+        tree_id=listing_tree.id,
+        parents=shas,
+        author=_ARCHIVER,
+        timestamp=max(children.values()),
+        tz_offset_minutes=0,
+        message=f"mlops-lite archive of {len(shas)} archives\n",
+    )
+    return root, [listing_blob, listing_tree, root]
+
+
 # Archives read lately, by commit id: a pull reads each new one twice (to decide
 # whether to take it, then to index it). An id names one content, so the answer
 # is the same from any repository; callers never modify an archive's listing.
-_RECENT: dict[str, Archive] = {}
+_RECENT: dict[str, Archive | Root] = {}
 _RECENT_MAX: Final = 8
 
 
@@ -278,31 +347,172 @@ def read_archive(read_object: ObjectReader, sha: str) -> Archive:
     Its listing must hold exactly the runs its parents are: nothing it names is
     out of git's reach, and nothing it reaches goes unlisted.
     """
+    node = read_node(read_object, sha)
+    if isinstance(node, Root):
+        raise RecordError(
+            f"archive {sha[:12]} is a root (an archive of archives), not an archive of runs"
+        )
+    return node
+
+
+def read_node(read_object: ObjectReader, sha: str) -> Archive | Root:
+    """Read and check an archive commit of either kind; ``RecordError`` when it is neither."""
     known = _RECENT.get(sha)
     if known is not None:
         return known
-    archive = _read_archive(read_object, sha)
+    node = _read_node(read_object, sha)
     if len(_RECENT) >= _RECENT_MAX:
         del _RECENT[next(iter(_RECENT))]
-    _RECENT[sha] = archive
-    return archive
+    _RECENT[sha] = node
+    return node
 
 
-def _read_archive(read_object: ObjectReader, sha: str) -> Archive:
+def _read_node(read_object: ObjectReader, sha: str) -> Archive | Root:
     where = f"archive {sha[:12]}"
     headers = parse_commit(read_object(sha, COMMIT))
     trees = headers.get("tree")
     if not trees:
         raise RecordError(f"{where} is not a commit with a tree")
     entries = parse_tree(read_object(trees[0].decode("ascii", "replace"), TREE))
+    parents = [parent.decode("ascii", "replace") for parent in headers.get("parent", [])]
+    timestamp = _committer_time(headers)
+    root_entry = entries.get(_ROOT_LISTING)
+    if root_entry is not None and root_entry[0] == MODE_BLOB and _LISTING not in entries:
+        children = _decode_root(read_object(root_entry[1], BLOB), where=where)
+        if sorted(parents) != children:
+            raise RecordError(f"{where} lists other archives than it holds")
+        return Root(sha, tuple(children), timestamp)
     entry = entries.get(_LISTING)
     if entry is None or entry[0] != MODE_BLOB:
         raise RecordError(f"{where} has no {_LISTING}")
     listing = Listing.decode(read_object(entry[1], BLOB), where=where)
-    parents = [parent.decode("ascii", "replace") for parent in headers.get("parent", [])]
     if sorted(parents) != sorted(listing.shas):
         raise RecordError(f"{where} lists other runs than it holds")
-    return Archive(sha, listing)
+    return Archive(sha, listing, timestamp)
+
+
+def _decode_root(data: bytes, *, where: str) -> list[str]:
+    """The sorted archive commits a root's ``archives.msgpack`` names, every one checked."""
+    if len(data) > _MAX_CHILDREN * 50:
+        raise RecordError(f"{where} has a root listing of {len(data)} bytes: refused")
+    try:
+        envelope = msgpack.unpackb(data, raw=False, strict_map_key=True)
+    except (ValueError, TypeError, msgpack.exceptions.UnpackException):
+        raise RecordError(f"{where} has a damaged root listing") from None
+    if not isinstance(envelope, dict) or envelope.get("kind") != _ROOT_KIND:
+        raise RecordError(f"{where} has no root listing")
+    if envelope.get("schema") != _SCHEMA:
+        raise RecordError(
+            f"{where} has a root listing of schema {envelope.get('schema')!r}, this "
+            f"mlops_lite reads {_SCHEMA}: upgrade mlops-lite to read it"
+        )
+    data_map = envelope.get("data")
+    children = data_map.get("archives") if isinstance(data_map, dict) else None
+    if (
+        type(children) is not list
+        or not 0 < len(children) <= _MAX_CHILDREN
+        or not all(type(child) is str and is_sha(child) for child in children)
+        or len(set(children)) != len(children)
+    ):
+        raise RecordError(f"{where} has an invalid root listing")
+    return sorted(children)
+
+
+def archive_height(sha: str, children: Mapping[str, list[str]], heights: dict[str, int]) -> int:
+    """0 for an archive of runs, one more than its highest archive for a root.
+
+    ``children``: what each root holds; ``heights`` remembers the answers.
+    """
+    height = heights.get(sha)
+    if height is None:
+        below = children.get(sha, ())
+        height = 1 + max(archive_height(c, children, heights) for c in below) if below else 0
+        heights[sha] = height
+    return height
+
+
+def archive_time(read_object: ObjectReader, sha: str) -> int:
+    """The committer time of archive commit ``sha`` (its newest run's), reading the commit only."""
+    return _committer_time(parse_commit(read_object(sha, COMMIT)))
+
+
+def _committer_time(headers: dict[str, list[bytes]]) -> int:
+    """The committer time of a parsed commit (0 when it has none that parses)."""
+    try:
+        return int(headers["committer"][0].rsplit(b" ", 2)[1])
+    except (KeyError, IndexError, ValueError):
+        return 0
+
+
+@dataclass
+class ArchiveTree:
+    """What an archive ref holds, read down to its archives of runs (``archive_tree``).
+
+    ``roots`` and ``archives`` are the commits read, ``skipped`` those that could
+    not be read or were beyond the bounds (with why), ``known`` those left unread
+    because the caller knows them already.
+    """
+
+    roots: dict[str, Root] = field(default_factory=dict)
+    archives: dict[str, Archive] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    known: set[str] = field(default_factory=set)
+
+    def runs(self) -> Iterable[tuple[str, str]]:
+        """Every ``(run ref, sha)`` the archives read hold."""
+        for archive in self.archives.values():
+            yield from zip(archive.listing.refs, archive.listing.shas, strict=True)
+
+
+def archive_tree(
+    read_object: ObjectReader,
+    tip: str,
+    *,
+    known: Collection[str] = (),
+    prefetch: Callable[[list[str]], ObjectReader] | None = None,
+) -> ArchiveTree:
+    """Read what the archive commit ``tip`` holds, level by level, within bounds.
+
+    Commits in ``known`` are not read (nor what is below them). ``prefetch``
+    reads a level's commits in bulk and returns a reader serving them. Never
+    raises for what a teammate wrote: an archive that cannot be read, one
+    deeper than 16 levels, or past 50,000 archive commits under one ref is
+    in ``skipped``.
+    """
+    found = ArchiveTree()
+    level = [tip]
+    seen = {tip}
+    for depth in range(_MAX_DEPTH + 2):
+        wanted = [sha for sha in level if sha not in known]
+        found.known.update(sha for sha in level if sha in known)
+        if not wanted:
+            break
+        if depth > _MAX_DEPTH:
+            for sha in wanted:
+                found.skipped[sha] = f"deeper than {_MAX_DEPTH} levels of archives: not read"
+            break
+        reader = prefetch(wanted) if prefetch is not None else read_object
+        below = []
+        for sha in wanted:
+            try:
+                node = read_node(reader, sha)
+            except MlopsLiteError as error:
+                found.skipped[sha] = str(error)
+                continue
+            if isinstance(node, Archive):
+                found.archives[sha] = node
+                continue
+            found.roots[sha] = node
+            for child in node.children:
+                if child in seen:
+                    continue
+                if len(seen) >= _MAX_NODES:
+                    found.skipped[child] = f"past {_MAX_NODES} archives under one ref: not read"
+                    continue
+                seen.add(child)
+                below.append(child)
+        level = below
+    return found
 
 
 def sorted_listing(listing: Listing) -> Listing:

@@ -1,6 +1,6 @@
 """The maintenance process itself: ``python -m mlops_lite.store.background_job ROOT``.
 
-Merges packs and folds old runs into archives in the repository at ``ROOT``,
+Merges packs, folds old runs into archives and archives into roots in the repository at ``ROOT``,
 holding the maintenance lock (another process at work: it leaves at once).
 Started by ``background.start_maintenance``; it reports nothing.
 """
@@ -11,9 +11,13 @@ import fcntl
 import os
 import sys
 
-from mlops_lite.store.folding import fold_old_runs
+from mlops_lite.store.folding import fold_archives, fold_old_runs
 from mlops_lite.store.index import RunIndex
-from mlops_lite.store.maintenance import consolidate_packs, maintenance_lock
+from mlops_lite.store.maintenance import (
+    consolidate_packs,
+    maintenance_lock,
+    write_commit_graph,
+)
 from mlops_lite.store.repository import GitStore
 
 __all__ = ["main", "run_maintenance"]
@@ -31,11 +35,13 @@ def run_maintenance(root: str) -> None:
                 return
             index = RunIndex(store)
             try:
-                fold_old_runs(store, index)
+                folded = fold_old_runs(store, index) + fold_archives(store, index)
             finally:
                 index.close()
             # Under the same lock: whoever waits for the lock sees the merge done.
-            consolidate_packs(store.root, store.pack_dir, store.state_dir, locked=True)
+            merged = consolidate_packs(store.root, store.pack_dir, store.state_dir, locked=True)
+            if folded or merged:
+                write_commit_graph(store.root)
 
 
 def main() -> None:

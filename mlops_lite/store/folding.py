@@ -1,12 +1,18 @@
-"""Keeping the number of run refs bounded: folding old runs into archives, dropping covered refs.
+"""Keeping run and archive refs few: runs folded into archives, archives into roots.
 
 The newest ``RECENT_RUNS`` runs keep a ref of their own; once there are
-``RECENT_RUNS + ARCHIVE_BATCH``, the oldest finished ones are folded into an
-archive (``archives.py``) of ``ARCHIVE_BATCH`` runs, so a repository of
-100,000 runs has about 1,000 run refs and 100 archive refs. Folding is one
-ref transaction: the archive ref appears and the runs' own refs go at once.
+``RECENT_RUNS + ARCHIVE_BATCH``, the oldest finished ones are folded into
+archives (``archives.py``) of ``ARCHIVE_BATCH`` runs. Archive refs are folded
+in turn: once ``ROOT_FANOUT`` archive refs have the same height (an archive of
+runs is 0, a root one more than its highest archive), the oldest are folded
+into a root, so a repository of 100,000 runs has at most about 200 run refs
+and a few dozen archive refs, whatever its age. Every fold is one ref
+transaction: the new archive's ref appears and the refs it holds go at once.
+
 A run ref that an archive already holds (a teammate folded it, and we pulled
-the archive) is dropped the same way, and so is the ref of a deleted run.
+the archive) is dropped the same way, and so is the ref of a deleted run, and
+an archive ref whose archives another archive ref holds as well (teammates who
+folded the same archives into different roots keep the same one).
 """
 
 from __future__ import annotations
@@ -17,16 +23,37 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Final
 
-from mlops_lite.store.archives import ARCHIVE_BATCH, archive_ref, build_archive, sorted_listing
+from mlops_lite.store.archives import (
+    ARCHIVE_BATCH,
+    ARCHIVE_PREFIX,
+    ROOT_FANOUT,
+    archive_height,
+    archive_ref,
+    archive_time,
+    build_archive,
+    build_root,
+    parse_archive_ref,
+    sorted_listing,
+)
 from mlops_lite.store.deletions import deleted_runs
 from mlops_lite.store.index import RunIndex
 from mlops_lite.store.interface import Store
 from mlops_lite.store.layout import RUNS_PREFIX
+from mlops_lite.store.objects import GitObject
 from mlops_lite.store.refs import RefChange
 
-__all__ = ["RECENT_RUNS", "drop_covered_refs", "drop_deleted_refs", "fold_old_runs", "tidy"]
+__all__ = [
+    "RECENT_RUNS",
+    "drop_covered_archives",
+    "drop_covered_refs",
+    "drop_deleted_refs",
+    "fold_archives",
+    "fold_old_runs",
+    "tidy",
+]
 
-RECENT_RUNS: Final = 1000
+# With ARCHIVE_BATCH 100, at most 200 runs have a ref of their own at any time.
+RECENT_RUNS: Final = 100
 # Runs in these states are never folded: still recording, or not readable here.
 _NOT_FOLDED: Final = frozenset({"running", "unreadable"})
 
@@ -59,7 +86,8 @@ def fold_old_runs(
 
     Nothing happens until ``batch`` runs are in excess, and only whole batches
     are folded (``everything``: the remainder too), so a run ref is rewritten
-    once per ``batch`` runs, not once per run.
+    once per ``batch`` runs, not once per run. All archives made at once are
+    written as one pack, and appear in one ref transaction.
     """
     with _folding_lock(store) as mine:
         if not mine:
@@ -74,24 +102,123 @@ def fold_old_runs(
         ]
         if not everything:
             candidates = candidates[: len(candidates) // batch * batch]
+        objects: list[GitObject] = []
+        changes: list[RefChange] = []
         folded = 0
         for start in range(0, len(candidates), batch):
             chunk = candidates[start : start + batch]
             listing = sorted_listing(index.listing([ref for ref, _ in chunk]))
             if len(listing) != len(chunk):
                 break  # the index changed under us: the next look folds them
-            archive, objects = build_archive(listing)
-            name = archive_ref(archive.id)
-            kept = store.write_objects(objects, ref=name)
+            archive, archive_objects = build_archive(listing)
+            objects += archive_objects
+            changes.append((archive_ref(archive.id), None, archive.id))
+            changes += [(ref, sha, None) for ref, sha in chunk]
+            folded += len(chunk)
+        if changes:
+            kept = store.write_objects(objects, ref=ARCHIVE_PREFIX)
             try:
-                changes: list[RefChange] = [(name, None, archive.id)]
-                changes += [(ref, sha, None) for ref, sha in chunk]
                 store.refs.update_many(changes)
             finally:
                 kept.release()
-            folded += len(chunk)
         index.refresh()
         return folded
+
+
+def fold_archives(store: Store, index: RunIndex, *, fanout: int = ROOT_FANOUT) -> int:
+    """Fold archive refs into roots, ``fanout`` of the same height at a time; how many roots.
+
+    Covered archive refs are dropped first (``drop_covered_archives``). The
+    oldest whole groups of each height are folded, lowest height first (a new
+    root may complete a group one height up), in one pack and one transaction.
+    """
+    with _folding_lock(store) as mine:
+        if not mine:
+            return 0
+        drop_covered_archives(store, index)
+        tips = _archive_tips(store)
+        if len(tips) < fanout:
+            return 0
+        children = index.archive_children()
+        heights: dict[str, int] = {}
+        times = {tip: archive_time(store.read_object, tip) for tip in tips}
+        by_height: dict[int, list[str]] = {}
+        for tip in tips:
+            by_height.setdefault(archive_height(tip, children, heights), []).append(tip)
+        objects: list[GitObject] = []
+        made: set[str] = set()
+        folded: set[str] = set()
+        height = 0
+        while height <= max(by_height):
+            group = sorted(by_height.get(height, ()), key=lambda tip: (times[tip], tip))
+            for start in range(0, len(group) // fanout * fanout, fanout):
+                chunk = group[start : start + fanout]
+                root, root_objects = build_root({tip: times[tip] for tip in chunk})
+                objects += root_objects
+                times[root.id] = max(times[tip] for tip in chunk)
+                by_height.setdefault(height + 1, []).append(root.id)
+                made.add(root.id)
+                folded.update(chunk)
+            height += 1
+        if not made:
+            return 0
+        changes: list[RefChange] = [(archive_ref(sha), None, sha) for sha in sorted(made - folded)]
+        changes += [(archive_ref(sha), sha, None) for sha in sorted(folded - made)]
+        kept = store.write_objects(objects, ref=ARCHIVE_PREFIX)
+        try:
+            store.refs.update_many(changes)
+        finally:
+            kept.release()
+        index.refresh()
+        return len(made)
+
+
+def drop_covered_archives(store: Store, index: RunIndex) -> int:
+    """Delete archive refs whose archives other archive refs hold as well; how many went.
+
+    The refs are taken largest first (most archives of runs below them, then by
+    name), and one adding no archive to those kept goes: every clone holding
+    the same refs keeps the same ones.
+    """
+    index.refresh()
+    tips = _archive_tips(store)
+    children = index.archive_children()
+    covered: set[str] = set()
+    dropped: list[RefChange] = []
+    below = {tip: _leaves(tip, children) for tip in tips}
+    for tip in sorted(tips, key=lambda tip: (-len(below[tip]), tip)):
+        if below[tip] <= covered:
+            dropped.append((archive_ref(tip), tip, None))
+        covered |= below[tip]
+    if dropped:
+        store.refs.update_many(dropped)
+        index.refresh()
+    return len(dropped)
+
+
+def _archive_tips(store: Store) -> list[str]:
+    """The archive commits archive refs name (a ref must be named by its own value)."""
+    return sorted(
+        sha for ref, sha in store.refs.list(ARCHIVE_PREFIX).items() if parse_archive_ref(ref) == sha
+    )
+
+
+def _leaves(sha: str, children: dict[str, list[str]]) -> set[str]:
+    """The archives of runs (and unread archives) below archive commit ``sha``, itself if none."""
+    found: set[str] = set()
+    pending = [sha]
+    seen = {sha}
+    while pending:
+        node = pending.pop()
+        below = children.get(node)
+        if not below:
+            found.add(node)
+            continue
+        for child in below:
+            if child not in seen:
+                seen.add(child)
+                pending.append(child)
+    return found
 
 
 def drop_covered_refs(store: Store, index: RunIndex) -> int:
@@ -124,7 +251,11 @@ def drop_deleted_refs(store: Store) -> int:
 
 
 def tidy(store: Store, index: RunIndex, *, keep: int = RECENT_RUNS) -> None:
-    """Deleted runs' refs gone, covered refs dropped, old runs folded: what push, pull and gc do."""
+    """Deleted runs' refs gone, covered refs dropped, old runs and archives folded.
+
+    What push, pull and gc do.
+    """
     drop_deleted_refs(store)
     drop_covered_refs(store, index)
     fold_old_runs(store, index, keep=keep)
+    fold_archives(store, index)

@@ -415,9 +415,10 @@ class RunIndex:
     def holders_of(self, refs: list[str]) -> dict[str, tuple[str, set[str]]]:
         """``{run ref: (sha, archives holding it)}`` of the listed runs among ``refs``.
 
-        The archives are named by their commit; a run held only by its own ref
-        has an empty set.
+        The archives are named by their commit, and include the roots above the
+        archive listing the run; a run held only by its own ref has an empty set.
         """
+        above = self._roots_above()
         found: dict[str, tuple[str, set[str]]] = {}
         for start in range(0, len(refs), 400):
             batch = refs[start : start + 400]
@@ -432,7 +433,44 @@ class RunIndex:
                 archives = found.setdefault(ref, (sha, set()))[1]
                 if name:
                     archives.add(name)
+                    archives.update(above.get(name, ()))
         return found
+
+    def known_archives(self) -> set[str]:
+        """The archive commits (archives of runs and roots) the archive refs reach, as read."""
+        return {name for (name,) in self._query("SELECT name FROM holders")}
+
+    def archive_children(self) -> dict[str, list[str]]:
+        """``{root: the archive commits it holds}`` of every root the archive refs reach."""
+        children: dict[str, list[str]] = {}
+        for root, child in self._query(
+            "SELECT parent.name, child.name FROM contains "
+            "JOIN holders AS parent ON parent.id = contains.root "
+            "JOIN holders AS child ON child.id = contains.child"
+        ):
+            children.setdefault(root, []).append(child)
+        return children
+
+    def _roots_above(self) -> dict[str, set[str]]:
+        """``{archive commit: every root above it}``, from the roots the index has read."""
+        parents: dict[str, list[str]] = {}
+        for root, below in self.archive_children().items():
+            for child in below:
+                parents.setdefault(child, []).append(root)
+        above: dict[str, set[str]] = {}
+
+        def roots_of(name: str) -> set[str]:
+            found = above.get(name)
+            if found is None:
+                found = above[name] = set()  # (a DAG: git ids rule out cycles)
+                for parent in parents.get(name, ()):
+                    found.add(parent)
+                    found.update(roots_of(parent))
+            return found
+
+        for name in parents:
+            roots_of(name)
+        return above
 
     def listing(self, refs: list[str]) -> Listing:
         """What an archive of these runs lists: their rows, metric columns and cache keys."""

@@ -1,8 +1,9 @@
 """The run index's tables, and the writes both the index and its synchronisation make.
 
 ``runs`` holds one row per listed run (keyed by its ref); ``holders`` the
-archives that hold runs (holder 0 is a run's own ref) and ``held`` which holds
-which; ``run_values`` the metric and parameter columns; ``cache`` the cache
+archive commits read (archives of runs and roots; holder 0 is a run's own ref),
+``held`` which holds which run, and ``contains`` which root holds which
+archive; ``run_values`` the metric and parameter columns; ``cache`` the cache
 keys of finished steps; ``stamps``, ``loose`` and ``deleted`` what the last
 look at the refs saw (``index_sync.py``).
 """
@@ -26,7 +27,7 @@ __all__ = [
     "rollback",
 ]
 
-INDEX_VERSION: Final = 4
+INDEX_VERSION: Final = 5
 # The holder id of runs held by their own ref (archives get ids from 1).
 INDIVIDUAL: Final = 0
 
@@ -45,6 +46,10 @@ CREATE TABLE IF NOT EXISTS held (
     holder INTEGER NOT NULL, run INTEGER NOT NULL, PRIMARY KEY (holder, run)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS held_by_run ON held (run);
+CREATE TABLE IF NOT EXISTS contains (
+    root INTEGER NOT NULL, child INTEGER NOT NULL, PRIMARY KEY (root, child)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS contains_by_child ON contains (child);
 CREATE TABLE IF NOT EXISTS cache (
     cache_key TEXT NOT NULL, run INTEGER NOT NULL, step TEXT NOT NULL
 );

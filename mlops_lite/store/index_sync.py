@@ -5,7 +5,8 @@ What holds runs, and how a change is noticed without reading every ref:
 - run refs (``refs/mlops/runs/...``): per directory of loose refs, its stamp
   (inode, mtime, size), then per ref file; and the stamp of ``packed-refs``;
 - archive refs (``refs/mlops/archive/...``): the same stamps; a new archive's
-  listing is read once, a vanished one releases the runs it held;
+  listing is read once (a new root's, down to the archives not read before),
+  one no ref reaches any more releases the runs it held;
 - deletions: the team ledger's head and the local file's stamp.
 
 Stamps are stored under ref names (``refs/mlops/runs/train/``), never paths,
@@ -25,7 +26,13 @@ from typing import Any, Final
 
 from mlops_lite.core.records import StepRecord
 from mlops_lite.errors import MlopsLiteError, RecordError
-from mlops_lite.store.archives import ARCHIVE_PREFIX, Archive, parse_archive_ref, read_archive
+from mlops_lite.store.archives import (
+    ARCHIVE_PREFIX,
+    Archive,
+    archive_tree,
+    parse_archive_ref,
+    read_archive,
+)
 from mlops_lite.store.deletions import deleted_runs, local_deletions_path
 from mlops_lite.store.index_db import (
     INDIVIDUAL,
@@ -205,32 +212,77 @@ class IndexSync:
         return current
 
     def _apply_archives(self, current: set[str], deleted: dict[str, str]) -> None:
-        known = dict(self.db.execute("SELECT name, id FROM holders").fetchall())
-        added = sorted(current - known.keys())
-        reader = _prefetch(self.store, added, archives=True)
-        for sha in added:
-            try:
-                archive = read_archive(reader.read_object, sha)
-            except MlopsLiteError as error:
-                logger.warning("mlops-lite: archive %s cannot be read (%s): skipped", sha, error)
-                self.db.execute("INSERT INTO holders (name, complete) VALUES (?, 1)", (sha,))
-                continue
-            self._add_archive(archive, deleted)
-        vanished = [known[name] for name in known.keys() - current]
-        for holder in vanished:
+        """Read the archive refs that are new (down through roots), forget what none holds now.
+
+        An archive commit read once is remembered (``holders``), so an archive
+        already listed costs nothing when a new root comes to hold it.
+        """
+        known: dict[str, int] = dict(self.db.execute("SELECT name, id FROM holders").fetchall())
+        for tip in sorted(current - known.keys()):
+            tree = archive_tree(
+                self.store.read_object,
+                tip,
+                known=known,
+                prefetch=lambda shas: _prefetch(self.store, shas, archives=True).read_object,
+            )
+            for sha, reason in tree.skipped.items():
+                logger.warning("mlops-lite: archive %s cannot be read (%s): skipped", sha, reason)
+                known[sha] = self._add_holder(sha)
+            bulk = sum(len(archive.listing) for archive in tree.archives.values()) >= _BULK
+            if bulk:
+                for name in RUN_INDEXES:
+                    self.db.execute(f"DROP INDEX IF EXISTS {name}")
+            for sha, archive in tree.archives.items():
+                known[sha] = self._add_archive(archive, deleted)
+            if bulk:
+                create_run_indexes(self.db)
+            for sha in tree.roots:
+                known[sha] = self._add_holder(sha)
+            self.db.executemany(
+                "INSERT OR IGNORE INTO contains VALUES (?, ?)",
+                [
+                    (known[sha], known[child])
+                    for sha, root in tree.roots.items()
+                    for child in root.children
+                    if child in known
+                ],
+            )
+        live = self._reachable({known[sha] for sha in current if sha in known})
+        for holder in sorted(set(known.values()) - live):
             runs = [
                 row[0]
                 for row in self.db.execute("SELECT run FROM held WHERE holder = ?", (holder,))
             ]
             self.db.execute("DELETE FROM held WHERE holder = ?", (holder,))
+            self.db.execute("DELETE FROM contains WHERE root = ? OR child = ?", (holder, holder))
             self.db.execute("DELETE FROM holders WHERE id = ?", (holder,))
             self._forget_unheld(runs)
 
-    def _add_archive(self, archive: Archive, deleted: dict[str, str]) -> None:
+    def _add_holder(self, sha: str, *, complete: bool = True) -> int:
+        """A holder row for an archive commit (complete: no runs to load, a root or one skipped)."""
+        cursor = self.db.execute(
+            "INSERT INTO holders (name, complete) VALUES (?, ?)", (sha, int(complete))
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def _reachable(self, tips: set[int]) -> set[int]:
+        """The holders the archive refs reach: themselves, and everything their roots hold."""
+        below: dict[int, list[int]] = {}
+        for root, child in self.db.execute("SELECT root, child FROM contains"):
+            below.setdefault(root, []).append(child)
+        reached = set(tips)
+        pending = list(tips)
+        while pending:
+            for child in below.get(pending.pop(), ()):
+                if child not in reached:
+                    reached.add(child)
+                    pending.append(child)
+        return reached
+
+    def _add_archive(self, archive: Archive, deleted: dict[str, str]) -> int:
         listing = archive.listing
-        holder = self.db.execute(
-            "INSERT INTO holders (name, complete) VALUES (?, 0)", (archive.sha,)
-        ).lastrowid
+        holder = self._add_holder(archive.sha, complete=False)
         existing = self._rows_of(listing.refs)
         new_rows = []
         also_held = []
@@ -243,17 +295,12 @@ class IndexSync:
             elif row[1] == sha:
                 also_held.append((holder, row[0]))
             # else: another run under the same name is listed already; runs are write-once
-        bulk = len(new_rows) >= _BULK
-        if bulk:
-            for name in RUN_INDEXES:
-                self.db.execute(f"DROP INDEX IF EXISTS {name}")
         self.db.executemany(INSERT_RUN, new_rows)
         if new_rows:
             inserted = self._rows_of([row[0] for row in new_rows])
             also_held += [(holder, inserted[row[0]][0]) for row in new_rows]
         self.db.executemany("INSERT OR IGNORE INTO held VALUES (?, ?)", also_held)
-        if bulk:
-            create_run_indexes(self.db)
+        return holder
 
     def _apply_individual(self, changes: _Changes, deleted: dict[str, str]) -> None:
         if not changes.candidates:
@@ -457,7 +504,11 @@ def _prefetch(store: Store, shas: list[str], *, archives: bool = False) -> Any:
             entries = parse_tree(bytes(found.data))
         except RecordError:
             continue
-        entry = entries.get(RUN_RECORD) or entries.get("runs.msgpack")
+        entry = (
+            entries.get(RUN_RECORD)
+            or entries.get("runs.msgpack")
+            or entries.get("archives.msgpack")
+        )
         if entry is not None:
             blobs.append(entry[1])
     objects.update(store.read_objects(blobs))

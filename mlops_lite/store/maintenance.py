@@ -10,6 +10,9 @@ with git's geometric repack, which leaves large packs alone and keeps every
 object reachable or not (it never prunes), so concurrent writers lose nothing;
 kept packs (a writer's packs in flight, ``keeps.py``) are not touched. Readers
 of a pack it deletes look again in the new one (``GitStore.read_object``).
+After merging packs or folding runs, git's commit-graph is written (split, so
+only new commits are), as ``git maintenance`` does: git then reads the many
+parents of archive commits from it when it walks the refs (a branch push).
 
 The first run in a repository also sets two things in its local git config,
 once: ``log.excludeDecoration = refs/mlops/`` (run refs never decorate ``git
@@ -35,6 +38,7 @@ __all__ = [
     "count_packs",
     "maintenance_lock",
     "remove_stale_temporaries",
+    "write_commit_graph",
 ]
 
 PACK_LIMIT = 50
@@ -61,30 +65,45 @@ def maintenance_lock(state_dir: str) -> str:
 
 def consolidate_packs(
     root: str, pack_dir: str, state_dir: str, *, limit: int = PACK_LIMIT, locked: bool = False
-) -> None:
+) -> bool:
     """Merge small packs when there are more than ``limit`` (at most one process at a time).
 
-    ``locked``: the caller holds the maintenance lock already.
+    ``locked``: the caller holds the maintenance lock already. True when packs were merged.
     """
     if count_packs(pack_dir) <= limit or not git_available():
-        return
+        return False
     if locked:
-        _repack(root)
-        return
+        return _repack(root)
     os.makedirs(state_dir, exist_ok=True)
     with open(maintenance_lock(state_dir), "a") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            return  # another process is already merging
-        _repack(root)
+            return False  # another process is already merging
+        return _repack(root)
 
 
-def _repack(root: str) -> None:
+def _repack(root: str) -> bool:
     try:
         run_git(root, "repack", "--geometric=2", "-d", "-q", "--no-write-bitmap-index")
     except StoreError:
-        pass  # housekeeping only: the next run tries again
+        return False  # housekeeping only: the next run tries again
+    return True
+
+
+def write_commit_graph(root: str) -> None:
+    """Bring git's commit-graph up to date with what the refs reach, as ``git maintenance`` does.
+
+    Git parses a commit from the graph instead of the object: a walk over the
+    remote's refs (every push and fetch of a branch) reads each archive's
+    parents from it. ``--split`` writes only the new commits, as a layer on top.
+    """
+    if not git_available():
+        return
+    try:
+        run_git(root, "commit-graph", "write", "--reachable", "--split", "--no-progress")
+    except StoreError:
+        pass  # housekeeping only: the next maintenance writes it
 
 
 def configure_repository(root: str, state_dir: str) -> None:

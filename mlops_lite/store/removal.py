@@ -2,7 +2,9 @@
 
 A run is deleted by removing what holds it: its own ref, and in every archive
 holding it, the archive itself, replaced by one of the runs it still holds
-(``archives.py``: the new archive is made from the old one's listing alone).
+(``archives.py``: the new archive is made from the old one's listing alone),
+and every root above it, replaced by one holding the new archive, up to the
+archive refs, all in one ref transaction.
 Before any ref moves, the run is remembered as deleted (``deletions.py``): for
 the whole team in the ``refs/mlops/deleted`` ledger, or in this clone only, so
 a crash half-way leaves the run hidden, and no pull brings it back. Objects
@@ -18,8 +20,11 @@ from mlops_lite.errors import MlopsLiteError, StoreError
 from mlops_lite.store.archives import (
     ARCHIVE_PREFIX,
     Listing,
+    archive_height,
     archive_ref,
+    archive_time,
     build_archive,
+    build_root,
     parse_archive_ref,
     read_archive,
 )
@@ -27,9 +32,9 @@ from mlops_lite.store.deletions import add_local_deletions, deleted_runs
 from mlops_lite.store.git import git_available, run_git
 from mlops_lite.store.index import RunIndex
 from mlops_lite.store.interface import Store
-from mlops_lite.store.keeps import Keep
 from mlops_lite.store.layout import RUNS_PREFIX
 from mlops_lite.store.ledgers import DELETED_REF, set_entries
+from mlops_lite.store.objects import GitObject
 from mlops_lite.store.refs import RefChange
 
 __all__ = ["freed_bytes", "purge_archives", "remove_runs"]
@@ -59,23 +64,24 @@ def remove_runs(
     else:
         assert store.state_dir is not None, "a store without local state deletes for the team"
         add_local_deletions(store.state_dir, runs)
-    _remove_holders(store, runs, sorted(archives))
+    children = index.archive_children()
+    _remove_holders(store, runs, sorted(archives - children.keys()), children)
     index.refresh()
 
 
 def purge_archives(store: Store, index: RunIndex) -> int:
     """Rewrite the archives that still hold deleted runs (deleted by a teammate, say).
 
-    Reads every archive: what ``mlops-lite gc`` does, not every pull. Returns
-    how many archives were rewritten.
+    Reads every archive of runs the archive refs reach: what ``mlops-lite gc``
+    does, not every pull. Returns how many archives of runs were rewritten.
     """
     deleted = deleted_runs(store)
     if not deleted:
         return 0
+    index.refresh()
+    children = index.archive_children()
     affected = []
-    for name, sha in store.refs.list(ARCHIVE_PREFIX).items():
-        if parse_archive_ref(name) != sha:
-            continue
+    for sha in _archives_of_runs(store, children):
         try:
             listing = read_archive(store.read_object, sha).listing
         except MlopsLiteError:
@@ -84,46 +90,111 @@ def purge_archives(store: Store, index: RunIndex) -> int:
             deleted.get(ref) == run for ref, run in zip(listing.refs, listing.shas, strict=True)
         ):
             affected.append(sha)
-    _remove_holders(store, deleted, affected)
+    _remove_holders(store, deleted, affected, children)
     index.refresh()
     return len(affected)
 
 
-def _remove_holders(store: Store, runs: Mapping[str, str], archives: list[str]) -> None:
-    """Delete the runs' own refs and replace ``archives`` by archives without them, at once."""
+def _archives_of_runs(store: Store, children: dict[str, list[str]]) -> list[str]:
+    """Every archive commit the archive refs reach that is not a root."""
+    pending = [
+        sha for ref, sha in store.refs.list(ARCHIVE_PREFIX).items() if parse_archive_ref(ref) == sha
+    ]
+    seen = set(pending)
+    found = []
+    while pending:
+        sha = pending.pop()
+        below = children.get(sha)
+        if below is None:
+            found.append(sha)
+            continue
+        for child in below:
+            if child not in seen:
+                seen.add(child)
+                pending.append(child)
+    return sorted(found)
+
+
+def _remove_holders(
+    store: Store, runs: Mapping[str, str], archives: list[str], children: dict[str, list[str]]
+) -> None:
+    """Delete the runs' own refs and replace ``archives`` by archives without them, at once.
+
+    Every root above a replaced archive is replaced too, up to the archive
+    refs, so nothing reaches the deleted runs any more (``children``: what
+    each root holds).
+    """
     present = store.refs.list(RUNS_PREFIX)
     changes: list[RefChange] = [
         (ref, sha, None) for ref, sha in runs.items() if present.get(ref) == sha
     ]
-    keeps: list[Keep] = []
+    objects: list[GitObject] = []
+    replaced: dict[str, str | None] = {}
+    for sha in archives:
+        replaced[sha] = _without(store, sha, runs, objects)
+    parents: dict[str, list[str]] = {}
+    for root, below in children.items():
+        for child in below:
+            parents.setdefault(child, []).append(root)
+    above: set[str] = set()
+    pending = list(archives)
+    while pending:
+        for root in parents.get(pending.pop(), ()):
+            if root not in above:
+                above.add(root)
+                pending.append(root)
+    heights: dict[str, int] = {}
+
+    def read_new_or_stored(sha: str, kind: int | None = None) -> bytes:
+        new = next((obj for obj in objects if obj.id == sha), None)
+        return bytes(new.data) if new is not None else store.read_object(sha, kind)
+
+    for root in sorted(above, key=lambda root: (archive_height(root, children, heights), root)):
+        kept = [replaced.get(child, child) for child in children[root]]
+        remaining = {child: archive_time(read_new_or_stored, child) for child in kept if child}
+        if not remaining:
+            replaced[root] = None
+        elif sorted(remaining) == sorted(children[root]):
+            replaced[root] = root
+        else:
+            new_root, root_objects = build_root(remaining)
+            objects += root_objects
+            replaced[root] = new_root.id
+    tips = {
+        sha for ref, sha in store.refs.list(ARCHIVE_PREFIX).items() if parse_archive_ref(ref) == sha
+    }
+    for sha in sorted(tips & replaced.keys()):
+        new = replaced[sha]
+        if new == sha:
+            continue
+        changes.append((archive_ref(sha), sha, None))
+        if new is not None and new not in tips and (archive_ref(new), None, new) not in changes:
+            changes.append((archive_ref(new), None, new))
+    keep = store.write_objects(objects, ref=ARCHIVE_PREFIX) if objects else None
     try:
-        for sha in archives:
-            changes += _rewrite_archive(store, sha, runs, keeps)
         store.refs.update_many(changes)
     finally:
-        for keep in keeps:
+        if keep is not None:
             keep.release()
 
 
-def _rewrite_archive(
-    store: Store, sha: str, runs: Mapping[str, str], keeps: list[Keep]
-) -> list[RefChange]:
-    """The ref changes replacing archive ``sha`` by one without ``runs`` (none if it empties)."""
+def _without(
+    store: Store, sha: str, runs: Mapping[str, str], objects: list[GitObject]
+) -> str | None:
+    """The archive holding what archive ``sha`` holds but ``runs`` (None if it empties)."""
     listing = read_archive(store.read_object, sha).listing
     kept = [
         position
         for position, (ref, run) in enumerate(zip(listing.refs, listing.shas, strict=True))
         if runs.get(ref) != run
     ]
-    changes: list[RefChange] = [(archive_ref(sha), sha, None)]
-    if kept:
-        remaining = _subset(listing, kept)
-        archive, objects = build_archive(remaining)
-        name = archive_ref(archive.id)
-        keeps.append(store.write_objects(objects, ref=name))
-        if store.refs.read(name) is None:
-            changes.append((name, None, archive.id))
-    return changes
+    if len(kept) == len(listing):
+        return sha
+    if not kept:
+        return None
+    archive, archive_objects = build_archive(_subset(listing, kept))
+    objects += archive_objects
+    return archive.id
 
 
 def _subset(listing: Listing, positions: list[int]) -> Listing:

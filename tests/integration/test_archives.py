@@ -14,10 +14,11 @@ from many_runs import git_refs, record_runs
 
 from mlops_lite import Client
 from mlops_lite.errors import RecordError
+from mlops_lite.operations import retention, sharing
 from mlops_lite.operations.fsck import check_runs
 from mlops_lite.store import GitStore
-from mlops_lite.store.archives import ARCHIVE_PREFIX, build_archive, read_archive
-from mlops_lite.store.folding import fold_old_runs
+from mlops_lite.store.archives import ARCHIVE_PREFIX, ROOT_FANOUT, build_archive, read_archive
+from mlops_lite.store.folding import fold_archives, fold_old_runs
 from mlops_lite.store.index import RunIndex
 from mlops_lite.store.layout import RUNS_PREFIX
 from mlops_lite.store.objects import COMMIT, GitObject, make_object
@@ -170,3 +171,68 @@ def test_a_copied_or_moved_repository_lists_each_run_once(project: Path, tmp_pat
     os.rename(copy, moved)
     with Client(moved) as client:
         assert [run.name for run in client.list_pipeline_runs()] == names
+
+
+def fold_all(root: Path, *, batch: int, fanout: int) -> None:
+    """Every run into archives of ``batch``, archives into roots of ``fanout``."""
+    with GitStore(str(root)) as store:
+        index = RunIndex(store)
+        try:
+            fold_old_runs(store, index, keep=0, batch=batch, everything=True)
+            fold_archives(store, index, fanout=fanout)
+        finally:
+            index.close()
+
+
+def listed(root: Path) -> dict[str, str]:
+    with Client(root) as client:
+        return {run.ref: run.sha for run in client.list_pipeline_runs()}
+
+
+def test_two_clones_folding_into_different_roots_converge_and_lose_no_run(
+    project: Path, tmp_path: Path
+) -> None:
+    bare = tmp_path / "team.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
+    made = record_runs(project, 40)
+    git(project, "push", "-q", str(bare), "main")
+    sharing.push(str(bare), path=project, quiet=True)
+    bob = tmp_path / "bob"
+    git(tmp_path, "clone", "-q", str(bare), str(bob))
+    sharing.pull(str(bare), path=bob, quiet=True)
+    # Both record more runs, at the same times, and fold before exchanging anything.
+    made |= record_runs(project, 20, first=40)
+    made |= record_runs(bob, 20, pipeline="eval", first=40)
+    fold_all(project, batch=4, fanout=4)
+    fold_all(bob, batch=4, fanout=4)
+    assert git_refs(project, ARCHIVE_PREFIX) != git_refs(bob, ARCHIVE_PREFIX)
+    for _ in range(3):
+        for clone in (project, bob):
+            sharing.pull(str(bare), path=clone, quiet=True)
+            sharing.push(str(bare), path=clone, quiet=True)
+    tips = git_refs(bare, ARCHIVE_PREFIX)
+    assert git_refs(project, ARCHIVE_PREFIX) == tips == git_refs(bob, ARCHIVE_PREFIX)
+    assert len(tips) < 2 * ROOT_FANOUT  # fewer than ROOT_FANOUT per height
+    assert listed(project) == made == listed(bob)
+    fresh = tmp_path / "fresh"
+    git(tmp_path, "clone", "-q", str(bare), str(fresh))
+    sharing.pull(str(bare), path=fresh, quiet=True)
+    assert listed(fresh) == made
+    git(bare, "gc", "-q", "--prune=now")
+    git(bare, "fsck", "--strict", "--no-dangling")
+
+
+def test_a_run_deleted_under_roots_goes_with_git_gc(project: Path) -> None:
+    made = record_runs(project, 32)
+    fold_all(project, batch=2, fanout=2)  # 16 archives, four heights of roots above them
+    [tip] = git_refs(project, ARCHIVE_PREFIX).values()
+    victim = f"{RUNS_PREFIX}train/run-00005"
+    retention.delete_runs(["run-00005"], path=project)
+    assert git_refs(project, ARCHIVE_PREFIX).values() != {tip}
+    git(project, "gc", "-q", "--prune=now")
+    git(project, "fsck", "--strict", "--no-dangling")
+    gone = subprocess.run(["git", "cat-file", "-e", made[victim]], cwd=project)
+    assert gone.returncode != 0  # nothing reaches it any more: gc dropped it
+    assert listed(project) == {ref: sha for ref, sha in made.items() if ref != victim}
+    with Client(project) as client:
+        assert client.get_pipeline_run("run-00006").steps["make"].output.load() == "6"

@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import Final, Protocol
 
 from mlops_lite.errors import MlopsLiteError, StoreError
-from mlops_lite.store.archives import ARCHIVE_PREFIX, parse_archive_ref, read_archive
+from mlops_lite.store.archives import ARCHIVE_PREFIX, archive_tree, parse_archive_ref
 from mlops_lite.store.deletions import deleted_runs
 from mlops_lite.store.folding import tidy
 from mlops_lite.store.index import RunIndex
@@ -196,19 +196,21 @@ def _sync_control(
     deleted = deleted_runs(store)
     index.refresh()
     for name, sha in sorted(archives.items()):
-        try:
-            listing = read_archive(store.read_object, sha).listing
-        except MlopsLiteError as error:
-            result.rejected[name] = f"not a readable archive ({error})"
+        # Down through roots, but not into the archives we hold already.
+        tree = archive_tree(store.read_object, sha, known=index.known_archives())
+        if sha in tree.skipped:
+            result.rejected[name] = f"not a readable archive ({tree.skipped[sha]})"
             continue
-        holders = index.holders_of(listing.refs)
+        runs = list(tree.runs())
+        holders = index.holders_of([ref for ref, _ in runs])
         new = [
             ref
-            for ref, run in zip(listing.refs, listing.shas, strict=True)
+            for ref, run in runs
             if deleted.get(ref) != run and not _held_by_archive(holders, ref, run)
         ]
-        if not new:
+        if not new and not tree.roots:
             continue  # every run it holds is deleted or held by an archive we have
+        # (A root is taken even so: folding keeps one of two roots holding the same.)
         try:
             store.refs.compare_and_swap(name, None, sha)
         except StoreError:
@@ -272,15 +274,15 @@ def _remote_deletions(
     for name, sha in on_remote.items():
         if parse_archive_ref(name) != sha or name in ours:
             continue
-        try:
-            listing = read_archive(store.read_object, sha).listing
-        except MlopsLiteError:
-            continue
-        others = index.holders_of(listing.refs)
+        tree = archive_tree(store.read_object, sha)
+        if tree.skipped:
+            continue  # holds what we cannot read: left alone
+        held = list(tree.runs())
+        others = index.holders_of([ref for ref, _ in held])
         elsewhere = archives_there - {sha}
         if all(
             shared.get(ref) == run or _held_by_archive(others, ref, run, elsewhere)
-            for ref, run in zip(listing.refs, listing.shas, strict=True)
+            for ref, run in held
         ):
             deletions[name] = sha
     return deletions
