@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 from mlops_lite.errors import ConfigError, MlopsLiteError, RemoteError
 from mlops_lite.store import GitStore
-from mlops_lite.store.archives import read_archive
+from mlops_lite.store.archives import Root, read_node
 from mlops_lite.store.chunk_collection import (
     ChunkCollection,
     collect_chunks,
@@ -81,20 +81,25 @@ def collect_unused_chunks(
 def _local_tips(store: GitStore, index: RunIndex, going: Mapping[str, str]) -> list[str]:
     """The value of every ref here and of ``HEAD``, without ``going`` and the archives holding it.
 
-    An archive holding a run that goes counts by its other runs.
+    An archive (or root) holding a run that goes counts by what else it holds.
     """
     listed = run_git(store.root, "for-each-ref", "--format=%(objectname) %(refname)")
     values = (line.partition(" ") for line in listed.splitlines())
     tips = {sha for sha, _, ref in values if ref and going.get(ref) != sha}
     holders = index.holders_of(list(going)) if going else {}
     leaving = set(going.values())
-    for archive in {name for _, names in holders.values() for name in names}:
+    # Each archive or root above a leaving run is replaced by what it holds besides
+    # it: an archive by its other runs, a root by its children (a child that is a
+    # holder itself is expanded in its turn).
+    expanded = {name for _, names in holders.values() for name in names}
+    for holder in expanded:
         try:
-            held = read_archive(store.read_object, archive).listing.shas
+            node = read_node(store.read_object, holder)
         except MlopsLiteError:
             continue  # unreadable: counted whole, which keeps more, never less
-        tips.discard(archive)
-        tips.update(sha for sha in held if sha not in leaving)
+        held = node.children if isinstance(node, Root) else node.listing.shas
+        tips.discard(holder)
+        tips.update(sha for sha in held if sha not in leaving and sha not in expanded)
     head = resolve_commit(store.root, "HEAD")
     return sorted(tips | ({head} if head else set()))
 

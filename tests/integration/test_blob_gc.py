@@ -225,3 +225,26 @@ def test_a_chunk_gc_took_from_the_store_is_uploaded_again_by_the_next_run_that_m
     mlops_lite(project, "push")
     clone = teammate_clone(origin, tmp_path / "teammate")
     assert load_in(clone, tmp_path / "teammate-cache") == f"LOADED {expected}"
+
+
+def test_a_dry_run_counts_a_run_folded_under_roots_as_gone_and_nothing_else(
+    project: Path,
+) -> None:
+    """What ``gc --blobs -n`` walks when a run it would delete sits in an archive under roots."""
+    from mlops_lite.operations.chunk_gc import _local_tips
+    from mlops_lite.store import GitStore
+    from mlops_lite.store.folding import fold_archives, fold_old_runs
+    from mlops_lite.store.index import RunIndex
+    from tests.unit.test_archive_listings import record_memory_runs
+
+    with GitStore.open() as store:
+        made = record_memory_runs(store, 40)  # type: ignore[arg-type]
+        index = RunIndex(store)
+        assert fold_old_runs(store, index, keep=0, batch=5) == 40  # 8 archives
+        assert fold_archives(store, index, fanout=2) > 4  # roots of roots
+        going_ref = sorted(made)[17]
+        tips = _local_tips(store, index, {going_ref: made[going_ref]})
+        index.close()
+    reached = set(git(project, "rev-list", *tips).split())
+    assert made[going_ref] not in reached
+    assert {sha for ref, sha in made.items() if ref != going_ref} <= reached
