@@ -11,12 +11,24 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
-__all__ = ["MAX_NAME_LENGTH", "NAME_RULE", "did_you_mean", "is_valid_name"]
+__all__ = [
+    "MAX_NAME_LENGTH",
+    "NAME_PATTERN",
+    "NAME_RULE",
+    "NAME_WITHOUT_DOTS_PATTERN",
+    "did_you_mean",
+    "is_valid_name",
+]
 
 MAX_NAME_LENGTH: Final = 200
 
-_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
-_NAME_WITHOUT_DOTS = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
+# The characters and length of a name, as regular expression sources, so that a
+# whole ref can be checked in one match (``layout.parse_run_ref``); a name with
+# dots must also pass the ``..`` and ``.lock`` checks of ``is_valid_name``.
+NAME_PATTERN: Final = rf"[A-Za-z0-9_][A-Za-z0-9_.\-]{{0,{MAX_NAME_LENGTH - 1}}}"
+NAME_WITHOUT_DOTS_PATTERN: Final = rf"[A-Za-z0-9_][A-Za-z0-9_\-]{{0,{MAX_NAME_LENGTH - 1}}}"
+_NAME = re.compile(NAME_PATTERN)
+_NAME_WITHOUT_DOTS = re.compile(NAME_WITHOUT_DOTS_PATTERN)
 
 NAME_RULE: Final = "letters, digits, '_', '-' and '.' (not first, no '..', not ending in '.lock')"
 

@@ -146,6 +146,7 @@ class RunIndex:
             db.execute("PRAGMA journal_mode=WAL")
             # Derived data: losing the last writes on power loss only costs a rebuild.
             db.execute("PRAGMA synchronous=OFF")
+            db.execute("PRAGMA cache_size=-65536")
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, INDEX_VERSION):
                 raise sqlite3.DatabaseError("index written by another mlops_lite version")

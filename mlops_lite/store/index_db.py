@@ -19,6 +19,7 @@ __all__ = [
     "INDEX_VERSION",
     "INDIVIDUAL",
     "INSERT_RUN",
+    "INSERT_RUN_WITH_ID",
     "RUN_INDEXES",
     "SCHEMA",
     "create_run_indexes",
@@ -75,6 +76,11 @@ RUN_INDEXES: Final = {
 INSERT_RUN: Final = (
     f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}, complete) "
     f"VALUES ({', '.join('?' * len(RUN_COLUMNS))}, ?)"
+)
+# The same with the id given (a bulk load numbers its rows itself).
+INSERT_RUN_WITH_ID: Final = (
+    f"INSERT INTO runs (id, {', '.join(RUN_COLUMNS)}, complete) "
+    f"VALUES (?, {', '.join('?' * len(RUN_COLUMNS))}, ?)"
 )
 
 

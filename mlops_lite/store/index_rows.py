@@ -14,7 +14,7 @@ from mlops_lite.core.columns import is_number, run_columns
 from mlops_lite.core.records import RunRecord, StepRecord, pack_value
 from mlops_lite.core.status import FINISHED_STEP_STATUSES
 from mlops_lite.store.archives import Listing
-from mlops_lite.store.layout import parse_run_ref
+from mlops_lite.store.layout import RUNS_PREFIX, parse_run_ref
 
 __all__ = ["RUN_COLUMNS", "IndexedRun", "from_listing", "from_record", "to_listing", "unreadable"]
 
@@ -25,6 +25,7 @@ RUN_COLUMNS: Final = (
 )  # fmt: skip
 
 _EMPTY: Final = pack_value({})
+_RUNS_PREFIX_LENGTH: Final = len(RUNS_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +95,10 @@ def unreadable(ref: str, sha: str, reason: str) -> IndexedRun | None:
 def from_listing(listing: Listing, position: int) -> tuple[Any, ...]:
     """The row of the run at ``position`` of an archive's listing (values and cache apart)."""
     ref = listing.refs[position]
-    parsed = parse_run_ref(ref)
-    assert parsed is not None  # the listing's decoder checked every ref
+    # The listing's decoder checked every ref with ``parse_run_ref``: a split is enough.
+    pipeline, _, run_name = ref[_RUNS_PREFIX_LENGTH:].partition("/")
     return (
-        ref, listing.shas[position], parsed[0], parsed[1], listing.statuses[position],
+        ref, listing.shas[position], pipeline, run_name, listing.statuses[position],
         listing.start_times[position], listing.end_times[position],
         listing.code_commits[position], listing.authors[position], listing.hosts[position],
         None, listing.author_names[position], listing.parameters[position],

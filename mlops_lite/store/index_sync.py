@@ -29,6 +29,7 @@ from mlops_lite.errors import MlopsLiteError, RecordError
 from mlops_lite.store.archives import (
     ARCHIVE_PREFIX,
     Archive,
+    Listing,
     archive_tree,
     parse_archive_ref,
     read_archive,
@@ -36,7 +37,7 @@ from mlops_lite.store.archives import (
 from mlops_lite.store.deletions import deleted_runs, local_deletions_path
 from mlops_lite.store.index_db import (
     INDIVIDUAL,
-    INSERT_RUN,
+    INSERT_RUN_WITH_ID,
     RUN_INDEXES,
     create_run_indexes,
     forget_ids,
@@ -218,6 +219,7 @@ class IndexSync:
         already listed costs nothing when a new root comes to hold it.
         """
         known: dict[str, int] = dict(self.db.execute("SELECT name, id FROM holders").fetchall())
+        loader = _RowLoader(self.db, deleted)
         for tip in sorted(current - known.keys()):
             tree = archive_tree(
                 self.store.read_object,
@@ -228,14 +230,9 @@ class IndexSync:
             for sha, reason in tree.skipped.items():
                 logger.warning("mlops-lite: archive %s cannot be read (%s): skipped", sha, reason)
                 known[sha] = self._add_holder(sha)
-            bulk = sum(len(archive.listing) for archive in tree.archives.values()) >= _BULK
-            if bulk:
-                for name in RUN_INDEXES:
-                    self.db.execute(f"DROP INDEX IF EXISTS {name}")
             for sha, archive in tree.archives.items():
-                known[sha] = self._add_archive(archive, deleted)
-            if bulk:
-                create_run_indexes(self.db)
+                known[sha] = self._add_holder(sha, complete=False)
+                loader.add(known[sha], archive.listing)
             for sha in tree.roots:
                 known[sha] = self._add_holder(sha)
             self.db.executemany(
@@ -247,6 +244,7 @@ class IndexSync:
                     if child in known
                 ],
             )
+        loader.insert()
         live = self._reachable({known[sha] for sha in current if sha in known})
         for holder in sorted(set(known.values()) - live):
             runs = [
@@ -279,28 +277,6 @@ class IndexSync:
                     reached.add(child)
                     pending.append(child)
         return reached
-
-    def _add_archive(self, archive: Archive, deleted: dict[str, str]) -> int:
-        listing = archive.listing
-        holder = self._add_holder(archive.sha, complete=False)
-        existing = self._rows_of(listing.refs)
-        new_rows = []
-        also_held = []
-        for position, (ref, sha) in enumerate(zip(listing.refs, listing.shas, strict=True)):
-            if deleted.get(ref) == sha:
-                continue
-            row = existing.get(ref)
-            if row is None:
-                new_rows.append((*from_listing(listing, position), 0))
-            elif row[1] == sha:
-                also_held.append((holder, row[0]))
-            # else: another run under the same name is listed already; runs are write-once
-        self.db.executemany(INSERT_RUN, new_rows)
-        if new_rows:
-            inserted = self._rows_of([row[0] for row in new_rows])
-            also_held += [(holder, inserted[row[0]][0]) for row in new_rows]
-        self.db.executemany("INSERT OR IGNORE INTO held VALUES (?, ?)", also_held)
-        return holder
 
     def _apply_individual(self, changes: _Changes, deleted: dict[str, str]) -> None:
         if not changes.candidates:
@@ -398,6 +374,65 @@ class IndexSync:
                 f"WHERE held.holder = {INDIVIDUAL}"
             )
         }
+
+
+class _RowLoader:
+    """The rows of the runs newly read archives hold, inserted in one bulk load.
+
+    A fresh clone lists 100,000 archived runs: their rows are made in one pass,
+    with ids given here (no look-up per archive to learn them), and inserted by
+    one ``executemany`` per table, the runs table's indexes built after.
+    """
+
+    def __init__(self, db: sqlite3.Connection, deleted: dict[str, str]) -> None:
+        self.db = db
+        self.deleted = deleted
+        self.had_runs = db.execute("SELECT EXISTS (SELECT 1 FROM runs)").fetchone()[0]
+        self.next_id = (db.execute("SELECT max(id) FROM runs").fetchone()[0] or 0) + 1
+        self.placed: dict[str, tuple[int, str]] = {}  # ref -> (run id, sha), this load's
+        self.rows: list[tuple[Any, ...]] = []
+        self.held: list[tuple[int, int]] = []
+
+    def add(self, holder: int, listing: Listing) -> None:
+        """Hold the listed runs by ``holder``: a row for each run not listed yet."""
+        placed = self.placed
+        unplaced = [ref for ref in listing.refs if ref not in placed]
+        existing = self._existing(unplaced) if self.had_runs else {}
+        for position, (ref, sha) in enumerate(zip(listing.refs, listing.shas, strict=True)):
+            if self.deleted.get(ref) == sha:
+                continue
+            row = placed.get(ref) or existing.get(ref)
+            if row is None:
+                run = self.next_id
+                self.next_id += 1
+                placed[ref] = (run, sha)
+                self.rows.append((run, *from_listing(listing, position), 0))
+                self.held.append((holder, run))
+            elif row[1] == sha:
+                self.held.append((holder, row[0]))
+            # else: another run under the same name is listed already; runs are write-once
+
+    def insert(self) -> None:
+        """Insert the rows gathered (in the open transaction)."""
+        bulk = len(self.rows) >= _BULK
+        if bulk:
+            for name in RUN_INDEXES:
+                self.db.execute(f"DROP INDEX IF EXISTS {name}")
+        self.db.executemany(INSERT_RUN_WITH_ID, self.rows)
+        if bulk:
+            create_run_indexes(self.db)
+        self.db.executemany("INSERT OR IGNORE INTO held VALUES (?, ?)", self.held)
+
+    def _existing(self, refs: list[str]) -> dict[str, tuple[int, str]]:
+        found: dict[str, tuple[int, str]] = {}
+        for start in range(0, len(refs), 400):
+            batch = refs[start : start + 400]
+            marks = ", ".join("?" * len(batch))
+            for ref, run, sha in self.db.execute(
+                f"SELECT ref, id, sha FROM runs WHERE ref IN ({marks})", batch
+            ):
+                found[ref] = (run, sha)
+        return found
 
 
 def complete_holders(db: sqlite3.Connection, store: Store, pending: list[tuple[int, str]]) -> None:

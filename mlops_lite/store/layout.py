@@ -18,13 +18,14 @@ run pushes its code and ``git gc`` keeps it.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
 from mlops_lite.core.ids import ArtifactId, CommitId, ObjectId
-from mlops_lite.core.names import is_valid_name
+from mlops_lite.core.names import NAME_PATTERN, NAME_WITHOUT_DOTS_PATTERN, is_valid_name
 from mlops_lite.core.records import RunRecord, StepRecord
 from mlops_lite.errors import RecordError
 from mlops_lite.store.objects import (
@@ -86,14 +87,19 @@ def run_ref(pipeline_name: str, run_name: str) -> str:
 
 def parse_run_ref(ref: str) -> tuple[str, str] | None:
     """``(pipeline, run name)`` of a well-formed run ref, else None."""
-    if not ref.startswith(RUNS_PREFIX):
+    # One match per ref (not two name checks): a fresh clone checks 100,000 listed refs.
+    match = _RUN_REF.fullmatch(ref) if isinstance(ref, str) else None
+    if match is None:
         return None
-    pipeline, _, run_name = ref.removeprefix(RUNS_PREFIX).partition("/")
-    if not is_valid_name(pipeline, dots=False) or not is_valid_name(run_name):
-        return None
+    pipeline, run_name = match.groups()
+    if ".." in run_name or run_name.endswith(".lock"):
+        return None  # the rest of ``is_valid_name``: the pipeline has no dots at all
     return pipeline, run_name
 
 
+_RUN_REF: Final = re.compile(
+    f"{re.escape(RUNS_PREFIX)}({NAME_WITHOUT_DOTS_PATTERN})/({NAME_PATTERN})"
+)
 # How deep a ref under refs/mlops/ may nest (refs/mlops/<kind>/<a>/<b>/... ).
 _MAX_SHARED_DEPTH: Final = 8
 

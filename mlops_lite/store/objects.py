@@ -149,11 +149,16 @@ def commit(
 
 def parse_commit(data: bytes) -> dict[str, list[bytes]]:
     """Commit headers as ``{b"tree": [...], b"parent": [...], ...}``."""
-    headers: dict[str, list[bytes]] = {}
+    # Keys are decoded once per kind, not once per line: an archive has 100 parents.
+    raw: dict[bytes, list[bytes]] = {}
     header_block = data.split(b"\n\n", 1)[0]
     for line in header_block.split(b"\n"):
         if not line or line.startswith(b" "):
             continue
         key, _, value = line.partition(b" ")
-        headers.setdefault(key.decode("utf-8", "replace"), []).append(value)
-    return headers
+        values = raw.get(key)
+        if values is None:
+            raw[key] = [value]
+        else:
+            values.append(value)
+    return {key.decode("utf-8", "replace"): values for key, values in raw.items()}

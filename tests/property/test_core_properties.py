@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from mlops_lite.core.hashing import cache_key, content_digest
 from mlops_lite.core.ids import ArtifactId
+from mlops_lite.core.names import is_valid_name
 from mlops_lite.core.records import (
     OutputRecord,
     RunRecord,
@@ -23,6 +24,7 @@ from mlops_lite.core.records import (
 from mlops_lite.core.values import is_recordable
 from mlops_lite.errors import RecordError
 from mlops_lite.store import artifacts
+from mlops_lite.store.layout import RUNS_PREFIX, parse_run_ref
 from mlops_lite.store.objects import GitObject
 
 scalars = st.one_of(
@@ -172,3 +174,18 @@ def test_a_wrong_nested_field_is_named_by_its_whole_path(field: str, wrong: Any)
     assert str(raised.value).startswith(
         f"run p/r: field 'step_summary'['train']: field 'outputs'['model']: field '{field}' "
     )
+
+
+_NAME_LIKE = st.text(alphabet="ab_.-/Z9\n\u00e9", max_size=12) | st.sampled_from(
+    ["a" * 200, "a" * 201, "x.lock", "a..b", ".a", "-a", "a.b", "a/b", ""]
+)
+
+
+@given(_NAME_LIKE, _NAME_LIKE)
+def test_a_run_ref_parses_exactly_when_both_names_are_valid(pipeline: str, run: str) -> None:
+    # parse_run_ref checks a ref in one match: it must agree with the name rules.
+    ref = f"{RUNS_PREFIX}{pipeline}/{run}"
+    expected = (
+        (pipeline, run) if is_valid_name(pipeline, dots=False) and is_valid_name(run) else None
+    )
+    assert parse_run_ref(ref) == expected
