@@ -6,8 +6,9 @@ record and the same run indexed from an archive's listing give the same rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any, Final
 
 from mlops_lite.core.columns import is_number, run_columns
@@ -16,7 +17,7 @@ from mlops_lite.core.status import FINISHED_STEP_STATUSES
 from mlops_lite.store.archives import Listing
 from mlops_lite.store.layout import RUNS_PREFIX, parse_run_ref
 
-__all__ = ["RUN_COLUMNS", "IndexedRun", "from_listing", "from_record", "to_listing", "unreadable"]
+__all__ = ["RUN_COLUMNS", "IndexedRun", "from_record", "listing_rows", "to_listing", "unreadable"]
 
 # The columns of ``runs`` a row is made of, in this order (``id`` and ``complete`` aside).
 RUN_COLUMNS: Final = (
@@ -92,17 +93,16 @@ def unreadable(ref: str, sha: str, reason: str) -> IndexedRun | None:
     return IndexedRun(row, [], [])
 
 
-def from_listing(listing: Listing, position: int) -> tuple[Any, ...]:
-    """The row of the run at ``position`` of an archive's listing (values and cache apart)."""
-    ref = listing.refs[position]
+def listing_rows(listing: Listing) -> Iterator[tuple[Any, ...]]:
+    """The rows of the runs of an archive's listing, in its order (values and cache apart)."""
+    # Column by column (zip runs in C): a fresh clone makes 100,000 of these rows.
     # The listing's decoder checked every ref with ``parse_run_ref``: a split is enough.
-    pipeline, _, run_name = ref[_RUNS_PREFIX_LENGTH:].partition("/")
-    return (
-        ref, listing.shas[position], pipeline, run_name, listing.statuses[position],
-        listing.start_times[position], listing.end_times[position],
-        listing.code_commits[position], listing.authors[position], listing.hosts[position],
-        None, listing.author_names[position], listing.parameters[position],
-        listing.metadata[position],
+    names = [ref[_RUNS_PREFIX_LENGTH:].partition("/") for ref in listing.refs]
+    return zip(
+        listing.refs, listing.shas, [name[0] for name in names], [name[2] for name in names],
+        listing.statuses, listing.start_times, listing.end_times, listing.code_commits,
+        listing.authors, listing.hosts, repeat(None), listing.author_names,
+        listing.parameters, listing.metadata,
     )  # fmt: skip
 
 

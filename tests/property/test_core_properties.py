@@ -25,7 +25,7 @@ from mlops_lite.core.values import is_recordable
 from mlops_lite.errors import RecordError
 from mlops_lite.store import artifacts
 from mlops_lite.store.layout import RUNS_PREFIX, parse_run_ref
-from mlops_lite.store.objects import GitObject
+from mlops_lite.store.objects import GitObject, parse_commit
 
 scalars = st.one_of(
     st.none(),
@@ -189,3 +189,18 @@ def test_a_run_ref_parses_exactly_when_both_names_are_valid(pipeline: str, run: 
         (pipeline, run) if is_valid_name(pipeline, dots=False) and is_valid_name(run) else None
     )
     assert parse_run_ref(ref) == expected
+
+
+def _headers_line_by_line(data: bytes) -> dict[str, list[bytes]]:
+    """What parse_commit must answer, written plainly: one header per line."""
+    headers: dict[str, list[bytes]] = {}
+    for line in data.split(b"\n\n", 1)[0].split(b"\n"):
+        if line and not line.startswith(b" "):
+            key, _, value = line.partition(b" ")
+            headers.setdefault(key.decode("utf-8", "replace"), []).append(value)
+    return headers
+
+
+@given(st.binary(max_size=80) | st.text(alphabet="pa t\n\r\u00e9", max_size=60).map(str.encode))
+def test_commit_headers_parse_as_one_line_each(data: bytes) -> None:
+    assert parse_commit(data) == _headers_line_by_line(data)
