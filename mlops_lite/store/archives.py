@@ -44,7 +44,8 @@ shas and everything that works with a sha (``rerun``, ``git show``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -81,6 +82,7 @@ __all__ = [
     "archive_ref",
     "archive_time",
     "archive_tree",
+    "archives_kept",
     "build_archive",
     "build_root",
     "parse_archive_ref",
@@ -346,6 +348,33 @@ def build_root(children: dict[str, int]) -> tuple[GitObject, list[GitObject]]:
 # is the same from any repository; callers never modify an archive's listing.
 _RECENT: dict[str, Archive | Root] = {}
 _RECENT_MAX: Final = 8
+# Every archive read inside ``archives_kept`` (None outside it).
+_KEPT: dict[str, Archive | Root] | None = None
+
+
+@contextmanager
+def archives_kept() -> Iterator[None]:
+    """Keep every archive commit read within this scope, not only the last few.
+
+    A pull into a fresh clone reads a thousand archives to decide which to take,
+    then the index reads the same ones: kept, each is read and checked once.
+    """
+    global _KEPT
+    if _KEPT is not None:
+        yield  # an outer scope keeps them already
+        return
+    _KEPT = {}
+    try:
+        yield
+    finally:
+        _KEPT = None
+
+
+def _already_read(sha: str) -> Archive | Root | None:
+    found = _RECENT.get(sha)
+    if found is None and _KEPT is not None:
+        found = _KEPT.get(sha)
+    return found
 
 
 def read_archive(read_object: ObjectReader, sha: str) -> Archive:
@@ -364,13 +393,15 @@ def read_archive(read_object: ObjectReader, sha: str) -> Archive:
 
 def read_node(read_object: ObjectReader, sha: str) -> Archive | Root:
     """Read and check an archive commit of either kind; ``RecordError`` when it is neither."""
-    known = _RECENT.get(sha)
+    known = _already_read(sha)
     if known is not None:
         return known
     node = _read_node(read_object, sha)
     if len(_RECENT) >= _RECENT_MAX:
         del _RECENT[next(iter(_RECENT))]
     _RECENT[sha] = node
+    if _KEPT is not None:
+        _KEPT[sha] = node
     return node
 
 
@@ -498,7 +529,8 @@ def archive_tree(
             for sha in wanted:
                 found.skipped[sha] = f"deeper than {_MAX_DEPTH} levels of archives: not read"
             break
-        reader = prefetch(wanted) if prefetch is not None else read_object
+        unread = [sha for sha in wanted if _already_read(sha) is None]
+        reader = prefetch(unread) if prefetch is not None and unread else read_object
         below = []
         for sha in wanted:
             try:

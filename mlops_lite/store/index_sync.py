@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any, Final
 
 from mlops_lite.core.records import StepRecord
@@ -60,7 +61,7 @@ from mlops_lite.store.ledgers import DELETED_REF
 from mlops_lite.store.objects import COMMIT, TREE, GitObject, parse_commit, parse_tree
 from mlops_lite.store.refs import DiskRefs, is_sha
 
-__all__ = ["IndexSync", "StartOver", "complete_holders"]
+__all__ = ["IndexSync", "StartOver", "complete_holders", "prefetch_objects"]
 
 logger = logging.getLogger(__name__)
 
@@ -245,7 +246,7 @@ class IndexSync:
                 self.store.read_object,
                 tip,
                 known=known,
-                prefetch=lambda shas: _prefetch(self.store, shas, archives=True).read_object,
+                prefetch=lambda shas: prefetch_objects(self.store, shas, archives=True).read_object,
             )
             for sha, reason in tree.skipped.items():
                 logger.warning("mlops-lite: archive %s cannot be read (%s): skipped", sha, reason)
@@ -324,7 +325,7 @@ class IndexSync:
             else:
                 to_index.append((ref, sha))
         self._forget_unheld(released)
-        reader = _prefetch(self.store, [sha for _, sha in to_index])
+        reader = prefetch_objects(self.store, [sha for _, sha in to_index])
         for ref, sha in to_index:
             indexed = _index_run(self.store, reader, ref, sha)
             if indexed is not None:
@@ -424,6 +425,20 @@ class _RowLoader:
         placed = self.placed
         unplaced = [ref for ref in listing.refs if ref not in placed]
         existing = self._existing(unplaced) if self.had_runs else {}
+        if (
+            not existing
+            and len(unplaced) == len(listing)
+            and self.deleted.keys().isdisjoint(listing.refs)
+        ):
+            # Every run is new here (a fresh clone's case): rows numbered in one C pass.
+            runs = range(self.next_id, self.next_id + len(listing))
+            self.next_id += len(listing)
+            placed.update(zip(listing.refs, zip(runs, listing.shas, strict=True), strict=True))
+            self.rows.extend(
+                (run, *indexed, 0) for run, indexed in zip(runs, listing_rows(listing), strict=True)
+            )
+            self.held.extend(zip(repeat(holder), runs))
+            return
         for indexed in listing_rows(listing):
             ref, sha = indexed[0], indexed[1]
             if self.deleted.get(ref) == sha:
@@ -464,7 +479,7 @@ class _RowLoader:
 
 def complete_holders(db: sqlite3.Connection, store: Store, pending: list[tuple[int, str]]) -> None:
     """Load the metric columns and cache keys of the archived runs listed without them."""
-    reader = _prefetch(store, [name for _, name in pending], archives=True)
+    reader = prefetch_objects(store, [name for _, name in pending], archives=True)
     db.execute("BEGIN IMMEDIATE")
     try:
         for holder, sha in pending:
@@ -543,7 +558,7 @@ class _Prefetched:
         return bytes(found.data)
 
 
-def _prefetch(store: Store, shas: list[str], *, archives: bool = False) -> Any:
+def prefetch_objects(store: Store, shas: list[str], *, archives: bool = False) -> Any:
     """Read many commits, their trees and their one record (or listing) in three bulk passes."""
     if len(shas) < (1 if archives else 100):
         return store

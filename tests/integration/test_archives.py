@@ -236,3 +236,42 @@ def test_a_run_deleted_under_roots_goes_with_git_gc(project: Path) -> None:
     assert listed(project) == {ref: sha for ref, sha in made.items() if ref != victim}
     with Client(project) as client:
         assert client.get_pipeline_run("run-00006").steps["make"].output.load() == "6"
+
+
+def test_a_pull_takes_no_archive_whose_runs_an_archive_it_took_already_holds(
+    project: Path, tmp_path: Path
+) -> None:
+    # The pull decides archive by archive (in ref order) and indexes them once at
+    # the end: an archive taken earlier in the same pull must count as held.
+    made = record_runs(project, 6)
+    assert fold(project, keep=0, batch=3) == 6
+    with GitStore(str(project)) as store:
+        index = RunIndex(store)
+        index.refresh()
+        archives = {sha: read_archive(store.read_object, sha) for sha in archive_tips(project)}
+        candidates = []
+        for container, archive in archives.items():
+            refs = archive.listing.refs
+            for subset in ([refs[0]], [refs[1]], [refs[2]], refs[:2], refs[1:], refs[::2]):
+                subset_archive, objects = build_archive(index.listing(subset))
+                if subset_archive.id > container:  # read after the archive holding it
+                    candidates.append((subset_archive, objects))
+        index.close()
+        redundant, objects = candidates[0]
+        store.write_objects(objects).release()
+        store.refs.compare_and_swap(ARCHIVE_PREFIX + redundant.id, None, redundant.id)
+    bare = tmp_path / "team.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
+    git(project, "push", "-q", str(bare), "main")
+    sharing.push(str(bare), path=project, quiet=True)
+    assert redundant.id in git_refs(bare, ARCHIVE_PREFIX).values()
+    fresh = tmp_path / "fresh"
+    git(tmp_path, "clone", "-q", str(bare), str(fresh))
+    sharing.pull(str(bare), path=fresh, quiet=True)
+    assert set(git_refs(fresh, ARCHIVE_PREFIX).values()) == set(archives)
+    assert listed(fresh) == made
+    git(fresh, "fsck", "--strict", "--no-dangling")
+
+
+def archive_tips(root: Path) -> set[str]:
+    return set(git_refs(root, ARCHIVE_PREFIX).values())

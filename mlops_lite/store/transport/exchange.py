@@ -27,10 +27,17 @@ from __future__ import annotations
 from typing import Final, Protocol
 
 from mlops_lite.errors import MlopsLiteError, StoreError
-from mlops_lite.store.archives import ARCHIVE_PREFIX, archive_tree, parse_archive_ref
+from mlops_lite.store.archives import (
+    ARCHIVE_PREFIX,
+    ArchiveTree,
+    archive_tree,
+    archives_kept,
+    parse_archive_ref,
+)
 from mlops_lite.store.deletions import deleted_runs
 from mlops_lite.store.folding import tidy
 from mlops_lite.store.index import RunIndex
+from mlops_lite.store.index_sync import prefetch_objects
 from mlops_lite.store.layout import MLOPS_PREFIX, RUNS_PREFIX
 from mlops_lite.store.ledgers import DELETED_REF, LEDGER_REFS, join_ledger, read_ledger
 from mlops_lite.store.refs import DiskRefs
@@ -195,27 +202,55 @@ def _sync_control(
         return
     deleted = deleted_runs(store)
     index.refresh()
-    for name, sha in sorted(archives.items()):
-        # Down through roots, but not into the archives we hold already.
-        tree = archive_tree(store.read_object, sha, known=index.known_archives())
-        if sha in tree.skipped:
-            result.rejected[name] = f"not a readable archive ({tree.skipped[sha]})"
-            continue
-        runs = list(tree.runs())
-        holders = index.holders_of([ref for ref, _ in runs])
-        new = [
-            ref
-            for ref, run in runs
-            if deleted.get(ref) != run and not _held_by_archive(holders, ref, run)
-        ]
-        if not new and not tree.roots:
-            continue  # every run it holds is deleted or held by an archive we have
-        # (A root is taken even so: folding keeps one of two roots holding the same.)
-        try:
-            store.refs.compare_and_swap(name, None, sha)
-        except StoreError:
-            continue  # taken by another pull meanwhile
+    known = index.known_archives()
+    indexed_archives = bool(known)
+    taken: set[tuple[str, str]] = set()  # (ref, sha) of the runs archives taken here hold
+    # Each archive is read once: to decide whether to take it, then to index it.
+    with archives_kept():
+        for name, sha in sorted(archives.items()):
+            # Down through roots, but not into the archives we hold already.
+            tree = archive_tree(
+                store.read_object,
+                sha,
+                known=known,
+                prefetch=lambda shas: prefetch_objects(store, shas, archives=True).read_object,
+            )
+            if sha in tree.skipped:
+                result.rejected[name] = f"not a readable archive ({tree.skipped[sha]})"
+                continue
+            # A root is taken even if it holds nothing new: folding keeps one of two
+            # roots holding the same.
+            if not tree.roots and not _holds_new_runs(
+                index, tree, deleted, taken, indexed_archives
+            ):
+                continue  # every run it holds is deleted or held by an archive we have
+            try:
+                store.refs.compare_and_swap(name, None, sha)
+            except StoreError:
+                continue  # taken by another pull meanwhile
+            # What the index would know had it been refreshed now (once, below, is enough).
+            taken.update(tree.runs())
+            known.update(tree.archives, tree.roots, tree.skipped)
         index.refresh()
+
+
+def _holds_new_runs(
+    index: RunIndex,
+    tree: ArchiveTree,
+    deleted: dict[str, str],
+    taken: set[tuple[str, str]],
+    indexed_archives: bool,
+) -> bool:
+    """Whether ``tree`` holds a run not deleted, not ``taken``, not held by an archive here."""
+    runs = list(tree.runs())
+    # With no archive indexed here (a fresh clone), none holds anything: nothing to look up.
+    holders = index.holders_of([ref for ref, _ in runs]) if indexed_archives else {}
+    return any(
+        deleted.get(ref) != run
+        and (ref, run) not in taken
+        and not _held_by_archive(holders, ref, run)
+        for ref, run in runs
+    )
 
 
 def _control_objects(store: GitStore, theirs: dict[str, str]) -> dict[str, str]:
