@@ -53,7 +53,7 @@ import msgpack
 
 from mlops_lite.core.status import RUN_STATUSES
 from mlops_lite.errors import MlopsLiteError, RecordError
-from mlops_lite.store.layout import parse_run_ref
+from mlops_lite.store.layout import are_run_refs
 from mlops_lite.store.objects import (
     BLOB,
     COMMIT,
@@ -203,7 +203,7 @@ class Listing:
         for group in (_VALUE_COLUMNS, _CACHE_COLUMNS):
             if len({len(getattr(self, name)) for name in group}) != 1:
                 raise RecordError(f"{where} has a listing whose columns differ in length")
-        if len(set(self.refs)) != count or any(parse_run_ref(ref) is None for ref in self.refs):
+        if len(set(self.refs)) != count or not are_run_refs(self.refs):
             raise RecordError(f"{where} lists a run ref twice, or one that is not a run's")
         if not _all_shas(self.shas) or not set(self.statuses) <= _STATUSES:
             raise RecordError(f"{where} lists an invalid sha or status")

@@ -52,6 +52,7 @@ __all__ = [
     "RUNS_PREFIX",
     "RunCommit",
     "annotation_ref",
+    "are_run_refs",
     "build_run_commit",
     "build_step_tree",
     "is_shareable_ref",
@@ -100,6 +101,30 @@ def parse_run_ref(ref: str) -> tuple[str, str] | None:
 _RUN_REF: Final = re.compile(
     f"{re.escape(RUNS_PREFIX)}({NAME_WITHOUT_DOTS_PATTERN})/({NAME_PATTERN})"
 )
+_ANY_RUN_REF: Final = f"{re.escape(RUNS_PREFIX)}{NAME_WITHOUT_DOTS_PATTERN}/{NAME_PATTERN}"
+_RUN_REF_LINES: Final = re.compile(f"(?:{_ANY_RUN_REF}\n)*{_ANY_RUN_REF}")
+
+
+def are_run_refs(refs: list[str]) -> bool:
+    """Whether every item is a well-formed run ref (``parse_run_ref``), in one match over all.
+
+    An archive's listing names 100 runs, and a fresh clone reads a thousand listings.
+    """
+    if not refs:
+        return True
+    if not set(map(type, refs)) <= {str}:
+        return False
+    joined = "\n".join(refs)
+    # A ref holding a newline would pass as two: the count of lines must be the count of refs.
+    # Dots can only be in run names, each ending at a newline or at the end.
+    return (
+        joined.count("\n") == len(refs) - 1
+        and _RUN_REF_LINES.fullmatch(joined) is not None
+        and ".." not in joined
+        and ".lock\n" not in joined + "\n"
+    )
+
+
 # How deep a ref under refs/mlops/ may nest (refs/mlops/<kind>/<a>/<b>/... ).
 _MAX_SHARED_DEPTH: Final = 8
 

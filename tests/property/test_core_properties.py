@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from mlops_lite.core.hashing import cache_key, content_digest
@@ -24,7 +24,7 @@ from mlops_lite.core.records import (
 from mlops_lite.core.values import is_recordable
 from mlops_lite.errors import RecordError
 from mlops_lite.store import artifacts
-from mlops_lite.store.layout import RUNS_PREFIX, parse_run_ref
+from mlops_lite.store.layout import RUNS_PREFIX, are_run_refs, parse_run_ref
 from mlops_lite.store.objects import GitObject, parse_commit
 
 scalars = st.one_of(
@@ -204,3 +204,12 @@ def _headers_line_by_line(data: bytes) -> dict[str, list[bytes]]:
 @given(st.binary(max_size=80) | st.text(alphabet="pa t\n\r\u00e9", max_size=60).map(str.encode))
 def test_commit_headers_parse_as_one_line_each(data: bytes) -> None:
     assert parse_commit(data) == _headers_line_by_line(data)
+
+
+@given(st.lists(st.tuples(_NAME_LIKE, _NAME_LIKE), max_size=4))
+@example([("a", f"b\n{RUNS_PREFIX}c/d")])  # one ref that reads as two lines
+@example([("a", "b.lock"), ("c", "d")])
+@example([("a", "b..c")])
+def test_refs_checked_together_pass_exactly_when_each_parses(names: list[tuple[str, str]]) -> None:
+    refs = [f"{RUNS_PREFIX}{pipeline}/{run}" for pipeline, run in names]
+    assert are_run_refs(refs) == all(parse_run_ref(ref) is not None for ref in refs)
