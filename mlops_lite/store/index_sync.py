@@ -68,6 +68,8 @@ logger = logging.getLogger(__name__)
 # Past this many new rows, the runs table's indexes are dropped and built again
 # after the load: 100,000 rows load in a quarter of the time.
 _BULK: Final = 20_000
+# sqlite's page cache during a bulk load, in KiB (negative: a size, not pages).
+_BULK_CACHE_KIB: Final = -65536
 # After forgetting this many runs the file is compacted: the index shrinks after a gc.
 _VACUUM_AFTER: Final = 1_000
 _PACKED: Final = "packed-refs"
@@ -457,13 +459,22 @@ class _RowLoader:
     def insert(self) -> None:
         """Insert the rows gathered (in the open transaction)."""
         bulk = len(self.rows) >= _BULK
-        if bulk:
-            for name in RUN_INDEXES:
-                self.db.execute(f"DROP INDEX IF EXISTS {name}")
-        self.db.executemany(INSERT_RUN_WITH_ID, self.rows)
-        if bulk:
+        if not bulk:
+            self.db.executemany(INSERT_RUN_WITH_ID, self.rows)
+            self.db.executemany("INSERT OR IGNORE INTO held VALUES (?, ?)", self.held)
+            return
+        for name in RUN_INDEXES:
+            self.db.execute(f"DROP INDEX IF EXISTS {name}")
+        # A larger page cache for the load and the index builds only (a quarter
+        # faster at 100,000 rows); queries keep sqlite's default, and its memory.
+        cache_size = self.db.execute("PRAGMA cache_size").fetchone()[0]
+        self.db.execute(f"PRAGMA cache_size={_BULK_CACHE_KIB}")
+        try:
+            self.db.executemany(INSERT_RUN_WITH_ID, self.rows)
             create_run_indexes(self.db)
-        self.db.executemany("INSERT OR IGNORE INTO held VALUES (?, ?)", self.held)
+            self.db.executemany("INSERT OR IGNORE INTO held VALUES (?, ?)", self.held)
+        finally:
+            self.db.execute(f"PRAGMA cache_size={int(cache_size)}")
 
     def _existing(self, refs: list[str]) -> dict[str, tuple[int, str]]:
         found: dict[str, tuple[int, str]] = {}
