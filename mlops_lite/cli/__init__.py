@@ -14,6 +14,16 @@ __all__ = ["build_parser", "main"]
 _COMMAND_MODULES = ("runs", "sharing", "retention", "rerun", "stacks", "registry", "ui", "fsck")
 
 
+class _Version(argparse.Action):
+    """``--version``: reads the package metadata only when asked (it costs ~30 ms)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        from mlops_lite import __version__
+
+        print(f"mlops-lite {__version__}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``mlops-lite`` argument parser with every subcommand."""
     import importlib
@@ -25,9 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-C", dest="directory", default=None, help="run as if started in this directory"
     )
-    from mlops_lite import __version__
-
-    parser.add_argument("--version", action="version", version=f"mlops-lite {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for module_name in _COMMAND_MODULES:

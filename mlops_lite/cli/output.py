@@ -4,9 +4,23 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["format_duration", "format_time", "format_value", "table"]
+if TYPE_CHECKING:
+    from mlops_lite.client import Client
+
+__all__ = ["format_duration", "format_time", "format_value", "open_client", "table"]
+
+
+def open_client() -> Client:
+    """A ``Client`` of the current project, imported only by the commands that read runs.
+
+    The client pulls in the store and its readers; ``--version``, ``push`` or
+    ``stack`` should not pay for that at start-up.
+    """
+    from mlops_lite.client import Client
+
+    return Client()
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:

@@ -6,8 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from mlops_lite.cli.output import format_time, table
-from mlops_lite.client import Client
+from mlops_lite.cli.output import format_time, open_client, table
 
 __all__ = ["register"]
 
@@ -55,7 +54,7 @@ def _print_json(value: Any) -> None:
 
 
 def _list_artifacts(args: argparse.Namespace) -> int:
-    with Client() as client:
+    with open_client() as client:
         artifacts = client.list_artifacts()
         if args.json:
             _print_json([artifact.to_dict() for artifact in artifacts])
@@ -78,7 +77,7 @@ def _list_artifacts(args: argparse.Namespace) -> int:
 
 
 def _artifact_versions(args: argparse.Namespace) -> int:
-    with Client() as client:
+    with open_client() as client:
         versions = client.get_artifact(args.name).versions.values()
         if args.json:
             _print_json([version.to_dict() for version in versions])
@@ -99,7 +98,7 @@ def _artifact_versions(args: argparse.Namespace) -> int:
 
 
 def _list_models(args: argparse.Namespace) -> int:
-    with Client() as client:
+    with open_client() as client:
         models = client.list_models()
         if args.json:
             _print_json([model.to_dict() for model in models])
@@ -122,7 +121,7 @@ def _list_models(args: argparse.Namespace) -> int:
 
 
 def _model_versions(args: argparse.Namespace) -> int:
-    with Client() as client:
+    with open_client() as client:
         versions = client.list_model_versions(args.name)
         if args.json:
             _print_json([version.to_dict() for version in versions])
@@ -143,7 +142,7 @@ def _model_versions(args: argparse.Namespace) -> int:
 
 
 def _set_stage(args: argparse.Namespace) -> int:
-    with Client() as client:
+    with open_client() as client:
         version = client.get_model_version(args.name, args.version)
         version.set_stage(args.stage, force=args.force)
         after = client.get_model_version(args.name, version.id)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlops_lite.cli.output import format_duration, format_time, format_value, table
-from mlops_lite.client import Client, Run, RunTable
+from mlops_lite.cli.output import format_duration, format_time, format_value, open_client, table
 from mlops_lite.core.columns import Column, parse_columns
+
+if TYPE_CHECKING:
+    from mlops_lite.client import Client, Run, RunTable
 
 __all__ = ["register"]
 
@@ -88,7 +90,7 @@ def register(subparsers: Any) -> None:
 def _list_runs(args: argparse.Namespace) -> int:
     columns = parse_columns(args.columns)
     order_by = Column.parse(args.sort) if args.sort else None
-    with Client() as client:
+    with open_client() as client:
         if args.json and not args.limit:
             _print_all_as_json(client, args, columns, order_by)
             return 0
@@ -163,10 +165,10 @@ def _filtered(args: argparse.Namespace) -> bool:
 
 def _compare_runs(args: argparse.Namespace) -> int:
     columns = parse_columns(args.columns) or None
-    with Client() as client:
+    with open_client() as client:
         compared = client.compare_runs(args.runs, columns)
         if args.differences:
-            compared = RunTable(compared.runs, compared.differing_columns(), compared.values)
+            compared = type(compared)(compared.runs, compared.differing_columns(), compared.values)
         if args.json:
             print(json.dumps(compared.to_dict(), indent=2, default=repr))
         elif args.csv:
@@ -211,7 +213,7 @@ def _run_summary(run: Run) -> dict[str, Any]:
 
 
 def _show_run(args: argparse.Namespace) -> int:
-    with Client() as client:
+    with open_client() as client:
         run = client.get_pipeline_run(args.run)
         if args.json:
             print(json.dumps(run.to_dict(), indent=2, default=repr))
@@ -267,12 +269,12 @@ def _show_logs(args: argparse.Namespace) -> int:
     if args.follow:
         from mlops_lite.client.follow import follow_logs
 
-        with Client() as client:
+        with open_client() as client:
             for text in follow_logs(client, args.run, args.step):
                 sys.stdout.write(text)
                 sys.stdout.flush()
         return 0
-    with Client() as client:
+    with open_client() as client:
         step = client.get_pipeline_run(args.run).get_step(args.step)
         text = step.logs
         if step.error:

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Final
 
-from mlops_lite.store.repository import REPOSITORY_ENV
+from mlops_lite.core.variables import REPOSITORY_ENV
 
 __all__ = ["ENABLE_CACHE", "STRICT_ENV", "Reproduction", "current", "environment_for"]
 

@@ -168,22 +168,9 @@ class Listing:
     @classmethod
     def decode(cls, data: bytes, *, where: str) -> Listing:
         """A listing read back, every column checked; ``RecordError`` for anything else."""
-        if len(data) > _MAX_LISTING_BYTES:
-            raise RecordError(f"{where} has a listing of {len(data)} bytes: refused")
-        try:
-            envelope = msgpack.unpackb(data, raw=False, strict_map_key=True)
-        except (ValueError, TypeError, msgpack.exceptions.UnpackException):
-            raise RecordError(f"{where} has a damaged listing") from None
-        if not isinstance(envelope, dict) or envelope.get("kind") != _KIND:
-            raise RecordError(f"{where} has no archive listing")
-        if envelope.get("schema") != _SCHEMA:
-            raise RecordError(
-                f"{where} has a listing of schema {envelope.get('schema')!r}, this mlops_lite "
-                f"reads {_SCHEMA}: upgrade mlops-lite to read it"
-            )
-        columns = envelope.get("data")
-        if not isinstance(columns, dict):
-            raise RecordError(f"{where} has a damaged listing")
+        columns = _envelope_data(
+            data, kind=_KIND, what="listing", limit=_MAX_LISTING_BYTES, where=where
+        )
         listing = cls()
         for name, check in _COLUMNS.items():
             column = columns.get(name)
@@ -429,23 +416,32 @@ def _read_node(read_object: ObjectReader, sha: str) -> Archive | Root:
     return Archive(sha, listing, timestamp)
 
 
-def _decode_root(data: bytes, *, where: str) -> list[str]:
-    """The sorted archive commits a root's ``archives.msgpack`` names, every one checked."""
-    if len(data) > _MAX_CHILDREN * 50:
-        raise RecordError(f"{where} has a root listing of {len(data)} bytes: refused")
+def _envelope_data(data: bytes, *, kind: str, what: str, limit: int, where: str) -> dict[Any, Any]:
+    """The ``data`` map of a listing blob's schema envelope, its size, kind and schema checked."""
+    if len(data) > limit:
+        raise RecordError(f"{where} has a {what} of {len(data)} bytes: refused")
     try:
         envelope = msgpack.unpackb(data, raw=False, strict_map_key=True)
     except (ValueError, TypeError, msgpack.exceptions.UnpackException):
-        raise RecordError(f"{where} has a damaged root listing") from None
-    if not isinstance(envelope, dict) or envelope.get("kind") != _ROOT_KIND:
-        raise RecordError(f"{where} has no root listing")
+        raise RecordError(f"{where} has a damaged {what}") from None
+    if not isinstance(envelope, dict) or envelope.get("kind") != kind:
+        raise RecordError(f"{where} has no {'archive listing' if kind == _KIND else what}")
     if envelope.get("schema") != _SCHEMA:
         raise RecordError(
-            f"{where} has a root listing of schema {envelope.get('schema')!r}, this "
-            f"mlops_lite reads {_SCHEMA}: upgrade mlops-lite to read it"
+            f"{where} has a {what} of schema {envelope.get('schema')!r}, this mlops_lite "
+            f"reads {_SCHEMA}: upgrade mlops-lite to read it"
         )
-    data_map = envelope.get("data")
-    children = data_map.get("archives") if isinstance(data_map, dict) else None
+    content = envelope.get("data")
+    if not isinstance(content, dict):
+        raise RecordError(f"{where} has a damaged {what}")
+    return content
+
+
+def _decode_root(data: bytes, *, where: str) -> list[str]:
+    """The sorted archive commits a root's ``archives.msgpack`` names, every one checked."""
+    children = _envelope_data(
+        data, kind=_ROOT_KIND, what="root listing", limit=_MAX_CHILDREN * 50, where=where
+    ).get("archives")
     if (
         type(children) is not list
         or not 0 < len(children) <= _MAX_CHILDREN

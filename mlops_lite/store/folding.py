@@ -116,13 +116,18 @@ def fold_old_runs(
             changes += [(ref, sha, None) for ref, sha in chunk]
             folded += len(chunk)
         if changes:
-            kept = store.write_objects(objects, ref=ARCHIVE_PREFIX)
-            try:
-                store.refs.update_many(changes)
-            finally:
-                kept.release()
+            _write_and_move(store, objects, changes)
         index.refresh()
         return folded
+
+
+def _write_and_move(store: Store, objects: list[GitObject], changes: list[RefChange]) -> None:
+    """Write the new archives' objects in one pack, then move every ref in one transaction."""
+    kept = store.write_objects(objects, ref=ARCHIVE_PREFIX)
+    try:
+        store.refs.update_many(changes)
+    finally:
+        kept.release()
 
 
 def fold_archives(store: Store, index: RunIndex, *, fanout: int = ROOT_FANOUT) -> int:
@@ -164,11 +169,7 @@ def fold_archives(store: Store, index: RunIndex, *, fanout: int = ROOT_FANOUT) -
             return 0
         changes: list[RefChange] = [(archive_ref(sha), None, sha) for sha in sorted(made - folded)]
         changes += [(archive_ref(sha), sha, None) for sha in sorted(folded - made)]
-        kept = store.write_objects(objects, ref=ARCHIVE_PREFIX)
-        try:
-            store.refs.update_many(changes)
-        finally:
-            kept.release()
+        _write_and_move(store, objects, changes)
         index.refresh()
         return len(made)
 

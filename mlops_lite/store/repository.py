@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final
 
+from mlops_lite.core.variables import REPOSITORY_ENV
 from mlops_lite.errors import MissingObjectError, ProjectNotFoundError, RecordError
 from mlops_lite.store.artifacts import ArtifactMeta, read_artifact
 from mlops_lite.store.codepin import CodePin, pin_code
@@ -35,10 +36,7 @@ from mlops_lite.store.threads import parallel_map
 if TYPE_CHECKING:
     from mlops_lite.store.blobstore import ChunkStore
 
-__all__ = ["REPOSITORY_ENV", "GitStore", "find_project_root"]
-
-# Set by ``mlops-lite rerun`` for the interpreter it starts (``execution.reproduction``).
-REPOSITORY_ENV: Final = "MLOPS_LITE_REPOSITORY"
+__all__ = ["GitStore", "find_project_root"]
 
 # Looks at an object before calling it missing or damaged: packs may move
 # under a reader (a concurrent `git repack`), so each look rescans them.

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.integration.remotes import free_port, stop, wait_for_port
+from tests.integration.remotes import start_on_free_port, stop
 
 
 @dataclass
@@ -75,19 +75,13 @@ def gcs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcsServer]:
         pytest.skip("gcp-storage-emulator is not installed: pip install -e '.[test]'")
     pytest.importorskip("gcsfs")
     log = tmp_path_factory.mktemp("gcs") / "gcs.log"
-    for attempt in range(3):
-        port = free_port()
-        process = subprocess.Popen(
+    process, port = start_on_free_port(
+        lambda port: subprocess.Popen(
             [*command, "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"],
             stdout=subprocess.DEVNULL,
             stderr=log.open("wb"),
-        )
-        try:
-            wait_for_port(port, process, "gcp-storage-emulator")
-            break
-        except RuntimeError:
-            stop(process)
-            if attempt == 2:
-                raise
+        ),
+        "gcp-storage-emulator",
+    )
     yield GcsServer(f"http://127.0.0.1:{port}")
     stop(process)

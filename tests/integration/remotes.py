@@ -12,7 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,6 +79,27 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> Non
     wait_while_running(lambda: listening(port), process, f"{what} never listened on {port}")
 
 
+def start_on_free_port(
+    start: Callable[[int], subprocess.Popen[bytes]], what: str
+) -> tuple[subprocess.Popen[bytes], int]:
+    """``start(port)`` on a free port, once it listens; the process and its port.
+
+    Another process may take the port between our finding it free and the
+    server binding it, so up to three ports are tried.
+    """
+    for attempt in range(3):
+        port = free_port()
+        process = start(port)
+        try:
+            wait_for_port(port, process, what)
+            return process, port
+        except RuntimeError:
+            stop(process)
+            if attempt == 2:
+                raise
+    raise AssertionError("not reached")
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.terminate()
@@ -108,20 +129,14 @@ def git_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RemoteServe
     if shutil.which("git") is None or not (_git_exec_path() / "git-daemon").exists():
         pytest.skip(f"git daemon not installed; {_INSTALL_HINT}")
     base = tmp_path_factory.mktemp("git-daemon")
-    for attempt in range(3):
-        port = free_port()
-        process = subprocess.Popen(
+    process, port = start_on_free_port(
+        lambda port: subprocess.Popen(
             ["git", "daemon", "--reuseaddr", f"--base-path={base}", "--export-all",
              "--enable=receive-pack", "--listen=127.0.0.1", f"--port={port}", str(base)],
             env=server_env(base), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            wait_for_port(port, process, "git daemon")
-            break
-        except RuntimeError:
-            stop(process)
-            if attempt == 2:
-                raise
+        ),
+        "git daemon",
+    )  # fmt: skip
     yield RemoteServer("git", base, f"git://127.0.0.1:{port}/")
     stop(process)
 
@@ -173,9 +188,9 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
         # Debian's init script makes this; a container that never started sshd lacks it.
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
     user = getpass.getuser()
-    for attempt in range(3):
-        port = free_port()
-        config = keys / "sshd_config"
+    config = keys / "sshd_config"
+
+    def start(port: int) -> subprocess.Popen[bytes]:
         config.write_text(
             f"Port {port}\nListenAddress 127.0.0.1\nHostKey {keys / 'host_ed25519'}\n"
             f"PidFile {keys / 'sshd.pid'}\nAuthorizedKeysFile {keys / 'authorized_keys'}\n"
@@ -185,17 +200,12 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
             # sftp:// artifact stores (tests/integration/test_artifact_store.py).
             "Subsystem sftp internal-sftp\n"
         )
-        process = subprocess.Popen(
+        return subprocess.Popen(
             [SSHD, "-D", "-e", "-f", str(config)],
             env=server_env(keys), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        try:
-            wait_for_port(port, process, "sshd")
-            break
-        except RuntimeError:
-            stop(process)
-            if attempt == 2:
-                raise
+
+    process, port = start_on_free_port(start, "sshd")
     server = RemoteServer("ssh", base, f"ssh://{user}@127.0.0.1:{port}{base}/")
     yield SshServer(server, keys, port)
     stop(process)

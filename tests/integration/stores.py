@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.remotes import free_port, stop, wait_for_port
+from tests.integration.remotes import start_on_free_port, stop
 
 
 @dataclass
@@ -70,19 +70,13 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     if not command[0]:
         pytest.skip("moto_server is not installed: pip install -e '.[test]'")
     log = tmp_path_factory.mktemp("moto") / "moto.log"
-    for attempt in range(3):
-        port = free_port()
-        process = subprocess.Popen(
+    process, port = start_on_free_port(
+        lambda port: subprocess.Popen(
             [*command, "-H", "127.0.0.1", "-p", str(port)],
             stdout=subprocess.DEVNULL,
             stderr=log.open("wb"),
-        )
-        try:
-            wait_for_port(port, process, "moto_server")
-            break
-        except RuntimeError:
-            stop(process)
-            if attempt == 2:
-                raise
+        ),
+        "moto_server",
+    )
     yield S3Server(f"http://127.0.0.1:{port}")
     stop(process)

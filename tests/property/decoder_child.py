@@ -91,6 +91,12 @@ def _archive_listing(data: bytes) -> Any:
     return Listing.decode(data, where="fuzzed archive")
 
 
+def _root_listing(data: bytes) -> Any:
+    from mlops_lite.store.archives import _decode_root
+
+    return _decode_root(data, where="fuzzed root")
+
+
 def _ledger(data: bytes) -> Any:
     from mlops_lite.store.ledgers import DELETED_REF, decode_ledger
 
@@ -169,6 +175,7 @@ DECODERS: dict[str, Callable[[bytes], Any]] = {
     "annotations": _annotations,
     "journal": _journal,
     "archive_listing": _archive_listing,
+    "root_listing": _root_listing,
     "ledger": _ledger,
     "config_yaml": _config(".yaml"),
     "config_toml": _config(".toml"),

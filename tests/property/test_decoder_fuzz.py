@@ -85,7 +85,7 @@ def _seeds() -> dict[str, list[bytes]]:
         PandasParquetMaterializer,
     )
     from mlops_lite.store import objects as o
-    from mlops_lite.store.archives import Listing
+    from mlops_lite.store.archives import Listing, build_root
     from mlops_lite.store.artifacts import ArtifactMeta
 
     output = OutputRecord(
@@ -144,6 +144,8 @@ def _seeds() -> dict[str, list[bytes]]:
                 cache_steps=["a"],
             ).encode()
         ],
+        # A root's archives.msgpack: the first object build_root returns.
+        "root_listing": [build_root({"ab" * 20: 1, "cd" * 20: 2})[1][0].data],
         "ledger": [pack_value({"refs/mlops/runs/p/r": ["ab" * 20, 1.5, "a@x"]})],
         "config_yaml": [
             b"run_name: 'x-{date}'\nparameters: {lr: 0.1}\nsteps:\n  a: {seed: true}\n"
