@@ -104,9 +104,16 @@ def _report(result: Any, args: argparse.Namespace, verb: str, preposition: str) 
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
         return
+    from mlops_lite.store.archives import ARCHIVE_PREFIX
+    from mlops_lite.store.layout import RUNS_PREFIX
+
+    moved = result.created + result.updated
+    archives = sum(name.startswith(ARCHIVE_PREFIX) for name in moved)
+    others = len(moved) - archives - sum(name.startswith(RUNS_PREFIX) for name in moved)
     runs = result.runs
-    others = len(result.created) + len(result.updated) - runs
     what = f"{runs} run{'' if runs == 1 else 's'}"
+    if archives:
+        what += f" ({archives} archive ref{'' if archives == 1 else 's'})"
     if others:
         what += f" and {others} other ref{'' if others == 1 else 's'}"
     line = (

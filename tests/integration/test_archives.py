@@ -216,7 +216,13 @@ def test_two_clones_folding_into_different_roots_converge_and_lose_no_run(
     assert listed(project) == made == listed(bob)
     fresh = tmp_path / "fresh"
     git(tmp_path, "clone", "-q", str(bare), str(fresh))
-    sharing.pull(str(bare), path=fresh, quiet=True)
+    pulled = subprocess.run(
+        [sys.executable, "-m", "mlops_lite", "pull", str(bare)],
+        cwd=fresh, capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    # Runs counted once, archive refs named as such (not as "-N other refs").
+    assert pulled.stdout.startswith(f"pulled {len(made)} runs (") and "archive ref" in pulled.stdout
+    assert "other ref" not in pulled.stdout, pulled.stdout
     assert listed(fresh) == made
     git(bare, "gc", "-q", "--prune=now")
     git(bare, "fsck", "--strict", "--no-dangling")
