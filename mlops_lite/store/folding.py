@@ -146,10 +146,12 @@ def fold_archives(store: Store, index: RunIndex, *, fanout: int = ROOT_FANOUT) -
             return 0
         children = index.archive_children()
         heights: dict[str, int] = {}
-        times = {tip: archive_time(store.read_object, tip) for tip in tips}
         by_height: dict[int, list[str]] = {}
         for tip in tips:
             by_height.setdefault(archive_height(tip, children, heights), []).append(tip)
+        if all(len(group) < fanout for group in by_height.values()):
+            return 0  # nothing to fold: no commit read (this runs on every push and pull)
+        times = {tip: archive_time(store.read_object, tip) for tip in tips}
         objects: list[GitObject] = []
         made: set[str] = set()
         folded: set[str] = set()

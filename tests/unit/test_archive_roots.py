@@ -278,3 +278,21 @@ def test_a_root_object_that_is_not_a_commit_is_skipped() -> None:
     store.refs.compare_and_swap(archive_ref(garbage.id), None, garbage.id)
     assert garbage.id in archive_tree(store.read_object, garbage.id).skipped
     assert listed(store) == made
+
+
+def test_folding_with_nothing_to_fold_reads_no_commit() -> None:
+    """Push and pull tidy every time: with nothing to fold, that reads no object.
+
+    It used to read one commit per archive ref (about 50 ms of a push at 10,000 runs).
+    """
+    store = CountingStore()
+    record_memory_runs(store, 150)
+    index = RunIndex(store)
+    assert fold_old_runs(store, index, keep=0, batch=10) == 150  # 15 archives
+    assert fold_archives(store, index, fanout=8) == 1  # a root of 8, and 7 archives
+    assert len(archive_tips(store)) == 8  # as many refs as a root takes, no height full
+    index.refresh()
+    before = store.reads
+    assert fold_archives(store, index, fanout=8) == 0
+    assert store.reads == before
+    index.close()
