@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence, Sized
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -34,6 +34,7 @@ from mlops_lite.store.index_db import (
     INDIVIDUAL,
     SCHEMA,
     create_run_indexes,
+    in_batches,
     insert_run,
     rollback,
 )
@@ -334,13 +335,12 @@ class RunIndex:
         self._complete()
         by_name = {column.name: column for column in columns}
         found: dict[str, dict[Column, Any]] = {}
-        # Bounded batches: sqlite limits the number of parameters of one statement.
-        for start in range(0, len(refs), 400):
-            batch = refs[start : start + 400]
+        names = ", ".join("?" * len(by_name))
+        for batch, marks in in_batches(refs):
             rows = self._query(
                 "SELECT runs.ref, v.name, v.value FROM run_values AS v "
                 "JOIN runs ON runs.id = v.run "
-                f"WHERE runs.ref IN ({_marks(batch)}) AND v.name IN ({_marks(by_name)})",
+                f"WHERE runs.ref IN ({marks}) AND v.name IN ({names})",
                 [*batch, *by_name],
             )
             for ref, name, value in rows:
@@ -400,14 +400,13 @@ class RunIndex:
         self._complete()
         chosen = set(refs)
         found: dict[str, str] = {}
-        for start in range(0, len(refs), 400):
-            batch = refs[start : start + 400]
+        for batch, marks in in_batches(refs):
             rows = self._query(
                 "SELECT DISTINCT other.ref, other.sha FROM runs AS mine "
                 "JOIN cache AS ours ON ours.run = mine.id "
                 "JOIN cache AS theirs ON theirs.cache_key = ours.cache_key "
                 "JOIN runs AS other ON other.id = theirs.run "
-                f"WHERE mine.ref IN ({_marks(batch)})",
+                f"WHERE mine.ref IN ({marks})",
                 batch,
             )
             found.update((ref, sha) for ref, sha in rows if ref not in chosen)
@@ -421,13 +420,12 @@ class RunIndex:
         """
         above = self._roots_above()
         found: dict[str, tuple[str, set[str]]] = {}
-        for start in range(0, len(refs), 400):
-            batch = refs[start : start + 400]
+        for batch, marks in in_batches(refs):
             rows = self._query(
                 "SELECT runs.ref, runs.sha, holders.name FROM runs "
                 "LEFT JOIN held ON held.run = runs.id "
                 "LEFT JOIN holders ON holders.id = held.holder "
-                f"WHERE runs.ref IN ({_marks(batch)})",
+                f"WHERE runs.ref IN ({marks})",
                 batch,
             )
             for ref, sha, name in rows:
@@ -478,34 +476,26 @@ class RunIndex:
         self._complete()
         rows: list[tuple[Any, ...]] = []
         ids: dict[int, int] = {}
-        for start in range(0, len(refs), 400):
-            batch = refs[start : start + 400]
+        for batch, marks in in_batches(refs):
             for row in self._query(
-                f"SELECT runs.id, {_ROW} FROM runs WHERE runs.ref IN ({_marks(batch)})", batch
+                f"SELECT runs.id, {_ROW} FROM runs WHERE runs.ref IN ({marks})", batch
             ):
                 ids[row[0]] = len(rows)
                 rows.append(row[1:])
         values: list[tuple[int, str, bytes, float | None]] = []
         cache: list[tuple[int, str, str]] = []
         id_list = list(ids)
-        for start in range(0, len(id_list), 400):
-            id_batch = id_list[start : start + 400]
+        for id_batch, marks in in_batches(id_list):
             for run, name, value, number in self._query(
-                f"SELECT run, name, value, number FROM run_values WHERE run IN "
-                f"({_marks(id_batch)})",
+                f"SELECT run, name, value, number FROM run_values WHERE run IN ({marks})",
                 id_batch,
             ):
                 values.append((ids[run], name, value, number))
             for run, key, step in self._query(
-                f"SELECT run, cache_key, step FROM cache WHERE run IN ({_marks(id_batch)})",
-                id_batch,
+                f"SELECT run, cache_key, step FROM cache WHERE run IN ({marks})", id_batch
             ):
                 cache.append((ids[run], key, step))
         return to_listing(rows, values, cache)
-
-
-def _marks(values: Sized) -> str:
-    return ", ".join("?" * len(values))
 
 
 def _filters(

@@ -11,7 +11,8 @@ look at the refs saw (``index_sync.py``).
 from __future__ import annotations
 
 import sqlite3
-from typing import Final
+from collections.abc import Iterator, Sequence
+from typing import Final, TypeVar
 
 from mlops_lite.store.index_rows import RUN_COLUMNS, IndexedRun
 
@@ -24,6 +25,7 @@ __all__ = [
     "SCHEMA",
     "create_run_indexes",
     "forget_ids",
+    "in_batches",
     "insert_run",
     "rollback",
 ]
@@ -117,11 +119,22 @@ def insert_run(db: sqlite3.Connection, indexed: IndexedRun, holder: int) -> None
     )
 
 
+T = TypeVar("T")
+
+# SQLite before 3.32 takes at most 999 parameters in one statement: lists go in slices.
+_IN_BATCH: Final = 400
+
+
+def in_batches(values: Sequence[T]) -> Iterator[tuple[Sequence[T], str]]:
+    """``(slice, "?, ?, ...")`` for each slice of ``values`` one ``IN (...)`` may hold."""
+    for start in range(0, len(values), _IN_BATCH):
+        batch = values[start : start + _IN_BATCH]
+        yield batch, ", ".join("?" * len(batch))
+
+
 def forget_ids(db: sqlite3.Connection, runs: list[int]) -> None:
     """Drop the rows of these run ids, with their holders, values and cache keys."""
-    for start in range(0, len(runs), 500):
-        batch = runs[start : start + 500]
-        marks = ", ".join("?" * len(batch))
+    for batch, marks in in_batches(runs):
         for table, column in (
             ("runs", "id"), ("held", "run"), ("run_values", "run"), ("cache", "run"),
         ):  # fmt: skip

@@ -45,6 +45,7 @@ from mlops_lite.store.index_db import (
     RUN_INDEXES,
     create_run_indexes,
     forget_ids,
+    in_batches,
     insert_run,
     rollback,
 )
@@ -354,9 +355,7 @@ class IndexSync:
     def _rows_of(self, refs: list[str]) -> dict[str, tuple[int, str, bool]]:
         """``{ref: (run id, sha, held by its own ref)}`` of those listed."""
         found: dict[str, tuple[int, str, bool]] = {}
-        for start in range(0, len(refs), 400):
-            batch = refs[start : start + 400]
-            marks = ", ".join("?" * len(batch))
+        for batch, marks in in_batches(refs):
             for ref, run, sha, own in self.db.execute(
                 "SELECT runs.ref, runs.id, runs.sha, EXISTS (SELECT 1 FROM held WHERE "
                 f"held.run = runs.id AND held.holder = {INDIVIDUAL}) "
@@ -478,9 +477,7 @@ class _RowLoader:
 
     def _existing(self, refs: list[str]) -> dict[str, tuple[int, str]]:
         found: dict[str, tuple[int, str]] = {}
-        for start in range(0, len(refs), 400):
-            batch = refs[start : start + 400]
-            marks = ", ".join("?" * len(batch))
+        for batch, marks in in_batches(refs):
             for ref, run, sha in self.db.execute(
                 f"SELECT ref, id, sha FROM runs WHERE ref IN ({marks})", batch
             ):
@@ -545,11 +542,8 @@ def _complete_archive(db: sqlite3.Connection, holder: int, archive: Archive) -> 
         ],
     )
     done = list(incomplete.values())
-    for start in range(0, len(done), 500):
-        batch = done[start : start + 500]
-        db.execute(
-            f"UPDATE runs SET complete = 1 WHERE id IN ({', '.join('?' * len(batch))})", batch
-        )
+    for batch, marks in in_batches(done):
+        db.execute(f"UPDATE runs SET complete = 1 WHERE id IN ({marks})", batch)
 
 
 # reading runs ------------------------------------------------------------------
