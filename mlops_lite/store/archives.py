@@ -35,7 +35,8 @@ A version of mlops-lite from before roots reads a root as an archive without
 it does not list the runs under a root (upgrade to list them).
 
 A listing comes from teammates like everything else: it is
-decoded with bounds on every column, its runs must be the commit's parents, and
+decoded with bounds on every column (its value and cache columns when first
+read: a fresh clone lists runs without them), its runs must be the commit's parents, and
 what it says is only what listings show (a cache hit is checked against the
 run's own record before it is reused). Runs keep their names (the index lists
 an archived run under ``refs/mlops/runs/<pipeline>/<run>`` as before), their
@@ -44,10 +45,11 @@ shas and everything that works with a sha (``rerun``, ``git show``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgpack
 
@@ -133,6 +135,9 @@ class Listing:
     """The runs an archive holds, column by column: the run index's own rows.
 
     ``values_*`` and ``cache_*`` refer to runs by their position in ``refs``.
+    A decoded listing reads and checks those columns the first time one is
+    used (``complete``): a fresh clone lists 100,000 archived runs without
+    them, and they are two thirds of every listing's cells.
     """
 
     refs: list[str] = field(default_factory=list)
@@ -167,36 +172,79 @@ class Listing:
 
     @classmethod
     def decode(cls, data: bytes, *, where: str) -> Listing:
-        """A listing read back, every column checked; ``RecordError`` for anything else."""
-        columns = _envelope_data(
-            data, kind=_KIND, what="listing", limit=_MAX_LISTING_BYTES, where=where
-        )
-        listing = cls()
-        for name, check in _COLUMNS.items():
+        """A listing read back, its run columns checked; ``RecordError`` for anything else.
+
+        Its value and cache columns are read and checked when first used
+        (``complete``), and raise ``RecordError`` then if they are not valid.
+        """
+        columns, deferred = _listing_columns(data, where=where)
+        # Built without its deferred columns: reading one calls ``__getattr__``.
+        listing = cls.__new__(cls)
+        for name in _RUN_COLUMNS:
             column = columns.get(name)
-            if type(column) is not list or not check(column):
+            if type(column) is not list or not _COLUMNS[name](column):
                 raise RecordError(f"{where} has an invalid listing column {name!r}")
             setattr(listing, name, column)
-        listing._check_shape(where)
+        listing._check_runs(where)
+        # Kept outside the fields: equality, repr and encode see the columns only.
+        listing.__dict__["_deferred"] = _Deferred(data, deferred, where)
         return listing
 
-    def _check_shape(self, where: str) -> None:
+    def complete(self) -> Listing:
+        """The listing, its value and cache columns read and checked (``RecordError``)."""
+        deferred: _Deferred | None = self.__dict__.get("_deferred")
+        if deferred is None:
+            return self
+        columns = {}
+        for name in _DEFERRED_COLUMNS:
+            span = deferred.spans.get(name)
+            column = (
+                None
+                if span is None
+                else _unpack(deferred.data[span[0] : span[1]], where=deferred.where)
+            )
+            if type(column) is not list or not _COLUMNS[name](column):
+                raise RecordError(f"{deferred.where} has an invalid listing column {name!r}")
+            columns[name] = column
+        for group in (_VALUE_COLUMNS, _CACHE_COLUMNS):
+            if len({len(columns[name]) for name in group}) != 1:
+                raise RecordError(f"{deferred.where} has a listing whose columns differ in length")
+        count = len(self.refs)
+        for positions in (columns["value_runs"], columns["cache_runs"]):
+            if positions and not 0 <= min(positions) <= max(positions) < count:
+                raise RecordError(f"{deferred.where} has a listing row for a run it does not hold")
+        self.__dict__.update(columns)
+        self.__dict__.pop("_deferred", None)  # two threads may complete it at once
+        return self
+
+    if not TYPE_CHECKING:  # mypy keeps checking attribute names
+
+        def __getattr__(self, name: str) -> Any:
+            # Only called for an attribute not set: a decoded listing's deferred column.
+            if name in _DEFERRED_COLUMNS and "_deferred" in self.__dict__:
+                return getattr(self.complete(), name)
+            raise AttributeError(name)
+
+    def _check_runs(self, where: str) -> None:
         count = len(self.refs)
         if count > _MAX_RUNS:
             raise RecordError(f"{where} lists {count} runs: refused")
         for name in _RUN_COLUMNS:
             if len(getattr(self, name)) != count:
                 raise RecordError(f"{where} has a listing whose columns differ in length")
-        for group in (_VALUE_COLUMNS, _CACHE_COLUMNS):
-            if len({len(getattr(self, name)) for name in group}) != 1:
-                raise RecordError(f"{where} has a listing whose columns differ in length")
         if len(set(self.refs)) != count or not are_run_refs(self.refs):
             raise RecordError(f"{where} lists a run ref twice, or one that is not a run's")
         if not _all_shas(self.shas) or not set(self.statuses) <= _STATUSES:
             raise RecordError(f"{where} lists an invalid sha or status")
-        for positions in (self.value_runs, self.cache_runs):
-            if positions and not 0 <= min(positions) <= max(positions) < count:
-                raise RecordError(f"{where} has a listing row for a run it does not hold")
+
+
+@dataclass(frozen=True, slots=True)
+class _Deferred:
+    """A decoded listing's value and cache columns, still packed: ``{name: (start, end)}``."""
+
+    data: bytes
+    spans: dict[str, tuple[int, int]]
+    where: str
 
 
 # Each check is a pass of C loops (``map``, ``set``, ``max``): a fresh clone checks
@@ -225,7 +273,7 @@ def _blobs(column: list[Any]) -> bool:
 
 def _all_shas(column: list[str]) -> bool:
     """Whether every item is a sha (``refs.is_sha``), in two C passes: checked texts only."""
-    return set(map(len, column)) <= _SHA_LENGTH and set("".join(column)) <= _HEX_DIGITS
+    return set(map(len, column)) <= _SHA_LENGTH and _HEX.fullmatch("".join(column)) is not None
 
 
 def _integers(column: list[Any]) -> bool:
@@ -238,7 +286,7 @@ _OPTIONAL_NUMBER: Final[frozenset[type]] = frozenset({float, int, type(None)})
 _BYTES: Final[frozenset[type]] = frozenset({bytes})
 _INT: Final[frozenset[type]] = frozenset({int})
 _SHA_LENGTH: Final = frozenset({40})
-_HEX_DIGITS: Final = frozenset("0123456789abcdef")
+_HEX: Final = re.compile("[0-9a-f]*")
 
 
 _COLUMNS: Final = {
@@ -264,6 +312,7 @@ _COLUMNS: Final = {
 _RUN_COLUMNS: Final = tuple(list(_COLUMNS)[:11])
 _VALUE_COLUMNS: Final = ("value_runs", "value_names", "value_data", "value_numbers")
 _CACHE_COLUMNS: Final = ("cache_runs", "cache_keys", "cache_steps")
+_DEFERRED_COLUMNS: Final = (*_VALUE_COLUMNS, *_CACHE_COLUMNS)
 _STATUSES: Final = frozenset(RUN_STATUSES)
 
 
@@ -435,6 +484,81 @@ def _envelope_data(data: bytes, *, kind: str, what: str, limit: int, where: str)
     if not isinstance(content, dict):
         raise RecordError(f"{where} has a damaged {what}")
     return content
+
+
+def _listing_columns(
+    data: bytes, *, where: str
+) -> tuple[dict[Any, Any], dict[str, tuple[int, int]]]:
+    """The columns of a ``runs.msgpack`` envelope, but the deferred ones: where those lie in it.
+
+    Read as a stream, with the envelope's size, kind and schema checked as
+    ``_envelope_data`` checks them: the value and cache columns are skipped
+    (walked as msgpack, never built), so decoding a listing costs a quarter of
+    unpacking it whole. Keys repeated in a map count once, the last, as a
+    whole unpack would have them.
+    """
+    if len(data) > _MAX_LISTING_BYTES:
+        raise RecordError(f"{where} has a listing of {len(data)} bytes: refused")
+    if not _map_at(data, 0):
+        raise RecordError(f"{where} has no archive listing")
+    envelope: dict[Any, Any] = {}
+    content: tuple[dict[Any, Any], dict[str, tuple[int, int]]] | None = None
+    stream = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=len(data))
+    stream.feed(data)
+    try:
+        for _ in range(stream.read_map_header()):
+            key = _map_key(stream.unpack())
+            if key != "data" or not _map_at(data, stream.tell()):
+                envelope[key] = stream.unpack()
+                content = None if key == "data" else content
+                continue
+            columns: dict[Any, Any] = {}
+            spans: dict[str, tuple[int, int]] = {}
+            for _ in range(stream.read_map_header()):
+                name = _map_key(stream.unpack())
+                if name in _DEFERRED_COLUMNS:
+                    start = stream.tell()
+                    stream.skip()
+                    spans[name] = (start, stream.tell())
+                else:
+                    columns[name] = stream.unpack()
+            content = (columns, spans)
+        if stream.tell() != len(data):
+            raise ValueError("extra data after the listing")
+    except (ValueError, TypeError, msgpack.exceptions.UnpackException):
+        raise RecordError(f"{where} has a damaged listing") from None
+    if envelope.get("kind") != _KIND:
+        raise RecordError(f"{where} has no archive listing")
+    if envelope.get("schema") != _SCHEMA:
+        raise RecordError(
+            f"{where} has a listing of schema {envelope.get('schema')!r}, this mlops_lite "
+            f"reads {_SCHEMA}: upgrade mlops-lite to read it"
+        )
+    if content is None:
+        raise RecordError(f"{where} has a damaged listing")
+    return content
+
+
+def _map_at(data: bytes, position: int) -> bool:
+    """Whether a msgpack map starts at ``position`` (fixmap, map 16, map 32)."""
+    return position < len(data) and (
+        0x80 <= data[position] <= 0x8F or data[position] in b"\xde\xdf"
+    )
+
+
+def _map_key(key: Any) -> Any:
+    """A map key as ``strict_map_key`` allows it (str or bytes); ValueError for any other."""
+    if type(key) is not str and type(key) is not bytes:
+        raise ValueError("a map key that is not a string")
+    return key
+
+
+def _unpack(data: bytes, *, where: str) -> Any:
+    """One msgpack value, as a whole listing is unpacked; ``RecordError`` when damaged."""
+    try:
+        return msgpack.unpackb(data, raw=False, strict_map_key=True)
+    except (ValueError, TypeError, msgpack.exceptions.UnpackException):
+        raise RecordError(f"{where} has a damaged listing") from None
 
 
 def _decode_root(data: bytes, *, where: str) -> list[str]:

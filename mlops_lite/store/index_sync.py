@@ -32,7 +32,6 @@ from mlops_lite.core.records import StepRecord
 from mlops_lite.errors import MlopsLiteError, RecordError
 from mlops_lite.store.archives import (
     ARCHIVE_PREFIX,
-    Archive,
     Listing,
     archive_tree,
     parse_archive_ref,
@@ -492,11 +491,18 @@ def complete_holders(db: sqlite3.Connection, store: Store, pending: list[tuple[i
     try:
         for holder, sha in pending:
             try:
-                archive = read_archive(reader.read_object, sha)
-            except MlopsLiteError:
-                archive = None
-            if archive is not None:
-                _complete_archive(db, holder, archive)
+                listing = read_archive(reader.read_object, sha).listing.complete()
+            except MlopsLiteError as error:
+                # Its runs were listed from the columns that could be read: they stay
+                # listed, without metric columns or cache keys (a cache miss, no harm).
+                logger.warning(
+                    "mlops-lite: archive %s: the metric columns and cache keys of its runs "
+                    "cannot be read (%s): listed without them",
+                    sha,
+                    error,
+                )
+            else:
+                _complete_archive(db, holder, listing)
             db.execute("UPDATE holders SET complete = 1 WHERE id = ?", (holder,))
         db.execute("COMMIT")
     except BaseException:
@@ -504,8 +510,7 @@ def complete_holders(db: sqlite3.Connection, store: Store, pending: list[tuple[i
         raise
 
 
-def _complete_archive(db: sqlite3.Connection, holder: int, archive: Archive) -> None:
-    listing = archive.listing
+def _complete_archive(db: sqlite3.Connection, holder: int, listing: Listing) -> None:
     incomplete = {
         ref: run
         for run, ref in db.execute(

@@ -83,7 +83,7 @@ def purge_archives(store: Store, index: RunIndex) -> int:
     affected = []
     for sha in _archives_of_runs(store, children):
         try:
-            listing = read_archive(store.read_object, sha).listing
+            listing = read_archive(store.read_object, sha).listing.complete()
         except MlopsLiteError:
             continue  # not one we can rewrite: left as it is
         if any(

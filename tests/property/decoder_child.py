@@ -88,7 +88,8 @@ def _journal(data: bytes) -> Any:
 def _archive_listing(data: bytes) -> Any:
     from mlops_lite.store.archives import Listing
 
-    return Listing.decode(data, where="fuzzed archive")
+    # Its value and cache columns are checked when first read: read them all.
+    return Listing.decode(data, where="fuzzed archive").complete()
 
 
 def _root_listing(data: bytes) -> Any:

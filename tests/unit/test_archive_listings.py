@@ -131,6 +131,38 @@ def test_deleting_an_archived_run_rewrites_its_archive_without_it() -> None:
     fresh.close()
 
 
+def test_an_archive_whose_cache_keys_cannot_be_read_lists_its_runs_without_them(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = MemoryStore()
+    made = record_memory_runs(store, 30)
+    index = RunIndex(store)
+    assert fold_old_runs(store, index, keep=10, batch=20) == 20
+    archived = sorted(made)[:20]
+    hits_before = [hit.ref for hit in index.cache_hits("key-3")]  # type: ignore[arg-type]
+    # The same runs, listed by a teammate's archive whose cache keys are too long.
+    listing = sorted_listing(index.listing(archived))
+    index.close()
+    listing.cache_keys = ["k" * 1025 for _ in listing.cache_keys]
+    archive, objects = build_archive(listing)
+    store.write_objects(objects)
+    store.refs.update_many(
+        [(ref, sha, None) for ref, sha in store.refs.list("refs/mlops/archive/").items()]
+        + [(archive_ref(archive.id), None, archive.id)]
+    )
+    fresh = RunIndex(store)
+    fresh.refresh()
+    assert {row.ref for row in fresh.runs()} == set(made)  # listed from the run columns
+    with caplog.at_level("WARNING"):
+        assert list(fresh.cache_hits("key-3")) == []  # type: ignore[arg-type]
+    assert f"archive {archive.id}" in caplog.text and "listed without them" in caplog.text
+    assert hits_before == [f"{RUNS_PREFIX}p/run-00003"]
+    caplog.clear()
+    assert list(fresh.cache_hits("key-4")) == []  # type: ignore[arg-type]
+    assert caplog.text == ""  # read once: the holder is complete, as far as it can be
+    fresh.close()
+
+
 def _listing(count: int = 2) -> Listing:
     store = MemoryStore()
     made = record_memory_runs(store, count)
@@ -178,7 +210,67 @@ def _tampered(change: dict[str, Any]) -> bytes:
 )
 def test_a_listing_from_a_stranger_is_checked_column_by_column(change: dict[str, Any]) -> None:
     with pytest.raises(RecordError, match=r"^archive x "):
-        Listing.decode(_tampered(change), where="archive x")
+        Listing.decode(_tampered(change), where="archive x").complete()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"cache_runs": [0, 7], "cache_keys": ["a", "b"], "cache_steps": ["s", "s"]},
+        {"value_runs": [0], "value_names": [], "value_data": [], "value_numbers": []},
+        {"cache_runs": [0, 1], "cache_keys": ["a", "b" * 1025], "cache_steps": ["s", "s"]},
+        {"value_data": "not a column"},
+        {"cache_steps": None},
+    ],
+)
+def test_a_listings_value_and_cache_columns_are_checked_when_first_used(
+    change: dict[str, Any],
+) -> None:
+    # A fresh clone lists runs from their run columns: the other two thirds of a
+    # listing are read and checked by whatever uses them, every time until valid.
+    listing = Listing.decode(_tampered(change), where="archive x")
+    assert listing.refs == _listing().refs
+    for _ in range(2):
+        with pytest.raises(RecordError, match=r"^archive x "):
+            _ = listing.cache_keys
+        with pytest.raises(RecordError, match=r"^archive x "):
+            listing.complete()
+    assert Listing.decode(_listing().encode(), where="x").cache_keys == _listing().cache_keys
+
+
+def test_damage_inside_a_value_column_is_found_when_the_column_is_read() -> None:
+    envelope = msgpack.unpackb(_listing().encode(), raw=False)
+    packed = msgpack.packb(envelope, use_bin_type=True)
+    key = msgpack.packb(envelope["data"]["cache_keys"][0])
+    assert packed.count(key) == 1
+    # The same length, but not UTF-8: msgpack is walked over, not decoded, at first.
+    damaged = packed.replace(key, key[:1] + b"\xff" * (len(key) - 1))
+    listing = Listing.decode(damaged, where="archive x")
+    with pytest.raises(RecordError, match=r"^archive x has a damaged listing"):
+        listing.complete()
+
+
+def _envelope(data: Any) -> bytes:
+    return msgpack.packb({"schema": 1, "kind": "archive", "data": data})
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _listing().encode() + b"\x00",  # trailing bytes
+        _envelope({1: []}),  # a key strict_map_key refuses
+        _envelope({"refs": [{(1,): 2}]}),  # one inside a column
+        _envelope({"x": [1]}).replace(b"\x83", b"\x84", 1)
+        + msgpack.packb("data")
+        + msgpack.packb([]),  # a key twice: the last counts, and this "data" is no map
+        _envelope([]),
+        msgpack.packb({"schema": 1, "kind": "archive"}),
+        _envelope({"cache_keys": ["a"]})[:-2],  # cut inside a column walked over
+    ],
+)
+def test_a_listing_envelope_is_read_as_a_whole_unpack_would(data: bytes) -> None:
+    with pytest.raises(RecordError, match=r"^archive x "):
+        Listing.decode(data, where="archive x")
 
 
 def test_a_listing_of_another_schema_or_no_listing_at_all_is_refused() -> None:
