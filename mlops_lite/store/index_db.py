@@ -82,10 +82,11 @@ INSERT_RUN: Final = (
     f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}, complete) "
     f"VALUES ({', '.join('?' * len(RUN_COLUMNS))}, ?)"
 )
-# The same with the id given (a bulk load numbers its rows itself).
+# A run an archive lists, with the id given (a bulk load numbers its rows itself):
+# its values and cache keys are loaded from the archive when first needed.
 INSERT_RUN_WITH_ID: Final = (
     f"INSERT INTO runs (id, {', '.join(RUN_COLUMNS)}, complete) "
-    f"VALUES (?, {', '.join('?' * len(RUN_COLUMNS))}, ?)"
+    f"VALUES (?, {', '.join('?' * len(RUN_COLUMNS))}, 0)"
 )
 
 

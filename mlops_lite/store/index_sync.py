@@ -25,7 +25,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import repeat
 from typing import Any, Final
 
 from mlops_lite.core.records import StepRecord
@@ -418,7 +417,10 @@ class _RowLoader:
         self.next_id = (db.execute("SELECT max(id) FROM runs").fetchone()[0] or 0) + 1
         self.placed: dict[str, tuple[int, str]] = {}  # ref -> (run id, sha), this load's
         self.rows: list[tuple[Any, ...]] = []
-        self.held: list[tuple[int, int]] = []
+        self.held: list[tuple[int, int]] = []  # (holder, run)
+        # (holder, first run id, last + 1): an archive whose runs are all new here
+        # holds a range of ids, inserted by sqlite from the runs table in one statement.
+        self.held_ranges: list[tuple[int, int, int]] = []
 
     def add(self, holder: int, listing: Listing) -> None:
         """Hold the listed runs by ``holder``: a row for each run not listed yet."""
@@ -431,13 +433,12 @@ class _RowLoader:
             and self.deleted.keys().isdisjoint(listing.refs)
         ):
             # Every run is new here (a fresh clone's case): rows numbered in one C pass.
-            runs = range(self.next_id, self.next_id + len(listing))
+            first = self.next_id
             self.next_id += len(listing)
+            runs = range(first, self.next_id)
             placed.update(zip(listing.refs, zip(runs, listing.shas, strict=True), strict=True))
-            self.rows.extend(
-                (run, *indexed, 0) for run, indexed in zip(runs, listing_rows(listing), strict=True)
-            )
-            self.held.extend(zip(repeat(holder), runs))
+            self.rows.extend(listing_rows(listing, ids=runs))
+            self.held_ranges.append((holder, first, self.next_id))
             return
         for indexed in listing_rows(listing):
             ref, sha = indexed[0], indexed[1]
@@ -448,7 +449,7 @@ class _RowLoader:
                 run = self.next_id
                 self.next_id += 1
                 placed[ref] = (run, sha)
-                self.rows.append((run, *indexed, 0))
+                self.rows.append((run, *indexed))
                 self.held.append((holder, run))
             elif row[1] == sha:
                 self.held.append((holder, row[0]))
@@ -459,7 +460,7 @@ class _RowLoader:
         bulk = len(self.rows) >= _BULK
         if not bulk:
             self.db.executemany(INSERT_RUN_WITH_ID, self.rows)
-            self.db.executemany("INSERT OR IGNORE INTO held VALUES (?, ?)", self.held)
+            self._insert_held()
             return
         for name in RUN_INDEXES:
             self.db.execute(f"DROP INDEX IF EXISTS {name}")
@@ -470,9 +471,16 @@ class _RowLoader:
         try:
             self.db.executemany(INSERT_RUN_WITH_ID, self.rows)
             create_run_indexes(self.db)
-            self.db.executemany("INSERT OR IGNORE INTO held VALUES (?, ?)", self.held)
+            self._insert_held()
         finally:
             self.db.execute(f"PRAGMA cache_size={int(cache_size)}")
+
+    def _insert_held(self) -> None:
+        self.db.executemany(
+            "INSERT OR IGNORE INTO held SELECT ?, id FROM runs WHERE id >= ? AND id < ?",
+            self.held_ranges,
+        )
+        self.db.executemany("INSERT OR IGNORE INTO held VALUES (?, ?)", self.held)
 
     def _existing(self, refs: list[str]) -> dict[str, tuple[int, str]]:
         found: dict[str, tuple[int, str]] = {}
