@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -202,3 +203,31 @@ def test_compressible_artifact_is_stored_with_zstd_and_reads_back(project: Path)
     meta, data = store.read_artifact(tree.id)
     assert meta.codec == "zstd" and bytes(data) == payload
     store.close()
+
+
+def test_git_streams_many_objects_through_a_pipe_widened_where_the_system_allows(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops_lite.store import git as git_module
+
+    fcntl = pytest.importorskip("fcntl")
+    if not hasattr(fcntl, "F_GETPIPE_SZ"):
+        pytest.skip("pipes have a fixed size here")
+    if int(Path("/proc/sys/fs/pipe-max-size").read_text()) < 1024 * 1024:
+        pytest.skip("pipes may not hold 1 MiB here")
+    store = GitStore.open()
+    blobs = [o.blob(os.urandom(size)) for size in (0, 1, 70_000, 3_000_000)]
+    store.write_objects(blobs).release()
+    widths: list[int] = []
+    widen = git_module._widen_pipe
+
+    def widened(stream: IO[bytes]) -> None:
+        widen(stream)
+        widths.append(fcntl.fcntl(stream.fileno(), fcntl.F_GETPIPE_SZ))
+
+    monkeypatch.setattr(git_module, "_widen_pipe", widened)
+    ids = [blob.id for blob in blobs]
+    found = git_module.cat_objects(str(project), [*ids, "0" * 40, *ids])
+    assert found == {blob.id: ("blob", bytes(blob.data)) for blob in blobs}
+    # git writes ahead of its reader by up to 1 MiB instead of 64 KiB (Linux's default).
+    assert widths == [1024 * 1024]
