@@ -38,6 +38,7 @@ def test_a_fresh_index_lists_archived_runs_from_the_archive_not_their_records() 
     # Two archives: commit, tree and listing each (none when this process read them
     # already); not one record per run.
     assert store.reads <= 6
+    assert store.single == 0  # each in a bulk read of its kind
     # Their metric columns and cache keys load on first need, from the same listings.
     hits = index.cache_hits("key-7")  # type: ignore[arg-type]
     assert [hit.ref for hit in hits] == [f"{RUNS_PREFIX}p/run-00007"]
@@ -46,12 +47,14 @@ def test_a_fresh_index_lists_archived_runs_from_the_archive_not_their_records() 
 
 
 class CountingStore(MemoryStore):
-    """A memory store that counts the objects read from it."""
+    """A memory store that counts the objects read from it (``single``: one at a time)."""
 
     reads = 0
+    single = 0
 
     def read_object(self, object_id: str, kind: int | None = None) -> bytes:
         self.reads += 1
+        self.single += 1
         return super().read_object(object_id, kind)
 
     def read_objects(self, object_ids: list[str]) -> dict[str, GitObject]:
