@@ -45,7 +45,6 @@ shas and everything that works with a sha (``rerun``, ``git show``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -272,8 +271,14 @@ def _blobs(column: list[Any]) -> bool:
 
 
 def _all_shas(column: list[str]) -> bool:
-    """Whether every item is a sha (``refs.is_sha``), in two C passes: checked texts only."""
-    return set(map(len, column)) <= _SHA_LENGTH and _HEX.fullmatch("".join(column)) is not None
+    """Whether every item is a sha (``refs.is_sha``), in C passes: checked texts only."""
+    if not set(map(len, column)) <= _SHA_LENGTH:
+        return False
+    try:
+        joined = "".join(column).encode("ascii")
+    except UnicodeEncodeError:
+        return False
+    return not joined.translate(None, _HEX_DIGITS)  # nothing left once hex digits are
 
 
 def _integers(column: list[Any]) -> bool:
@@ -286,7 +291,7 @@ _OPTIONAL_NUMBER: Final[frozenset[type]] = frozenset({float, int, type(None)})
 _BYTES: Final[frozenset[type]] = frozenset({bytes})
 _INT: Final[frozenset[type]] = frozenset({int})
 _SHA_LENGTH: Final = frozenset({40})
-_HEX: Final = re.compile("[0-9a-f]*")
+_HEX_DIGITS: Final = b"0123456789abcdef"
 
 
 _COLUMNS: Final = {
