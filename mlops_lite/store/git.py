@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from typing import IO, Final
 
 from mlops_lite.errors import StoreError
@@ -31,6 +31,7 @@ from mlops_lite.errors import StoreError
 __all__ = [
     "GitResult",
     "cat_objects",
+    "cat_objects_streamed",
     "git_available",
     "git_env",
     "git_lines",
@@ -226,6 +227,19 @@ def cat_objects(root: str, object_ids: list[str]) -> dict[str, tuple[str, bytes]
     One process streams what would otherwise be one dulwich look-up each (~60 µs):
     it is how a fresh index reads the records of thousands of runs at once.
     """
+    return {
+        object_id: (kind, body) for object_id, kind, body in cat_objects_streamed(root, object_ids)
+    }
+
+
+def cat_objects_streamed(
+    root: str, object_ids: list[str]
+) -> Generator[tuple[str, str, bytes], None, None]:
+    """``(id, type name, body)`` of the objects present, in the order asked, as git answers.
+
+    A caller that works on each object as it comes lets git read the next ones
+    meanwhile, a pipe's worth ahead. Closing the iterator early ends git.
+    """
     process = subprocess.Popen(
         _command(["cat-file", "--batch"], hooks=False), cwd=root, env=git_env(),
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -249,7 +263,6 @@ def cat_objects(root: str, object_ids: list[str]) -> dict[str, tuple[str, bytes]
 
     sender = threading.Thread(target=send, daemon=True)
     sender.start()
-    found: dict[str, tuple[str, bytes]] = {}
     answers = process.stdout
     try:
         for _ in object_ids:
@@ -258,14 +271,15 @@ def cat_objects(root: str, object_ids: list[str]) -> dict[str, tuple[str, bytes]
                 break  # git stopped answering
             if len(header) != 3 or not header[2].isdigit():  # "<id> missing" (or ambiguous)
                 continue
-            size = int(header[2])
-            found[header[0].decode()] = (header[1].decode(), answers.read(size))
+            body = answers.read(int(header[2]))
             answers.read(1)  # the newline after each object
+            yield header[0].decode(), header[1].decode(), body
     finally:
-        sender.join()
+        # Our end closed first: a git still writing (we stopped early) ends on it,
+        # and so does the sender, which it no longer reads from.
         answers.close()
+        sender.join()
         process.wait()
-    return found
 
 
 # What a pipe may hold, where the system lets us choose (Linux, up to its

@@ -563,21 +563,39 @@ def _complete_archive(db: sqlite3.Connection, holder: int, listing: Listing) -> 
 
 
 class _Prefetched:
-    """Objects read in bulk beforehand, with the store behind them for the rest."""
+    """Objects read in bulk beforehand, more on their way, and the store behind them for the rest.
 
-    def __init__(self, store: Store, objects: dict[str, GitObject]) -> None:
+    ``pending`` streams the last kind read (records, listings) in the order
+    readers ask for them: each is taken when asked for, and git reads the next
+    ones meanwhile. The stream ends with this reader (or once read to its end).
+    """
+
+    def __init__(
+        self, store: Store, objects: dict[str, GitObject], pending: Iterator[GitObject]
+    ) -> None:
         self._store = store
         self._objects = objects
+        self._pending: Iterator[GitObject] | None = pending
 
     def read_object(self, object_id: str, kind: int | None = None) -> bytes:
         found = self._objects.get(object_id)
+        while found is None and self._pending is not None:
+            streamed = next(self._pending, None)
+            if streamed is None:
+                self._pending = None
+            else:
+                self._objects[streamed.id] = streamed
+                found = streamed if streamed.id == object_id else None
         if found is None or (kind is not None and found.type_num != kind):
             return self._store.read_object(object_id, kind)  # it raises the right error
         return bytes(found.data)
 
 
 def prefetch_objects(store: Store, shas: list[str], *, archives: bool = False) -> Any:
-    """Read many commits, their trees and their one record (or listing) in three bulk passes."""
+    """Read many commits, their trees and their one record (or listing) in three bulk passes.
+
+    Records and listings are streamed in the order of ``shas``, as they are read.
+    """
     if len(shas) < (1 if archives else 100):
         return store
     objects = store.read_objects(shas)
@@ -589,8 +607,8 @@ def prefetch_objects(store: Store, shas: list[str], *, archives: bool = False) -
         if found is not None and found.type_num == COMMIT and found.data[:5] == b"tree ":
             trees[sha] = bytes(found.data[5:45]).decode("ascii", "replace")
     objects.update(store.read_objects(sorted({t for t in trees.values() if is_sha(t)})))
-    blobs = []
-    for tree_id in set(trees.values()):
+    blobs: dict[str, None] = {}  # in the order of their commits
+    for tree_id in trees.values():
         found = objects.get(tree_id)
         if found is None or found.type_num != TREE:
             continue
@@ -604,9 +622,8 @@ def prefetch_objects(store: Store, shas: list[str], *, archives: bool = False) -
             or entries.get("archives.msgpack")
         )
         if entry is not None:
-            blobs.append(entry[1])
-    objects.update(store.read_objects(blobs))
-    return _Prefetched(store, objects)
+            blobs[entry[1]] = None
+    return _Prefetched(store, objects, store.stream_objects(list(blobs)))
 
 
 def _index_run(store: Store, reader: Any, ref: str, sha: str) -> IndexedRun | None:

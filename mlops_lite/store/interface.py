@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
 from mlops_lite.store.artifacts import ArtifactMeta
@@ -45,6 +45,9 @@ class Store(Protocol):
 
     def read_objects(self, object_ids: list[str]) -> dict[str, GitObject]:
         """Many objects at once, with their types; absent ones are left out."""
+
+    def stream_objects(self, object_ids: list[str]) -> Generator[GitObject, None, None]:
+        """Many objects one after the other, in the order asked; absent ones are left out."""
 
     def read_blobs(self, object_ids: list[str]) -> Iterator[bytes]:
         """Blob bodies in order (in parallel where the store can)."""

@@ -8,7 +8,7 @@ so whole pipelines run against it, and one shared test suite holds both to it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from mlops_lite.errors import MissingObjectError, RecordError
@@ -70,6 +70,10 @@ class MemoryStore:
             for object_id in object_ids
             if (obj := self.objects.get(object_id)) is not None
         }
+
+    def stream_objects(self, object_ids: list[str]) -> Generator[GitObject, None, None]:
+        """The objects present among ``object_ids``, in order."""
+        yield from self.read_objects(object_ids).values()
 
     def read_blobs(self, object_ids: list[str]) -> Iterator[bytes]:
         """Blob bodies, in order."""

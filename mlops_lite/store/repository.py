@@ -8,7 +8,7 @@ import os
 import threading
 import weakref
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final
 
@@ -17,7 +17,7 @@ from mlops_lite.errors import MissingObjectError, ProjectNotFoundError, RecordEr
 from mlops_lite.store.artifacts import ArtifactMeta, read_artifact
 from mlops_lite.store.codepin import CodePin, pin_code
 from mlops_lite.store.failures import damaged_object_error, store_os_error
-from mlops_lite.store.git import cat_objects, git_available
+from mlops_lite.store.git import cat_objects_streamed, git_available
 from mlops_lite.store.journal import journal_exists
 from mlops_lite.store.keeps import (
     Keep,
@@ -250,17 +250,26 @@ class GitStore:
 
         Objects git streams are checked against their ids like single reads.
         """
-        found: dict[str, GitObject] = {}
+        return {found.id: found for found in self.stream_objects(object_ids)}
+
+    def stream_objects(self, object_ids: list[str]) -> Generator[GitObject, None, None]:
+        """Many objects, in the order asked, as git streams them (absent ones left out).
+
+        A caller working on each as it comes overlaps its work with git's
+        reading of the next. Each is checked against its id like a single read.
+        """
+        streamed: set[str] = set()
         if len(object_ids) > 50 and git_available():
-            for object_id, (type_name, data) in cat_objects(self.root, object_ids).items():
+            for object_id, type_name, data in cat_objects_streamed(self.root, object_ids):
                 type_num = _TYPE_NUMBERS.get(type_name)
                 if type_num is not None and _matches(object_id, type_num, data):
-                    found[object_id] = GitObject(type_num, data, object_id)
+                    streamed.add(object_id)
+                    yield GitObject(type_num, data, object_id)
         for object_id in object_ids:
-            if object_id not in found and self.has_object(object_id):
+            if object_id not in streamed and self.has_object(object_id):
                 type_num, data = self._read_raw(object_id)
-                found[object_id] = GitObject(type_num, data, object_id)
-        return found
+                streamed.add(object_id)
+                yield GitObject(type_num, data, object_id)
 
     def read_blobs(self, object_ids: list[str], *, verify: bool = True) -> Iterator[bytes]:
         """Blob contents, in order, read and inflated in parallel.

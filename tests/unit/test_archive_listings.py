@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Generator
 from typing import Any
 
 import msgpack
@@ -10,7 +11,7 @@ import pytest
 
 from mlops_lite.core.records import RunRecord, StepRecord
 from mlops_lite.errors import RecordError
-from mlops_lite.store import MemoryStore, index_sync
+from mlops_lite.store import MemoryStore, archives, index_sync
 from mlops_lite.store.archives import (
     Listing,
     archive_ref,
@@ -18,7 +19,7 @@ from mlops_lite.store.archives import (
     read_archive,
     sorted_listing,
 )
-from mlops_lite.store.folding import fold_old_runs
+from mlops_lite.store.folding import fold_archives, fold_old_runs
 from mlops_lite.store.index import RunIndex
 from mlops_lite.store.layout import RUNS_PREFIX, build_run_commit, build_step_tree, run_ref
 from mlops_lite.store.objects import GitObject
@@ -44,6 +45,48 @@ def test_a_fresh_index_lists_archived_runs_from_the_archive_not_their_records() 
     assert [hit.ref for hit in hits] == [f"{RUNS_PREFIX}p/run-00007"]
     assert store.reads <= 12
     index.close()
+
+
+def test_a_fresh_index_decodes_each_listing_as_it_is_streamed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # git reads the next listings while this process decodes one: the first
+    # archive under a root is decoded before the next is read, not after all.
+    store = StreamingStore()
+    made = record_memory_runs(store, 90)
+    index = RunIndex(store)
+    assert fold_old_runs(store, index, keep=0, batch=10) == 90
+    assert fold_archives(store, index, fanout=8) == 1  # a root of 8 archives, and one archive
+    index.close()
+    decode = Listing.decode
+
+    def logged(data: bytes, *, where: str) -> Listing:
+        store.log.append("decoded")
+        return decode(data, where=where)
+
+    monkeypatch.setattr(Listing, "decode", logged)
+    archives._RECENT.clear()
+    store.log.clear()
+    fresh = RunIndex(store)
+    fresh.refresh()
+    assert {row.ref: row.sha for row in fresh.runs()} == made
+    assert store.log.count("decoded") == 9 and store.log.count("streamed") == 10
+    # At most the root's listing and its first archive's in a row.
+    assert "streamed" * 3 not in "".join(store.log)
+    fresh.close()
+
+
+class StreamingStore(MemoryStore):
+    """A memory store that logs each object it streams."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log: list[str] = []
+
+    def stream_objects(self, object_ids: list[str]) -> Generator[GitObject, None, None]:
+        for found in super().stream_objects(object_ids):
+            self.log.append("streamed")
+            yield found
 
 
 class CountingStore(MemoryStore):

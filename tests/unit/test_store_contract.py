@@ -58,6 +58,34 @@ def test_few_and_many_objects_read_alike(store: Store) -> None:
     assert list(found) == [few.id] and bytes(found[few.id].data) == b"loose"
 
 
+def test_many_objects_stream_in_the_order_asked(store: Store) -> None:
+    # Past 50, the git store streams them through git cat-file; a few it reads itself.
+    blobs = [o.blob(b"%d" % number) for number in range(120)]
+    store.write_objects(blobs)
+    loose = o.blob(b"written alone")
+    store.write_objects([loose])
+    wanted = [*(blob.id for blob in reversed(blobs[:60])), "ab" * 20, loose.id]
+    streamed = store.stream_objects(wanted)
+    first = next(streamed)
+    assert first.id == blobs[59].id and bytes(first.data) == b"59"
+    assert [found.id for found in streamed] == [*wanted[1:60], loose.id]
+    few = store.stream_objects([blobs[3].id, "cd" * 20, blobs[1].id])
+    assert [bytes(found.data) for found in few] == [b"3", b"1"]
+
+
+def test_a_stream_of_objects_left_early_ends_its_reader(store: Store) -> None:
+    # More than any pipe between git and us holds, both ways: when we stop, git is
+    # blocked writing to us, and would never read the rest of what we ask.
+    blobs = [o.blob(os.urandom(300_000)) for _ in range(60)]
+    store.write_objects(blobs)
+    streamed = store.stream_objects([blob.id for blob in blobs] * 50)
+    assert next(streamed).id == blobs[0].id
+    ended = threading.Thread(target=streamed.close, daemon=True)
+    ended.start()
+    ended.join(timeout=60)  # a hang guard, not a timing
+    assert not ended.is_alive()
+
+
 def test_ref_is_created_once_and_moved_only_from_its_value(store: Store) -> None:
     a, b = o.blob(b"a"), o.blob(b"b")
     store.write_objects([a, b])
