@@ -10,8 +10,19 @@ from mlops_lite.errors import MlopsLiteError
 
 __all__ = ["build_parser", "main"]
 
-# Each module registers its subcommands; importing them here keeps `--help` complete.
-_COMMAND_MODULES = ("runs", "sharing", "retention", "rerun", "stacks", "registry", "ui", "fsck")
+# The module registering each command. A command line naming one imports that
+# module alone (most commands are mostly start-up); anything else (`--help`, a
+# typo) registers them all, so help and "invalid choice" errors list every command.
+_COMMAND_MODULES: dict[str, str] = {
+    "runs": "runs", "logs": "runs",
+    "push": "sharing", "pull": "sharing", "remote": "sharing",
+    "gc": "retention",
+    "rerun": "rerun", "run": "rerun", "diff": "rerun",
+    "stack": "stacks",
+    "artifact": "registry", "model": "registry",
+    "ui": "ui", "report": "ui",
+    "fsck": "fsck",
+}  # fmt: skip
 
 
 class _Version(argparse.Action):
@@ -24,8 +35,8 @@ class _Version(argparse.Action):
         parser.exit()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``mlops-lite`` argument parser with every subcommand."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``mlops-lite`` argument parser: with every subcommand, or ``command``'s module's."""
     import importlib
 
     parser = argparse.ArgumentParser(
@@ -38,15 +49,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for module_name in _COMMAND_MODULES:
+    named = _COMMAND_MODULES.get(command or "")
+    for module_name in [named] if named else dict.fromkeys(_COMMAND_MODULES.values()):
         importlib.import_module(f"mlops_lite.cli.{module_name}").register(subparsers)
     return parser
 
 
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand an argument list names (the first word that is not an option)."""
+    words = iter(argv)
+    for word in words:
+        if word == "-C":
+            next(words, None)  # its directory
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_of(arguments))
+    args = parser.parse_args(arguments)
     if args.directory:
         import os
 

@@ -8,8 +8,8 @@ import sys
 from typing import Any
 
 from mlops_lite.cli.output import table
+from mlops_lite.core.variables import STRICT_ENV
 from mlops_lite.errors import ConfigError, DefinitionError, NotFoundError
-from mlops_lite.execution.reproduction import STRICT_ENV
 
 __all__ = ["register"]
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -25,16 +24,7 @@ from mlops_lite.errors import (
     StepNotFoundError,
     UntrustedPickleError,
 )
-from mlops_lite.materializers import get_materializer, loading_unpickles
-from mlops_lite.store.annotations import Annotations, read_annotations
-from mlops_lite.store.artifacts import ArtifactMeta, read_artifact, read_artifact_meta
 from mlops_lite.store.index import RunRow
-from mlops_lite.store.journal import (
-    STARTED_STEPS,
-    live_logs_directory,
-    read_live_journal,
-    run_is_live,
-)
 from mlops_lite.store.layout import (
     STEP_LOGS,
     RunCommit,
@@ -44,13 +34,18 @@ from mlops_lite.store.layout import (
     run_ref,
 )
 from mlops_lite.store.objects import BLOB, GitObject
-from mlops_lite.store.trust import run_trust, trust_advice
 
 if TYPE_CHECKING:
     import uuid
 
     from mlops_lite.client.client import Client
     from mlops_lite.client.registry import ArtifactVersion, ModelVersion
+    from mlops_lite.store.annotations import Annotations
+    from mlops_lite.store.artifacts import ArtifactMeta
+
+# Listing runs reads index rows only: what loading artifacts, live runs, metadata
+# added later and trust need (materializers, the journal, annotations) is imported
+# where it is used, so `mlops-lite runs list` does not start by loading it.
 
 __all__ = ["Artifact", "NamedMapping", "RecordedPipeline", "Run", "StepRun"]
 
@@ -128,6 +123,8 @@ class Run:
     @cached_property
     def _live(self) -> _LiveSteps | None:
         """For a run still being recorded on this machine: its finished and running steps."""
+        from mlops_lite.store.journal import STARTED_STEPS, live_logs_directory, read_live_journal
+
         state_dir = self._client._store.state_dir
         if state_dir is None or self.record.status != "running":
             return None
@@ -184,12 +181,13 @@ class Run:
         # Only a run started on this machine can be seen to have died: its writer
         # held a lock here. A teammate's run still recording stays "running".
         state_dir = self._client._store.state_dir
-        if (
-            status == "running"
-            and state_dir is not None
-            and self.host == socket.gethostname()
-            and not run_is_live(state_dir, self.ref)
-        ):
+        if status != "running" or state_dir is None:
+            return status
+        import socket
+
+        from mlops_lite.store.journal import run_is_live
+
+        if self.host == socket.gethostname() and not run_is_live(state_dir, self.ref):
             return "crashed"
         return status
 
@@ -255,6 +253,8 @@ class Run:
         # Most runs have no metadata added later: the client lists which do, once.
         if not self._client._is_annotated(self.ref):
             return {"run": {}, "steps": {}}
+        from mlops_lite.store.annotations import read_annotations
+
         # Metadata added later lives under its own ref, which anyone can push:
         # when it cannot be read, the run itself still can (with a warning).
         try:
@@ -643,6 +643,8 @@ class Artifact:
 
     @cached_property
     def _meta(self) -> ArtifactMeta:
+        from mlops_lite.store.artifacts import read_artifact_meta
+
         return read_artifact_meta(self.run._client._store.read_object, self.id)
 
     @property
@@ -652,6 +654,8 @@ class Artifact:
         Answered from the materializer the artifact's own ``meta`` names, as
         installed here, not from the flag the run's author recorded.
         """
+        from mlops_lite.materializers import loading_unpickles
+
         return loading_unpickles(self._meta.materializer)
 
     def load(self, *, trust_pickle: bool | None = None) -> Any:
@@ -663,6 +667,10 @@ class Artifact:
         ``trust_pickle=True`` (``False`` refuses even your own runs). Otherwise
         ``UntrustedPickleError`` says how to trust it.
         """
+        from mlops_lite.materializers import get_materializer, loading_unpickles
+        from mlops_lite.store.artifacts import read_artifact
+        from mlops_lite.store.trust import run_trust, trust_advice
+
         store = self.run._client._store
         where = f"output {self.name!r} of step {self.step_name!r} (run {self.run.name})"
         if self.run._live is not None:

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Final
 
-from mlops_lite.core.variables import REPOSITORY_ENV
+from mlops_lite.core.variables import REPOSITORY_ENV, STRICT_ENV
 
 __all__ = ["ENABLE_CACHE", "STRICT_ENV", "Reproduction", "current", "environment_for"]
 
@@ -20,10 +20,9 @@ _REPOSITORY: Final = REPOSITORY_ENV  # also read by GitStore.open(): Client() in
 _CODE_COMMIT: Final = "MLOPS_LITE_CODE_COMMIT"
 _REPRODUCES: Final = "MLOPS_LITE_REPRODUCES"
 _SOURCE_ROOT: Final = "MLOPS_LITE_SOURCE_ROOT"
-# Public: users set them too, to run a pipeline with or without the cache, and to
-# refuse workers whose Python or packages differ from the driver's.
+# Public: users set it too, to run a pipeline with or without the cache (and
+# STRICT_ENV, to refuse workers whose Python or packages differ from the driver's).
 ENABLE_CACHE: Final = "MLOPS_LITE_ENABLE_CACHE"
-STRICT_ENV: Final = "MLOPS_LITE_STRICT_ENV"
 
 
 @dataclass(frozen=True, slots=True)

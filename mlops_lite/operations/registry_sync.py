@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mlops_lite.errors import MlopsLiteError, RefConflictError
 from mlops_lite.store import GitStore
-from mlops_lite.store.registry import is_ancestor, merge_registry, parse_registry_ref
-from mlops_lite.store.transport.result import TransferResult
+
+if TYPE_CHECKING:
+    from mlops_lite.store.transport.result import TransferResult
 
 __all__ = ["merge_diverged_registries"]
 
@@ -21,6 +24,10 @@ def merge_diverged_registries(start_dir: str, result: TransferResult) -> list[st
     (pulling again merges it), and so does one whose remote chain cannot be read,
     with the reason.
     """
+    if not result.rejected:
+        return []  # the usual pull: the registry code is not even imported
+    from mlops_lite.store.registry import is_ancestor, merge_registry, parse_registry_ref
+
     names = sorted(
         name
         for name in result.rejected

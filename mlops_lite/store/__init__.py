@@ -1,10 +1,34 @@
 """Everything git: objects, packs, refs, artifacts, the run layout, code pins, the local index.
 
-The only package that imports dulwich.
+The only package that imports dulwich. Its exports load on first use: a
+command that reads one module of the store (the index, the refs) does not
+import the object writer, the artifact reader and the maintenance code too.
 """
 
-from mlops_lite.store.interface import Store
-from mlops_lite.store.memory import MemoryStore
-from mlops_lite.store.repository import GitStore, find_project_root
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlops_lite.store.interface import Store
+    from mlops_lite.store.memory import MemoryStore
+    from mlops_lite.store.repository import GitStore, find_project_root
 
 __all__ = ["GitStore", "MemoryStore", "Store", "find_project_root"]
+
+_EXPORTS = {
+    "GitStore": "mlops_lite.store.repository",
+    "MemoryStore": "mlops_lite.store.memory",
+    "Store": "mlops_lite.store.interface",
+    "find_project_root": "mlops_lite.store.repository",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:  # ``from mlops_lite.store import index``: Python imports it then
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -418,7 +418,6 @@ class RunIndex:
         The archives are named by their commit, and include the roots above the
         archive listing the run; a run held only by its own ref has an empty set.
         """
-        above = self._roots_above()
         found: dict[str, tuple[str, set[str]]] = {}
         for batch, marks in in_batches(refs):
             rows = self._query(
@@ -432,6 +431,11 @@ class RunIndex:
                 archives = found.setdefault(ref, (sha, set()))[1]
                 if name:
                     archives.add(name)
+        # Recent runs are held by their own refs only: no root to look up for them.
+        if any(archives for _, archives in found.values()):
+            above = self._roots_above()
+            for _, archives in found.values():
+                for name in list(archives):
                     archives.update(above.get(name, ()))
         return found
 

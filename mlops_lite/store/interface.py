@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Generator, Iterable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
-from mlops_lite.store.artifacts import ArtifactMeta
-from mlops_lite.store.codepin import CodePin
-from mlops_lite.store.keeps import Keep
-from mlops_lite.store.objects import GitObject, Identity
-from mlops_lite.store.refs import Refs
-
 if TYPE_CHECKING:
+    from mlops_lite.store.artifacts import ArtifactMeta
     from mlops_lite.store.blobstore import ChunkStore
+    from mlops_lite.store.codepin import CodePin
+    from mlops_lite.store.keeps import Keep
+    from mlops_lite.store.objects import GitObject, Identity
+    from mlops_lite.store.refs import Refs
 
 __all__ = ["Store"]
 

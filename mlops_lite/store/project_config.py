@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from typing import Any, Final
 
 from mlops_lite.core.shape import shape_problem
@@ -33,6 +32,8 @@ def parse_project_config(data: bytes, path: str = PYPROJECT) -> dict[str, Any]:
     Whatever the file holds (invalid UTF-8, a ``tool`` that is not a table,
     thousands of nested arrays), the only error is a ``ConfigError``.
     """
+    import tomllib  # here: most commands find no pyproject.toml, and it costs ~8 ms
+
     try:
         document = tomllib.loads(data.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError) as error:

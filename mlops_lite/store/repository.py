@@ -14,27 +14,19 @@ from typing import TYPE_CHECKING, Any, Final
 
 from mlops_lite.core.variables import REPOSITORY_ENV
 from mlops_lite.errors import MissingObjectError, ProjectNotFoundError, RecordError
-from mlops_lite.store.artifacts import ArtifactMeta, read_artifact
-from mlops_lite.store.codepin import CodePin, pin_code
 from mlops_lite.store.failures import damaged_object_error, store_os_error
-from mlops_lite.store.git import cat_objects_streamed, git_available
-from mlops_lite.store.journal import journal_exists
-from mlops_lite.store.keeps import (
-    Keep,
-    KeepKind,
-    combine_keeps,
-    release_keeps_of,
-    sweep_stale_keeps,
-    write_keep,
-)
-from mlops_lite.store.maintenance import configure_repository, remove_stale_temporaries
 from mlops_lite.store.objects import BLOB, TYPE_NAMES, GitObject, Identity
-from mlops_lite.store.packs import entry_header_at, read_blob_inflated, read_stored_into, write_pack
 from mlops_lite.store.refs import DiskRefs, is_sha
-from mlops_lite.store.threads import parallel_map
 
 if TYPE_CHECKING:
+    from mlops_lite.store.artifacts import ArtifactMeta
     from mlops_lite.store.blobstore import ChunkStore
+    from mlops_lite.store.codepin import CodePin
+    from mlops_lite.store.keeps import Keep, KeepKind
+
+# Opening a store and reading refs is all some commands do (`runs list` from a
+# warm index, `push` with nothing new): the pack reader and writer, keeps,
+# artifacts, code pins and maintenance are imported by the methods using them.
 
 __all__ = ["GitStore", "find_project_root"]
 
@@ -258,6 +250,8 @@ class GitStore:
         A caller working on each as it comes overlaps its work with git's
         reading of the next. Each is checked against its id like a single read.
         """
+        from mlops_lite.store.git import cat_objects_streamed, git_available
+
         streamed: set[str] = set()
         if len(object_ids) > 50 and git_available():
             for object_id, type_name, data in cat_objects_streamed(self.root, object_ids):
@@ -281,6 +275,8 @@ class GitStore:
         ``verify=False`` skips checking each blob against its id, for callers
         that check the whole content against a digest of their own.
         """
+        from mlops_lite.store.threads import parallel_map
+
         located = [self._locate_in_pack(object_id) for object_id in object_ids]
 
         def read(item: tuple[str, tuple[str, int] | None]) -> bytes:
@@ -294,6 +290,8 @@ class GitStore:
         return parallel_map(read, zip(object_ids, located, strict=True))
 
     def _read_located_blob(self, object_id: str, location: tuple[str, int]) -> bytes | None:
+        from mlops_lite.store.packs import read_blob_inflated
+
         path, offset = location
         try:
             fd = os.open(path, os.O_RDONLY)
@@ -314,6 +312,8 @@ class GitStore:
         The payload is checked against ``digest`` (the output record's xxh3), or,
         for artifacts recorded before digests, each chunk against its git id.
         """
+        from mlops_lite.store.artifacts import read_artifact
+
         return read_artifact(
             self.read_object,
             artifact_id,
@@ -333,6 +333,9 @@ class GitStore:
         False, having promised nothing, when any blob is stored another way or
         its pack moved meanwhile. The caller checks the content.
         """
+        from mlops_lite.store.packs import read_stored_into
+        from mlops_lite.store.threads import parallel_map
+
         located = [self._locate_in_pack(object_id) for object_id in object_ids]
         if any(location is None for location in located):
             return False
@@ -372,6 +375,8 @@ class GitStore:
 
     @staticmethod
     def _entry_at(path: str, offset: int) -> tuple[int, int] | None:
+        from mlops_lite.store.packs import entry_header_at
+
         try:
             fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
@@ -427,6 +432,9 @@ class GitStore:
         fsyncs the pack before returning. Large objects already in a pack are
         not written again (``_reuse_stored``); that pack is kept as well.
         """
+        from mlops_lite.store.keeps import Keep, combine_keeps, write_keep
+        from mlops_lite.store.packs import write_pack
+
         kind: KeepKind = "running" if while_ref_is else "in-flight"
         keeps: list[Keep] = []
         try:
@@ -506,6 +514,8 @@ class GitStore:
 
     def pin_code(self) -> CodePin:
         """``HEAD``, or a snapshot commit of the dirty work tree."""
+        from mlops_lite.store.codepin import pin_code
+
         return pin_code(self.root, self.git_dir, self.identity)
 
     def maintain(self, *, individual_runs: int = 0) -> None:
@@ -514,19 +524,27 @@ class GitStore:
         The merging and folding run in a process of their own (``background``),
         so the run that made them due does not wait for them.
         """
+        from mlops_lite.store.background import maintenance_needed, start_maintenance
+        from mlops_lite.store.maintenance import configure_repository
+
         assert self.state_dir is not None
         configure_repository(self.root, self.state_dir)
-        from mlops_lite.store.background import maintenance_needed, start_maintenance
 
         if maintenance_needed(self.pack_dir, individual_runs):
             start_maintenance(self.root, self.state_dir)
 
     def release_keeps(self, ref: str) -> None:
         """Release every keep protecting objects of ``ref`` (its run was recovered)."""
+        from mlops_lite.store.keeps import release_keeps_of
+
         release_keeps_of(self.pack_dir, ref)
 
     def sweep_keeps(self) -> None:
         """Remove keeps (and temporary files) that writers which died here left behind."""
+        from mlops_lite.store.journal import journal_exists
+        from mlops_lite.store.keeps import sweep_stale_keeps
+        from mlops_lite.store.maintenance import remove_stale_temporaries
+
         assert self.state_dir is not None
         state_dir = self.state_dir
         sweep_stale_keeps(self.pack_dir, self.refs.read, lambda ref: journal_exists(state_dir, ref))

@@ -127,3 +127,31 @@ def test_outside_a_repository_is_a_clear_error(tmp_path: Path) -> None:
 def test_version(project: Path) -> None:
     result = cli(project, "--version")
     assert result.returncode == 0 and result.stdout.startswith("mlops-lite ")
+
+
+def test_each_command_line_registers_its_commands_module_only_and_help_lists_them_all(
+    project: Path,
+) -> None:
+    import argparse
+
+    from mlops_lite import cli as command
+
+    def commands(parser: argparse.ArgumentParser) -> set[str]:
+        (subparsers,) = [
+            action for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+        ]
+        return set(subparsers.choices)
+
+    everything = commands(command.build_parser())
+    assert everything == set(command._COMMAND_MODULES)  # the map names every command
+    for name in everything:
+        assert name in commands(command.build_parser(name))
+        assert commands(command.build_parser(name)) < everything
+    assert command._command_of(["-C", "runs", "push", "x"]) == "push"  # -C's value is a folder
+    assert command._command_of(["--version"]) is None
+    # A typo is told every command there is, as before.
+    result = cli(project, "psuh")
+    assert result.returncode == 2 and "'push'" in result.stderr and "'fsck'" in result.stderr
+    listed = cli(project, "--help").stdout
+    assert all(name in listed for name in everything)
+    assert cli(project, "-C", str(project), "runs", "list").returncode == 0

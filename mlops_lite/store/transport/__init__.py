@@ -13,7 +13,6 @@ from mlops_lite.store.transport.classify import (
     EXIT_UNREACHABLE,
     rejected_error,
 )
-from mlops_lite.store.transport.dulwich_client import dulwich_fetch, dulwich_list, dulwich_push
 from mlops_lite.store.transport.exchange import pull_refs, push_refs
 from mlops_lite.store.transport.git_cli import git_fetch, git_list, git_push
 from mlops_lite.store.transport.result import (
@@ -48,6 +47,8 @@ class _Transport:
     def list(self, start_dir: str, remote: str, direction: Direction) -> dict[str, str]:
         if self.implementation == "git":
             return git_list(start_dir, remote, direction)
+        from mlops_lite.store.transport.dulwich_client import dulwich_list
+
         return dulwich_list(start_dir, remote, direction)
 
     def fetch(
@@ -60,6 +61,8 @@ class _Transport:
     ) -> FetchReport:
         if self.implementation == "git":
             return git_fetch(start_dir, remote, take, objects_only, progress)
+        from mlops_lite.store.transport.dulwich_client import dulwich_fetch
+
         return dulwich_fetch(start_dir, remote, take, objects_only, progress)
 
     def push(
@@ -67,6 +70,8 @@ class _Transport:
     ) -> TransferResult:
         if self.implementation == "git":
             return git_push(start_dir, remote, progress, deletions=deletions)
+        from mlops_lite.store.transport.dulwich_client import dulwich_push
+
         return dulwich_push(start_dir, remote, progress, deletions=deletions)
 
 

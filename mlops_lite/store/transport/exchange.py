@@ -205,6 +205,9 @@ def _sync_control(
     known = index.known_archives()
     indexed_archives = bool(known)
     taken: set[tuple[str, str]] = set()  # (ref, sha) of the runs archives taken here hold
+    # Trees taken whose runs are not in ``taken`` yet: a fresh clone takes roots
+    # only, and never needs the set of its 100,000 runs.
+    untallied: list[ArchiveTree] = []
     # Each archive is read once: to decide whether to take it, then to index it.
     with archives_kept():
         for name, sha in sorted(archives.items()):
@@ -220,16 +223,18 @@ def _sync_control(
                 continue
             # A root is taken even if it holds nothing new: folding keeps one of two
             # roots holding the same.
-            if not tree.roots and not _holds_new_runs(
-                index, tree, deleted, taken, indexed_archives
-            ):
-                continue  # every run it holds is deleted or held by an archive we have
+            if not tree.roots:
+                for earlier in untallied:
+                    taken.update(earlier.runs())
+                untallied.clear()
+                if not _holds_new_runs(index, tree, deleted, taken, indexed_archives):
+                    continue  # every run it holds is deleted or held by an archive we have
             try:
                 store.refs.compare_and_swap(name, None, sha)
             except StoreError:
                 continue  # taken by another pull meanwhile
             # What the index would know had it been refreshed now (once, below, is enough).
-            taken.update(tree.runs())
+            untallied.append(tree)
             known.update(tree.archives, tree.roots, tree.skipped)
         index.refresh()
 
