@@ -209,6 +209,34 @@ def test_an_archive_whose_cache_keys_cannot_be_read_lists_its_runs_without_them(
     fresh.close()
 
 
+@pytest.mark.parametrize("bulk", [1, 100_000])
+def test_archived_runs_cache_keys_and_columns_load_alike_in_bulk_or_not(
+    monkeypatch: pytest.MonkeyPatch, bulk: int
+) -> None:
+    # A fresh clone's first cache look-up loads every archive's cache keys: in bulk
+    # (the cache's indexes dropped, then built once) or not, the same rows, indexed.
+    monkeypatch.setattr(index_sync, "_BULK", bulk)
+    store = MemoryStore()
+    made = record_memory_runs(store, 60)
+    index = RunIndex(store)
+    columns = index.columns()
+    before = index.values(sorted(made), columns)
+    assert fold_old_runs(store, index, keep=0, batch=20) == 60
+    index.close()
+    fresh = RunIndex(store)
+    fresh.refresh()
+    hits = [(hit.ref, hit.step) for hit in fresh.cache_hits("key-42")]  # type: ignore[arg-type]
+    assert hits == [(f"{RUNS_PREFIX}p/run-00042", "make")]
+    assert fresh.values(sorted(made), columns) == before
+    indexes = {row[1] for row in fresh._db.execute("PRAGMA index_list(cache)")}
+    assert indexes == {"cache_by_key", "cache_by_run"}
+    plan = fresh._db.execute(
+        "EXPLAIN QUERY PLAN SELECT run FROM cache WHERE cache_key = 'key-42'"
+    ).fetchall()
+    assert "cache_by_key" in str(plan)
+    fresh.close()
+
+
 def _listing(count: int = 2) -> Listing:
     store = MemoryStore()
     made = record_memory_runs(store, count)
