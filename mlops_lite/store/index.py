@@ -11,7 +11,7 @@ store without a state directory (the memory store) keeps it in memory.
 
 An archive's runs are listed as soon as the archive is seen; their metric
 columns and cache keys are loaded the first time a query needs them (a fresh
-clone lists 100,000 runs in about 2 s, in one bulk load; its first run loads
+clone lists 100,000 runs in about 2.5 s, in one bulk load; its first run loads
 the rest, a million cache keys, in about 7 s).
 """
 
