@@ -178,22 +178,30 @@ class Everyday:
 
 def bench_everyday(sizes: list[int], repeat: int) -> None:
     print("everyday git in the project (each beside the same project with 0 runs)")
+    # Every size's command in turn, `repeat` times: a burst of load on a shared
+    # machine then slows all sizes alike instead of one size's whole series.
+    projects = {runs: Everyday(runs) for runs in sorted({0, *sizes})}
     figures: dict[str, dict[int, float]] = {}
-    for runs in sizes:
-        project = Everyday(runs)
-        for action, name in (
-            (project.status, "git status"),
-            (project.log_decorate, "git log -1 --decorate"),
-            (project.log_all, "git log --all -20"),
-            (project.push_branch, "git push of a branch"),
-        ):
-            action()  # warm
-            figures.setdefault(name, {})[runs] = median_of(action, repeat)
-        for _ in range(repeat + 1):
+    for name, action in (
+        ("git status", Everyday.status),
+        ("git log -1 --decorate", Everyday.log_decorate),
+        ("git log --all -20", Everyday.log_all),
+        ("git push of a branch", Everyday.push_branch),
+    ):
+        times: dict[int, list[float]] = {runs: [] for runs in projects}
+        for project in projects.values():
+            action(project)  # warm
+        for _ in range(repeat):
+            for runs, project in projects.items():
+                times[runs].append(timed(lambda p=project, a=action: a(p)))
+        figures[name] = {runs: statistics.median(values) for runs, values in times.items()}
+    for _ in range(repeat + 1):
+        for project in projects.values():
             project.fetch_branch()
-        figures.setdefault("git fetch of a branch", {})[runs] = statistics.median(
-            project.fetch_times[1:]
-        )
+    figures["git fetch of a branch"] = {
+        runs: statistics.median(project.fetch_times[1:]) for runs, project in projects.items()
+    }
+    for runs, project in projects.items():
         advertised = subprocess.run(
             ["git", "ls-remote", project.remote], capture_output=True, check=True
         ).stdout
@@ -252,16 +260,21 @@ def bench_listing(sizes: list[int], repeat: int) -> None:
     print("runs list (beside `mlops-lite --version`, a process that imports and exits)")
     for runs in sizes:
         root = project_with(runs, f"mlops-bench-listing-{runs}-")
-        version = child_median(cli("--version"), root, repeat)
         cold = []
         for _ in range(max(1, repeat // 2)):
             drop_index(root)
             cold.append(run_child(cli("runs", "list"), root)[0])
-        warm = child_median(cli("runs", "list"), root, repeat)
+        # Alternating, so that the ratio compares processes that met the same load.
+        version, warm = [], []
+        for _ in range(repeat):
+            version.append(run_child(cli("--version"), root)[0])
+            warm.append(run_child(cli("runs", "list"), root)[0])
+        ratio = statistics.median(w / v for w, v in zip(warm, version, strict=True))
         elapsed, peak = run_child(cli("runs", "list", "--limit", "0", "--json"), root)
         print(
             f"  {runs:>7} runs: fresh clone {statistics.median(cold) * 1000:7.0f} ms   warm "
-            f"{warm * 1000:6.0f} ms (x{warm / version:4.2f} of --version: {version * 1000:.0f} ms)"
+            f"{statistics.median(warm) * 1000:6.0f} ms (x{ratio:4.2f} of --version: "
+            f"{statistics.median(version) * 1000:.0f} ms)"
             f"   --limit 0 --json {elapsed:6.2f} s, peak {peak / 1e6:6.0f} MB"
         )
     print()
@@ -328,11 +341,12 @@ def bench_sharing(sizes: list[int], repeat: int) -> None:
         Path(root, "tiny.py").write_text(PIPELINE)
         commit(root, "tiny", "tiny.py")
         git(root, "push", "-q", remote, "main")
-        incremental = []
+        incremental, versions = [], []
         for _ in range(repeat):
             run_child([sys.executable, "tiny.py"], root)
             incremental.append(run_child(cli("push", remote, "-q"), root)[0])
-        version = child_median(cli("--version"), root, repeat)
+            versions.append(run_child(cli("--version"), root)[0])  # beside it, same load
+        version = statistics.median(versions)
         pull_all = statistics.median(pulls)
         print(f"  {runs:>7} runs: push of all {push_all:6.2f} s")
         print(
