@@ -7,9 +7,10 @@ each name is imported on first use, so ``import mlops_lite`` stays fast.
 
 from __future__ import annotations
 
-import importlib
 import re
 from typing import TYPE_CHECKING, Any
+
+from mlops_lite.core.exports import load_export
 
 if TYPE_CHECKING:
     from mlops_lite import errors as errors
@@ -59,19 +60,14 @@ __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    if name == "__version__":
-        from importlib.metadata import PackageNotFoundError, version
+    if name != "__version__":
+        return load_export(globals(), _EXPORTS, name)
+    from importlib.metadata import PackageNotFoundError, version
 
-        try:
-            value: Any = version("mlops-lite")
-        except PackageNotFoundError:  # imported from a checkout that was never installed
-            value = "0+unknown"
-    else:
-        module_name = _EXPORTS.get(name)
-        if module_name is None:
-            raise AttributeError(f"module 'mlops_lite' has no attribute {name!r}")
-        module = importlib.import_module(module_name)
-        value = module if module_name == f"mlops_lite.{name}" else getattr(module, name)
+    try:
+        value = version("mlops-lite")
+    except PackageNotFoundError:  # imported from a checkout that was never installed
+        value = "0+unknown"
     globals()[name] = value
     return value
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from mlops_lite.client.client import Client
 from mlops_lite.client.tables import MISSING, RunPage, RunTable
 from mlops_lite.client.views import Artifact, RecordedPipeline, Run, StepRun
+from mlops_lite.core.exports import load_export
 
 if TYPE_CHECKING:
     from mlops_lite.client.artifact_versions import ArtifactVersion, RegisteredArtifact
@@ -27,14 +28,7 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mlops_lite.client' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return load_export(globals(), _LAZY, name)
 
 
 __all__ = [

@@ -7,8 +7,9 @@ import the object writer, the artifact reader and the maintenance code too.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from mlops_lite.core.exports import load_export
 
 if TYPE_CHECKING:
     from mlops_lite.store.interface import Store
@@ -26,9 +27,4 @@ _EXPORTS = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:  # ``from mlops_lite.store import index``: Python imports it then
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return load_export(globals(), _EXPORTS, name)

@@ -178,3 +178,14 @@ def test_importing_the_package_or_defining_pipelines_loads_nothing_heavy(module:
         env=uninstrumented_env(),
     )  # fmt: skip
     assert result.stdout.strip() == ""
+
+
+def test_lazy_exports_import_on_first_use_and_name_the_package_when_missing() -> None:
+    import mlops_lite.store as store
+    from mlops_lite.store.repository import GitStore
+
+    assert store.GitStore is GitStore and "GitStore" in vars(store)  # kept after first use
+    for package, missing in ((store, "NoSuchStore"), (mlops_lite, "no_such_name")):
+        with pytest.raises(AttributeError, match=f"{package.__name__}' has no attribute"):
+            getattr(package, missing)
+    assert mlops_lite.errors is importlib.import_module("mlops_lite.errors")  # a submodule
