@@ -56,11 +56,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def _command_of(argv: Sequence[str]) -> str | None:
-    """The subcommand an argument list names (the first word that is not an option)."""
+    """The subcommand an argument list names (the first word that is not an option).
+
+    None when top-level help or the version is asked for first: those list every command.
+    """
     words = iter(argv)
     for word in words:
         if word == "-C":
             next(words, None)  # its directory
+        elif word in ("-h", "--help", "--version"):
+            return None
         elif not word.startswith("-"):
             return word
     return None

@@ -149,6 +149,9 @@ def test_each_command_line_registers_its_commands_module_only_and_help_lists_the
         assert commands(command.build_parser(name)) < everything
     assert command._command_of(["-C", "runs", "push", "x"]) == "push"  # -C's value is a folder
     assert command._command_of(["--version"]) is None
+    assert command._command_of(["-h", "push"]) is None  # top-level help: every command
+    assert command._command_of(["push", "-h"]) == "push"
+    assert "fsck" in cli(project, "-h", "push").stdout
     # A typo is told every command there is, as before.
     result = cli(project, "psuh")
     assert result.returncode == 2 and "'push'" in result.stderr and "'fsck'" in result.stderr
