@@ -69,7 +69,7 @@ from mlops_lite.store.objects import (
     parse_tree,
     tree,
 )
-from mlops_lite.store.refs import is_sha
+from mlops_lite.store.refs import Refs, is_sha
 
 __all__ = [
     "ARCHIVE_BATCH",
@@ -82,6 +82,7 @@ __all__ = [
     "archive_height",
     "archive_ref",
     "archive_time",
+    "archive_tips",
     "archive_tree",
     "archives_kept",
     "build_archive",
@@ -127,6 +128,12 @@ def parse_archive_ref(ref: str) -> str | None:
     """The archive commit an archive ref must point at (its own name), else None."""
     sha = ref.removeprefix(ARCHIVE_PREFIX)
     return sha if ref.startswith(ARCHIVE_PREFIX) and is_sha(sha) else None
+
+
+def archive_tips(refs: Refs) -> list[str]:
+    """The archive commits the archive refs name, sorted (a ref must name its own commit)."""
+    listed = refs.list(ARCHIVE_PREFIX)
+    return sorted(sha for ref, sha in listed.items() if parse_archive_ref(ref) == sha)
 
 
 @dataclass

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Final
 
+from mlops_lite.core.graph import reachable
 from mlops_lite.store.archives import (
     ARCHIVE_BATCH,
     ARCHIVE_PREFIX,
@@ -30,9 +31,9 @@ from mlops_lite.store.archives import (
     archive_height,
     archive_ref,
     archive_time,
+    archive_tips,
     build_archive,
     build_root,
-    parse_archive_ref,
     sorted_listing,
 )
 from mlops_lite.store.deletions import deleted_runs
@@ -141,7 +142,7 @@ def fold_archives(store: Store, index: RunIndex, *, fanout: int = ROOT_FANOUT) -
         if not mine:
             return 0
         drop_covered_archives(store, index)
-        tips = _archive_tips(store)
+        tips = archive_tips(store.refs)
         if len(tips) < fanout:
             return 0
         children = index.archive_children()
@@ -184,7 +185,7 @@ def drop_covered_archives(store: Store, index: RunIndex) -> int:
     the same refs keeps the same ones.
     """
     index.refresh()
-    tips = _archive_tips(store)
+    tips = archive_tips(store.refs)
     children = index.archive_children()
     covered: set[str] = set()
     dropped: list[RefChange] = []
@@ -199,29 +200,9 @@ def drop_covered_archives(store: Store, index: RunIndex) -> int:
     return len(dropped)
 
 
-def _archive_tips(store: Store) -> list[str]:
-    """The archive commits archive refs name (a ref must be named by its own value)."""
-    return sorted(
-        sha for ref, sha in store.refs.list(ARCHIVE_PREFIX).items() if parse_archive_ref(ref) == sha
-    )
-
-
 def _leaves(sha: str, children: dict[str, list[str]]) -> set[str]:
     """The archives of runs (and unread archives) below archive commit ``sha``, itself if none."""
-    found: set[str] = set()
-    pending = [sha]
-    seen = {sha}
-    while pending:
-        node = pending.pop()
-        below = children.get(node)
-        if not below:
-            found.add(node)
-            continue
-        for child in below:
-            if child not in seen:
-                seen.add(child)
-                pending.append(child)
-    return found
+    return {node for node in reachable([sha], children) if not children.get(node)}
 
 
 def drop_covered_refs(store: Store, index: RunIndex) -> int:

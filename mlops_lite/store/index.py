@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from mlops_lite.core.columns import Column
+from mlops_lite.core.graph import inverted, reachable
 from mlops_lite.core.ids import CacheKey, CommitId
 from mlops_lite.core.records import RunRecord, StepRecord, unpack_value
 from mlops_lite.errors import RecordError
@@ -456,24 +457,8 @@ class RunIndex:
 
     def _roots_above(self) -> dict[str, set[str]]:
         """``{archive commit: every root above it}``, from the roots the index has read."""
-        parents: dict[str, list[str]] = {}
-        for root, below in self.archive_children().items():
-            for child in below:
-                parents.setdefault(child, []).append(root)
-        above: dict[str, set[str]] = {}
-
-        def roots_of(name: str) -> set[str]:
-            found = above.get(name)
-            if found is None:
-                found = above[name] = set()  # (a DAG: git ids rule out cycles)
-                for parent in parents.get(name, ()):
-                    found.add(parent)
-                    found.update(roots_of(parent))
-            return found
-
-        for name in parents:
-            roots_of(name)
-        return above
+        parents = inverted(self.archive_children())
+        return {name: reachable([name], parents) - {name} for name in parents}
 
     def listing(self, refs: list[str]) -> Listing:
         """What an archive of these runs lists: their rows, metric columns and cache keys."""

@@ -27,14 +27,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from mlops_lite.core.graph import reachable
 from mlops_lite.core.records import StepRecord
 from mlops_lite.errors import MlopsLiteError, RecordError
 from mlops_lite.store.archives import (
     ARCHIVE_BATCH,
     ARCHIVE_PREFIX,
     Listing,
+    archive_tips,
     archive_tree,
-    parse_archive_ref,
     read_archive,
 )
 from mlops_lite.store.deletions import deleted_runs, local_deletions_path
@@ -111,7 +112,7 @@ class IndexSync:
         try:
             deleted = self._apply_deletions(changes)
             if changes.archives:
-                self._apply_archives(self._archive_refs(changes), deleted)
+                self._apply_archives(set(archive_tips(self.store.refs)), deleted)
             self._apply_individual(changes, deleted)
             self._store_stamps(changes)
             self.db.execute("COMMIT")
@@ -196,11 +197,6 @@ class IndexSync:
             if ref.count("/") == prefix.count("/") and ref not in seen:
                 changes.candidates.add(ref)
 
-    def _archive_refs(self, changes: _Changes) -> set[str]:
-        """The archive commits the refs name now (an archive ref must name its own value)."""
-        listed = self.store.refs.list(ARCHIVE_PREFIX)
-        return {sha for ref, sha in listed.items() if parse_archive_ref(ref) == sha}
-
     # applying -----------------------------------------------------------------
 
     def _apply_deletions(self, changes: _Changes) -> dict[str, str]:
@@ -282,14 +278,7 @@ class IndexSync:
         below: dict[int, list[int]] = {}
         for root, child in self.db.execute("SELECT root, child FROM contains"):
             below.setdefault(root, []).append(child)
-        reached = set(tips)
-        pending = list(tips)
-        while pending:
-            for child in below.get(pending.pop(), ()):
-                if child not in reached:
-                    reached.add(child)
-                    pending.append(child)
-        return reached
+        return reachable(tips, below)
 
     def _apply_individual(self, changes: _Changes, deleted: dict[str, str]) -> None:
         if not changes.candidates:

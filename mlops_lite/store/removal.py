@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from mlops_lite.core.graph import inverted, reachable
 from mlops_lite.errors import MlopsLiteError, StoreError
 from mlops_lite.store.archives import (
     ARCHIVE_PREFIX,
@@ -23,9 +24,9 @@ from mlops_lite.store.archives import (
     archive_height,
     archive_ref,
     archive_time,
+    archive_tips,
     build_archive,
     build_root,
-    parse_archive_ref,
     read_archive,
 )
 from mlops_lite.store.deletions import add_local_deletions, deleted_runs
@@ -97,22 +98,8 @@ def purge_archives(store: Store, index: RunIndex) -> int:
 
 def _archives_of_runs(store: Store, children: dict[str, list[str]]) -> list[str]:
     """Every archive commit the archive refs reach that is not a root."""
-    pending = [
-        sha for ref, sha in store.refs.list(ARCHIVE_PREFIX).items() if parse_archive_ref(ref) == sha
-    ]
-    seen = set(pending)
-    found = []
-    while pending:
-        sha = pending.pop()
-        below = children.get(sha)
-        if below is None:
-            found.append(sha)
-            continue
-        for child in below:
-            if child not in seen:
-                seen.add(child)
-                pending.append(child)
-    return sorted(found)
+    tips = archive_tips(store.refs)
+    return sorted(sha for sha in reachable(tips, children) if sha not in children)
 
 
 def _remove_holders(
@@ -132,17 +119,7 @@ def _remove_holders(
     replaced: dict[str, str | None] = {}
     for sha in archives:
         replaced[sha] = _without(store, sha, runs, objects)
-    parents: dict[str, list[str]] = {}
-    for root, below in children.items():
-        for child in below:
-            parents.setdefault(child, []).append(root)
-    above: set[str] = set()
-    pending = list(archives)
-    while pending:
-        for root in parents.get(pending.pop(), ()):
-            if root not in above:
-                above.add(root)
-                pending.append(root)
+    above = reachable(archives, inverted(children)) - set(archives)
     heights: dict[str, int] = {}
 
     def read_new_or_stored(sha: str, kind: int | None = None) -> bytes:
@@ -160,9 +137,7 @@ def _remove_holders(
             new_root, root_objects = build_root(remaining)
             objects += root_objects
             replaced[root] = new_root.id
-    tips = {
-        sha for ref, sha in store.refs.list(ARCHIVE_PREFIX).items() if parse_archive_ref(ref) == sha
-    }
+    tips = set(archive_tips(store.refs))
     for sha in sorted(tips & replaced.keys()):
         new = replaced[sha]
         if new == sha:
