@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import sys
 from typing import Any
 
@@ -102,6 +100,8 @@ def _setup(args: argparse.Namespace) -> int:
 
 def _report(result: Any, args: argparse.Namespace, verb: str, preposition: str) -> None:
     if args.json:
+        import json
+
         print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
         return
     from mlops_lite.store.archives import ARCHIVE_PREFIX
@@ -142,6 +142,8 @@ def _describe_merged(merged: list[str]) -> str:
 
 def _route_warnings_to_stderr() -> None:
     # A pull's "kept local ref" warnings must reach the user even without logging set up.
+    import logging
+
     logger = logging.getLogger("mlops_lite.operations.sharing")
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)

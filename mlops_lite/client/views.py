@@ -6,7 +6,6 @@ only when asked for something the row does not have.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlops_lite.core.ids import ArtifactId, CommitId, stable_uuid
+from mlops_lite.core.log import LazyLogger
 from mlops_lite.core.names import did_you_mean
 from mlops_lite.core.records import OutputRecord, RunRecord, StepRecord
 from mlops_lite.errors import (
@@ -73,7 +73,7 @@ def _names_error(
     )
 
 
-logger = logging.getLogger(__name__)
+logger = LazyLogger(__name__)
 
 
 class RecordedPipeline:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from typing import Literal
 
+from mlops_lite.core.log import LazyLogger
 from mlops_lite.errors import AuthenticationError, RemoteError, RemoteUnreachableError
-from mlops_lite.operations.registry_sync import merge_diverged_registries
 from mlops_lite.store import GitStore, find_project_root
 from mlops_lite.store import transport as _transport
 from mlops_lite.store.git import git_available
@@ -35,7 +34,7 @@ __all__ = [
 
 TransportChoice = Literal["auto", "git", "dulwich"]
 
-logger = logging.getLogger(__name__)
+logger = LazyLogger(__name__)
 
 
 def push(
@@ -96,6 +95,8 @@ def pull(
     )
     # Model and artifact registries are written by everyone: a teammate's changes are
     # merged into ours (their versions keep their numbers), never left aside.
+    from mlops_lite.operations.registry_sync import merge_diverged_registries
+
     for message in merge_diverged_registries(start_dir, result):
         logger.warning("%s", message)
     for name, reason in sorted(result.rejected.items()):

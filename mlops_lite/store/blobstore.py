@@ -38,10 +38,9 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
-from mlops_lite.core.sizes import parse_size
 from mlops_lite.errors import (
     AuthenticationError,
     ConfigError,
@@ -49,7 +48,11 @@ from mlops_lite.errors import (
     RemoteUnreachableError,
     StoreError,
 )
-from mlops_lite.store.project_config import PYPROJECT, read_project_config
+from mlops_lite.store.artifact_store_config import (
+    DEFAULT_THRESHOLD,
+    ArtifactStoreConfig,
+    artifact_store_config,
+)
 
 __all__ = [
     "CACHE_DIR",
@@ -66,15 +69,6 @@ __all__ = [
 
 CACHE_DIR: Final = "MLOPS_LITE_CACHE_DIR"
 
-DEFAULT_THRESHOLD: Final = 1024 * 1024
-# Option names that would put a credential in pyproject.toml, which is committed.
-_CREDENTIALS: Final = frozenset(
-    {
-        "key", "secret", "token", "password", "passphrase", "session_token",
-        "aws_access_key_id", "aws_secret_access_key", "aws_session_token",
-        "client_secret", "account_key", "sas_token", "credentials",
-    }
-)  # fmt: skip
 _EXTRAS: Final = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "sftp": "sftp", "ssh": "sftp"}
 # Object stores replace an object in one PUT; on a filesystem a reader could see half a file.
 _ATOMIC_PUT: Final = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"})
@@ -86,49 +80,6 @@ _HEX: Final = frozenset("0123456789abcdef")
 def chunk_digest(data: bytes | bytearray | memoryview) -> str:
     """The address of a chunk in the store: its SHA-256, hex (tamper-evident, unlike xxh3)."""
     return hashlib.sha256(data).hexdigest()
-
-
-@dataclass(frozen=True)
-class ArtifactStoreConfig:
-    """Where large artifacts live, and from which size."""
-
-    url: str
-    threshold: int = DEFAULT_THRESHOLD
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-
-def artifact_store_config(root: str) -> ArtifactStoreConfig | None:
-    """The project's artifact store, from ``[tool.mlops-lite]`` of its ``pyproject.toml``."""
-    table = read_project_config(root)
-    url = table.get("artifact_store")
-    where = f"{PYPROJECT}: [tool.mlops-lite]"
-    if url is None:
-        for key in ("artifact_store_threshold", "artifact_store_options"):
-            if key in table:
-                raise ConfigError(f"{where}: {key} is set but artifact_store is not")
-        return None
-    if not isinstance(url, str) or "://" not in url:
-        raise ConfigError(
-            f"{where}: artifact_store must be a URL such as 's3://bucket/prefix', "
-            f"'gs://bucket/prefix', 'sftp://host/path' or 'file:///shared/path', not {url!r}"
-        )
-    threshold = parse_size(table.get("artifact_store_threshold", DEFAULT_THRESHOLD))
-    if threshold is None:
-        raise ConfigError(
-            f"{where}: artifact_store_threshold must be a size such as '1 MiB' or a number of "
-            f"bytes, not {table.get('artifact_store_threshold')!r}"
-        )
-    options = table.get("artifact_store_options", {})
-    if not isinstance(options, dict):
-        raise ConfigError(f"{where}: artifact_store_options must be a table")
-    secret = sorted(name for name in options if name.lower() in _CREDENTIALS)
-    if secret:
-        raise ConfigError(
-            f"{where}: artifact_store_options holds {', '.join(secret)}: credentials do not "
-            f"belong in {PYPROJECT}, which is committed; set them in the environment (e.g. "
-            "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) or the storage tool's own config files"
-        )
-    return ArtifactStoreConfig(url.rstrip("/"), threshold, options)
 
 
 def chunk_cache_dir() -> str:

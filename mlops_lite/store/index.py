@@ -17,7 +17,6 @@ the rest, a million cache keys, in about 7 s).
 
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -27,6 +26,7 @@ from typing import Any, Final
 from mlops_lite.core.columns import Column
 from mlops_lite.core.graph import inverted, reachable
 from mlops_lite.core.ids import CacheKey, CommitId
+from mlops_lite.core.log import LazyLogger
 from mlops_lite.core.records import RunRecord, StepRecord, unpack_value
 from mlops_lite.errors import RecordError
 from mlops_lite.store.archives import Listing
@@ -46,7 +46,7 @@ from mlops_lite.store.layout import RUNS_PREFIX
 
 __all__ = ["CacheHit", "RunIndex", "RunRow"]
 
-logger = logging.getLogger(__name__)
+logger = LazyLogger(__name__)
 
 _ROW: Final = ", ".join(f"runs.{name}" for name in RUN_COLUMNS)
 

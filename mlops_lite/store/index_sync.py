@@ -18,7 +18,6 @@ indexes its run after our commit, not under it.
 from __future__ import annotations
 
 import gc
-import logging
 import os
 import sqlite3
 import time
@@ -28,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from mlops_lite.core.graph import reachable
+from mlops_lite.core.log import LazyLogger
 from mlops_lite.core.records import StepRecord
 from mlops_lite.errors import MlopsLiteError, RecordError
 from mlops_lite.store.archives import (
@@ -64,7 +64,7 @@ from mlops_lite.store.refs import DiskRefs, is_sha
 
 __all__ = ["IndexSync", "StartOver", "complete_holders", "prefetch_objects"]
 
-logger = logging.getLogger(__name__)
+logger = LazyLogger(__name__)
 
 # Past this many new rows, the runs table's indexes are dropped and built again
 # after the load: 100,000 rows load in a quarter of the time.

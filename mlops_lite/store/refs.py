@@ -22,7 +22,6 @@ from __future__ import annotations
 import fcntl
 import mmap
 import os
-import random
 import re
 import threading
 import time
@@ -358,7 +357,7 @@ class DiskRefs:
                     continue
                 if time.monotonic() >= deadline:
                     break
-                time.sleep(random.uniform(0.001, 0.005) * min(attempt, 20))
+                _back_off(0.001, 0.005, min(attempt, 20))
                 continue
             try:
                 current = self.read(name)
@@ -424,7 +423,7 @@ class DiskRefs:
                         f"{len(changes)} ref change(s) were refused, none was made: {message}; "
                         "run the command again"
                     ) from None
-            time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
+            _back_off(0.005, 0.02, attempt + 1)
 
     def _create_lock(self, name: str, path: str, lock: str) -> int:
         """Create ``<ref>.lock`` exclusively and flock it: the flock tells others we are alive.
@@ -482,3 +481,10 @@ class DiskRefs:
             return True
         finally:
             os.close(handle)
+
+
+def _back_off(low: float, high: float, factor: float) -> None:
+    """Sleep a random time in ``[low, high] * factor``, so contenders do not retry in step."""
+    import random  # contention is rare: not part of every command's start
+
+    time.sleep(random.uniform(low, high) * factor)

@@ -122,11 +122,13 @@ class GitStore:
     @cached_property
     def chunk_store(self) -> ChunkStore | None:
         """The team's artifact store for large artifacts (``artifact_store``), if configured."""
-        from mlops_lite.store.blobstore import ChunkStore, artifact_store_config
+        from mlops_lite.store.artifact_store_config import artifact_store_config
 
         config = artifact_store_config(self.root)
         if config is None:
             return None
+        from mlops_lite.store.blobstore import ChunkStore
+
         # Not in state_dir: chunks waiting for push are data, not derived state.
         return ChunkStore(config, os.path.join(self.common_dir, "mlops-lite-blobs"))
 

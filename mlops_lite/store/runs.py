@@ -14,13 +14,13 @@ long as the ref points at it.
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 from collections.abc import Mapping
 from typing import Final, Literal, Protocol
 
 from mlops_lite.core.hashing import content_digest
 from mlops_lite.core.ids import ArtifactId, CommitId, ObjectId
+from mlops_lite.core.log import LazyLogger
 from mlops_lite.core.payload import Payload, output_too_large
 from mlops_lite.core.records import OutputRecord, RunRecord, StepRecord
 from mlops_lite.errors import MissingObjectError, MlopsLiteError, RecordError
@@ -252,7 +252,7 @@ class RunWriter:
 # housekeeping, and must never hold up the pipeline that happens to do it.
 _RECOVERY_LOCK_TIMEOUT: Final = 0.5
 
-logger = logging.getLogger(__name__)
+logger = LazyLogger(__name__)
 
 
 def recover_abandoned_runs(store: Store) -> None:

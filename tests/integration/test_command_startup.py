@@ -47,10 +47,17 @@ NOT_FOR_LISTING = (
     "mlops_lite.store.journal",
     "mlops_lite.store.trust",
     "mlops_lite.store.annotations",
+    # Standard modules that take milliseconds to import, for code paths that seldom run
+    # (a warning logged, a lock contended, a long git output spooled).
+    "logging",
+    "random",
+    "tempfile",
 )
 NOT_FOR_PUSHING = (
     *NOT_FOR_LISTING,
     "mlops_lite.store.registry",
+    "mlops_lite.operations.registry_sync",  # a pull's merge of registries
+    "mlops_lite.store.blobstore",  # no artifact store is configured
     "mlops_lite.store.transport.dulwich_client",
 )
 
