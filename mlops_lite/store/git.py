@@ -29,6 +29,7 @@ from mlops_lite.errors import StoreError
 
 __all__ = [
     "GitResult",
+    "StartedGit",
     "cat_objects",
     "cat_objects_streamed",
     "git_available",
@@ -146,6 +147,10 @@ class GitResult:
         self.stderr = stderr
 
 
+# How long a command left unfinished may keep its output coming (``StartedGit``).
+_ABANDONED_WAIT: Final = 1.0
+
+
 def run_git_streaming(
     root: str,
     args: Sequence[str],
@@ -159,27 +164,75 @@ def run_git_streaming(
     ``hide`` drops matching lines from the echo (but not from the captured text);
     ``stdin`` is written to the command's input (``git fetch --stdin`` refspecs).
     """
-    process = subprocess.Popen(
-        _command(args, hooks=True), cwd=root, env=git_env(interactive=True),
-        stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    assert process.stdout is not None and process.stderr is not None
-    chunks: list[bytes] = []
-    reader = threading.Thread(
-        target=_drain, args=(process.stderr, chunks, show_stderr, hide), daemon=True
-    )
-    reader.start()
-    if stdin is not None:
-        assert process.stdin is not None
-        writer = threading.Thread(target=_feed, args=(process.stdin, stdin), daemon=True)
-        writer.start()
-    stdout = process.stdout.read()
-    code = process.wait()
-    reader.join()
-    return GitResult(
-        code, stdout.decode("utf-8", "replace"), b"".join(chunks).decode("utf-8", "replace")
-    )
+    with StartedGit(root, args, show_stderr=show_stderr, hide=hide, stdin=stdin) as started:
+        return started.result()
+
+
+class StartedGit:
+    """``run_git_streaming``'s command, started now and waited for by ``result()``.
+
+    What a caller does meanwhile overlaps with git's round trip to a remote
+    (``push`` tidies while ``ls-remote`` is under way). Leaving the ``with``
+    block without asking for the result stops the command.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        args: Sequence[str],
+        *,
+        show_stderr: bool = False,
+        hide: re.Pattern[str] | None = None,
+        stdin: bytes | None = None,
+    ) -> None:
+        self._process = subprocess.Popen(
+            _command(args, hooks=True), cwd=root, env=git_env(interactive=True),
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        assert self._process.stdout is not None and self._process.stderr is not None
+        self._stdout: list[bytes] = []
+        self._stderr: list[bytes] = []
+        self._threads = [
+            threading.Thread(
+                target=_drain,
+                args=(self._process.stderr, self._stderr, show_stderr, hide),
+                daemon=True,
+            ),
+            threading.Thread(
+                target=_drain, args=(self._process.stdout, self._stdout, False, None), daemon=True
+            ),
+        ]
+        if stdin is not None:
+            assert self._process.stdin is not None
+            self._threads.append(
+                threading.Thread(target=_feed, args=(self._process.stdin, stdin), daemon=True)
+            )
+        for thread in self._threads:
+            thread.start()
+
+    def result(self) -> GitResult:
+        """Wait for the command; its exit code and output."""
+        code = self._process.wait()
+        for thread in self._threads:
+            thread.join()
+        return GitResult(
+            code,
+            b"".join(self._stdout).decode("utf-8", "replace"),
+            b"".join(self._stderr).decode("utf-8", "replace"),
+        )
+
+    def __enter__(self) -> StartedGit:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
+        # A child git started (ssh, an alias's shell) may hold the pipes open a while
+        # longer: its output is not wanted, and the daemon readers go with the process.
+        for thread in self._threads:
+            thread.join(timeout=_ABANDONED_WAIT)
 
 
 def _feed(stream: IO[bytes], data: bytes) -> None:

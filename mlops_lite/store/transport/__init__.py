@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 from mlops_lite.errors import RemoteError
 from mlops_lite.store.git import git_available, run_git
@@ -14,7 +16,7 @@ from mlops_lite.store.transport.classify import (
     rejected_error,
 )
 from mlops_lite.store.transport.exchange import pull_refs, push_refs
-from mlops_lite.store.transport.git_cli import git_fetch, git_list, git_push
+from mlops_lite.store.transport.git_cli import git_fetch, git_listing, git_push
 from mlops_lite.store.transport.result import (
     Direction,
     FetchReport,
@@ -44,12 +46,14 @@ class _Transport:
     def __init__(self, implementation: Implementation) -> None:
         self.implementation: Implementation = implementation
 
-    def list(self, start_dir: str, remote: str, direction: Direction) -> dict[str, str]:
+    def listing(
+        self, start_dir: str, remote: str, direction: Direction
+    ) -> AbstractContextManager[Callable[[], dict[str, str]]]:
         if self.implementation == "git":
-            return git_list(start_dir, remote, direction)
+            return git_listing(start_dir, remote, direction)
         from mlops_lite.store.transport.dulwich_client import dulwich_list
 
-        return dulwich_list(start_dir, remote, direction)
+        return nullcontext(lambda: dulwich_list(start_dir, remote, direction))
 
     def fetch(
         self,
@@ -111,7 +115,8 @@ def fetch_objects(
     whose value is here already cost no transfer.
     """
     transport = _Transport(implementation)
-    theirs = transport.list(start_dir, remote, "pull")
+    with transport.listing(start_dir, remote, "pull") as listed:
+        theirs = listed()
     checked = run_git(
         start_dir,
         "cat-file",

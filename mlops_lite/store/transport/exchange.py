@@ -24,6 +24,8 @@ Nothing is forced; run refs are never moved once they exist.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Final, Protocol
 
 from mlops_lite.errors import MlopsLiteError, StoreError
@@ -63,8 +65,13 @@ class Transport(Protocol):
 
     implementation: Implementation
 
-    def list(self, start_dir: str, remote: str, direction: Direction) -> dict[str, str]:
-        """``{ref: sha}`` of the remote's ``refs/mlops/*`` (errors name the ``direction``)."""
+    def listing(
+        self, start_dir: str, remote: str, direction: Direction
+    ) -> AbstractContextManager[Callable[[], dict[str, str]]]:
+        """The remote's ``refs/mlops/*`` asked for now; the callable waits for ``{ref: sha}``.
+
+        Errors name the ``direction``.
+        """
 
     def fetch(
         self,
@@ -89,7 +96,8 @@ def _control(name: str) -> bool:
 def pull_refs(start_dir: str, remote: str, transport: Transport, progress: bool) -> TransferResult:
     """Fetch the remote's runs, archives and ledgers (see the module's docstring)."""
     result = TransferResult("pull", remote, transport.implementation)
-    theirs = transport.list(start_dir, remote, "pull")
+    with transport.listing(start_dir, remote, "pull") as listed:
+        theirs = listed()
     with GitStore.open(start_dir) as store:
         index = RunIndex(store)
         try:
@@ -139,13 +147,17 @@ def pull_refs(start_dir: str, remote: str, transport: Transport, progress: bool)
 
 def push_refs(start_dir: str, remote: str, transport: Transport, progress: bool) -> TransferResult:
     """Push our runs, archives and ledgers, and delete what the remote should no longer have."""
-    theirs = transport.list(start_dir, remote, "push")
     scratch = TransferResult("pull", remote, transport.implementation)
-    with GitStore.open(start_dir) as store:
+    with (
+        transport.listing(start_dir, remote, "push") as listed,
+        GitStore.open(start_dir) as store,
+    ):
         index = RunIndex(store)
         try:
-            _sync_control(store, index, start_dir, remote, theirs, transport, progress, scratch)
-            tidy(store, index)
+            tidy(store, index)  # while the remote answers
+            theirs = listed()
+            if _sync_control(store, index, start_dir, remote, theirs, transport, progress, scratch):
+                tidy(store, index)  # a ledger joined or an archive taken: a run may go
             ours = store.refs.list(MLOPS_PREFIX)
             if all(theirs.get(name) == sha for name, sha in ours.items()):
                 result = TransferResult("push", remote, transport.implementation)
@@ -174,8 +186,11 @@ def _sync_control(
     transport: Transport,
     progress: bool,
     result: TransferResult,
-) -> None:
-    """Join the remote's ledgers into ours; take its archives that hold something new to us."""
+) -> bool:
+    """Join the remote's ledgers into ours; take its archives that hold something new to us.
+
+    Whether it changed anything here (a ledger joined, an archive taken).
+    """
     ours = store.refs.list(MLOPS_PREFIX)
     ledgers = {name: sha for name, sha in theirs.items() if name in LEDGER_REFS}
     ledgers = {name: sha for name, sha in ledgers.items() if ours.get(name) != sha}
@@ -199,7 +214,8 @@ def _sync_control(
         if not join_ledger(store, name, sha):
             result.rejected[name] = "the remote's ledger cannot be read: kept ours"
     if not archives:
-        return
+        return bool(ledgers)
+    changed = bool(ledgers)
     deleted = deleted_runs(store)
     index.refresh()
     known = index.known_archives()
@@ -233,10 +249,12 @@ def _sync_control(
                 store.refs.compare_and_swap(name, None, sha)
             except StoreError:
                 continue  # taken by another pull meanwhile
+            changed = True
             # What the index would know had it been refreshed now (once, below, is enough).
             untallied.append(tree)
             known.update(tree.archives, tree.roots, tree.skipped)
         index.refresh()
+    return changed
 
 
 def _holds_new_runs(

@@ -6,13 +6,15 @@ These are the moves; which refs to move is decided in ``exchange.py``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-from mlops_lite.store.git import run_git_streaming
+from mlops_lite.store.git import GitResult, StartedGit, run_git_streaming
 from mlops_lite.store.layout import MLOPS_PREFIX, REFSPEC
 from mlops_lite.store.transport.classify import _classify
 from mlops_lite.store.transport.result import Direction, FetchReport, TransferResult
 
-__all__ = ["git_fetch", "git_list", "git_push"]
+__all__ = ["git_fetch", "git_listing", "git_push"]
 
 # `fetch -v` prints one line per unchanged ref: with 1,000 runs those would bury the progress.
 _UP_TO_DATE = re.compile(r" = \[up to date\]")
@@ -112,9 +114,20 @@ def _push_once(
         result.transferred_bytes = size if size is not None else (None if changed else 0)
 
 
-def git_list(start_dir: str, remote: str, direction: Direction) -> dict[str, str]:
-    """``{name: sha}`` of every ``refs/mlops/*`` ref the remote advertises (``git ls-remote``)."""
-    listed = run_git_streaming(start_dir, ["ls-remote", "--refs", remote, f"{MLOPS_PREFIX}*"])
+@contextmanager
+def git_listing(
+    start_dir: str, remote: str, direction: Direction
+) -> Iterator[Callable[[], dict[str, str]]]:
+    """``git ls-remote`` of the remote's ``refs/mlops/*``, started now.
+
+    The callable waits for it: ``{name: sha}`` of every ref the remote advertises.
+    """
+    command = ["ls-remote", "--refs", remote, f"{MLOPS_PREFIX}*"]
+    with StartedGit(start_dir, command) as started:
+        yield lambda: _listed_refs(started.result(), remote, direction)
+
+
+def _listed_refs(listed: GitResult, remote: str, direction: Direction) -> dict[str, str]:
     if listed.code != 0:
         raise _classify(remote, direction, listed.stderr)
     refs: dict[str, str] = {}
