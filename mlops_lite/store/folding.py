@@ -137,21 +137,28 @@ def fold_archives(store: Store, index: RunIndex, *, fanout: int = ROOT_FANOUT) -
     Covered archive refs are dropped first (``drop_covered_archives``). The
     oldest whole groups of each height are folded, lowest height first (a new
     root may complete a group one height up), in one pack and one transaction.
+    Archive refs found with nothing to do are noted in the index: this runs on
+    every push and pull, and the same refs (over the same archives read) give
+    the same answer without walking the archives again.
     """
     with _folding_lock(store) as mine:
         if not mine:
             return 0
-        drop_covered_archives(store, index)
+        index.refresh()
         tips = archive_tips(store.refs)
-        if len(tips) < fanout:
+        if index.settled_archives() == _settled(tips, fanout):
             return 0
         children = index.archive_children()
+        if _drop_covered_archives(store, index, tips, children):
+            tips = archive_tips(store.refs)
+            children = index.archive_children()
         heights: dict[str, int] = {}
         by_height: dict[int, list[str]] = {}
         for tip in tips:
             by_height.setdefault(archive_height(tip, children, heights), []).append(tip)
         if all(len(group) < fanout for group in by_height.values()):
-            return 0  # nothing to fold: no commit read (this runs on every push and pull)
+            index.note_settled_archives(_settled(tips, fanout))
+            return 0  # nothing to fold: no commit read
         times = {tip: archive_time(store.read_object, tip) for tip in tips}
         objects: list[GitObject] = []
         made: set[str] = set()
@@ -177,6 +184,10 @@ def fold_archives(store: Store, index: RunIndex, *, fanout: int = ROOT_FANOUT) -
         return len(made)
 
 
+def _settled(tips: list[str], fanout: int) -> str:
+    return " ".join([str(fanout), *sorted(tips)])
+
+
 def drop_covered_archives(store: Store, index: RunIndex) -> int:
     """Delete archive refs whose archives other archive refs hold as well; how many went.
 
@@ -185,8 +196,12 @@ def drop_covered_archives(store: Store, index: RunIndex) -> int:
     the same refs keeps the same ones.
     """
     index.refresh()
-    tips = archive_tips(store.refs)
-    children = index.archive_children()
+    return _drop_covered_archives(store, index, archive_tips(store.refs), index.archive_children())
+
+
+def _drop_covered_archives(
+    store: Store, index: RunIndex, tips: list[str], children: dict[str, list[str]]
+) -> int:
     covered: set[str] = set()
     dropped: list[RefChange] = []
     below = {tip: _leaves(tip, children) for tip in tips}

@@ -444,6 +444,25 @@ class RunIndex:
         """The archive commits (archives of runs and roots) the archive refs reach, as read."""
         return {name for (name,) in self._query("SELECT name FROM holders")}
 
+    def settled_archives(self) -> str | None:
+        """What ``note_settled_archives`` noted last, unless the archives read changed since."""
+        rows = self._query("SELECT state FROM settled")
+        return str(rows[0][0]) if rows else None
+
+    def note_settled_archives(self, state: str) -> None:
+        """Remember ``state`` (folding's view of the archive refs) until the archives change."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("DELETE FROM settled")
+                self._db.execute("INSERT INTO settled VALUES (?)", (state,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                rollback(self._db)
+                raise
+        except sqlite3.Error:
+            pass  # a shortcut only: the next fold looks again
+
     def archive_children(self) -> dict[str, list[str]]:
         """``{root: the archive commits it holds}`` of every root the archive refs reach."""
         children: dict[str, list[str]] = {}

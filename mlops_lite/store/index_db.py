@@ -5,7 +5,9 @@ archive commits read (archives of runs and roots; holder 0 is a run's own ref),
 ``held`` which holds which run, and ``contains`` which root holds which
 archive; ``run_values`` the metric and parameter columns; ``cache`` the cache
 keys of finished steps; ``stamps``, ``loose`` and ``deleted`` what the last
-look at the refs saw (``index_sync.py``).
+look at the refs saw (``index_sync.py``); ``settled`` the archive refs
+folding last found nothing to do with (``folding.fold_archives``), forgotten
+whenever the archives read change.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ __all__ = [
     "SCHEMA",
     "create_run_indexes",
     "forget_ids",
+    "forget_settled",
     "in_batches",
     "insert_run",
     "rollback",
@@ -67,6 +70,7 @@ CREATE TABLE IF NOT EXISTS run_values (
 CREATE TABLE IF NOT EXISTS stamps (path TEXT PRIMARY KEY, stamp TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS loose (ref TEXT PRIMARY KEY, stamp TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS deleted (ref TEXT PRIMARY KEY, sha TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS settled (state TEXT NOT NULL);
 """
 # The cache table's indexes, built after loading a fresh clone's million cache keys
 # (inserted one by one into an index of random keys, they took 12 s of 15).
@@ -100,6 +104,11 @@ def create_run_indexes(db: sqlite3.Connection) -> None:
     """Create the indexes of the runs table (those that are missing)."""
     for statement in RUN_INDEXES.values():
         db.execute(f"CREATE {statement}")
+
+
+def forget_settled(db: sqlite3.Connection) -> None:
+    """The archives read changed: what folding noted about them no longer holds."""
+    db.execute("DELETE FROM settled")
 
 
 def rollback(db: sqlite3.Connection) -> None:

@@ -45,6 +45,7 @@ from mlops_lite.store.index_db import (
     INSERT_RUN_WITH_ID,
     RUN_INDEXES,
     forget_ids,
+    forget_settled,
     in_batches,
     insert_run,
     rollback,
@@ -112,6 +113,7 @@ class IndexSync:
         try:
             deleted = self._apply_deletions(changes)
             if changes.archives:
+                forget_settled(self.db)
                 self._apply_archives(set(archive_tips(self.store.refs)), deleted)
             self._apply_individual(changes, deleted)
             self._store_stamps(changes)

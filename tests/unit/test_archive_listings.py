@@ -21,6 +21,7 @@ from mlops_lite.store.archives import (
 )
 from mlops_lite.store.folding import fold_archives, fold_old_runs
 from mlops_lite.store.index import RunIndex
+from mlops_lite.store.interface import Store
 from mlops_lite.store.layout import RUNS_PREFIX, build_run_commit, build_step_tree, run_ref
 from mlops_lite.store.objects import GitObject
 from mlops_lite.store.removal import remove_runs
@@ -105,10 +106,10 @@ class CountingStore(MemoryStore):
         return super().read_objects(object_ids)
 
 
-def record_memory_runs(store: MemoryStore, count: int) -> dict[str, str]:
+def record_memory_runs(store: Store, count: int, *, first: int = 0) -> dict[str, str]:
     made = {}
     code = store.pin_code().commit
-    for number in range(count):
+    for number in range(first, first + count):
         step = StepRecord(
             name="make", function="m.make", status="completed", cache_key=f"key-{number}",
             metadata={"accuracy": number / 1000},
