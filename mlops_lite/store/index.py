@@ -33,6 +33,7 @@ from mlops_lite.store.archives import Listing
 from mlops_lite.store.index_db import (
     INDEX_VERSION,
     INDIVIDUAL,
+    LOOKUP_INDEXES,
     SCHEMA,
     create_run_indexes,
     in_batches,
@@ -195,6 +196,30 @@ class RunIndex:
             self._rebuild()
             return self._db.execute(sql, args).fetchall()
 
+    def _where(
+        self,
+        pipeline: str | None,
+        status: str | None,
+        code_commit: str | None,
+        author: str | None,
+        text: str | None,
+    ) -> tuple[str, list[Any]]:
+        """``_filters``, with the pipeline's index built when the runs of one are asked for."""
+        if pipeline is not None:
+            self._lookup_indexes("runs_by_pipeline")
+        return _filters(pipeline, status, code_commit, author, text)
+
+    def _lookup_indexes(self, *names: str) -> None:
+        """Build the look-up indexes a query uses, if a bulk load left them for now.
+
+        Existing, each costs a few microseconds; busy or read-only, the query scans.
+        """
+        for name in names:
+            try:
+                self._db.execute(f"CREATE {LOOKUP_INDEXES[name]}")
+            except sqlite3.OperationalError:
+                return
+
     def close(self) -> None:
         """Close the database."""
         self._db.close()
@@ -290,7 +315,7 @@ class RunIndex:
         ``text`` matches part of the run name, pipeline, author or host, or a sha
         prefix. Runs without a number in ``order_by`` come last, newest first.
         """
-        where, args = _filters(pipeline, status, code_commit, author, text)
+        where, args = self._where(pipeline, status, code_commit, author, text)
         if order_by is None:
             sql = f"SELECT {_ROW} FROM runs {where} ORDER BY start_time DESC, run_name DESC"
         else:
@@ -326,7 +351,7 @@ class RunIndex:
         text: str | None = None,
     ) -> int:
         """How many runs the same filters as ``runs()`` select."""
-        where, args = _filters(pipeline, status, None, author, text)
+        where, args = self._where(pipeline, status, None, author, text)
         return int(self._query(f"SELECT COUNT(*) FROM runs {where}", args)[0][0])
 
     def values(self, refs: list[str], columns: list[Column]) -> dict[str, dict[Column, Any]]:
@@ -354,7 +379,7 @@ class RunIndex:
     def columns(self, *, pipeline: str | None = None, recent: int = 500) -> list[Column]:
         """The columns the newest ``recent`` runs (of ``pipeline``) have, sorted."""
         self._complete()
-        where, args = _filters(pipeline, None, None, None, None)
+        where, args = self._where(pipeline, None, None, None, None)
         rows = self._query(
             "SELECT DISTINCT name FROM run_values WHERE run IN "
             f"(SELECT id FROM runs {where} ORDER BY start_time DESC LIMIT ?)",
@@ -364,12 +389,14 @@ class RunIndex:
 
     def pipelines(self) -> list[str]:
         """Every pipeline with at least one run, sorted."""
+        self._lookup_indexes("runs_by_pipeline")
         return [
             row[0] for row in self._query("SELECT DISTINCT pipeline FROM runs ORDER BY pipeline")
         ]
 
     def find(self, text: str) -> list[RunRow]:
         """Runs whose name, ref, sha or sha prefix is ``text``."""
+        self._lookup_indexes("runs_by_name", "runs_by_sha")
         rows = self._query(
             f"SELECT {_ROW} FROM runs WHERE run_name = ? OR ref = ? OR sha = ?", (text, text, text)
         )

@@ -43,6 +43,7 @@ from mlops_lite.store.index_db import (
     CACHE_INDEXES,
     INDIVIDUAL,
     INSERT_RUN_WITH_ID,
+    LOOKUP_INDEXES,
     RUN_INDEXES,
     forget_ids,
     forget_settled,
@@ -449,7 +450,8 @@ class _RowLoader:
 
     def insert(self) -> None:
         """Insert the rows gathered (in the open transaction)."""
-        with _indexes_built_after(self.db, RUN_INDEXES, bulk=len(self.rows) >= _BULK):
+        bulk = len(self.rows) >= _BULK
+        with _indexes_built_after(self.db, RUN_INDEXES, bulk=bulk, dropped=LOOKUP_INDEXES):
             self.db.executemany(INSERT_RUN_WITH_ID, self.rows)
         self._insert_held()
 
@@ -472,9 +474,15 @@ class _RowLoader:
 
 @contextmanager
 def _indexes_built_after(
-    db: sqlite3.Connection, indexes: Mapping[str, str], *, bulk: bool
+    db: sqlite3.Connection,
+    indexes: Mapping[str, str],
+    *,
+    bulk: bool,
+    dropped: Mapping[str, str] | None = None,
 ) -> Iterator[None]:
     """With ``bulk``, rows inserted inside go in without ``indexes``, built once after.
+
+    The ``dropped`` indexes go for the load too, left for the first query that needs one.
 
     A bulk load of 100,000 rows is four times faster so. The page cache is
     larger for the load and the index builds only: queries keep sqlite's
@@ -484,7 +492,7 @@ def _indexes_built_after(
     if not bulk:
         yield
         return
-    for name in indexes:
+    for name in [*indexes, *(dropped or {})]:
         db.execute(f"DROP INDEX IF EXISTS {name}")
     cache_size = db.execute("PRAGMA cache_size").fetchone()[0]
     db.execute(f"PRAGMA cache_size={_BULK_CACHE_KIB}")

@@ -392,3 +392,35 @@ def test_a_fresh_index_loads_runs_held_by_two_archives_once(
             (twice[0],),
         )
     fresh.close()
+
+
+def test_a_bulk_load_leaves_the_look_up_indexes_to_the_first_look_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fresh clone's listing builds the indexes it reads by; runs show builds the rest."""
+    monkeypatch.setattr(index_sync, "_BULK", 10)
+    store = MemoryStore()
+    made = record_memory_runs(store, 40)
+    index = RunIndex(store)
+    index.refresh()
+    assert fold_old_runs(store, index, keep=0, batch=20) == 40
+    index.close()
+    fresh = RunIndex(store)
+    fresh.refresh()  # a bulk load of 40 archived runs
+
+    def indexes() -> set[str]:
+        return {row[1] for row in fresh._db.execute("PRAGMA index_list(runs)")}
+
+    assert indexes() == {"runs_by_ref", "runs_by_time"}
+    assert [row.ref for row in fresh.runs(limit=2)] == sorted(made)[::-1][:2]
+    assert indexes() == {"runs_by_ref", "runs_by_time"}
+    ref = sorted(made)[7]
+    assert [row.ref for row in fresh.find("run-00007")] == [ref]
+    assert [row.ref for row in fresh.find(made[ref][:8])] == [ref]
+    assert indexes() == {"runs_by_ref", "runs_by_time", "runs_by_name", "runs_by_sha"}
+    assert fresh.count(pipeline="p") == 40
+    assert fresh.pipelines() == ["p"]
+    assert "runs_by_pipeline" in indexes()
+    plan = fresh._db.execute("EXPLAIN QUERY PLAN SELECT id FROM runs WHERE sha = 'a'").fetchall()
+    assert "runs_by_sha" in str(plan)
+    fresh.close()
