@@ -87,6 +87,7 @@ __all__ = [
     "archives_kept",
     "build_archive",
     "build_root",
+    "count_held_runs",
     "parse_archive_ref",
     "read_archive",
     "read_node",
@@ -684,6 +685,53 @@ def archive_tree(
                 below.append(child)
         level = below
     return found
+
+
+def count_held_runs(
+    read_objects: Callable[[list[str]], Mapping[str, GitObject]], tips: Collection[str]
+) -> int:
+    """How many runs the archive commits ``tips`` hold, from their commits and trees alone.
+
+    An archive of runs has one parent per run (``read_node`` holds its listing
+    to the same), a root one per archive: no listing is read. What a pull that
+    leaves the index for later reports. Bounded like ``archive_tree``; what
+    cannot be read counts nothing.
+    """
+    count = 0
+    seen = set(tips)
+    level = sorted(seen)
+    for _ in range(_MAX_DEPTH + 1):
+        if not level:
+            break
+        heads: dict[str, tuple[str, list[str]]] = {}  # commit -> (its tree, its parents)
+        for sha, found in read_objects(level).items():
+            try:
+                headers = parse_commit(bytes(found.data)) if found.type_num == COMMIT else {}
+            except RecordError:
+                continue
+            trees = headers.get("tree")
+            if trees:
+                parents = [p.decode("ascii", "replace") for p in headers.get("parent", [])]
+                heads[sha] = (trees[0].decode("ascii", "replace"), parents)
+        trees_read = read_objects(sorted({tree_sha for tree_sha, _ in heads.values()}))
+        below: list[str] = []
+        for tree_sha, parents in heads.values():
+            listed = trees_read.get(tree_sha)
+            try:
+                entries = (
+                    parse_tree(bytes(listed.data)) if listed and listed.type_num == TREE else {}
+                )
+            except RecordError:
+                continue
+            if _LISTING in entries:
+                count += len(parents)
+            elif _ROOT_LISTING in entries:
+                for parent in parents:
+                    if parent not in seen and len(seen) < _MAX_NODES:
+                        seen.add(parent)
+                        below.append(parent)
+        level = below
+    return count
 
 
 def sorted_listing(listing: Listing) -> Listing:

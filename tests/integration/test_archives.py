@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -226,6 +227,35 @@ def test_two_clones_folding_into_different_roots_converge_and_lose_no_run(
     assert listed(fresh) == made
     git(bare, "gc", "-q", "--prune=now")
     git(bare, "fsck", "--strict", "--no-dangling")
+
+
+def test_a_pull_into_a_fresh_clone_leaves_the_index_to_the_first_listing(
+    project: Path, tmp_path: Path
+) -> None:
+    """The clone's index is built once, by the first command that reads runs, not twice."""
+    bare = tmp_path / "team.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
+    made = record_runs(project, 40)
+    fold_all(project, batch=4, fanout=4)  # roots over archives of 4 runs
+    git(project, "push", "-q", str(bare), "main")
+    sharing.push(str(bare), path=project, quiet=True)
+    fresh = tmp_path / "fresh"
+    git(tmp_path, "clone", "-q", str(bare), str(fresh))
+    pulled = sharing.pull(str(bare), path=fresh, quiet=True)
+    assert pulled.archived_runs == 40 and pulled.runs == 40  # counted from the commits
+    assert git_refs(fresh, ARCHIVE_PREFIX) == git_refs(bare, ARCHIVE_PREFIX)
+    index_file = fresh / ".git" / "mlops-lite" / "index.sqlite3"
+
+    def archives_indexed() -> int:
+        with sqlite3.connect(index_file) as db:
+            return int(db.execute("SELECT COUNT(*) FROM holders").fetchone()[0])
+
+    assert archives_indexed() == 0
+    assert listed(fresh) == made
+    assert archives_indexed() > 0
+    again = sharing.pull(str(bare), path=fresh, quiet=True)  # indexed now: tidied as usual
+    assert again.runs == 0 and listed(fresh) == made
+    git(fresh, "fsck", "--strict", "--no-dangling")
 
 
 def test_a_run_deleted_under_roots_goes_with_git_gc(project: Path) -> None:

@@ -15,6 +15,7 @@ from mlops_lite.store.archives import (
     archive_ref,
     archive_tree,
     build_root,
+    count_held_runs,
     read_node,
 )
 from mlops_lite.store.folding import drop_covered_archives, fold_archives, fold_old_runs, tidy
@@ -343,3 +344,18 @@ def test_archive_refs_found_settled_are_not_walked_again_until_they_change(
         assert len(walks) == 4
         assert len(listed(store)) == 160
         index.close()
+
+
+def test_the_runs_archives_hold_are_counted_from_their_commits_alone() -> None:
+    """What a pull into a fresh clone reports, before any listing is read."""
+    store = CountingStore()
+    made = record_memory_runs(store, 130)
+    index = RunIndex(store)
+    assert fold_old_runs(store, index, keep=0, batch=10, everything=True) == 130
+    assert fold_archives(store, index, fanout=4) > 0  # roots of roots, and archives
+    index.close()
+    tips = sorted(archive_tips(store))
+    assert count_held_runs(store.read_objects, tips) == len(made)
+    # A tip that is not an archive (a run commit, a missing object) holds nothing counted.
+    assert count_held_runs(store.read_objects, [*tips, made[min(made)], "0" * 40]) == len(made)
+    assert count_held_runs(store.read_objects, []) == 0
