@@ -93,16 +93,28 @@ def cli(*args: str) -> list[str]:
     return [str(script), *args] if script.exists() else [sys.executable, "-m", "mlops_lite", *args]
 
 
+# Started by a small interpreter, not by this process: a child forked from a process
+# of 500 MB (this one, once it has built a fixture) reports that as its own peak.
+_MEASURE = """\
+import os, subprocess, sys, time
+began = time.perf_counter()
+process = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+_, status, usage = os.wait4(process.pid, 0)
+elapsed = time.perf_counter() - began
+sys.stderr.write(process.stderr.read().decode(errors="replace"))
+print(os.waitstatus_to_exitcode(status), elapsed, usage.ru_maxrss * 1024)
+"""
+
+
 def run_child(command: list[str], cwd: str) -> tuple[float, int]:
     """Wall time and peak RSS (bytes) of one child process."""
-    began = time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - began
-    if os.waitstatus_to_exitcode(status) != 0:
-        error = process.stderr.read().decode() if process.stderr else ""
-        raise RuntimeError(f"{command} failed: {error}")
-    return elapsed, usage.ru_maxrss * 1024
+    measured = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *command], cwd=cwd, capture_output=True, text=True
+    )
+    code, elapsed, peak = measured.stdout.split()
+    if measured.returncode != 0 or code != "0":
+        raise RuntimeError(f"{command} failed: {measured.stderr}")
+    return float(elapsed), int(peak)
 
 
 def child_median(command: list[str], cwd: str, repeat: int) -> float:
