@@ -204,10 +204,33 @@ class RunIndex:
         author: str | None,
         text: str | None,
     ) -> tuple[str, list[Any]]:
-        """``_filters``, with the pipeline's index built when the runs of one are asked for."""
+        """The WHERE clause (and its arguments) of a runs query.
+
+        Filtering on a pipeline builds its look-up index first (``_lookup_indexes``).
+        """
         if pipeline is not None:
             self._lookup_indexes("runs_by_pipeline")
-        return _filters(pipeline, status, code_commit, author, text)
+        clauses: list[str] = []
+        args: list[Any] = []
+        for column, value in (
+            ("pipeline", pipeline),
+            ("status", status),
+            ("code_commit", code_commit),
+            ("author", author),
+        ):
+            if value is not None:
+                clauses.append(f"runs.{column} = ?")
+                args.append(value)
+        if text:
+            pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            clauses.append(
+                "(runs.run_name LIKE ? ESCAPE '\\' OR runs.pipeline LIKE ? ESCAPE '\\' "
+                "OR runs.author LIKE ? ESCAPE '\\' OR runs.host LIKE ? ESCAPE '\\' "
+                "OR (runs.sha >= ? AND runs.sha < ?))"
+            )
+            prefix = text.lower()
+            args += [pattern] * 4 + [prefix, prefix + "g"]
+        return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), args
 
     def _lookup_indexes(self, *names: str) -> None:
         """Build the look-up indexes a query uses, if a bulk load left them for now.
@@ -531,34 +554,3 @@ class RunIndex:
             ):
                 cache.append((ids[run], key, step))
         return to_listing(rows, values, cache)
-
-
-def _filters(
-    pipeline: str | None,
-    status: str | None,
-    code_commit: str | None,
-    author: str | None,
-    text: str | None,
-) -> tuple[str, list[Any]]:
-    """The WHERE clause (and its arguments) of a runs query."""
-    clauses: list[str] = []
-    args: list[Any] = []
-    for column, value in (
-        ("pipeline", pipeline),
-        ("status", status),
-        ("code_commit", code_commit),
-        ("author", author),
-    ):
-        if value is not None:
-            clauses.append(f"runs.{column} = ?")
-            args.append(value)
-    if text:
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        clauses.append(
-            "(runs.run_name LIKE ? ESCAPE '\\' OR runs.pipeline LIKE ? ESCAPE '\\' "
-            "OR runs.author LIKE ? ESCAPE '\\' OR runs.host LIKE ? ESCAPE '\\' "
-            "OR (runs.sha >= ? AND runs.sha < ?))"
-        )
-        prefix = text.lower()
-        args += [pattern] * 4 + [prefix, prefix + "g"]
-    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), args
