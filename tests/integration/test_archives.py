@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from itertools import combinations
 from pathlib import Path
 
 import pytest
@@ -274,26 +275,32 @@ def test_a_run_deleted_under_roots_goes_with_git_gc(project: Path) -> None:
         assert client.get_pipeline_run("run-00006").steps["make"].output.load() == "6"
 
 
+@pytest.mark.parametrize("indexed", [False, True], ids=["fresh clone", "archive indexed"])
 def test_a_pull_takes_no_archive_whose_runs_an_archive_it_took_already_holds(
-    project: Path, tmp_path: Path
+    project: Path, tmp_path: Path, indexed: bool
 ) -> None:
     # The pull decides archive by archive (in ref order) and indexes them once at
-    # the end: an archive taken earlier in the same pull must count as held.
-    made = record_runs(project, 6)
-    assert fold(project, keep=0, batch=3) == 6
+    # the end: an archive taken earlier in the same pull must count as held. Into a
+    # fresh clone it reads only the archives' own commits (``_take_unread``); into
+    # one whose index holds an archive, it reads down through them (``_sync_control``).
+    made = record_runs(project, 16)
+    assert fold(project, keep=0, batch=8) == 16
     with GitStore(str(project)) as store:
         index = RunIndex(store)
         index.refresh()
         archives = {sha: read_archive(store.read_object, sha) for sha in archive_tips(project)}
-        candidates = []
-        for container, archive in archives.items():
-            refs = archive.listing.refs
-            for subset in ([refs[0]], [refs[1]], [refs[2]], refs[:2], refs[1:], refs[::2]):
-                subset_archive, objects = build_archive(index.listing(subset))
-                if subset_archive.id > container:  # read after the archive holding it
-                    candidates.append((subset_archive, objects))
+        # An archive of some of the runs of another, read after it. Ids sort at random:
+        # that none of the 2 x 254 subsets sorts after its archive is about 1 in 65,000.
+        candidates = (
+            (container, build_archive(index.listing(list(chosen))))
+            for container, archive in sorted(archives.items())
+            for size in range(1, 8)
+            for chosen in combinations(archive.listing.refs, size)
+        )
+        redundant, objects = next(
+            built for container, built in candidates if built[0].id > container
+        )
         index.close()
-        redundant, objects = candidates[0]
         store.write_objects(objects).release()
         store.refs.compare_and_swap(ARCHIVE_PREFIX + redundant.id, None, redundant.id)
     bare = tmp_path / "team.git"
@@ -303,9 +310,14 @@ def test_a_pull_takes_no_archive_whose_runs_an_archive_it_took_already_holds(
     assert redundant.id in git_refs(bare, ARCHIVE_PREFIX).values()
     fresh = tmp_path / "fresh"
     git(tmp_path, "clone", "-q", str(bare), str(fresh))
+    own: dict[str, str] = {}
+    if indexed:
+        own = record_runs(fresh, 2, pipeline="own", first=100)
+        assert fold(fresh, keep=0, batch=2) == 2
+    own_archives = set(git_refs(fresh, ARCHIVE_PREFIX).values())
     sharing.pull(str(bare), path=fresh, quiet=True)
-    assert set(git_refs(fresh, ARCHIVE_PREFIX).values()) == set(archives)
-    assert listed(fresh) == made
+    assert set(git_refs(fresh, ARCHIVE_PREFIX).values()) == set(archives) | own_archives
+    assert listed(fresh) == made | own
     git(fresh, "fsck", "--strict", "--no-dangling")
 
 
