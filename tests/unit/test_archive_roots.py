@@ -7,6 +7,8 @@ from pathlib import Path
 
 import msgpack
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlops_lite.store import GitStore, MemoryStore, index_sync
 from mlops_lite.store.archives import (
@@ -24,6 +26,7 @@ from mlops_lite.store.layout import RUNS_PREFIX
 from mlops_lite.store.objects import (
     COMMIT,
     MODE_BLOB,
+    TREE,
     GitObject,
     Identity,
     blob,
@@ -359,3 +362,33 @@ def test_the_runs_archives_hold_are_counted_from_their_commits_alone() -> None:
     # A tip that is not an archive (a run commit, a missing object) holds nothing counted.
     assert count_held_runs(store.read_objects, [*tips, made[min(made)], "0" * 40]) == len(made)
     assert count_held_runs(store.read_objects, []) == 0
+
+
+@given(data=st.data())
+@settings(max_examples=200, deadline=None)
+def test_counting_the_runs_of_whatever_a_remote_sent_never_raises(data: st.DataObject) -> None:
+    """Commits and trees from a teammate: cycles, wrong types, damage, missing objects."""
+    shas = [f"{number:040x}" for number in range(6)]
+    objects: dict[str, GitObject] = {}
+    for sha in shas:
+        kind = data.draw(st.sampled_from([COMMIT, TREE, 3, 99]))
+        shaped = data.draw(st.booleans())
+        if kind == COMMIT and shaped:
+            parents = data.draw(st.lists(st.sampled_from(shas), max_size=4))
+            body = f"tree {data.draw(st.sampled_from(shas))}\n"
+            body += "".join(f"parent {parent}\n" for parent in parents) + "\nfuzzed\n"
+            payload = body.encode()
+        elif kind == TREE and shaped:
+            name = data.draw(st.sampled_from(["runs.msgpack", "archives.msgpack", "other"]))
+            payload = tree({name: (MODE_BLOB, data.draw(st.sampled_from(shas)))}).data
+        else:
+            payload = data.draw(st.binary(max_size=64))
+        if data.draw(st.booleans()):
+            objects[sha] = GitObject(kind, payload, sha)
+
+    def read_objects(wanted: list[str]) -> dict[str, GitObject]:
+        return {sha: objects[sha] for sha in wanted if sha in objects}
+
+    tips = data.draw(st.lists(st.sampled_from(shas), max_size=3))
+    counted = count_held_runs(read_objects, tips)
+    assert 0 <= counted <= 4 * len(shas)  # each archive's parents, once
