@@ -323,3 +323,35 @@ def test_a_pull_takes_no_archive_whose_runs_an_archive_it_took_already_holds(
 
 def archive_tips(root: Path) -> set[str]:
     return set(git_refs(root, ARCHIVE_PREFIX).values())
+
+
+@pytest.mark.parametrize("indexed", [False, True], ids=["fresh clone", "archive indexed"])
+def test_a_pull_refuses_an_archive_ref_whose_commit_lies_and_takes_the_rest(
+    project: Path, tmp_path: Path, indexed: bool
+) -> None:
+    """A remote's archive ref is input from whoever pushed it: checked before any ref moves."""
+    made = record_runs(project, 6)
+    assert fold(project, keep=0, batch=3) == 6
+    honest = archive_tips(project)
+    with GitStore(str(project)) as store:
+        tip = min(honest)
+        lying = _with_parents(make_object(COMMIT, store.read_object(tip, COMMIT)), [tip])
+        store.write_objects([lying]).release()
+    bare = tmp_path / "team.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
+    git(project, "push", "-q", str(bare), "main")
+    sharing.push(str(bare), path=project, quiet=True)
+    # Pushed by hand, as a hostile teammate would: a well-named ref, a lying commit.
+    git(project, "push", "-q", str(bare), f"{lying.id}:{ARCHIVE_PREFIX}{lying.id}")
+    fresh = tmp_path / "fresh"
+    git(tmp_path, "clone", "-q", str(bare), str(fresh))
+    own: dict[str, str] = {}
+    if indexed:
+        own = record_runs(fresh, 2, pipeline="own", first=100)
+        assert fold(fresh, keep=0, batch=2) == 2
+    mine = archive_tips(fresh)
+    pulled = sharing.pull(str(bare), path=fresh, quiet=True)
+    assert "not a readable archive" in pulled.rejected[ARCHIVE_PREFIX + lying.id]
+    assert archive_tips(fresh) == honest | mine
+    assert listed(fresh) == made | own
+    git(fresh, "fsck", "--strict", "--no-dangling")
