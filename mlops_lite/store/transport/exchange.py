@@ -137,10 +137,10 @@ def pull_refs(start_dir: str, remote: str, transport: Transport, progress: bool)
             )
             if unindexed:
                 drop_deleted_refs(store)  # the rest of tidy waits for the index
-                after = store.refs.list(MLOPS_PREFIX)
             else:
                 tidy(store, index)
-                after = store.refs.list(MLOPS_PREFIX)
+            after = store.refs.list(MLOPS_PREFIX)
+            if not unindexed:  # counted by ``_take_unread`` otherwise
                 result.archived_runs = max(
                     0, index.count() - listed_before - _new_run_refs(before, after)
                 )
